@@ -1,0 +1,47 @@
+# Make-driven sweeps. Override on the command line, e.g.
+#   make bench SUITE=../shared/data/suites/offline-20 MODELS=xgboost,catboost TRIALS=30 JOBS=2
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+SUITE  ?= demo
+MODELS ?= dummy,linear,random_forest,xgboost,lightgbm,catboost,mlp
+TRIALS ?= 6
+JOBS   ?= 2
+SPLITS ?=
+OUT    ?= results/$(notdir $(SUITE))
+EXTRA  ?=
+
+SPLIT_ARG := $(if $(SPLITS),--splits $(SPLITS),)
+
+.PHONY: install bench leaderboard test test-all models suites clean
+
+# The environment: plain venv + pip. torch is pinned to the CPU build in pyproject.toml.
+$(BIN)/bench: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	@touch $@
+
+install: $(BIN)/bench
+
+bench: install
+	$(BIN)/bench run --suite $(SUITE) --models $(MODELS) --trials $(TRIALS) --jobs $(JOBS) --out $(OUT) $(SPLIT_ARG) $(EXTRA)
+
+leaderboard: install
+	$(BIN)/bench leaderboard $(OUT)
+
+models: install
+	$(BIN)/bench models list
+
+suites: install
+	$(BIN)/bench suites list
+
+# Unit tests + a small real smoke sweep (what CI runs).
+test: install
+	$(BIN)/python -m pytest -q -m "not slow"
+
+# Everything, including slow sweeps on ../shared data.
+test-all: install
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

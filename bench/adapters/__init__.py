@@ -1,0 +1,82 @@
+"""Adapter registry: built-ins and models from other packages through the `bench.adapters` entry points.
+
+To add a model: write one file with an `Adapter` subclass decorated with `@register_adapter`, then
+either add its module to BUILTIN_MODULES (in this repo) or, in your own package, declare
+    [project.entry-points."bench.adapters"]
+    my_model = "my_package.my_adapter"
+The entry point may name a module (imported, its decorators register) or an Adapter class.
+For quick experiments without packaging, BENCH_ADAPTER_MODULES="mod_a:mod_b" imports extra modules
+(worker processes inherit the variable, so the models run in sweeps too).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from importlib.metadata import entry_points
+
+from bench.adapters.base import Adapter, Capabilities, FitContext, TaskInfo, expand_proba  # noqa: F401
+from bench.errors import BenchError
+
+ENTRY_POINT_GROUP = "bench.adapters"
+BUILTIN_MODULES = (
+    "bench.adapters.baselines",
+    "bench.adapters.xgboost_adapter",
+    "bench.adapters.lightgbm_adapter",
+    "bench.adapters.catboost_adapter",
+    "bench.adapters.mlp",
+)
+
+_REGISTRY: dict[str, type[Adapter]] = {}
+_loaded = False
+log = logging.getLogger(__name__)
+
+
+def register_adapter(cls: type[Adapter]) -> type[Adapter]:
+    name = getattr(cls, "name", None)
+    if not name or not isinstance(name, str):
+        raise TypeError(f"{cls.__qualname__} needs a class attribute `name`")
+    existing = _REGISTRY.get(name)
+    if existing is not None and existing.__qualname__ != cls.__qualname__:
+        raise BenchError(f"two adapters are named '{name}': {existing.__module__} and {cls.__module__}")
+    _REGISTRY[name] = cls
+    return cls
+
+
+def load_adapters() -> dict[str, type[Adapter]]:
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        extra = [m for m in os.environ.get("BENCH_ADAPTER_MODULES", "").split(os.pathsep) if m]
+        for module in (*BUILTIN_MODULES, *extra):
+            try:
+                importlib.import_module(module)
+            except ModuleNotFoundError as exc:
+                if module in BUILTIN_MODULES:
+                    raise
+                raise BenchError(f"BENCH_ADAPTER_MODULES names '{module}', which cannot be imported: {exc}")
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            try:
+                obj = ep.load()
+            except Exception as exc:  # a broken plug-in must not take the built-ins down
+                log.warning("adapter entry point '%s' failed to load: %s", ep.name, exc)
+                continue
+            if isinstance(obj, type) and issubclass(obj, Adapter):
+                register_adapter(obj)
+    return dict(_REGISTRY)
+
+
+def get_adapter(name: str) -> type[Adapter]:
+    adapters = load_adapters()
+    if name not in adapters:
+        raise BenchError(f"unknown model '{name}'. Valid models: {', '.join(sorted(adapters))}")
+    return adapters[name]
+
+
+def resolve_models(names: list[str]) -> list[type[Adapter]]:
+    adapters = load_adapters()
+    unknown = [n for n in names if n not in adapters]
+    if unknown:
+        raise BenchError(f"unknown model(s) {', '.join(unknown)}. Valid models: {', '.join(sorted(adapters))}")
+    return [adapters[n] for n in names]

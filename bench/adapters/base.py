@@ -1,0 +1,141 @@
+"""The one interface every model family is wrapped in.
+
+The harness drives an adapter like this (see bench.tuning):
+    pre = adapter.make_preprocessor(); pre.fit(X_train)          # training part only
+    adapter.fit(pre.transform(X_train), y_train, pre.transform(X_val), y_val)
+    adapter.predict_proba(pre.transform(X_test)) / adapter.predict(...)
+`fit` uses the validation part for early stopping only and reports intermediate validation values
+(per boosting round block / epoch) through `ctx.report`, which raises optuna.TrialPruned to stop.
+
+Heavy libraries (xgboost, torch, ...) are imported inside methods so that listing models stays fast.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+
+from bench.datasets import TASK_TYPES
+from bench.metrics import Objective, objective_for
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    task_types: tuple[str, ...] = TASK_TYPES
+    gpu: str = "no"  # "no": CPU only; "optional": uses a GPU when given one; "required"
+    max_rows: int | None = None
+    max_features: int | None = None
+    max_classes: int | None = None
+
+    def refusal(self, task_type: str, n_rows: int, n_features: int, n_classes: int,
+                device: str = "cpu") -> str | None:
+        """Why this model cannot take a dataset, or None when it can."""
+        if task_type not in self.task_types:
+            return f"task type '{task_type}' not supported (supports {', '.join(self.task_types)})"
+        if self.max_rows is not None and n_rows > self.max_rows:
+            return f"{n_rows} training rows exceed the limit of {self.max_rows}"
+        if self.max_features is not None and n_features > self.max_features:
+            return f"{n_features} features exceed the limit of {self.max_features}"
+        if self.max_classes is not None and n_classes > self.max_classes:
+            return f"{n_classes} classes exceed the limit of {self.max_classes}"
+        if self.gpu == "required" and device != "cuda":
+            return "needs a GPU and none was assigned"
+        return None
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    task_type: str
+    n_classes: int = 0  # 0 for regression
+
+    @property
+    def objective(self) -> Objective:
+        return objective_for(self.task_type)
+
+    @property
+    def is_classification(self) -> bool:
+        return self.task_type != "regression"
+
+
+@dataclass
+class FitContext:
+    seed: int = 0
+    threads: int = 1
+    device: str = "cpu"  # "cpu" or "cuda" (already pinned by CUDA_VISIBLE_DEVICES)
+    # report(step, validation_value): called with the objective metric on the validation part;
+    # may raise optuna.TrialPruned. None outside tuning.
+    report: Callable[[int, float], None] | None = None
+    info: dict[str, Any] = field(default_factory=dict)  # what fit learned: best iteration, epochs...
+
+    def report_value(self, step: int, value: float) -> None:
+        if self.report is not None:
+            self.report(step, value)
+
+
+class Adapter(ABC):
+    name: ClassVar[str]
+    family: ClassVar[str]  # "gbdt" | "neural" | "baseline"
+    libraries: ClassVar[tuple[str, ...]] = ()  # distributions whose versions every record carries
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    # Full default configuration: the values the model runs with untuned. Keys that are also in
+    # search_space are tuned; the others stay fixed in every trial.
+    defaults: ClassVar[dict[str, Any]] = {}
+    search_space: ClassVar[dict] = {}
+
+    def __init__(self, task: TaskInfo, params: dict[str, Any] | None = None, ctx: FitContext | None = None):
+        self.task = task
+        self.params = {**self.defaults, **(params or {})}
+        self.ctx = ctx or FitContext()
+
+    @abstractmethod
+    def make_preprocessor(self):
+        """An unfitted transformer with fit(X) / transform(X) (see bench.preprocessing)."""
+
+    def preprocessing_key(self) -> tuple:
+        """Identifies the preprocessor config, so tuning can reuse transformed data across trials."""
+        return (type(self).__name__,)
+
+    @abstractmethod
+    def fit(self, X_train, y_train: np.ndarray, X_val, y_val: np.ndarray) -> None:
+        ...
+
+    @abstractmethod
+    def _predict_raw(self, X) -> np.ndarray:
+        """Regression values (n,) or class probabilities (n, k) over the classes seen in training."""
+
+    def predict(self, X) -> np.ndarray:
+        """Regression values, or class codes for classification."""
+        out = self._predict_raw(X)
+        return out.argmax(axis=1) if self.task.is_classification else np.asarray(out, dtype="float64").ravel()
+
+    def predict_proba(self, X) -> np.ndarray:
+        if not self.task.is_classification:
+            raise TypeError(f"{self.name}: predict_proba is for classification tasks")
+        return np.asarray(self._predict_raw(X), dtype="float64")
+
+    def predictions(self, X) -> np.ndarray:
+        """What metrics consume: probabilities for classification, values for regression."""
+        return self.predict_proba(X) if self.task.is_classification else self.predict(X)
+
+    @classmethod
+    def config_for(cls, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {**cls.defaults, **(overrides or {})}
+
+
+def expand_proba(proba: np.ndarray, model_classes, n_classes: int) -> np.ndarray:
+    """Place a model's probability columns (for the classes it saw) into all n_classes columns.
+
+    A class can be absent from a training fold (rare classes); the model then assigns it 0.
+    """
+    proba = np.asarray(proba, dtype="float64")
+    if proba.ndim == 1:  # some libraries return P(class 1) only for binary problems
+        proba = np.column_stack([1.0 - proba, proba])
+    model_classes = np.asarray(model_classes, dtype=int)
+    if proba.shape[1] == n_classes and np.array_equal(model_classes, np.arange(n_classes)):
+        return proba
+    full = np.zeros((proba.shape[0], n_classes))
+    full[:, model_classes] = proba
+    return full / full.sum(axis=1, keepdims=True)

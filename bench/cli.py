@@ -1,0 +1,85 @@
+"""Command line: `bench run | leaderboard | suites | models | fetch`.
+
+Bad input (unknown suite or model, malformed suite file, unavailable data) exits with code 2 and a
+message naming the problem; nothing here prints a traceback for a user mistake.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from bench.errors import BenchError
+
+console = Console(stderr=False, highlight=False)
+DEFAULT_MODELS = "dummy,linear,random_forest,xgboost,lightgbm,catboost,mlp"
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be >= 0")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bench", description="Benchmark GBDTs against neural tabular models.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a sweep (datasets x splits x models) and print the leaderboard")
+    run.add_argument("--suite", default="demo", help="suite name, suite .toml file, or folder with manifest.json")
+    run.add_argument("--models", default=DEFAULT_MODELS, help="comma-separated model names (see `bench models list`)")
+    run.add_argument("--trials", type=_positive_int, default=10,
+                     help="Optuna trials per job incl. the defaults trial; 1 = defaults only")
+    run.add_argument("--tune-seconds", type=float, default=None, help="wall-clock tuning budget per job")
+    run.add_argument("--jobs", type=_positive_int, default=1, help="worker processes (0 = in-process, no isolation)")
+    run.add_argument("--threads", type=_positive_int, default=0, help="threads per job (0 = cores / jobs)")
+    run.add_argument("--time-limit", type=float, default=3600.0, help="hard per-job time limit in seconds")
+    run.add_argument("--splits", type=_positive_int, default=None, help="use only the first N splits of each dataset")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    run.add_argument("--out", type=Path, default=None, help="run directory (default: results/<suite>)")
+    run.add_argument("--retry-failed", action="store_true", help="re-run jobs whose records are failures")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    lb = sub.add_parser("leaderboard", help="print and write (CSV + Markdown) the leaderboard of a run")
+    lb.add_argument("run_dir", type=Path)
+
+    suites = sub.add_parser("suites", help="list or show suites")
+    ssub = suites.add_subparsers(dest="action", required=True)
+    ssub.add_parser("list")
+    show = ssub.add_parser("show")
+    show.add_argument("name")
+    show.add_argument("--load", action="store_true", help="load the data and show per-dataset statistics")
+
+    models = sub.add_parser("models", help="list or show models")
+    msub = models.add_subparsers(dest="action", required=True)
+    msub.add_parser("list")
+    mshow = msub.add_parser("show")
+    mshow.add_argument("name")
+
+    fetch = sub.add_parser("fetch", help="download and cache a suite's data (needs network for OpenML suites)")
+    fetch.add_argument("suite")
+    fetch.add_argument("--refresh", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        from bench import commands
+
+        return getattr(commands, f"cmd_{args.command}")(args, console)
+    except BenchError as exc:
+        console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        return 2
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted; finished jobs are saved, run the same command to resume[/]")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

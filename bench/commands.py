@@ -1,0 +1,159 @@
+"""The CLI verbs' bodies (argument parsing lives in bench.cli)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from bench import leaderboard
+from bench.errors import BenchError
+from bench.results import ResultStore
+
+
+def cmd_run(args, console) -> int:
+    from bench.adapters import resolve_models
+    from bench.runner import run_local
+    from bench.suites import load_suite, materialize
+    from bench.sweep import SweepConfig, plan_jobs
+
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    resolve_models(models)  # unknown names fail here, before any data is loaded
+    suite = load_suite(args.suite)
+    out = args.out or Path("results") / suite.name
+    config = SweepConfig(suite=args.suite, models=models, out=out, trials=args.trials,
+                         tune_seconds=args.tune_seconds, seed=args.seed, workers=args.jobs,
+                         threads=args.threads, time_limit=args.time_limit, max_splits=args.splits,
+                         device=args.device, retry_failed=args.retry_failed)
+    store = ResultStore(out)
+    store.check_config(config.identity(suite.name))
+    with console.status(f"loading suite '{suite.name}'"):
+        loaded, excluded = materialize(suite)
+    for ex in excluded:
+        console.print(f"[dim]excluded {ex.name}: {ex.reason}[/]")
+    jobs = plan_jobs(config, suite, loaded, store)
+    console.print(f"suite [bold]{suite.name}[/]: {len(loaded)} datasets, {len(jobs)} jobs "
+                  f"({len(models)} models), trials={args.trials}, workers={args.jobs}, out={out}")
+
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
+    with Progress(*columns, console=console, disable=args.quiet) as bar:
+        task = bar.add_task("jobs", total=len(jobs))
+        done_before = sum(store.is_done(j, args.retry_failed) for j in jobs)
+        bar.update(task, completed=done_before)
+
+        def progress(job, records):
+            bad = [r["status"] for r in records if r["status"] not in ("ok", "skipped")]
+            bar.update(task, advance=1, description=f"{job.job_id}" + (f" [red]{bad[0]}[/]" if bad else ""))
+
+        summary = run_local(jobs, store, workers=args.jobs, time_limit=args.time_limit,
+                            retry_failed=args.retry_failed, progress=progress)
+    console.print(f"{summary.total - summary.skipped_done} jobs run, {summary.skipped_done} already done, "
+                  f"in {summary.seconds:.0f}s; records: {dict(summary.statuses)}")
+    for job_id, status, message in summary.failures[:20]:
+        console.print(f"[red]{status}[/] {job_id}: {message.splitlines()[0] if message else ''}", soft_wrap=True)
+    if len(summary.failures) > 20:
+        console.print(f"... and {len(summary.failures) - 20} more failures (see records)")
+    return _print_leaderboard(store, console)
+
+
+def cmd_leaderboard(args, console) -> int:
+    store = ResultStore(args.run_dir)
+    if not store.records_dir.exists():
+        raise BenchError(f"{args.run_dir} has no records/ folder: is it a run directory of `bench run`?")
+    return _print_leaderboard(store, console)
+
+
+def _print_leaderboard(store: ResultStore, console) -> int:
+    frame = store.frame()
+    if frame.empty:
+        raise BenchError(f"no records in {store.records_dir}")
+    store.write_table()
+    tables = leaderboard.all_tables(frame)
+    title = f"Leaderboard: {store.config().get('suite', store.run_dir.name)}"
+    for name, table in tables.items():
+        console.print(_rich_table(table, f"{title} — {name}"))
+    paths = leaderboard.write(tables, store.run_dir, title)
+    console.print("written: " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def _rich_table(table: pd.DataFrame, title: str) -> Table:
+    out = Table(title=title, title_justify="left")
+    for col in table.columns:
+        out.add_column(col, justify="left" if col in ("model", "variant", "family") else "right")
+    for row in table.itertuples(index=False):
+        out.add_row(*[(f"{v:.3f}" if isinstance(v, float) else str(v)) for v in row])
+    return out
+
+
+def cmd_suites(args, console) -> int:
+    from bench.suites import list_suites, load_suite, materialize
+
+    if args.action == "list":
+        t = Table(title="Suites")
+        for col in ("name", "datasets", "protocol", "description"):
+            t.add_column(col)
+        for s in list_suites():
+            n = f"OpenML suite {s.openml_suite_id}" if s.openml_suite_id else str(len(s.entries))
+            p = s.protocol
+            t.add_row(s.name, n, "OpenML task splits" if p.use_task_splits and s.openml_suite_id
+                      else f"{p.folds}-fold x{p.repeats}", s.description or "")
+        console.print(t)
+        return 0
+    suite = load_suite(args.name)
+    console.print(f"[bold]{suite.name}[/] ({suite.path})\n{suite.description or ''}")
+    console.print(f"protocol: {suite.protocol}\nfilters: {suite.filters}")
+    if not args.load:
+        for e in suite.entries:
+            console.print(f"  - {e}")
+        return 0
+    loaded, excluded = materialize(suite)
+    t = Table()
+    for col in ("dataset", "task", "rows", "features", "categorical", "classes", "hash", "openml"):
+        t.add_column(col)
+    for item in loaded:
+        d = item.dataset
+        ids = ", ".join(f"{k.removeprefix('openml_')}={v}" for k, v in d.source.items()
+                        if k.startswith("openml_") and v is not None)
+        t.add_row(d.name, d.task_type, str(d.n_rows), str(d.n_features), str(len(d.categorical)),
+                  str(d.n_classes or ""), d.content_hash, ids)
+    console.print(t)
+    for ex in excluded:
+        console.print(f"excluded {ex.name}: {ex.reason}")
+    return 0
+
+
+def cmd_models(args, console) -> int:
+    from bench.adapters import get_adapter, load_adapters
+    from bench.adapters.space import describe
+
+    if args.action == "list":
+        t = Table(title="Models")
+        for col in ("name", "family", "task types", "gpu", "tuned params", "libraries"):
+            t.add_column(col)
+        for name, cls in sorted(load_adapters().items()):
+            caps = cls.capabilities
+            t.add_row(name, cls.family, ", ".join(caps.task_types), caps.gpu, str(len(cls.search_space)),
+                      ", ".join(cls.libraries))
+        console.print(t)
+        return 0
+    cls = get_adapter(args.name)
+    console.print(f"[bold]{cls.name}[/] ({cls.family}) from {cls.__module__}")
+    console.print(f"capabilities: {cls.capabilities}")
+    console.print("defaults:", cls.defaults)
+    for name, text in describe(cls.search_space).items():
+        console.print(f"  {name}: {text}")
+    return 0
+
+
+def cmd_fetch(args, console) -> int:
+    from bench.suites import load_suite, materialize
+
+    suite = load_suite(args.suite)
+    with console.status(f"fetching suite '{suite.name}'"):
+        loaded, excluded = materialize(suite, refresh=args.refresh)
+    console.print(f"{len(loaded)} datasets cached, {len(excluded)} excluded by filters")
+    return 0

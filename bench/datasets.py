@@ -1,0 +1,202 @@
+"""The in-memory dataset every stage after the suite loaders works on, plus its on-disk cache.
+
+A loader (OpenML, local folder, embedded) produces raw features and a raw target; `make_dataset`
+turns them into one canonical form so that the rest of the harness never has to care where the data
+came from: numeric features as float64, categorical features as pandas `category`, free-text columns
+dropped, classification targets as integer codes over the classes that actually occur.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench.errors import BenchError
+
+TASK_TYPES = ("binary", "multiclass", "regression")
+
+
+@dataclass
+class Dataset:
+    name: str
+    X: pd.DataFrame
+    y: np.ndarray  # int64 class codes (classification) or float64 (regression)
+    task_type: str
+    categorical: list[str]
+    classes: list[str] = field(default_factory=list)  # class names, index = code
+    source: dict = field(default_factory=dict)  # provenance: openml ids, file, licence...
+    dropped: dict = field(default_factory=dict)  # column -> why it was dropped
+    content_hash: str = ""
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.X)
+
+    @property
+    def n_features(self) -> int:
+        return self.X.shape[1]
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    def summary(self) -> dict:
+        return {
+            "dataset": self.name,
+            "task_type": self.task_type,
+            "n_rows": self.n_rows,
+            "n_features": self.n_features,
+            "n_categorical": len(self.categorical),
+            "n_classes": self.n_classes,
+            "dataset_hash": self.content_hash,
+            **{k: v for k, v in self.source.items() if k.startswith("openml_")},
+        }
+
+
+def infer_task_type(y: pd.Series) -> str:
+    if isinstance(y.dtype, pd.CategoricalDtype) or y.dtype == object or y.dtype == bool:
+        return "binary" if y.dropna().nunique() == 2 else "multiclass"
+    return "regression"
+
+
+def make_dataset(
+    name: str,
+    X: pd.DataFrame,
+    y: pd.Series,
+    *,
+    task_type: str | None = None,
+    categorical: list[str] | None = None,
+    drop: list[str] | None = None,
+    source: dict | None = None,
+) -> Dataset:
+    """Canonicalize raw features/target. Rows with a missing target are removed (they carry no label)."""
+    X = X.copy()
+    dropped: dict[str, str] = {}
+    for col in drop or []:
+        if col not in X.columns:
+            raise BenchError(f"dataset '{name}': column '{col}' listed in 'drop' does not exist")
+        X = X.drop(columns=col)
+        dropped[col] = "dropped by the suite definition"
+    X.columns = [str(c) for c in X.columns]
+    declared = set(categorical or [])
+    unknown = declared - set(X.columns) - set(dropped)
+    if unknown:
+        raise BenchError(f"dataset '{name}': categorical columns {sorted(unknown)} do not exist")
+
+    cats: list[str] = []
+    for col in list(X.columns):
+        s = X[col]
+        if col in declared or isinstance(s.dtype, pd.CategoricalDtype) or s.dtype == bool:
+            X[col] = _as_category(s)
+            cats.append(col)
+        elif pd.api.types.is_numeric_dtype(s):
+            X[col] = s.astype("float64")
+        else:
+            # Free text (names, tickets, ids) is not a tabular feature; OpenML marks it "string".
+            X = X.drop(columns=col)
+            dropped[col] = "free-text column (not numeric or categorical)"
+
+    keep = y.notna().to_numpy()
+    X, y = X.loc[keep].reset_index(drop=True), y.loc[keep].reset_index(drop=True)
+    task_type = task_type or infer_task_type(y)
+    if task_type not in TASK_TYPES:
+        raise BenchError(f"dataset '{name}': task type '{task_type}' is not one of {TASK_TYPES}")
+    if task_type == "regression":
+        y_arr = pd.to_numeric(y, errors="raise").to_numpy(dtype="float64")
+        classes: list[str] = []
+    else:
+        # Only classes with rows: a declared but empty class (anneal's '4') cannot be learned or scored.
+        labels = y.astype("string")
+        classes = sorted(labels.unique().tolist())
+        if len(classes) < 2:
+            raise BenchError(f"dataset '{name}': classification target has {len(classes)} class(es)")
+        if task_type == "binary" and len(classes) != 2:
+            raise BenchError(f"dataset '{name}': declared binary but has {len(classes)} classes")
+        y_arr = pd.Categorical(labels, categories=classes).codes.astype("int64")
+
+    ds = Dataset(name, X, y_arr, task_type, cats, classes, dict(source or {}), dropped)
+    ds.content_hash = content_hash(ds)
+    return ds
+
+
+def _as_category(s: pd.Series) -> pd.Series:
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        # Category labels as strings so that every adapter sees the same vocabulary type.
+        return s.cat.rename_categories([str(c) for c in s.cat.categories])
+    return s.astype("string").astype("category")
+
+
+def content_hash(ds: Dataset) -> str:
+    """Hash of everything a model sees: values, dtypes, column names, target and task type."""
+    h = hashlib.sha256()
+    h.update(json.dumps([ds.task_type, list(ds.X.columns), ds.categorical, ds.classes]).encode())
+    h.update(pd.util.hash_pandas_object(ds.X, index=False).to_numpy().tobytes())
+    h.update(np.ascontiguousarray(ds.y).tobytes())
+    return h.hexdigest()[:16]
+
+
+# --- on-disk cache of materialized datasets -------------------------------------------------------
+
+def cache_root() -> Path:
+    root = os.environ.get("BENCH_CACHE_DIR") or Path.home() / ".cache" / "tabular-bench"
+    return Path(root)
+
+
+def save_dataset(ds: Dataset, directory: Path) -> Path:
+    """Write features+target as Parquet and metadata as JSON, atomically (tmp file + rename)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    frame = ds.X.copy()
+    frame["__target__"] = ds.y
+    data_path = directory / "data.parquet"
+    tmp = data_path.with_suffix(".tmp")
+    frame.to_parquet(tmp, index=False)
+    os.replace(tmp, data_path)
+    meta = {
+        "name": ds.name, "task_type": ds.task_type, "categorical": ds.categorical,
+        "classes": ds.classes, "source": ds.source, "dropped": ds.dropped,
+        "content_hash": ds.content_hash,
+    }
+    write_json_atomic(directory / "meta.json", meta)
+    return directory
+
+
+def load_cached_dataset(directory: Path) -> Dataset | None:
+    meta_path, data_path = directory / "meta.json", directory / "data.parquet"
+    if not (meta_path.exists() and data_path.exists()):
+        return None
+    meta = json.loads(meta_path.read_text())
+    frame = pd.read_parquet(data_path)
+    y = frame.pop("__target__").to_numpy()
+    ds = Dataset(meta["name"], frame, y, meta["task_type"], meta["categorical"], meta["classes"],
+                 meta["source"], meta["dropped"], meta["content_hash"])
+    if content_hash(ds) != meta["content_hash"]:
+        return None  # corrupted or written by an incompatible version: rebuild it
+    return ds
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=1, default=_json_default)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serializable: {type(o)}")

@@ -1,0 +1,168 @@
+"""One job = one model on one split of one dataset. Executing it yields one record per variant.
+
+A job is a plain, picklable description (paths, names, numbers) so that any worker process can run it;
+`execute_job` never raises for model problems: they become failure records.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import bench
+from bench.datasets import load_cached_dataset
+
+CORE_LIBRARIES = ("numpy", "pandas", "scikit-learn", "optuna", "pyarrow")
+VARIANTS_FOR = {True: ("default", "tuned"), False: ("default",)}
+
+
+@dataclass(frozen=True)
+class Job:
+    run_dir: str
+    suite: str
+    dataset: str
+    dataset_dir: str  # materialized dataset (bench.datasets.save_dataset layout)
+    dataset_hash: str
+    split_file: str  # frozen splits (.npz) and which of them
+    split_index: int
+    repeat: int
+    fold: int
+    split_hash: str
+    model: str
+    trials: int
+    tune_seconds: float | None
+    seed: int
+    threads: int = 1
+    device: str = "cpu"
+
+    @property
+    def job_id(self) -> str:
+        return f"{self.dataset}/{self.model}/r{self.repeat}f{self.fold}"
+
+    @property
+    def variants(self) -> tuple[str, ...]:
+        return VARIANTS_FOR[self.trials > 1]
+
+    @property
+    def study_name(self) -> str:
+        return self.job_id.replace("/", "__")
+
+    def storage_url(self) -> str:
+        # One SQLite file per job: concurrent workers never contend for the same database lock.
+        path = Path(self.run_dir) / "optuna" / f"{self.study_name}.db"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{path}"
+
+
+def library_versions(names) -> dict[str, str]:
+    out = {"python": platform.python_version(), "bench": bench.__version__}
+    for name in names:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def base_record(job: Job, variant: str, libraries=()) -> dict:
+    return {
+        "job_id": job.job_id, "suite": job.suite, "dataset": job.dataset, "dataset_hash": job.dataset_hash,
+        "split": {"index": job.split_index, "repeat": job.repeat, "fold": job.fold, "hash": job.split_hash},
+        "model": job.model, "variant": variant, "seed": job.seed,
+        "budget": {"trials": job.trials, "seconds": job.tune_seconds},
+        "device": job.device, "threads": job.threads, "host": socket.gethostname(),
+        "versions": library_versions(CORE_LIBRARIES + tuple(libraries)),
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def failure_records(job: Job, status: str, error_type: str, message: str, extra: dict | None = None) -> list[dict]:
+    return [{**base_record(job, v), **(extra or {}), "status": status,
+             "error": {"type": error_type, "message": message}} for v in job.variants]
+
+
+def execute_job(job: Job) -> list[dict]:
+    """Run the job; always returns one record per variant (ok, failed or skipped)."""
+    from bench.adapters import get_adapter
+    from bench.splits import load_frozen
+    from bench.tuning import Budget, Parts, tune
+
+    started = time.perf_counter()
+    try:
+        adapter_cls = get_adapter(job.model)
+        ds = load_cached_dataset(Path(job.dataset_dir))
+        if ds is None or ds.content_hash != job.dataset_hash:
+            raise RuntimeError(f"materialized dataset at {job.dataset_dir} is missing or changed")
+        split = load_frozen(Path(job.split_file))[job.split_index]
+        if split.hash != job.split_hash:
+            raise RuntimeError(f"frozen split {job.split_file}[{job.split_index}] changed")
+    except Exception as exc:
+        return failure_records(job, "failed", type(exc).__name__, str(exc))
+
+    from bench.adapters.base import TaskInfo
+
+    task = TaskInfo(ds.task_type, ds.n_classes)
+    meta = {"task_type": ds.task_type, "n_rows": ds.n_rows, "n_features": ds.n_features,
+            "n_classes": ds.n_classes, "n_categorical": len(ds.categorical),
+            "n_train": len(split.train), "n_val": len(split.val), "n_test": len(split.test),
+            "family": adapter_cls.family, "source": ds.source}
+    reason = adapter_cls.capabilities.refusal(ds.task_type, len(split.train), ds.n_features,
+                                              ds.n_classes, job.device)
+    if reason:
+        return [{**base_record(job, v, adapter_cls.libraries), **meta, "status": "skipped", "reason": reason}
+                for v in job.variants]
+
+    take = ds.X.iloc
+    parts = Parts(take[split.train].reset_index(drop=True), ds.y[split.train],
+                  take[split.val].reset_index(drop=True), ds.y[split.val],
+                  take[split.test].reset_index(drop=True), ds.y[split.test])
+    seed = job.seed * 1_000 + job.split_index
+    try:
+        outcome = tune(adapter_cls, task, parts, Budget(job.trials, job.tune_seconds), seed=seed,
+                       threads=job.threads, device=job.device, storage=job.storage_url(),
+                       study_name=job.study_name)
+    except Exception as exc:  # a bug or crash outside any single trial
+        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-3:])
+        return failure_records(job, "failed", type(exc).__name__, f"{exc}\n{tb}", meta)
+
+    elapsed = time.perf_counter() - started
+    common = {"objective": outcome.objective, "direction": outcome.direction, "trials": outcome.trials,
+              "tuning_seconds": outcome.tuning_seconds, "job_seconds": elapsed, "model_seed": seed}
+    records = []
+    for v in outcome.variants:
+        records.append({**base_record(job, v.variant, adapter_cls.libraries), **meta, **common,
+                        "status": "ok", "params": v.params, "trial_number": v.trial_number,
+                        "val_score": v.val_score, "test": v.test_metrics,
+                        "test_score": v.test_metrics[outcome.objective],
+                        "fit_seconds": v.fit_seconds, "predict_seconds": v.predict_seconds,
+                        "fit_info": v.fit_info})
+    for variant, message in outcome.failures.items():
+        records.append({**base_record(job, variant, adapter_cls.libraries), **meta, **common,
+                        "status": "failed", "error": {"type": message.split(":", 1)[0], "message": message}})
+    return records
+
+
+def job_dict(job: Job) -> dict:
+    return asdict(job)
+
+
+def environment_threads(threads: int) -> dict[str, str]:
+    """Thread caps for native libraries (set in worker processes before they import them)."""
+    value = str(max(1, threads))
+    return {k: value for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                               "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")}
+
+
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+

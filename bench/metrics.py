@@ -1,0 +1,77 @@
+"""Metrics per task type, and the one metric per task type that tuning optimizes and leaderboards rank.
+
+Objective per task type (explicit, used for Optuna, early stopping and the leaderboard score):
+  binary      -> ROC AUC      (maximize; threshold-free, robust to class imbalance)
+  multiclass  -> log loss     (minimize; uses the full probability vector)
+  regression  -> RMSE         (minimize; on the original target scale)
+The same metrics are reported on the test part together with accuracy / log loss / R^2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn import metrics as skm
+
+
+@dataclass(frozen=True)
+class Objective:
+    metric: str
+    direction: str  # "maximize" | "minimize"
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.direction == "maximize"
+
+
+OBJECTIVES = {
+    "binary": Objective("roc_auc", "maximize"),
+    "multiclass": Objective("log_loss", "minimize"),
+    "regression": Objective("rmse", "minimize"),
+}
+
+# Probabilities are clipped before log loss so that one confident mistake gives a large but finite loss.
+_EPS = 1e-15
+
+
+def objective_for(task_type: str) -> Objective:
+    return OBJECTIVES[task_type]
+
+
+def score_predictions(task_type: str, y_true: np.ndarray, pred: np.ndarray, n_classes: int = 0) -> dict:
+    """All reported metrics. `pred` is a probability matrix (n, n_classes) or regression values (n,)."""
+    if task_type == "regression":
+        pred = np.asarray(pred, dtype="float64").ravel()
+        if not np.all(np.isfinite(pred)):
+            raise ValueError("model produced non-finite regression predictions")
+        return {
+            "rmse": float(np.sqrt(skm.mean_squared_error(y_true, pred))),
+            "mae": float(skm.mean_absolute_error(y_true, pred)),
+            "r2": float(skm.r2_score(y_true, pred)),
+        }
+    proba = check_proba(pred, n_classes)
+    labels = list(range(n_classes))
+    out = {
+        "log_loss": float(skm.log_loss(y_true, np.clip(proba, _EPS, 1.0), labels=labels)),
+        "accuracy": float(skm.accuracy_score(y_true, proba.argmax(axis=1))),
+    }
+    if task_type == "binary":
+        out["roc_auc"] = float(skm.roc_auc_score(y_true, proba[:, 1])) if len(np.unique(y_true)) == 2 else float("nan")
+    return out
+
+
+def objective_value(task_type: str, y_true, pred, n_classes: int = 0) -> float:
+    return score_predictions(task_type, y_true, pred, n_classes)[OBJECTIVES[task_type].metric]
+
+
+def check_proba(proba: np.ndarray, n_classes: int) -> np.ndarray:
+    proba = np.asarray(proba, dtype="float64")
+    if proba.ndim != 2 or proba.shape[1] != n_classes:
+        raise ValueError(f"expected probabilities of shape (n, {n_classes}), got {proba.shape}")
+    if not np.all(np.isfinite(proba)):
+        raise ValueError("model produced non-finite probabilities")
+    sums = proba.sum(axis=1, keepdims=True)
+    if np.any(np.abs(sums - 1.0) > 1e-3):
+        raise ValueError("model probabilities do not sum to 1")
+    return proba / sums

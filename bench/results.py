@@ -1,0 +1,114 @@
+"""The results store: one JSON record per job and variant, written atomically, plus a Parquet table.
+
+Layout of a run directory:
+    run.json                                   the run's fixed configuration (suite, budget, seed)
+    records/<dataset>/<model>/r<R>f<F>.<variant>.json
+    optuna/<study>.db                          per-job Optuna studies (resume state)
+    records.parquet, leaderboard*.csv/.md      derived, rebuilt from the records at any time
+
+A record file exists only once it is complete (write to a temp file, fsync, rename), so a killed sweep
+never leaves a half record that could be read as valid; an unreadable file is treated as missing.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from bench.datasets import write_json_atomic
+from bench.errors import BenchError
+
+DONE_STATUSES = {"ok", "skipped"}
+FAILED_STATUSES = {"failed", "timeout", "crashed"}
+# Settings that change results: re-running into the same directory with other values would mix runs.
+RUN_IDENTITY = ("suite", "trials", "tune_seconds", "seed", "max_splits")
+
+
+class ResultStore:
+    def __init__(self, run_dir: str | Path):
+        self.run_dir = Path(run_dir)
+        self.records_dir = self.run_dir / "records"
+
+    # --- run configuration ---------------------------------------------------------------------
+    def check_config(self, config: dict) -> None:
+        path = self.run_dir / "run.json"
+        if path.exists():
+            old = json.loads(path.read_text())
+            diff = {k: (old.get(k), config.get(k)) for k in RUN_IDENTITY if old.get(k) != config.get(k)}
+            if diff:
+                changes = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in diff.items())
+                raise BenchError(f"{self.run_dir} holds a run with other settings ({changes}); "
+                                 f"use another --out directory to keep both")
+            config = {**old, **config, "models": sorted(set(old.get("models", [])) | set(config.get("models", [])))}
+        write_json_atomic(path, config)
+
+    def config(self) -> dict:
+        path = self.run_dir / "run.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    # --- records -------------------------------------------------------------------------------
+    def path_for(self, job_id: str, variant: str) -> Path:
+        dataset, model, split = job_id.split("/")
+        return self.records_dir / dataset / model / f"{split}.{variant}.json"
+
+    def write(self, records: list[dict]) -> None:
+        for record in records:
+            write_json_atomic(self.path_for(record["job_id"], record["variant"]), record)
+
+    def read(self, job_id: str, variant: str) -> dict | None:
+        path = self.path_for(job_id, variant)
+        try:
+            return json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            return None
+
+    def is_done(self, job, retry_failed: bool = False) -> bool:
+        """True when every variant has a record for this exact dataset and split content."""
+        for variant in job.variants:
+            rec = self.read(job.job_id, variant)
+            if rec is None or rec.get("dataset_hash") != job.dataset_hash:
+                return False
+            if rec.get("split", {}).get("hash") != job.split_hash:
+                return False
+            if retry_failed and rec.get("status") in FAILED_STATUSES:
+                return False
+        return True
+
+    def load_all(self) -> list[dict]:
+        out = []
+        for path in sorted(self.records_dir.rglob("*.json")):
+            try:
+                out.append(json.loads(path.read_text()))
+            except (OSError, json.JSONDecodeError):
+                continue  # a file being replaced right now; it is complete on the next read
+        return out
+
+    def frame(self) -> pd.DataFrame:
+        """One row per record with the columns leaderboards and reports need."""
+        rows = []
+        for r in self.load_all():
+            rows.append({
+                "suite": r.get("suite"), "dataset": r["dataset"], "task_type": r.get("task_type"),
+                "model": r["model"], "variant": r["variant"], "family": r.get("family"),
+                "split": r["split"]["index"], "split_hash": r["split"]["hash"],
+                "dataset_hash": r.get("dataset_hash"), "status": r["status"],
+                "objective": r.get("objective"), "direction": r.get("direction"),
+                "test_score": r.get("test_score"), "val_score": r.get("val_score"),
+                "fit_seconds": r.get("fit_seconds"), "predict_seconds": r.get("predict_seconds"),
+                "tuning_seconds": r.get("tuning_seconds"), "device": r.get("device"),
+                "seed": r.get("seed"), "n_rows": r.get("n_rows"), "n_features": r.get("n_features"),
+                "error": (r.get("error") or {}).get("message", r.get("reason")),
+                "params": json.dumps(r.get("params"), sort_keys=True) if r.get("params") else None,
+                **{f"test_{k}": v for k, v in (r.get("test") or {}).items()},
+            })
+        return pd.DataFrame(rows)
+
+    def write_table(self) -> Path:
+        path = self.run_dir / "records.parquet"
+        frame = self.frame()
+        tmp = path.with_suffix(".tmp")
+        frame.to_parquet(tmp, index=False)
+        tmp.replace(path)
+        return path

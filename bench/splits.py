@@ -1,0 +1,126 @@
+"""Outer train/test splits and the inner validation split, frozen on disk with a content hash.
+
+Outer splits: the OpenML task's own splits when the dataset came from a task (and the protocol allows
+it), else seeded (stratified for classification) K-fold with repeats. The inner validation part, used
+for early stopping and tuning, is carved out of the outer training part only, so nothing from the test
+part ever reaches tuning, early stopping or preprocessing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold, train_test_split
+
+from bench.datasets import Dataset, cache_root
+
+
+@dataclass(frozen=True)
+class Split:
+    repeat: int
+    fold: int
+    train: np.ndarray  # rows the model is fit on
+    val: np.ndarray  # rows for early stopping and tuning (taken from the outer training part)
+    test: np.ndarray  # rows only the final evaluation sees
+    hash: str
+    origin: str  # "openml-task" or "kfold"
+
+    @property
+    def label(self) -> str:
+        return f"r{self.repeat}f{self.fold}"
+
+
+def split_hash(train: np.ndarray, val: np.ndarray, test: np.ndarray) -> str:
+    h = hashlib.sha256()
+    for part in (train, val, test):
+        h.update(np.asarray(part, dtype=np.int64).tobytes())
+        h.update(b"|")
+    return h.hexdigest()[:16]
+
+
+def make_splits(ds: Dataset, protocol, task_splits=None, cache_dir: Path | None = None) -> tuple[list[Split], Path]:
+    """All splits of a dataset under a protocol and the file they are frozen in (reused when present)."""
+    use_task = bool(task_splits) and protocol.use_task_splits
+    key = {
+        "dataset": ds.content_hash, "folds": protocol.folds, "repeats": protocol.repeats,
+        "validation_fraction": protocol.validation_fraction, "seed": protocol.seed,
+        "task": ds.source.get("openml_task_id") if use_task else None,
+    }
+    key_hash = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    path = (cache_dir or cache_root() / "splits") / f"{ds.name}-{key_hash}.npz"
+    cached = load_frozen(path)
+    if cached is not None:
+        return cached, path
+
+    outer = list(task_splits) if use_task else _kfold(ds, protocol)
+    splits = []
+    for repeat, fold, train_outer, test in outer:
+        train, val = _inner_validation(ds, np.asarray(train_outer), protocol, repeat, fold)
+        test = np.sort(np.asarray(test, dtype=np.int64))
+        splits.append(Split(repeat, fold, train, val, test, split_hash(train, val, test),
+                            "openml-task" if use_task else "kfold"))
+    _save(path, splits)
+    return splits, path
+
+
+def _kfold(ds: Dataset, protocol):
+    n = ds.n_rows
+    if protocol.folds < 2:
+        raise ValueError("a K-fold protocol needs folds >= 2")
+    if ds.task_type == "regression":
+        cv = RepeatedKFold(n_splits=protocol.folds, n_repeats=protocol.repeats, random_state=protocol.seed)
+    else:
+        counts = np.bincount(ds.y)
+        if counts[counts > 0].min() < protocol.folds:
+            # Too few rows of some class to stratify: plain shuffled folds keep every row used once.
+            cv = RepeatedKFold(n_splits=protocol.folds, n_repeats=protocol.repeats, random_state=protocol.seed)
+        else:
+            cv = RepeatedStratifiedKFold(n_splits=protocol.folds, n_repeats=protocol.repeats,
+                                         random_state=protocol.seed)
+    for i, (train, test) in enumerate(cv.split(np.zeros(n), ds.y)):
+        yield i // protocol.folds, i % protocol.folds, train, test
+
+
+def _inner_validation(ds: Dataset, train_outer: np.ndarray, protocol, repeat: int, fold: int):
+    seed = protocol.seed * 1_000_003 + repeat * 1_000 + fold
+    stratify = None
+    if ds.task_type != "regression":
+        counts = np.bincount(ds.y[train_outer])
+        if counts[counts > 0].min() >= 2:
+            stratify = ds.y[train_outer]
+    train, val = train_test_split(train_outer, test_size=protocol.validation_fraction,
+                                  random_state=seed, stratify=stratify)
+    return np.sort(train).astype(np.int64), np.sort(val).astype(np.int64)
+
+
+def _save(path: Path, splits: list[Split]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {}
+    for i, s in enumerate(splits):
+        arrays[f"{i}_train"], arrays[f"{i}_val"], arrays[f"{i}_test"] = s.train, s.val, s.test
+        arrays[f"{i}_meta"] = np.array([s.repeat, s.fold])
+    arrays["origin"] = np.array([splits[0].origin if splits else "kfold"])
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(path)
+
+
+def load_frozen(path: Path) -> list[Split] | None:
+    if not path.exists():
+        return None
+    try:
+        with np.load(path) as z:
+            n = sum(1 for k in z.files if k.endswith("_meta"))
+            origin = str(z["origin"][0])
+            out = []
+            for i in range(n):
+                tr, va, te = z[f"{i}_train"], z[f"{i}_val"], z[f"{i}_test"]
+                r, f = (int(v) for v in z[f"{i}_meta"])
+                out.append(Split(r, f, tr, va, te, split_hash(tr, va, te), origin))
+            return out
+    except (OSError, KeyError, ValueError):
+        return None  # unreadable cache entry: recompute it

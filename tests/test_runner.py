@@ -1,0 +1,65 @@
+"""The executor with real worker processes: failures become records, sweeps resume."""
+
+from types import SimpleNamespace
+
+from bench.results import ResultStore
+from bench.runner import run_local
+from bench.sweep import SweepConfig, plan_jobs
+from tests.test_splits import Protocol
+
+
+def _jobs(tmp_path, datasets, models, trials=2):
+    store = ResultStore(tmp_path / "run")
+    suite = SimpleNamespace(name="t", protocol=Protocol(folds=2, repeats=1))
+    loaded = [SimpleNamespace(dataset=ds, task_splits=None) for ds in datasets]
+    config = SweepConfig(suite="t", models=models, out=store.run_dir, trials=trials, device="cpu")
+    return plan_jobs(config, suite, loaded, store), store
+
+
+def test_faults_become_records_and_the_sweep_finishes(make_ds, tmp_path):
+    jobs, store = _jobs(tmp_path, [make_ds("binary", n=120)],
+                        ["test_prior", "test_raise", "test_crash", "test_hang", "test_nan"])
+    summary = run_local(jobs, store, workers=2, time_limit=8)
+    by_model = {}
+    for r in store.load_all():
+        by_model.setdefault(r["model"], set()).add(r["status"])
+    assert by_model == {"test_prior": {"ok"}, "test_raise": {"failed"}, "test_crash": {"crashed"},
+                        "test_hang": {"timeout"}, "test_nan": {"failed"}}
+    assert summary.statuses["ok"] == 4  # 2 splits x 2 variants
+    crashed = store.read("synth-binary/test_crash/r0f0", "default")
+    assert "SIGKILL" in crashed["error"]["message"]
+    ok = store.read("synth-binary/test_prior/r0f1", "tuned")
+    for key in ("dataset_hash", "split", "params", "seed", "versions", "fit_seconds", "predict_seconds",
+                "tuning_seconds", "device", "trials", "test", "val_score"):
+        assert key in ok, key
+    assert ok["split"]["hash"] and ok["versions"]["optuna"]
+
+
+def test_rerun_skips_finished_jobs_and_retries_failures_on_request(make_ds, tmp_path):
+    jobs, store = _jobs(tmp_path, [make_ds("regression", n=100)], ["test_prior", "test_raise"])
+    first = run_local(jobs, store, workers=1)
+    assert first.skipped_done == 0
+    before = {p: p.stat().st_mtime_ns for p in store.records_dir.rglob("*.json")}
+    second = run_local(jobs, store, workers=1)
+    assert second.skipped_done == len(jobs) and not second.statuses
+    assert before == {p: p.stat().st_mtime_ns for p in store.records_dir.rglob("*.json")}
+    third = run_local(jobs, store, workers=0, retry_failed=True)
+    assert third.skipped_done == 2 and third.statuses["failed"] == 4
+
+
+def test_capability_refusal_is_a_skipped_record(make_ds, tmp_path):
+    jobs, store = _jobs(tmp_path, [make_ds("binary", n=80)], ["test_regression_only"], trials=1)
+    run_local(jobs, store, workers=0)
+    records = store.load_all()
+    assert {r["status"] for r in records} == {"skipped"}
+    assert "task type 'binary' not supported" in records[0]["reason"]
+
+
+def test_partial_record_file_is_not_read_as_valid(make_ds, tmp_path):
+    jobs, store = _jobs(tmp_path, [make_ds("binary", n=80)], ["test_prior"], trials=1)
+    path = store.path_for(jobs[0].job_id, "default")
+    path.parent.mkdir(parents=True)
+    path.write_text('{"job_id": "synth-binary/test_prior/r0f0", "status": "o')  # torn write
+    assert not store.is_done(jobs[0])
+    run_local(jobs, store, workers=0)
+    assert store.read(jobs[0].job_id, "default")["status"] == "ok"

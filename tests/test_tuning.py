@@ -1,0 +1,80 @@
+import numpy as np
+import optuna
+import pytest
+
+from bench.adapters import get_adapter
+from bench.adapters.base import TaskInfo
+from bench.tuning import Budget, Parts, tune
+from tests import fault_adapters
+
+
+def _parts(ds, seed=0):
+    rng = np.random.default_rng(seed)
+    idx = rng.permutation(ds.n_rows)
+    a, b = int(0.6 * ds.n_rows), int(0.8 * ds.n_rows)
+    take = lambda rows: ds.X.iloc[rows].reset_index(drop=True)  # noqa: E731
+    return Parts(take(idx[:a]), ds.y[idx[:a]], take(idx[a:b]), ds.y[idx[a:b]], take(idx[b:]), ds.y[idx[b:]])
+
+
+def _tune(model, ds, trials, storage=None, name="study"):
+    return tune(get_adapter(model), TaskInfo(ds.task_type, ds.n_classes), _parts(ds), Budget(trials),
+                seed=0, threads=1, device="cpu", storage=storage, study_name=name)
+
+
+def test_defaults_are_trial_zero_and_tuned_is_not_worse_on_validation(make_ds):
+    ds = make_ds("binary")
+    out = _tune("linear", ds, trials=5)
+    variants = {v.variant: v for v in out.variants}
+    assert set(variants) == {"default", "tuned"}
+    assert out.trials[0]["is_default"] and variants["default"].trial_number == 0
+    assert variants["default"].params["C"] == get_adapter("linear").defaults["C"]
+    assert variants["tuned"].val_score >= variants["default"].val_score  # ROC AUC: maximize
+    assert len(out.trials) == 5 and out.objective == "roc_auc"
+    assert 0.5 < variants["tuned"].test_metrics["roc_auc"] <= 1.0
+
+
+def test_single_trial_gives_only_the_default_variant(make_ds):
+    out = _tune("linear", make_ds("regression"), trials=1)
+    assert [v.variant for v in out.variants] == ["default"]
+    assert set(out.variants[0].test_metrics) == {"rmse", "mae", "r2"}
+
+
+def test_study_resumes_from_persistent_storage(make_ds, tmp_path):
+    ds = make_ds("multiclass")
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    _tune("linear", ds, trials=3, storage=storage)
+    out = _tune("linear", ds, trials=5, storage=storage)  # only 2 more trials run
+    assert [t["number"] for t in out.trials] == [0, 1, 2, 3, 4]
+    study = optuna.load_study(study_name="study", storage=storage)
+    assert len(study.trials) == 5
+    assert {v.variant for v in out.variants} == {"default", "tuned"}  # refit from stored params
+
+
+def test_failing_model_yields_failures_not_exceptions(make_ds):
+    out = _tune("test_raise", make_ds("binary"), trials=3)
+    assert out.variants == []
+    assert "injected failure" in out.failures["default"] and "tuned" in out.failures
+
+
+def test_nan_predictions_are_a_failure(make_ds):
+    out = _tune("test_nan", make_ds("regression"), trials=2)
+    assert out.variants == [] and "non-finite" in out.failures["default"]
+
+
+def test_no_test_rows_reach_preprocessing_or_fit(make_ds):
+    ds = make_ds("binary", n=200)
+    ds.X["row_id"] = np.arange(ds.n_rows, dtype=float)
+    parts = _parts(ds)
+    fault_adapters.SEEN["pre_rows"].clear()
+    tune(get_adapter("test_spy"), TaskInfo("binary", 2), parts, Budget(3), seed=0, threads=1,
+         device="cpu", storage=None, study_name="spy")
+    test_rows = set(parts.X_test["row_id"].astype(int))
+    train_rows = set(parts.X_train["row_id"].astype(int))
+    assert fault_adapters.SEEN["pre_rows"] and all(seen == train_rows for seen in fault_adapters.SEEN["pre_rows"])
+    assert not any(seen & test_rows for seen in fault_adapters.SEEN["pre_rows"])
+
+
+@pytest.mark.parametrize("task_type", ["binary", "multiclass", "regression"])
+def test_pruning_reports_reach_optuna(make_ds, task_type):
+    out = _tune("xgboost", make_ds(task_type), trials=3)
+    assert all(t["last_step"] is not None for t in out.trials if t["state"] == "COMPLETE")
