@@ -15,6 +15,9 @@ from rich.console import Console
 from bench.errors import BenchError
 
 console = Console(stderr=False, highlight=False)
+if not console.is_terminal:
+    # Logs and pipes (make, CI) get rich's 80-column default, which truncates leaderboard cells.
+    console.width = max(console.width, 160)
 DEFAULT_MODELS = "dummy,linear,random_forest,xgboost,lightgbm,catboost,mlp"
 
 
@@ -31,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a sweep (datasets x splits x models) and print the leaderboard")
     run.add_argument("--suite", default="demo", help="suite name, suite .toml file, or folder with manifest.json")
+    run.add_argument("--datasets", default=None, help="comma-separated subset of the suite's datasets")
     run.add_argument("--models", default=DEFAULT_MODELS, help="comma-separated model names (see `bench models list`)")
     run.add_argument("--trials", type=_positive_int, default=10,
                      help="Optuna trials per job incl. the defaults trial; 1 = defaults only")

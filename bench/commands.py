@@ -33,6 +33,14 @@ def cmd_run(args, console) -> int:
         loaded, excluded = materialize(suite)
     for ex in excluded:
         console.print(f"[dim]excluded {ex.name}: {ex.reason}[/]")
+    if args.datasets:
+        wanted = [d.strip() for d in args.datasets.split(",") if d.strip()]
+        names = [item.dataset.name for item in loaded]
+        unknown = [d for d in wanted if d not in names]
+        if unknown:
+            raise BenchError(f"suite '{suite.name}' has no dataset(s) {', '.join(unknown)}. "
+                             f"Its datasets: {', '.join(names)}")
+        loaded = [item for item in loaded if item.dataset.name in wanted]
     jobs = plan_jobs(config, suite, loaded, store)
     console.print(f"suite [bold]{suite.name}[/]: {len(loaded)} datasets, {len(jobs)} jobs "
                   f"({len(models)} models), trials={args.trials}, workers={args.jobs}, out={out}")
@@ -80,10 +88,15 @@ def _print_leaderboard(store: ResultStore, console) -> int:
     return 0
 
 
+HEADERS = {"mean_norm_score": "norm. score", "mean_rank": "mean rank", "median_fit_s": "fit s (median)",
+           "median_predict_s": "predict s (median)"}
+
+
 def _rich_table(table: pd.DataFrame, title: str) -> Table:
     out = Table(title=title, title_justify="left")
     for col in table.columns:
-        out.add_column(col, justify="left" if col in ("model", "variant", "family") else "right")
+        out.add_column(HEADERS.get(col, col), justify="left" if col in ("model", "variant", "family") else "right",
+                       no_wrap=True)
     for row in table.itertuples(index=False):
         out.add_row(*[(f"{v:.3f}" if isinstance(v, float) else str(v)) for v in row])
     return out

@@ -60,7 +60,8 @@ class Dataset:
 
 
 def infer_task_type(y: pd.Series) -> str:
-    if isinstance(y.dtype, pd.CategoricalDtype) or y.dtype == object or y.dtype == bool:
+    if (isinstance(y.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(y)
+            or pd.api.types.is_bool_dtype(y) or y.dtype == object):
         return "binary" if y.dropna().nunique() == 2 else "multiclass"
     return "regression"
 
@@ -154,7 +155,7 @@ def save_dataset(ds: Dataset, directory: Path) -> Path:
     frame = ds.X.copy()
     frame["__target__"] = ds.y
     data_path = directory / "data.parquet"
-    tmp = data_path.with_suffix(".tmp")
+    tmp = data_path.with_name(f".data.{os.getpid()}.tmp")  # per process: concurrent fillers never collide
     frame.to_parquet(tmp, index=False)
     os.replace(tmp, data_path)
     meta = {

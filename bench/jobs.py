@@ -41,6 +41,7 @@ class Job:
     seed: int
     threads: int = 1
     device: str = "cpu"
+    tunable: bool = True  # False for models without a search space: no "tuned" variant to report
 
     @property
     def job_id(self) -> str:
@@ -48,7 +49,7 @@ class Job:
 
     @property
     def variants(self) -> tuple[str, ...]:
-        return VARIANTS_FOR[self.trials > 1]
+        return VARIANTS_FOR[self.tunable and self.trials > 1]
 
     @property
     def study_name(self) -> str:
@@ -125,9 +126,9 @@ def execute_job(job: Job) -> list[dict]:
                   take[split.test].reset_index(drop=True), ds.y[split.test])
     seed = job.seed * 1_000 + job.split_index
     try:
-        outcome = tune(adapter_cls, task, parts, Budget(job.trials, job.tune_seconds), seed=seed,
-                       threads=job.threads, device=job.device, storage=job.storage_url(),
-                       study_name=job.study_name)
+        budget = Budget(job.trials if job.tunable else 1, job.tune_seconds)
+        outcome = tune(adapter_cls, task, parts, budget, seed=seed, threads=job.threads,
+                       device=job.device, storage=job.storage_url(), study_name=job.study_name)
     except Exception as exc:  # a bug or crash outside any single trial
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-3:])
         return failure_records(job, "failed", type(exc).__name__, f"{exc}\n{tb}", meta)

@@ -68,8 +68,8 @@ class ColumnPlan:
         levels = self.vocab[col]
         s = X[col].astype("string")
         if levels[-1] == RARE:
-            known = set(levels[:-1])
-            s = s.where(s.isna() | s.isin(known), RARE)
+            s = s.where(s.isna() | s.isin(levels[:-1]), RARE)
+        s = s.where(s.isin(levels))  # unseen -> missing, explicitly (pandas deprecates the implicit way)
         return pd.Categorical(s, categories=levels)
 
     @property

@@ -1,8 +1,8 @@
 """Local executor: N long-lived worker processes, a per-job time limit, failures become records.
 
 Each worker is a spawned process that imports the model libraries once and then runs job after job.
-The parent hands out jobs, writes nothing but failure records for jobs whose worker died or ran past
-the time limit (the worker writes its own records otherwise), and replaces lost workers. Finished jobs
+The parent hands out jobs, is the only writer of records (the worker's, or a failure record when a
+worker died or ran past the time limit), and replaces lost workers. Finished jobs
 are skipped on the next run of the same command, so an interrupted sweep resumes where it stopped.
 """
 
@@ -88,27 +88,34 @@ class _Pool:
             while queue or any(w.job for w in pool):
                 for w in pool:
                     if w.job is None and queue:
-                        w.job, w.started = queue.pop(), time.monotonic()
+                        # The clock starts when the worker says it began (after its imports), so a
+                        # slow worker start-up never counts against a job's time limit.
+                        w.job, w.started = queue.pop(), 0.0
                         w.conn.send(w.job)
                 busy = [w for w in pool if w.job is not None]
                 ready = wait([w.conn for w in busy] + [w.process.sentinel for w in busy], POLL_SECONDS)
                 for i, w in enumerate(pool):
                     if w.job is None:
                         continue
+                    kind = ""
                     if w.conn in ready:
                         try:
-                            records = w.conn.recv()
+                            kind, payload = w.conn.recv()
                         except (EOFError, OSError):
-                            records = None
-                        if records is not None:
-                            job, w.job = w.job, None
-                            finished(job, records)
+                            kind = payload = None
+                        if kind == "started":
+                            w.started = time.monotonic()
                             continue
-                    if not w.process.is_alive() or w.process.sentinel in ready:
+                        if kind == "done":
+                            job, w.job = w.job, None
+                            finished(job, payload)
+                            continue
+                    if kind is None and w.conn in ready or not w.process.is_alive():
+                        w.process.join(timeout=5)  # reap it, so the exit code (signal) is known
                         code = w.process.exitcode
                         finished(w.job, failure_records(w.job, "crashed", "WorkerDied", _death_text(code)))
                         pool[i] = self._replace(w, threads)
-                    elif self.time_limit and time.monotonic() - w.started > self.time_limit:
+                    elif self.time_limit and w.started and time.monotonic() - w.started > self.time_limit:
                         job = w.job
                         _stop(w.process)
                         finished(job, failure_records(job, "timeout", "TimeLimit",
@@ -159,4 +166,5 @@ def _worker_main(conn, env: dict[str, str]) -> None:
             return
         if job is None:
             return
-        conn.send(execute_job(job))
+        conn.send(("started", None))
+        conn.send(("done", execute_job(job)))

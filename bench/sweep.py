@@ -74,6 +74,6 @@ def plan_jobs(config: SweepConfig, suite, loaded, store: ResultStore) -> list[Jo
                     dataset_hash=ds.content_hash, split_file=str(split_file), split_index=index,
                     repeat=split.repeat, fold=split.fold, split_hash=split.hash, model=adapter.name,
                     trials=config.trials, tune_seconds=config.tune_seconds, seed=config.seed,
-                    threads=threads, device=device,
+                    threads=threads, device=device, tunable=bool(adapter.search_space_for(ds.task_type)),
                 ))
     return jobs

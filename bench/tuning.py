@@ -89,7 +89,9 @@ def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budge
         sampler=optuna.samplers.TPESampler(seed=seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=5),
     )
-    tunable = {k: v for k, v in adapter_cls.search_space.items()}
+    tunable = adapter_cls.search_space_for(task.task_type)
+    if not tunable:  # nothing to tune: more trials would repeat the defaults
+        budget = Budget(1, budget.seconds)
     if not study.trials:
         study.enqueue_trial({k: adapter_cls.defaults[k] for k in tunable if k in adapter_cls.defaults},
                             user_attrs={"is_default": True})
@@ -158,12 +160,15 @@ def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budge
         if trial is None:
             failures[variant] = _no_trial_reason(default_trial if variant == "default" else None, study)
             continue
-        variants.append(_evaluate(adapter_cls, task, parts, prepared, trial, kept, variant,
-                                  lambda params: fit_one(params, None), seed, threads, device))
+        try:
+            variants.append(_evaluate(adapter_cls, task, parts, prepared, trial, kept, variant,
+                                      lambda params: fit_one(params, None)))
+        except Exception as exc:  # e.g. non-finite test predictions: this variant fails, not the job
+            failures[variant] = _error_text(exc)
     return TuningOutcome(variants, failures, trials, tuning_seconds, objective.metric, objective.direction)
 
 
-def _evaluate(adapter_cls, task, parts, prepared, trial, kept, variant, refit, seed, threads, device):
+def _evaluate(adapter_cls, task, parts, prepared, trial, kept, variant, refit):
     params = {**adapter_cls.defaults, **trial.params}
     model = kept.get(trial.number)
     fit_seconds = trial.user_attrs.get("fit_seconds", float("nan"))

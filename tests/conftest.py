@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -11,9 +13,11 @@ import pandas as pd
 import pytest
 
 _SESSION_CACHE = tempfile.mkdtemp(prefix="bench-test-cache-")
+atexit.register(shutil.rmtree, _SESSION_CACHE, True)
 os.environ["BENCH_CACHE_DIR"] = _SESSION_CACHE
 # Test-only adapters (fault injection, spies) are importable by spawned worker processes too.
 os.environ["BENCH_ADAPTER_MODULES"] = "tests.fault_adapters"
+os.environ["COLUMNS"] = "200"  # rich tables: no wrapping of names in captured output
 os.environ.setdefault("PYTHONPATH", str(Path(__file__).resolve().parents[1]))
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

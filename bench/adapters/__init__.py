@@ -47,7 +47,6 @@ def register_adapter(cls: type[Adapter]) -> type[Adapter]:
 def load_adapters() -> dict[str, type[Adapter]]:
     global _loaded
     if not _loaded:
-        _loaded = True
         extra = [m for m in os.environ.get("BENCH_ADAPTER_MODULES", "").split(os.pathsep) if m]
         for module in (*BUILTIN_MODULES, *extra):
             try:
@@ -64,6 +63,7 @@ def load_adapters() -> dict[str, type[Adapter]]:
                 continue
             if isinstance(obj, type) and issubclass(obj, Adapter):
                 register_adapter(obj)
+        _loaded = True  # only once everything imported: a failed import is retried, not hidden
     return dict(_REGISTRY)
 
 

@@ -121,8 +121,9 @@ class Adapter(ABC):
         return self.predict_proba(X) if self.task.is_classification else self.predict(X)
 
     @classmethod
-    def config_for(cls, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-        return {**cls.defaults, **(overrides or {})}
+    def search_space_for(cls, task_type: str) -> dict:
+        """The tuned parameters for a task type; override when they differ (e.g. C vs alpha)."""
+        return cls.search_space
 
 
 def expand_proba(proba: np.ndarray, model_classes, n_classes: int) -> np.ndarray:

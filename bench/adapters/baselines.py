@@ -64,8 +64,7 @@ class LinearAdapter(_SklearnAdapter):
 
     name = "linear"
     defaults = {"C": 1.0, "alpha": 1.0, "max_iter": 1000}
-    # The adapter interface has one search space per model, not per task type, so both knobs are
-    # declared: C is used for classification, alpha for regression; the other is ignored.
+    # C tunes classification, alpha regression (search_space_for picks the one that applies).
     # Ranges: log-uniform spans of inverse / direct L2 strength. C follows scikit-learn's
     # LogisticRegressionCV default grid (1e-4..1e4) capped at 1e2: on standardized features the
     # penalty is negligible beyond that and lbfgs only converges more slowly.
@@ -73,6 +72,11 @@ class LinearAdapter(_SklearnAdapter):
         "C": FloatParam(1e-4, 1e2, log=True),
         "alpha": FloatParam(1e-4, 1e3, log=True),
     }
+
+    @classmethod
+    def search_space_for(cls, task_type: str) -> dict:
+        key = "alpha" if task_type == "regression" else "C"
+        return {key: cls.search_space[key]}
 
     def make_preprocessor(self):
         # Linear models need comparable feature scales for the penalty to treat features alike.

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.adapters.base import FitContext, TaskInfo
-from bench.metrics import objective_value, score_predictions
+from bench.metrics import score_predictions
 
 Arrays = Union[np.ndarray, tuple]
 
@@ -76,7 +76,8 @@ def output_dim(task: TaskInfo) -> int:
 def default_param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return [g for g in groups if g["params"]]
 
 
 def _tensors(X: Arrays, device: torch.device) -> tuple[torch.Tensor, ...]:
@@ -152,6 +153,8 @@ def train_network(model: nn.Module | Callable[[int], nn.Module], task: TaskInfo,
     ctx.report_value(epoch, value) is called once per epoch and may raise optuna.TrialPruned, which
     propagates. ctx.info gets epochs, best_epoch, best_val, stopped_by, batch_size, fit_seconds.
     """
+    if int(cfg.max_epochs) < 1:
+        raise ValueError(f"max_epochs must be at least 1, got {cfg.max_epochs}")
     started = time.monotonic()
     torch.set_num_threads(max(1, int(ctx.threads)))
     torch.manual_seed(ctx.seed)
@@ -205,10 +208,7 @@ def train_network(model: nn.Module | Callable[[int], nn.Module], task: TaskInfo,
         if not np.all(np.isfinite(pred)):
             stopped_by = "diverged"  # non-finite outputs never recover; keep the best epoch so far
             break
-        if metric == task.objective.metric:
-            value = objective_value(task.task_type, y_val, pred, task.n_classes)
-        else:
-            value = score_predictions(task.task_type, y_val, pred, task.n_classes)[metric]
+        value = score_predictions(task.task_type, y_val, pred, task.n_classes)[metric]  # the objective
         if best_val is None or (value > best_val if higher_better else value < best_val):
             best_val, best_epoch = value, epoch
             best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}

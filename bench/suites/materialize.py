@@ -1,0 +1,189 @@
+"""Loading a suite's datasets through the on-disk cache, and applying its filters.
+
+Cache layout, one folder per entry under cache_root()/datasets/<entry.cache_key()>/:
+    data.parquet, meta.json   (bench.datasets.save_dataset)
+    splits.npz                (OpenML task splits: train_<r>_<f>, test_<r>_<f>)
+    entry.json                (written last: loader version, the entry's spec, a source fingerprint;
+                               a folder whose entry.json does not match is rebuilt)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from bench.datasets import Dataset, cache_root, load_cached_dataset, save_dataset, write_json_atomic
+from bench.errors import BenchError, DataUnavailableError
+from bench.suites.spec import DatasetEntry, Excluded, Filters, LoadedDataset, Suite
+
+LOADER_VERSION = 1
+
+
+def expand_entries(suite: Suite, *, refresh: bool = False) -> list[DatasetEntry]:
+    """The suite's concrete entries: an OpenML suite becomes its tasks, a `local` folder its files."""
+    from bench.suites import openml_source
+    from bench.suites.registry import expand_local
+
+    if suite.openml_suite_id is not None:
+        ids = openml_source.suite_task_ids(suite.openml_suite_id, refresh=refresh,
+                                           suite_name=fetch_arg(suite))
+        return [DatasetEntry(kind="openml_task", id=t) for t in ids]
+    out: list[DatasetEntry] = []
+    for i, e in enumerate(suite.entries):
+        if e.kind != "local":
+            out.append(e)
+            continue
+        try:
+            out.extend(expand_local(e))
+        except DataUnavailableError as err:
+            raise DataUnavailableError(f"suite '{suite.name}' ({suite.path}, datasets[{i}].local): {err}") from err
+    return out
+
+
+def materialize(suite: Suite, *, refresh: bool = False) -> tuple[list[LoadedDataset], list[Excluded]]:
+    """Load every dataset of the suite (cached unless refresh) and split off those the filters exclude.
+
+    Raises DataUnavailableError for the first dataset that cannot be loaded."""
+    loaded: list[LoadedDataset] = []
+    excluded: list[Excluded] = []
+    names: set[str] = set()
+    hint = fetch_arg(suite)
+    for entry in expand_entries(suite, refresh=refresh):
+        ds, splits = load_entry(entry, refresh=refresh, suite_name=hint)
+        if ds.name in names:  # two entries with the same source name: keep both, distinguishably
+            ds.name = f"{ds.name}-{entry.cache_key()}"
+        if ds.name in names:
+            raise BenchError(f"suite '{suite.name}' lists {entry.describe()} twice")
+        names.add(ds.name)
+        reason = filter_reason(ds, suite.filters)
+        if reason:
+            excluded.append(Excluded(ds.name, reason))
+            continue
+        if not suite.protocol.use_task_splits:
+            splits = None
+        loaded.append(LoadedDataset(ds, splits, entry))
+    return loaded, excluded
+
+
+def fetch_arg(suite: Suite) -> str:
+    """How to name this suite on the command line: its name if that finds it, else its path."""
+    from bench.suites.registry import _named
+
+    try:
+        found = _named().get(suite.name)
+        if found is not None and suite.path is not None and found.resolve() == Path(suite.path).resolve():
+            return suite.name
+    except OSError:
+        pass
+    return str(suite.path) if suite.path is not None else suite.name
+
+
+def filter_reason(ds: Dataset, f: Filters) -> str | None:
+    if f.task_types is not None and ds.task_type not in f.task_types:
+        return f"task type {ds.task_type} not in {', '.join(f.task_types)}"
+    if f.min_rows is not None and ds.n_rows < f.min_rows:
+        return f"{ds.n_rows} rows < min_rows {f.min_rows}"
+    if f.max_rows is not None and ds.n_rows > f.max_rows:
+        return f"{ds.n_rows} rows > max_rows {f.max_rows}"
+    if f.max_features is not None and ds.n_features > f.max_features:
+        return f"{ds.n_features} features > max_features {f.max_features}"
+    if f.max_classes is not None and ds.task_type != "regression" and ds.n_classes > f.max_classes:
+        return f"{ds.n_classes} classes > max_classes {f.max_classes}"
+    return None
+
+
+def load_entry(entry: DatasetEntry, *, refresh: bool = False, suite_name: str | None = None):
+    """(Dataset, task splits or None) for one concrete entry, from the cache when valid."""
+    directory = cache_root() / "datasets" / entry.cache_key()
+    # A display name is not part of the data (nor of its hash): the cache holds the source's own
+    # name and the entry's name is applied on top. (A manifest file's name is part of its key.)
+    source_entry = entry if entry.kind == "path" else replace(entry, name=None)
+    stamp = {"loader_version": LOADER_VERSION, "entry": source_entry.spec(),
+             "fingerprint": _fingerprint(entry)}
+    hit = None if refresh else _read_cache(directory, stamp, want_splits=entry.kind == "openml_task")
+    if hit is not None:
+        ds, splits = hit
+    else:
+        ds, splits = _load_fresh(source_entry, suite_name)
+        try:
+            _write_cache(directory, ds, splits, stamp)
+        except OSError:
+            pass  # a read-only or full cache must not stop a run; the data is in memory
+    if entry.name:
+        ds.name = entry.name
+    return ds, splits
+
+
+def _fingerprint(entry: DatasetEntry) -> str | None:
+    if entry.kind == "path":
+        from bench.suites.local_source import fingerprint
+
+        return fingerprint(entry) if Path(entry.path).is_file() else None
+    if entry.kind == "embedded":
+        from bench.suites.embedded_source import fingerprint
+
+        return fingerprint()
+    return None  # OpenML ids are immutable
+
+
+def _load_fresh(entry: DatasetEntry, suite_name: str | None):
+    if entry.kind == "openml_task":
+        from bench.suites.openml_source import load_task
+
+        return load_task(entry, suite_name=suite_name)
+    if entry.kind == "openml_dataset":
+        from bench.suites.openml_source import load_dataset
+
+        return load_dataset(entry, suite_name=suite_name), None
+    if entry.kind == "embedded":
+        from bench.suites.embedded_source import load
+
+        return load(entry.embedded, display_name=entry.name, drop=entry.drop), None
+    if entry.kind == "path":
+        from bench.suites.local_source import load_file
+
+        return load_file(entry), None
+    raise BenchError(f"cannot load a '{entry.kind}' entry directly")
+
+
+def _read_cache(directory: Path, stamp: dict, *, want_splits: bool):
+    try:
+        if json.loads((directory / "entry.json").read_text()) != json.loads(json.dumps(stamp)):
+            return None
+        ds = load_cached_dataset(directory)
+        if ds is None:
+            return None
+        splits = None
+        if want_splits:
+            with np.load(directory / "splits.npz") as z:
+                splits = _unpack_splits(z)
+            if not splits or any(len(a) and a.max() >= ds.n_rows for _, _, tr, te in splits for a in (tr, te)):
+                return None
+        return ds, splits
+    except Exception:  # noqa: BLE001 - missing or corrupt cache entries are rebuilt
+        return None
+
+
+def _write_cache(directory: Path, ds: Dataset, splits, stamp: dict) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "entry.json").unlink(missing_ok=True)  # invalid until fully written
+    save_dataset(ds, directory)
+    if splits is not None:
+        arrays = {}
+        for r, f, tr, te in splits:
+            arrays[f"train_{r}_{f}"], arrays[f"test_{r}_{f}"] = tr, te
+        tmp = directory / f".splits.{os.getpid()}.tmp"
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+        os.replace(tmp, directory / "splits.npz")
+    write_json_atomic(directory / "entry.json", stamp)
+
+
+def _unpack_splits(z) -> list[tuple[int, int, np.ndarray, np.ndarray]]:
+    keys = sorted((tuple(map(int, k.split("_")[1:])) for k in z.files if k.startswith("train_")))
+    return [(r, f, z[f"train_{r}_{f}"].astype(np.int64), z[f"test_{r}_{f}"].astype(np.int64))
+            for r, f in keys]
