@@ -5,13 +5,17 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 SUITE  ?= demo
 MODELS ?= dummy,linear,random_forest,xgboost,lightgbm,catboost,mlp
-TRIALS ?= 6
+TRIALS ?= 5
+# Per-job tuning cap in seconds (empty = none). It keeps `make bench` near 10 minutes on 2 cores;
+# with a cap, how many trials fit depends on the machine: leave it empty for trial-exact reruns.
+TUNE_SECONDS ?= 20
 JOBS   ?= 2
 SPLITS ?=
 OUT    ?= results/$(notdir $(SUITE))
 EXTRA  ?=
 
 SPLIT_ARG := $(if $(SPLITS),--splits $(SPLITS),)
+TUNE_ARG  := $(if $(TUNE_SECONDS),--tune-seconds $(TUNE_SECONDS),)
 
 .PHONY: install bench leaderboard test test-all models suites clean
 
@@ -24,7 +28,7 @@ $(BIN)/bench: pyproject.toml
 install: $(BIN)/bench
 
 bench: install
-	$(BIN)/bench run --suite $(SUITE) --models $(MODELS) --trials $(TRIALS) --jobs $(JOBS) --out $(OUT) $(SPLIT_ARG) $(EXTRA)
+	$(BIN)/bench run --suite $(SUITE) --models $(MODELS) --trials $(TRIALS) --jobs $(JOBS) --out $(OUT) $(SPLIT_ARG) $(TUNE_ARG) $(EXTRA)
 
 leaderboard: install
 	$(BIN)/bench leaderboard $(OUT)

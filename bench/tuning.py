@@ -84,6 +84,7 @@ class _Prepared:
 def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budget, *, seed: int,
          threads: int, device: str, storage: str | None, study_name: str) -> TuningOutcome:
     objective = task.objective
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # per-trial INFO lines would drown the progress bar
     study = optuna.create_study(
         storage=storage, study_name=study_name, direction=objective.direction, load_if_exists=True,
         sampler=optuna.samplers.TPESampler(seed=seed),
@@ -141,7 +142,6 @@ def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budge
     remaining = budget.trials - sum(t.state in FINISHED for t in study.trials)
     start = time.perf_counter()
     if remaining > 0:
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
         study.optimize(run_trial, n_trials=remaining, timeout=budget.seconds, catch=(Exception,),
                        gc_after_trial=False)
     tuning_seconds = time.perf_counter() - start

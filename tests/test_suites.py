@@ -17,7 +17,7 @@ from bench.suites import Excluded, LoadedDataset, Suite, list_suites, load_suite
 BUILTIN = {
     "demo": None, "cc18": 99, "grinsztajn-num-clf": 337, "grinsztajn-cat-clf": 334,
     "grinsztajn-num-reg": 336, "grinsztajn-cat-reg": 335, "amlb-classification": 271,
-    "amlb-regression": 269, "ctr23": 353, "tabarena-v0.1": 457, "offline-20": None,
+    "amlb-regression": 269, "ctr23": 353, "tabarena-v0.1": "tabarena-v0.1", "offline-20": None,
 }
 DEMO = ["kr-vs-kp", "titanic", "penguins", "cpu", "breast_cancer", "wine", "digits", "diabetes"]
 

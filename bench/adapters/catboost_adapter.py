@@ -24,7 +24,7 @@ import pandas as pd
 from bench.adapters import register_adapter
 from bench.adapters.base import Adapter, Capabilities, expand_proba
 from bench.adapters.space import FloatParam, IntParam
-from bench.adapters.xgboost_adapter import constant_prediction, nothing_to_learn, objective_defined
+from bench.adapters.gbdt_common import constant_prediction, nothing_to_learn, objective_defined
 from bench.preprocessing import CatBoostFramePreprocessor
 
 REPORT_EVERY = 25  # iterations between pruning reports: frequent enough to prune, cheap for the study DB
@@ -47,9 +47,11 @@ class _ReportValidation:
     def after_iteration(self, info) -> bool:
         import optuna
 
+        if info.iteration % REPORT_EVERY:  # cheap check first: info.metrics copies the whole history
+            return True
         values = info.metrics.get("validation", {}).get(self.metric) or []
         rounds = len(values)  # values so far, one per tree (info.iteration is 1-based, unlike XGBoost's)
-        if rounds and rounds % REPORT_EVERY == 0 and math.isfinite(values[-1]):
+        if rounds and math.isfinite(values[-1]):
             try:
                 self.ctx.report_value(rounds, float(values[-1]))
             except optuna.TrialPruned as exc:

@@ -21,7 +21,7 @@ import numpy as np
 from bench.adapters import register_adapter
 from bench.adapters.base import Adapter, Capabilities, expand_proba
 from bench.adapters.space import FloatParam, IntParam
-from bench.adapters.xgboost_adapter import (constant_prediction, nothing_to_learn, objective_defined,
+from bench.adapters.gbdt_common import (constant_prediction, nothing_to_learn, objective_defined,
                                             positional_columns)
 from bench.preprocessing import TreeFramePreprocessor
 

@@ -23,6 +23,8 @@ import numpy as np
 from bench.adapters import register_adapter
 from bench.adapters.base import Adapter, Capabilities, expand_proba
 from bench.adapters.space import FloatParam, IntParam
+from bench.adapters.gbdt_common import (constant_prediction, nothing_to_learn, objective_defined,
+                                        positional_columns)
 from bench.preprocessing import TreeFramePreprocessor
 
 REPORT_EVERY = 25  # rounds between pruning reports: frequent enough to prune, cheap for the study DB
@@ -34,32 +36,6 @@ OBJECTIVES = {  # task type -> (objective, eval metric that equals the bench.met
 FALLBACK_METRIC = "logloss"  # binary early stopping when the validation part has one class
 # Keys of `params` the adapter handles itself; everything else goes to xgboost.train as a parameter.
 _OWN_KEYS = ("n_estimators", "early_stopping_rounds")
-
-
-# Helpers shared by the three GBDT adapters (kept here, the first of them, so each stays one file).
-
-def positional_columns(X):
-    return X.set_axis([f"f{i}" for i in range(X.shape[1])], axis=1)
-
-
-def nothing_to_learn(task, X_train, y_train) -> bool:
-    """No usable feature, or a classification training part with one class: CatBoost raises, XGBoost and
-    LightGBM return a clipped base score (P(unseen class) ~ 1e-6 / 1e-15, a huge log loss)."""
-    return X_train.shape[1] == 0 or (task.is_classification and len(np.unique(y_train)) < 2)
-
-
-def constant_prediction(task, y: np.ndarray) -> np.ndarray:
-    """Laplace-smoothed class prior (finite log loss) or the mean: the fallback when nothing is learnable."""
-    if not task.is_classification:
-        return np.array([float(np.mean(y))])
-    counts = np.bincount(np.asarray(y, dtype=int), minlength=task.n_classes) + 1.0
-    return counts / counts.sum()
-
-
-def objective_defined(task, y_val: np.ndarray) -> bool:
-    """ROC AUC is undefined on a one-class validation part (XGBoost then gives NaN, LightGBM 1.0, and
-    early stopping keeps one tree). The adapters then stop on log loss and report nothing, like the MLP."""
-    return task.task_type != "binary" or len(np.unique(y_val)) == 2
 
 
 @register_adapter

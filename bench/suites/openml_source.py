@@ -74,11 +74,11 @@ def _call(what: str, suite_name: str | None, fn, *args, _cache: str | None = Non
 
 # --- suites ----------------------------------------------------------------------------------------
 
-def _suite_cache_path(suite_id: int) -> Path:
+def _suite_cache_path(suite_id: int | str) -> Path:
     return cache_root() / "openml" / f"suite-{suite_id}.json"
 
 
-def suite_task_ids(suite_id: int, *, refresh: bool = False, suite_name: str | None = None) -> list[int]:
+def suite_task_ids(suite_id: int | str, *, refresh: bool = False, suite_name: str | None = None) -> list[int]:
     """The task ids of an OpenML benchmark suite, cached as JSON so a fetched suite works offline."""
     path = _suite_cache_path(suite_id)
     if path.exists() and not refresh:

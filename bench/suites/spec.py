@@ -97,7 +97,7 @@ class Suite:
     protocol: Protocol
     filters: Filters
     entries: list[DatasetEntry]
-    openml_suite_id: int | None = None
+    openml_suite_id: int | str | None = None  # numeric id or alias
 
 
 @dataclass
@@ -200,7 +200,12 @@ def parse_suite_file(path: str | Path) -> Suite:
 
     suite_id = None
     if "openml_suite" in raw:
-        suite_id = c.int_(raw["openml_suite"], "openml_suite", minimum=1)
+        value = raw["openml_suite"]
+        # OpenML accepts a suite's numeric id or its alias (e.g. "tabarena-v0.1").
+        if isinstance(value, str) and value.strip():
+            suite_id = value.strip()
+        else:
+            suite_id = c.int_(value, "openml_suite", minimum=1)
     datasets = raw.get("datasets", [])
     if not isinstance(datasets, list):
         c.fail("datasets", f"expected an array of tables ([[datasets]]), got {_type_name(datasets)}")
