@@ -91,36 +91,13 @@ class _Pool:
                         # The clock starts when the worker says it began (after its imports), so a
                         # slow worker start-up never counts against a job's time limit.
                         w.job, w.started = queue.pop(), 0.0
-                        w.conn.send(w.job)
+                        try:
+                            w.conn.send(w.job)
+                        except OSError:
+                            pass  # the worker is gone: _check records the crash and replaces it
                 busy = [w for w in pool if w.job is not None]
                 ready = wait([w.conn for w in busy] + [w.process.sentinel for w in busy], POLL_SECONDS)
-                for i, w in enumerate(pool):
-                    if w.job is None:
-                        continue
-                    kind = ""
-                    if w.conn in ready:
-                        try:
-                            kind, payload = w.conn.recv()
-                        except (EOFError, OSError):
-                            kind = payload = None
-                        if kind == "started":
-                            w.started = time.monotonic()
-                            continue
-                        if kind == "done":
-                            job, w.job = w.job, None
-                            finished(job, payload)
-                            continue
-                    if kind is None and w.conn in ready or not w.process.is_alive():
-                        w.process.join(timeout=5)  # reap it, so the exit code (signal) is known
-                        code = w.process.exitcode
-                        finished(w.job, failure_records(w.job, "crashed", "WorkerDied", _death_text(code)))
-                        pool[i] = self._replace(w, threads)
-                    elif self.time_limit and w.started and time.monotonic() - w.started > self.time_limit:
-                        job = w.job
-                        _stop(w.process)
-                        finished(job, failure_records(job, "timeout", "TimeLimit",
-                                                      f"job ran past its time limit of {self.time_limit:.0f}s"))
-                        pool[i] = self._replace(w, threads)
+                pool = [self._check(w, ready, finished, threads) if w.job else w for w in pool]
         finally:
             for w in pool:
                 if w.process.is_alive():
@@ -132,6 +109,32 @@ class _Pool:
                 w.process.join(timeout=5)
                 if w.process.is_alive():
                     _stop(w.process)
+
+    def _check(self, w: _Worker, ready, finished, threads: int) -> _Worker:
+        """Handle what a busy worker said or did; returns the worker to keep (a fresh one if lost)."""
+        lost = False
+        if w.conn in ready:
+            try:
+                kind, payload = w.conn.recv()
+            except (EOFError, OSError):
+                kind, payload, lost = None, None, True
+            if kind == "started":
+                w.started = time.monotonic()
+                return w
+            if kind == "done":
+                job, w.job = w.job, None
+                finished(job, payload)
+                return w
+        if lost or not w.process.is_alive():
+            w.process.join(timeout=5)  # reap it, so the exit code (signal) is known
+            finished(w.job, failure_records(w.job, "crashed", "WorkerDied", _death_text(w.process.exitcode)))
+            return self._replace(w, threads)
+        if self.time_limit and w.started and time.monotonic() - w.started > self.time_limit:
+            _stop(w.process)
+            finished(w.job, failure_records(w.job, "timeout", "TimeLimit",
+                                            f"job ran past its time limit of {self.time_limit:.0f}s"))
+            return self._replace(w, threads)
+        return w
 
     def _replace(self, w: _Worker, threads: int) -> _Worker:
         w.conn.close()

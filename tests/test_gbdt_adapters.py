@@ -14,62 +14,26 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
-from sklearn.datasets import make_classification, make_regression
 
 from bench.adapters import _REGISTRY
-from bench.adapters.base import FitContext, TaskInfo
+from bench.adapters.base import FitContext
 from bench.adapters.catboost_adapter import CatBoostAdapter
 from bench.adapters.lightgbm_adapter import LightGBMAdapter
 from bench.adapters.space import invalid_values, suggest_params
 from bench.adapters.xgboost_adapter import XGBoostAdapter
 from bench.metrics import objective_value
 
+from .adapter_helpers import TASKS, check_output, fit_predict, make_data
 from .conftest import shared_data_or_skip
 
 ADAPTERS = {"xgboost": XGBoostAdapter, "lightgbm": LightGBMAdapter, "catboost": CatBoostAdapter}
-TASKS = {"binary": 2, "multiclass": 3, "regression": 0}
 ROUNDS_KEY = {"xgboost": "n_estimators", "lightgbm": "n_estimators", "catboost": "iterations"}
 FAST = {name: {key: 60, "early_stopping_rounds": 20} for name, key in ROUNDS_KEY.items()}
 
 
-def make_data(task_type: str, n: int = 500, seed: int = 0):
-    """Easy data with real-data warts: column names XGBoost/LightGBM reject ('[', ':', ','), a
-    categorical with NaN, a level seen only in the test part, missing numerics."""
-    rng = np.random.default_rng(seed)
-    if task_type == "regression":
-        X, y = make_regression(n_samples=n, n_features=5, n_informative=4, noise=10.0, random_state=seed)
-    else:
-        X, y = make_classification(n_samples=n, n_features=5, n_informative=4, n_redundant=0,
-                                   n_classes=TASKS[task_type], n_clusters_per_class=1, class_sep=1.5,
-                                   random_state=seed)
-    frame = pd.DataFrame(X, columns=["x[0]", "x:1", "x,2", "x<3", "x4"])
-    frame.loc[rng.random(n) < 0.05, "x[0]"] = np.nan
-    cat = rng.choice(np.array(["a", "b", "c"], dtype=object), n)
-    cat[rng.random(n) < 0.1] = None
-    idx = rng.permutation(n)
-    train, val, test = idx[: int(0.6 * n)], idx[int(0.6 * n): int(0.8 * n)], idx[int(0.8 * n):]
-    cat[test[:10]] = "only_in_test"
-    frame["cat"] = pd.Series(cat).astype("category")
-    return frame, y, train, val, test
-
-
-def fit_predict(name, task_type, data, params=None, ctx=None, n_classes=None):
-    X, y, tr, va, te = data
-    task = TaskInfo(task_type, TASKS[task_type] if n_classes is None else n_classes)
-    adapter = ADAPTERS[name](task, {**FAST[name], **(params or {})}, ctx or FitContext(seed=0, threads=1))
-    pre = adapter.make_preprocessor()
-    pre.fit(X.iloc[tr])
-    adapter.fit(pre.transform(X.iloc[tr]), y[tr], pre.transform(X.iloc[va]), y[va])
-    return adapter, adapter.predictions(pre.transform(X.iloc[te])), pre
-
-
-def check_output(pred, n_rows, task_type, n_classes):
-    if task_type == "regression":
-        assert pred.shape == (n_rows,) and np.all(np.isfinite(pred))
-    else:
-        assert pred.shape == (n_rows, n_classes)
-        assert np.all(pred >= 0)
-        np.testing.assert_allclose(pred.sum(axis=1), 1.0, atol=1e-6)
+def fit_fast(name, task_type, data, params=None, **kwargs):
+    """fit_predict with this file's quick round caps under the test's own params."""
+    return fit_predict(ADAPTERS[name], task_type, data, {**FAST[name], **(params or {})}, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +48,7 @@ def test_shapes_metric_scale_and_better_than_prior(name, task_type, datasets, tm
     X, y, tr, va, te = data = datasets[task_type]
     reported = []
     ctx = FitContext(seed=0, threads=1, report=lambda step, value: reported.append((step, value)))
-    adapter, pred, pre = fit_predict(name, task_type, data, params={"early_stopping_rounds": 60}, ctx=ctx)
+    adapter, pred, pre = fit_fast(name, task_type, data, params={"early_stopping_rounds": 60}, ctx=ctx)
     k = TASKS[task_type]
     check_output(pred, len(te), task_type, k)
     score = objective_value(task_type, y[te], pred, k)
@@ -107,7 +71,7 @@ def test_shapes_metric_scale_and_better_than_prior(name, task_type, datasets, tm
 def test_class_missing_from_training_keeps_all_columns(name, datasets):
     X, y, tr, va, te = datasets["multiclass"]
     tr = tr[y[tr] != 2]  # class 2 never seen in training (but present in validation and test)
-    _, pred, _ = fit_predict(name, "multiclass", (X, y, tr, va, te))
+    _, pred, _ = fit_fast(name, "multiclass", (X, y, tr, va, te))
     check_output(pred, len(te), "multiclass", 3)
     assert pred[:, 2].mean() < 0.2
 
@@ -117,7 +81,7 @@ def test_class_missing_from_training_keeps_all_columns(name, datasets):
 def test_one_class_training_part_predicts_the_prior(name, task_type, datasets):
     X, y, tr, va, te = datasets[task_type]
     ctx = FitContext(seed=0, threads=1)
-    _, pred, _ = fit_predict(name, task_type, (X, y, tr[y[tr] == 0], va, te), ctx=ctx)
+    _, pred, _ = fit_fast(name, task_type, (X, y, tr[y[tr] == 0], va, te), ctx=ctx)
     check_output(pred, len(te), task_type, TASKS[task_type])
     assert ctx.info["constant_model"] and np.all(pred.argmax(axis=1) == 0)
 
@@ -127,8 +91,8 @@ def test_no_usable_feature_predicts_the_prior(name):
     X = pd.DataFrame({"const": np.ones(40), "empty": pd.Categorical([None] * 40, categories=["u"])})
     y = np.arange(40) % 2
     ctx = FitContext(seed=0, threads=1)
-    _, pred, _ = fit_predict(name, "binary", (X, y, np.arange(30), np.arange(30, 35), np.arange(35, 40)),
-                             ctx=ctx)
+    _, pred, _ = fit_fast(name, "binary", (X, y, np.arange(30), np.arange(30, 35), np.arange(35, 40)),
+                          ctx=ctx)
     check_output(pred, 5, "binary", 2)
     assert ctx.info["constant_model"]
 
@@ -137,7 +101,7 @@ def test_no_usable_feature_predicts_the_prior(name):
 def test_one_class_validation_stops_on_log_loss_without_reports(name, datasets):
     X, y, tr, va, te = datasets["binary"]
     ctx = FitContext(seed=0, threads=1, report=lambda step, value: pytest.fail("AUC is undefined here"))
-    _, pred, _ = fit_predict(name, "binary", (X, y, tr, va[y[va] == 1], te), ctx=ctx)
+    _, pred, _ = fit_fast(name, "binary", (X, y, tr, va[y[va] == 1], te), ctx=ctx)
     assert ctx.info["early_stopping_metric"].lower() in ("logloss", "binary_logloss")
     assert objective_value("binary", y[te], pred, 2) > 0.9
 
@@ -148,8 +112,8 @@ def test_same_seed_same_predictions(name, task_type, datasets):
     # Row/column subsampling makes the seed matter (CatBoost's Bayesian bootstrap always uses it).
     params = {"xgboost": {"subsample": 0.7, "colsample_bytree": 0.7},
               "lightgbm": {"bagging_fraction": 0.7, "feature_fraction": 0.7}, "catboost": {}}[name]
-    runs = [fit_predict(name, task_type, datasets[task_type], params=params,
-                        ctx=FitContext(seed=s, threads=1))[1] for s in (7, 7, 8)]
+    runs = [fit_fast(name, task_type, datasets[task_type], params=params,
+                     ctx=FitContext(seed=s, threads=1))[1] for s in (7, 7, 8)]
     assert np.array_equal(runs[0], runs[1])
     assert not np.array_equal(runs[0], runs[2])
 
@@ -164,8 +128,8 @@ def test_pruning_propagates_out_of_fit(name, datasets):
 
     ctx = FitContext(seed=0, threads=1, report=report)
     with pytest.raises(optuna.TrialPruned):
-        fit_predict(name, "multiclass", datasets["multiclass"],
-                    params={"learning_rate": 0.01, "early_stopping_rounds": 500, ROUNDS_KEY[name]: 500}, ctx=ctx)
+        fit_fast(name, "multiclass", datasets["multiclass"],
+                 params={"learning_rate": 0.01, "early_stopping_rounds": 500, ROUNDS_KEY[name]: 500}, ctx=ctx)
     assert seen == [25]  # training stopped at the first report
 
 
@@ -185,7 +149,7 @@ def test_sampled_configs_fit(name, datasets):
     for task_type in ("binary", "multiclass"):
         params = suggest_params(study.ask(), ADAPTERS[name].search_space)
         X, y, tr, va, te = datasets[task_type]
-        _, pred, _ = fit_predict(name, task_type, datasets[task_type], params=params)
+        _, pred, _ = fit_fast(name, task_type, datasets[task_type], params=params)
         check_output(pred, len(te), task_type, TASKS[task_type])
 
 
@@ -208,7 +172,7 @@ def anneal():
 @pytest.mark.parametrize("name", list(ADAPTERS))
 def test_anneal_end_to_end(name, anneal):
     ds, (X, y, tr, va, te) = anneal
-    _, pred, pre = fit_predict(name, "multiclass", (X, y, tr, va, te), n_classes=ds.n_classes)
+    _, pred, pre = fit_fast(name, "multiclass", (X, y, tr, va, te), n_classes=ds.n_classes)
     assert pre.plan.dropped  # the all-missing columns never reach the library
     check_output(pred, len(te), "multiclass", ds.n_classes)
     prior = (np.bincount(y[tr], minlength=ds.n_classes) + 1.0) / (len(tr) + ds.n_classes)

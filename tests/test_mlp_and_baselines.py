@@ -9,57 +9,31 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
-from sklearn.datasets import make_classification, make_regression
 
 from bench.adapters import _REGISTRY
-from bench.adapters.base import FitContext, TaskInfo
+from bench.adapters.base import FitContext
 from bench.adapters.baselines import DummyAdapter, LinearAdapter, RandomForestAdapter
 from bench.adapters.mlp import MLPAdapter
 from bench.adapters.space import invalid_values, suggest_params
 from bench.metrics import objective_value, score_predictions
 
+from .adapter_helpers import TASKS, fit_predict, make_data
+
 ADAPTERS = {"dummy": DummyAdapter, "linear": LinearAdapter, "random_forest": RandomForestAdapter,
             "mlp": MLPAdapter}
-TASKS = {"binary": 2, "multiclass": 3, "regression": 0}
 # Small and quick: a few epochs of a narrow net, a small forest.
 FAST = {"mlp": {"d_block": 64, "n_blocks": 2, "max_epochs": 8, "lr": 3e-3},
         "random_forest": {"n_estimators": 30}}
 
 
-def make_data(task_type: str, n: int = 600, seed: int = 0):
-    """Easy synthetic data with the warts real data has: a categorical column with NaN, a level seen
-    only in the test part, and missing numerics. Returns (X, y, train, val, test) index arrays."""
-    rng = np.random.default_rng(seed)
-    if task_type == "regression":
-        X, y = make_regression(n_samples=n, n_features=6, n_informative=4, noise=10.0, random_state=seed)
-    else:
-        X, y = make_classification(n_samples=n, n_features=6, n_informative=4, n_redundant=0,
-                                   n_classes=TASKS[task_type], n_clusters_per_class=1, class_sep=1.5,
-                                   random_state=seed)
-    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(6)])
-    frame.loc[rng.random(n) < 0.05, "x0"] = np.nan
-    cat = rng.choice(np.array(["a", "b", "c"], dtype=object), n)
-    cat[rng.random(n) < 0.1] = None
-    idx = rng.permutation(n)
-    train, val, test = idx[: int(0.6 * n)], idx[int(0.6 * n): int(0.8 * n)], idx[int(0.8 * n):]
-    cat[test[:10]] = "only_in_test"
-    frame["cat"] = pd.Series(cat).astype("category")
-    return frame, y, train, val, test
-
-
-def fit_predict(name, task_type, data, params=None, ctx=None, n_classes=None):
-    X, y, tr, va, te = data
-    task = TaskInfo(task_type, TASKS[task_type] if n_classes is None else n_classes)
-    adapter = ADAPTERS[name](task, {**FAST.get(name, {}), **(params or {})}, ctx or FitContext(seed=0))
-    pre = adapter.make_preprocessor()
-    pre.fit(X.iloc[tr])
-    adapter.fit(pre.transform(X.iloc[tr]), y[tr], pre.transform(X.iloc[va]), y[va])
-    return adapter, adapter.predictions(pre.transform(X.iloc[te])), pre
+def fit_fast(name, task_type, data, params=None, **kwargs):
+    """fit_predict with this file's small nets and forests under the test's own params."""
+    return fit_predict(ADAPTERS[name], task_type, data, {**FAST.get(name, {}), **(params or {})}, **kwargs)
 
 
 @pytest.fixture(scope="module")
 def datasets():
-    return {t: make_data(t) for t in TASKS}
+    return {t: make_data(t, n=600, n_features=6) for t in TASKS}
 
 
 @pytest.mark.parametrize("task_type", list(TASKS))
@@ -67,7 +41,7 @@ def datasets():
 def test_shapes_and_better_than_dummy(name, task_type, datasets):
     data = datasets[task_type]
     y_test = data[1][data[4]]
-    _, pred, _ = fit_predict(name, task_type, data)
+    _, pred, _ = fit_fast(name, task_type, data)
     if task_type == "regression":
         assert pred.shape == (len(y_test),) and np.all(np.isfinite(pred))
     else:
@@ -77,7 +51,7 @@ def test_shapes_and_better_than_dummy(name, task_type, datasets):
     score = objective_value(task_type, y_test, pred, TASKS[task_type])
     if name == "dummy":
         return
-    _, dummy_pred, _ = fit_predict("dummy", task_type, data)
+    _, dummy_pred, _ = fit_fast("dummy", task_type, data)
     baseline = objective_value(task_type, y_test, dummy_pred, TASKS[task_type])
     if task_type == "binary":
         assert score > 0.9 and baseline == 0.5
@@ -94,7 +68,7 @@ def test_shapes_and_better_than_dummy(name, task_type, datasets):
 def test_class_missing_from_training_keeps_all_columns(name, datasets):
     X, y, tr, va, te = datasets["multiclass"]
     tr = tr[y[tr] != 2]  # class 2 never seen in training
-    _, pred, _ = fit_predict(name, "multiclass", (X, y, tr, va, te))
+    _, pred, _ = fit_fast(name, "multiclass", (X, y, tr, va, te))
     assert pred.shape == (len(te), 3)
     np.testing.assert_allclose(pred.sum(axis=1), 1.0, atol=1e-6)
     assert pred[:, 2].mean() < 0.2  # pushed down by training, never the usual prediction
@@ -103,7 +77,7 @@ def test_class_missing_from_training_keeps_all_columns(name, datasets):
 @pytest.mark.parametrize("name", ["mlp", "random_forest"])
 @pytest.mark.parametrize("task_type", ["multiclass", "regression"])
 def test_same_seed_same_predictions(name, task_type, datasets):
-    runs = [fit_predict(name, task_type, datasets[task_type], ctx=FitContext(seed=s))[1] for s in (7, 7, 8)]
+    runs = [fit_fast(name, task_type, datasets[task_type], ctx=FitContext(seed=s))[1] for s in (7, 7, 8)]
     assert np.array_equal(runs[0], runs[1])
     assert not np.array_equal(runs[0], runs[2])
 
@@ -124,7 +98,7 @@ def test_sampled_configs_fit(name, datasets):
         params = suggest_params(study.ask(), ADAPTERS[name].search_space)
         if name == "mlp":
             params.update(d_block=min(params["d_block"], 128), max_epochs=2)
-        _, pred, _ = fit_predict(name, "binary", datasets["binary"], params=params)
+        _, pred, _ = fit_fast(name, "binary", datasets["binary"], params=params)
         assert np.all(np.isfinite(pred))
 
 
@@ -138,7 +112,7 @@ def test_pruning_propagates_out_of_mlp_fit(datasets):
 
     ctx = FitContext(seed=0, report=report)
     with pytest.raises(optuna.TrialPruned):
-        fit_predict("mlp", "binary", datasets["binary"], ctx=ctx)
+        fit_fast("mlp", "binary", datasets["binary"], ctx=ctx)
     assert [s for s, _ in seen] == [1, 2]
     assert all(0.0 <= v <= 1.0 for _, v in seen)  # ROC AUC values, the binary objective
 
@@ -146,7 +120,7 @@ def test_pruning_propagates_out_of_mlp_fit(datasets):
 def test_regression_target_is_standardized(datasets):
     X, y, tr, va, te = datasets["regression"]
     scaled = (X, y * 1000.0 + 5000.0, tr, va, te)
-    _, pred, _ = fit_predict("mlp", "regression", scaled, params={"max_epochs": 20})
+    _, pred, _ = fit_fast("mlp", "regression", scaled, params={"max_epochs": 20})
     assert score_predictions("regression", scaled[1][te], pred)["r2"] > 0.5
     assert abs(np.mean(pred) - 5000.0) < 0.2 * np.std(scaled[1])
 
@@ -158,7 +132,7 @@ def test_early_stopping_restores_best_epoch(datasets):
     reported = {}
     ctx = FitContext(seed=0, report=lambda step, value: reported.__setitem__(step, value))
     params = {"d_block": 256, "n_blocks": 3, "dropout": 0.0, "lr": 1e-2, "max_epochs": 60, "patience": 4}
-    adapter, _, pre = fit_predict("mlp", "multiclass", datasets["multiclass"], params=params, ctx=ctx)
+    adapter, _, pre = fit_fast("mlp", "multiclass", datasets["multiclass"], params=params, ctx=ctx)
     info = ctx.info
     assert info["stopped_by"] == "early_stopping"
     assert info["epochs"] == info["best_epoch"] + 4 < 60
@@ -169,7 +143,7 @@ def test_early_stopping_restores_best_epoch(datasets):
 
 def test_time_limit_stops_training(datasets):
     ctx = FitContext(seed=0)
-    _, pred, _ = fit_predict("mlp", "binary", datasets["binary"], params={"time_limit_s": 0.0}, ctx=ctx)
+    _, pred, _ = fit_fast("mlp", "binary", datasets["binary"], params={"time_limit_s": 0.0}, ctx=ctx)
     assert ctx.info["stopped_by"] == "time_limit" and ctx.info["epochs"] == 1
     assert pred.shape == (len(datasets["binary"][4]), 2)
 
@@ -178,7 +152,7 @@ def test_one_class_binary_validation_falls_back_to_log_loss(datasets):
     X, y, tr, va, te = datasets["binary"]
     va = va[y[va] == 1]  # no ROC AUC on a one-class validation part
     ctx = FitContext(seed=0, report=lambda step, value: pytest.fail("nothing should be reported"))
-    fit_predict("mlp", "binary", (X, y, tr, va, te), ctx=ctx)
+    fit_fast("mlp", "binary", (X, y, tr, va, te), ctx=ctx)
     assert ctx.info["early_stopping_metric"] == "log_loss"
 
 
