@@ -140,3 +140,31 @@ def test_missing_ids_raise_data_unavailable_with_instructions(offline, openml_ca
     assert "Traceback" not in msg and "File \"" not in msg
     if "suite" not in what:
         assert str(openml_cache) in msg
+
+
+def test_cli_offline_openml_suite_exits_2_with_how_to_fill(offline, capsys):
+    from bench.cli import main
+
+    code = main(["run", "--suite", "cc18", "--models", "dummy", "--out", str(offline / "run")])
+    out = " ".join(capsys.readouterr().out.split())
+    assert code == 2
+    assert "99" in out and "bench fetch" in out and "Traceback" not in out
+
+
+def test_cli_sweep_on_an_openml_task_uses_its_splits(offline, capsys):
+    import json
+
+    from bench.cli import main
+
+    suite = offline / "task3.toml"
+    suite.write_text('name = "task3"\n[[datasets]]\nopenml_task = 3\n')
+    out_dir = offline / "run"
+    code = main(["run", "--suite", str(suite), "--models", "dummy,linear", "--trials", "2", "--splits", "2",
+                 "--jobs", "1", "--out", str(out_dir), "--quiet"])
+    assert code == 0, capsys.readouterr().out
+    records = [json.loads(p.read_text()) for p in (out_dir / "records").rglob("*.json")]
+    assert {r["status"] for r in records} == {"ok"} and len(records) == 2 * (1 + 2)
+    assert {r["split"]["fold"] for r in records} == {0, 1}
+    linear = next(r for r in records if r["model"] == "linear" and r["variant"] == "tuned")
+    assert linear["source"]["openml_task_id"] == 3 and linear["n_test"] == 320  # OpenML's fold size
+    assert linear["test"]["roc_auc"] > 0.95
