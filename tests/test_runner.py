@@ -63,3 +63,30 @@ def test_partial_record_file_is_not_read_as_valid(make_ds, tmp_path):
     assert not store.is_done(jobs[0])
     run_local(jobs, store, workers=0)
     assert store.read(jobs[0].job_id, "default")["status"] == "ok"
+
+
+def test_entry_point_adapters_are_registered(monkeypatch):
+    """Outside packages register through the `bench.adapters` entry-point group."""
+    import bench.adapters as registry
+
+    class FakeEntryPoint:
+        name = "ep_model"
+
+        def load(self):
+            from tests.fault_adapters import _Prior
+
+            return type("EntryPointAdapter", (_Prior,), {"name": "ep_model", "__module__": "ep_pkg"})
+
+    class BrokenEntryPoint:
+        name = "broken"
+
+        def load(self):
+            raise ImportError("missing dependency of a plug-in")
+
+    monkeypatch.setattr(registry, "entry_points",
+                        lambda group: [FakeEntryPoint(), BrokenEntryPoint()] if group == "bench.adapters" else [])
+    monkeypatch.setattr(registry, "_loaded", False)
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    adapters = registry.load_adapters()
+    assert "ep_model" in adapters and "xgboost" in adapters  # a broken plug-in does not hide the rest
+    assert registry.get_adapter("ep_model").__module__ == "ep_pkg"
