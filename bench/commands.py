@@ -121,7 +121,7 @@ def cmd_suites(args, console) -> int:
     console.print(f"protocol: {suite.protocol}\nfilters: {suite.filters}")
     if not args.load:
         for e in suite.entries:
-            console.print(f"  - {e}")
+            console.print(f"  - {e.describe()}")
         return 0
     loaded, excluded = materialize(suite)
     t = Table()
