@@ -24,7 +24,7 @@ import pandas as pd
 from bench.adapters import register_adapter
 from bench.adapters.base import Adapter, Capabilities, expand_proba
 from bench.adapters.space import FloatParam, IntParam
-from bench.adapters.gbdt_common import constant_prediction, nothing_to_learn, objective_defined
+from bench.adapters.gbdt_common import TrivialFitFallback, early_stopping_metric
 from bench.preprocessing import CatBoostFramePreprocessor
 
 REPORT_EVERY = 25  # iterations between pruning reports: frequent enough to prune, cheap for the study DB
@@ -61,7 +61,7 @@ class _ReportValidation:
 
 
 @register_adapter
-class CatBoostAdapter(Adapter):
+class CatBoostAdapter(TrivialFitFallback, Adapter):
     name = "catboost"
     family = "gbdt"
     libraries = ("catboost",)
@@ -110,10 +110,7 @@ class CatBoostAdapter(Adapter):
     def fit(self, X_train, y_train, X_val, y_val) -> None:
         from catboost import CatBoostClassifier, CatBoostRegressor, Pool
 
-        self._constant = None
-        if nothing_to_learn(self.task, X_train, y_train):
-            self._constant = constant_prediction(self.task, y_train)
-            self.ctx.info.update(constant_model=True, best_iteration=0)
+        if self.fit_constant_if_trivial(X_train, y_train):
             return
         # Categorical columns are the non-numeric ones: the preprocessor writes numerics as float32 and
         # categoricals as strings (dtype object, or pandas 3's inferred `str` dtype).
@@ -121,8 +118,7 @@ class CatBoostAdapter(Adapter):
         train = Pool(X_train, y_train, cat_features=self._cat_features)
         val = Pool(X_val, y_val, cat_features=self._cat_features)
         cls = CatBoostClassifier if self.task.is_classification else CatBoostRegressor
-        report = objective_defined(self.task, y_val)
-        metric = OBJECTIVES[self.task.task_type][1] if report else FALLBACK_METRIC
+        report, metric = early_stopping_metric(self.task, y_val, OBJECTIVES, FALLBACK_METRIC)
         self.model = cls(**self._model_params(metric))
         reporter = _ReportValidation(self.ctx, metric)
         # CatBoost refuses Python callbacks on GPU ("User defined ... callbacks are not supported for
@@ -141,8 +137,7 @@ class CatBoostAdapter(Adapter):
 
     def _predict_raw(self, X) -> np.ndarray:
         if self._constant is not None:
-            out = np.tile(self._constant, (len(X), 1))
-            return out if self.task.is_classification else out.ravel()
+            return self.constant_output(len(X))
         from catboost import Pool
 
         pool = Pool(X, cat_features=self._cat_features)

@@ -27,3 +27,27 @@ def objective_defined(task, y_val: np.ndarray) -> bool:
     """ROC AUC is undefined on a one-class validation part (XGBoost then gives NaN, LightGBM 1.0, and
     early stopping keeps one tree). The adapters then stop on log loss and report nothing, like the MLP."""
     return task.task_type != "binary" or len(np.unique(y_val)) == 2
+
+
+def early_stopping_metric(task, y_val: np.ndarray, objectives: dict, fallback: str) -> tuple[bool, str]:
+    """(report to the tuner?, library metric to early-stop on): the objective's metric when defined."""
+    report = objective_defined(task, y_val)
+    return report, (objectives[task.task_type][1] if report else fallback)
+
+
+class TrivialFitFallback:
+    """Mixin for adapters: when nothing is learnable, predict the smoothed prior / mean instead."""
+
+    _constant = None
+
+    def fit_constant_if_trivial(self, X_train, y_train) -> bool:
+        self._constant = None
+        if nothing_to_learn(self.task, X_train, y_train):
+            self._constant = constant_prediction(self.task, y_train)
+            self.ctx.info.update(constant_model=True, best_iteration=0)
+            return True
+        return False
+
+    def constant_output(self, n_rows: int) -> np.ndarray:
+        out = np.tile(self._constant, (n_rows, 1))
+        return out if self.task.is_classification else out.ravel()

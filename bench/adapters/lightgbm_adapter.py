@@ -21,8 +21,7 @@ import numpy as np
 from bench.adapters import register_adapter
 from bench.adapters.base import Adapter, Capabilities, expand_proba
 from bench.adapters.space import FloatParam, IntParam
-from bench.adapters.gbdt_common import (constant_prediction, nothing_to_learn, objective_defined,
-                                            positional_columns)
+from bench.adapters.gbdt_common import TrivialFitFallback, early_stopping_metric, positional_columns
 from bench.preprocessing import TreeFramePreprocessor
 
 REPORT_EVERY = 25  # rounds between pruning reports: frequent enough to prune, cheap for the study DB
@@ -37,7 +36,7 @@ _E = math.e
 
 
 @register_adapter
-class LightGBMAdapter(Adapter):
+class LightGBMAdapter(TrivialFitFallback, Adapter):
     name = "lightgbm"
     family = "gbdt"
     libraries = ("lightgbm",)
@@ -86,13 +85,9 @@ class LightGBMAdapter(Adapter):
     def fit(self, X_train, y_train, X_val, y_val) -> None:
         import lightgbm as lgb
 
-        self._constant = None
-        if nothing_to_learn(self.task, X_train, y_train):
-            self._constant = constant_prediction(self.task, y_train)
-            self.ctx.info.update(constant_model=True, best_iteration=0)
+        if self.fit_constant_if_trivial(X_train, y_train):
             return
-        report = objective_defined(self.task, y_val)
-        metric = OBJECTIVES[self.task.task_type][1] if report else FALLBACK_METRIC
+        report, metric = early_stopping_metric(self.task, y_val, OBJECTIVES, FALLBACK_METRIC)
         params = self._booster_params(metric)
         # Dataset-level parameters (binning) must be given to the Dataset too, or LightGBM warns.
         dataset_params = {"max_bin": params["max_bin"], "verbosity": -1}
@@ -126,8 +121,7 @@ class LightGBMAdapter(Adapter):
 
     def _predict_raw(self, X) -> np.ndarray:
         if self._constant is not None:
-            out = np.tile(self._constant, (len(X), 1))
-            return out if self.task.is_classification else out.ravel()
+            return self.constant_output(len(X))
         pred = self.booster.predict(positional_columns(X), num_iteration=self._best,
                                     num_threads=self.ctx.threads)
         if not self.task.is_classification:

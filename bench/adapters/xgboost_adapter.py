@@ -23,8 +23,7 @@ import numpy as np
 from bench.adapters import register_adapter
 from bench.adapters.base import Adapter, Capabilities, expand_proba
 from bench.adapters.space import FloatParam, IntParam
-from bench.adapters.gbdt_common import (constant_prediction, nothing_to_learn, objective_defined,
-                                        positional_columns)
+from bench.adapters.gbdt_common import TrivialFitFallback, early_stopping_metric, positional_columns
 from bench.preprocessing import TreeFramePreprocessor
 
 REPORT_EVERY = 25  # rounds between pruning reports: frequent enough to prune, cheap for the study DB
@@ -39,7 +38,7 @@ _OWN_KEYS = ("n_estimators", "early_stopping_rounds")
 
 
 @register_adapter
-class XGBoostAdapter(Adapter):
+class XGBoostAdapter(TrivialFitFallback, Adapter):
     name = "xgboost"
     family = "gbdt"
     libraries = ("xgboost",)
@@ -85,13 +84,9 @@ class XGBoostAdapter(Adapter):
     def fit(self, X_train, y_train, X_val, y_val) -> None:
         import xgboost as xgb
 
-        self._constant = None
-        if nothing_to_learn(self.task, X_train, y_train):
-            self._constant = constant_prediction(self.task, y_train)
-            self.ctx.info.update(constant_model=True, best_iteration=0)
+        if self.fit_constant_if_trivial(X_train, y_train):
             return
-        report = objective_defined(self.task, y_val)
-        metric = OBJECTIVES[self.task.task_type][1] if report else FALLBACK_METRIC
+        report, metric = early_stopping_metric(self.task, y_val, OBJECTIVES, FALLBACK_METRIC)
         dtrain = xgb.QuantileDMatrix(positional_columns(X_train), y_train, enable_categorical=True,
                                      max_bin=self.params["max_bin"], nthread=self.ctx.threads)
         dval = xgb.QuantileDMatrix(positional_columns(X_val), y_val, enable_categorical=True,
@@ -123,8 +118,7 @@ class XGBoostAdapter(Adapter):
 
     def _predict_raw(self, X) -> np.ndarray:
         if self._constant is not None:
-            out = np.tile(self._constant, (len(X), 1))
-            return out if self.task.is_classification else out.ravel()
+            return self.constant_output(len(X))
         import xgboost as xgb
 
         dtest = xgb.DMatrix(positional_columns(X), enable_categorical=True, nthread=self.ctx.threads)
