@@ -1,17 +1,12 @@
-from dataclasses import dataclass
-
 import numpy as np
 
 from bench.splits import load_frozen, make_splits
+from bench.suites import Protocol as SuiteProtocol
 
 
-@dataclass
-class Protocol:
-    folds: int = 3
-    repeats: int = 2
-    validation_fraction: float = 0.2
-    seed: int = 0
-    use_task_splits: bool = True
+def Protocol(**overrides):
+    """The suite protocol with small test defaults: 3 folds x 2 repeats."""
+    return SuiteProtocol(**{"folds": 3, "repeats": 2, **overrides})
 
 
 def test_kfold_partitions_rows_and_validation_comes_from_training(make_ds, tmp_path):
