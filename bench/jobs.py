@@ -11,7 +11,7 @@ import platform
 import socket
 import time
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -126,9 +126,10 @@ def execute_job(job: Job) -> list[dict]:
                   take[split.test].reset_index(drop=True), ds.y[split.test])
     seed = job.seed * 1_000 + job.split_index
     try:
-        budget = Budget(job.trials if job.tunable else 1, job.tune_seconds)
-        outcome = tune(adapter_cls, task, parts, budget, seed=seed, threads=job.threads,
-                       device=job.device, storage=job.storage_url(), study_name=job.study_name)
+        # tune() itself runs a single trial for models with nothing to tune.
+        outcome = tune(adapter_cls, task, parts, Budget(job.trials, job.tune_seconds), seed=seed,
+                       threads=job.threads, device=job.device, storage=job.storage_url(),
+                       study_name=job.study_name)
     except Exception as exc:  # a bug or crash outside any single trial
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-3:])
         return failure_records(job, "failed", type(exc).__name__, f"{exc}\n{tb}", meta)
@@ -148,10 +149,6 @@ def execute_job(job: Job) -> list[dict]:
         records.append({**base_record(job, variant, adapter_cls.libraries), **meta, **common,
                         "status": "failed", "error": {"type": message.split(":", 1)[0], "message": message}})
     return records
-
-
-def job_dict(job: Job) -> dict:
-    return asdict(job)
 
 
 def environment_threads(threads: int) -> dict[str, str]:

@@ -20,7 +20,6 @@ import pandas as pd
 from bench.datasets import write_json_atomic
 from bench.errors import BenchError
 
-DONE_STATUSES = {"ok", "skipped"}
 FAILED_STATUSES = {"failed", "timeout", "crashed"}
 # Settings that change results: re-running into the same directory with other values would mix runs.
 RUN_IDENTITY = ("suite", "trials", "tune_seconds", "seed", "max_splits")

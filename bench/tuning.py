@@ -133,7 +133,7 @@ def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budge
         if is_default:
             kept[trial.number] = model
             default_number[0] = trial.number
-        if _best(_completed(study) + [(value, trial.number)], objective.direction) == trial.number:
+        if _best(_completed(study.trials) + [(value, trial.number)], objective.direction) == trial.number:
             for number in [n for n in kept if n != default_number[0]]:
                 del kept[number]
             kept[trial.number] = model
@@ -146,10 +146,9 @@ def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budge
                        gc_after_trial=False)
     tuning_seconds = time.perf_counter() - start
 
-    trials = [_trial_summary(t) for t in study.trials if t.state in FINISHED]
-
-    all_trials = study.trials
-    completed = _completed(study)
+    all_trials = study.trials  # one storage read for everything below
+    trials = [_trial_summary(t) for t in all_trials if t.state in FINISHED]
+    completed = _completed(all_trials)
     default_trial = next((t for t in all_trials if t.user_attrs.get("is_default")), None)
     default_ok = default_trial is not None and default_trial.state == optuna.trial.TrialState.COMPLETE
     variants, failures = [], {}
@@ -158,7 +157,7 @@ def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budge
         chosen["tuned"] = all_trials[_best(completed, objective.direction)] if completed else None
     for variant, trial in chosen.items():
         if trial is None:
-            failures[variant] = _no_trial_reason(default_trial if variant == "default" else None, study)
+            failures[variant] = _no_trial_reason(default_trial if variant == "default" else None, all_trials)
             continue
         try:
             variants.append(_evaluate(adapter_cls, task, parts, prepared, trial, kept, variant,
@@ -190,15 +189,15 @@ def _best(candidates: list[tuple[float, int]], direction: str) -> int:
     return min(candidates, key=lambda c: (sign * c[0], c[1]))[1]
 
 
-def _completed(study) -> list[tuple[float, int]]:
-    return [(t.value, t.number) for t in study.trials
+def _completed(trials) -> list[tuple[float, int]]:
+    return [(t.value, t.number) for t in trials
             if t.state == optuna.trial.TrialState.COMPLETE and t.value is not None]
 
 
-def _no_trial_reason(default_trial, study) -> str:
+def _no_trial_reason(default_trial, trials) -> str:
     if default_trial is not None and default_trial.user_attrs.get("error"):
         return default_trial.user_attrs["error"]
-    errors = [t.user_attrs["error"] for t in study.trials if t.user_attrs.get("error")]
+    errors = [t.user_attrs["error"] for t in trials if t.user_attrs.get("error")]
     if errors:
         return errors[0]
     return "no trial completed within the budget"
