@@ -49,15 +49,15 @@ def cmd_run(args, console) -> int:
                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
     with Progress(*columns, console=console, disable=args.quiet) as bar:
         task = bar.add_task("jobs", total=len(jobs))
-        done_before = sum(store.is_done(j, args.retry_failed) for j in jobs)
+        done_before = sum(store.is_done(j, config.retry_failed) for j in jobs)
         bar.update(task, completed=done_before)
 
         def progress(job, records):
             bad = [r["status"] for r in records if r["status"] not in ("ok", "skipped")]
             bar.update(task, advance=1, description=f"{job.job_id}" + (f" [red]{bad[0]}[/]" if bad else ""))
 
-        summary = run_local(jobs, store, workers=args.jobs, time_limit=args.time_limit,
-                            retry_failed=args.retry_failed, progress=progress)
+        summary = run_local(jobs, store, workers=config.workers, time_limit=config.time_limit,
+                            retry_failed=config.retry_failed, progress=progress)
     console.print(f"{summary.total - summary.skipped_done} jobs run, {summary.skipped_done} already done, "
                   f"in {summary.seconds:.0f}s; records: {dict(summary.statuses)}")
     for job_id, status, message in summary.failures[:20]:
