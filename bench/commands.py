@@ -53,13 +53,15 @@ def cmd_run(args, console) -> int:
         bar.update(task, completed=done_before)
 
         def progress(job, records):
-            bad = [r["status"] for r in records if r["status"] not in ("ok", "skipped")]
+            bad = [r["status"] for r in records if r["status"] not in ("ok", "skipped", "unavailable")]
             bar.update(task, advance=1, description=f"{job.job_id}" + (f" [red]{bad[0]}[/]" if bad else ""))
 
         summary = run_local(jobs, store, workers=config.workers, time_limit=config.time_limit,
                             retry_failed=config.retry_failed, progress=progress)
     console.print(f"{summary.total - summary.skipped_done} jobs run, {summary.skipped_done} already done, "
                   f"in {summary.seconds:.0f}s; records: {dict(summary.statuses)}")
+    for model, reason in summary.unavailable.items():
+        console.print(f"[yellow]unavailable[/] {model}: {reason}", soft_wrap=True)
     for job_id, status, message in summary.failures[:20]:
         console.print(f"[red]{status}[/] {job_id}: {message.splitlines()[0] if message else ''}", soft_wrap=True)
     if len(summary.failures) > 20:
@@ -145,18 +147,29 @@ def cmd_models(args, console) -> int:
 
     if args.action == "list":
         t = Table(title="Models")
-        for col in ("name", "family", "task types", "gpu", "tuned params", "libraries"):
+        for col in ("name", "family", "task types", "gpu", "tuned params", "libraries", "available"):
             t.add_column(col)
+        missing = {}
         for name, cls in sorted(load_adapters().items()):
             caps = cls.capabilities
+            missing[name] = cls.unavailable_reason()
             t.add_row(name, cls.family, ", ".join(caps.task_types), caps.gpu, str(len(cls.search_space)),
-                      ", ".join(cls.libraries))
+                      ", ".join(cls.libraries), "no" if missing[name] else "yes")
         console.print(t)
+        for name, reason in missing.items():
+            if reason:
+                console.print(f"[yellow]{name}[/] unavailable: {reason}", soft_wrap=True)
         return 0
     cls = get_adapter(args.name)
     console.print(f"[bold]{cls.name}[/] ({cls.family}) from {cls.__module__}")
     console.print(f"capabilities: {cls.capabilities}")
+    reason = cls.unavailable_reason()
+    console.print(f"unavailable here: {reason}" if reason else "available: yes", soft_wrap=True)
     console.print("defaults:", cls.defaults)
+    for task_type in cls.capabilities.task_types:
+        differ = {k: v for k, v in cls.defaults_for(task_type).items() if cls.defaults.get(k, object()) != v}
+        if differ:
+            console.print(f"defaults for {task_type} differ in:", differ)
     for name, text in describe(cls.search_space).items():
         console.print(f"  {name}: {text}")
     return 0

@@ -90,7 +90,7 @@ def failure_records(job: Job, status: str, error_type: str, message: str, extra:
 
 
 def execute_job(job: Job) -> list[dict]:
-    """Run the job; always returns one record per variant (ok, failed or skipped)."""
+    """Run the job; always returns one record per variant (ok, failed, skipped or unavailable)."""
     from bench.adapters import get_adapter
     from bench.splits import load_frozen
     from bench.tuning import Budget, Parts, tune
@@ -114,10 +114,17 @@ def execute_job(job: Job) -> list[dict]:
             "n_classes": ds.n_classes, "n_categorical": len(ds.categorical),
             "n_train": len(split.train), "n_val": len(split.val), "n_test": len(split.test),
             "family": adapter_cls.family, "source": ds.source}
-    reason = adapter_cls.capabilities.refusal(ds.task_type, len(split.train), ds.n_features,
-                                              ds.n_classes, job.device)
+    try:
+        # Unavailable (an optional library or the weights are missing here) comes first: it says nothing
+        # about the dataset, and such records are re-run once the environment has what the model needs.
+        status, reason = "unavailable", adapter_cls.unavailable_reason(ds.task_type)
+    except Exception as exc:  # a bug in the check must not take the sweep down
+        return failure_records(job, "failed", type(exc).__name__, f"availability check failed: {exc}", meta)
+    if not reason:
+        status, reason = "skipped", adapter_cls.capabilities.refusal(ds.task_type, len(split.train),
+                                                                     ds.n_features, ds.n_classes, job.device)
     if reason:
-        return [{**base_record(job, v, adapter_cls.libraries), **meta, "status": "skipped", "reason": reason}
+        return [{**base_record(job, v, adapter_cls.libraries), **meta, "status": status, "reason": reason}
                 for v in job.variants]
 
     take = ds.X.iloc

@@ -7,7 +7,8 @@ same dataset:
   rank             = 1 for the best entry, ties share the average rank
 An entry that FAILED on a dataset (no completed split, at least one failure) is counted there as the
 worst (normalized 0, last rank) so that crashing is never better than finishing; an entry SKIPPED for a
-declared capability limit is left out of that dataset and its coverage shows it.
+declared capability limit, or UNAVAILABLE (its optional library or weights are missing on the machine
+that ran it), is left out of that dataset and its coverage shows it; both are counted in own columns.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pandas as pd
 from bench.results import FAILED_STATUSES
 
 COLUMNS = ["model", "variant", "family", "mean_norm_score", "mean_rank", "wins", "datasets",
-           "failures", "skipped", "median_fit_s", "median_predict_s"]
+           "failures", "skipped", "unavailable", "median_fit_s", "median_predict_s"]
 
 
 def per_dataset_scores(frame: pd.DataFrame) -> pd.DataFrame:
@@ -42,6 +43,7 @@ def per_dataset_scores(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _state(statuses: set[str]) -> str:
+    """ok, failed, or skipped (which also covers unavailable: neither says how good the model is)."""
     if "ok" in statuses:
         return "ok"
     if statuses & FAILED_STATUSES:
@@ -91,6 +93,7 @@ def compute(frame: pd.DataFrame, task_type: str | None = None) -> pd.DataFrame:
             "datasets": int(ok.dataset.nunique()),
             "failures": int(g.status.isin(FAILED_STATUSES).sum()),
             "skipped": int((g.status == "skipped").sum()),
+            "unavailable": int((g.status == "unavailable").sum()),
             "median_fit_s": ok.fit_seconds.median() if len(ok) else np.nan,
             "median_predict_s": ok.predict_seconds.median() if len(ok) else np.nan,
         })

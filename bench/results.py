@@ -21,6 +21,9 @@ from bench.datasets import write_json_atomic
 from bench.errors import BenchError
 
 FAILED_STATUSES = {"failed", "timeout", "crashed"}
+# Not run because this environment lacks something the model needs (optional extra, weights). Such a
+# job is never "done": the next run of the same sweep checks again (cheap) and runs it once it can.
+UNAVAILABLE = "unavailable"
 # Settings that change results: re-running into the same directory with other values would mix runs.
 RUN_IDENTITY = ("suite", "trials", "tune_seconds", "seed", "max_splits")
 
@@ -64,14 +67,15 @@ class ResultStore:
             return None
 
     def is_done(self, job, retry_failed: bool = False) -> bool:
-        """True when every variant has a record for this exact dataset and split content."""
+        """True when every variant has a record for this exact dataset and split content (and the model
+        was available when it ran)."""
         for variant in job.variants:
             rec = self.read(job.job_id, variant)
             if rec is None or rec.get("dataset_hash") != job.dataset_hash:
                 return False
             if rec.get("split", {}).get("hash") != job.split_hash:
                 return False
-            if retry_failed and rec.get("status") in FAILED_STATUSES:
+            if rec.get("status") == UNAVAILABLE or (retry_failed and rec.get("status") in FAILED_STATUSES):
                 return False
         return True
 

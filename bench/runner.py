@@ -28,6 +28,7 @@ class SweepSummary:
     skipped_done: int = 0
     statuses: Counter = field(default_factory=Counter)
     failures: list[tuple[str, str, str]] = field(default_factory=list)  # job id, status, message
+    unavailable: dict[str, str] = field(default_factory=dict)  # model -> why it could not run here
     seconds: float = 0.0
 
 
@@ -43,7 +44,9 @@ def run_local(jobs: list[Job], store: ResultStore, *, workers: int = 1, time_lim
         store.write(records)
         for r in records:
             summary.statuses[r["status"]] += 1
-            if r["status"] not in ("ok", "skipped"):
+            if r["status"] == "unavailable":
+                summary.unavailable.setdefault(r["model"], r.get("reason", ""))
+            elif r["status"] not in ("ok", "skipped"):
                 summary.failures.append((f"{job.job_id} [{r['variant']}]", r["status"],
                                          (r.get("error") or {}).get("message", "")))
         if progress:

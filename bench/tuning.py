@@ -93,8 +93,9 @@ def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budge
     tunable = adapter_cls.search_space_for(task.task_type)
     if not tunable:  # nothing to tune: more trials would repeat the defaults
         budget = Budget(1, budget.seconds)
+    defaults = adapter_cls.defaults_for(task.task_type)
     if not study.trials:
-        study.enqueue_trial({k: adapter_cls.defaults[k] for k in tunable if k in adapter_cls.defaults},
+        study.enqueue_trial({k: defaults[k] for k in tunable if k in defaults},
                             user_attrs={"is_default": True})
     prepared = _Prepared(parts)
     kept: dict[int, Adapter] = {}  # trial number -> fitted model (defaults and best so far)
@@ -113,7 +114,7 @@ def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budge
         return model, value, fit_seconds
 
     def run_trial(trial: optuna.Trial) -> float:
-        params = {**adapter_cls.defaults, **suggest_params(trial, tunable)}
+        params = {**defaults, **suggest_params(trial, tunable)}
 
         def report(step: int, value: float) -> None:
             trial.report(float(value), step)
@@ -168,7 +169,7 @@ def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budge
 
 
 def _evaluate(adapter_cls, task, parts, prepared, trial, kept, variant, refit):
-    params = {**adapter_cls.defaults, **trial.params}
+    params = {**adapter_cls.defaults_for(task.task_type), **trial.params}
     model = kept.get(trial.number)
     fit_seconds = trial.user_attrs.get("fit_seconds", float("nan"))
     if model is None:  # trial finished in an earlier, interrupted process: refit its configuration

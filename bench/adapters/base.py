@@ -84,11 +84,26 @@ class Adapter(ABC):
     # search_space are tuned; the others stay fixed in every trial.
     defaults: ClassVar[dict[str, Any]] = {}
     search_space: ClassVar[dict] = {}
+    # Parameter overrides that make a fit tiny (few epochs / rounds), for smoke tests only.
+    smoke_params: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, task: TaskInfo, params: dict[str, Any] | None = None, ctx: FitContext | None = None):
         self.task = task
-        self.params = {**self.defaults, **(params or {})}
+        self.params = {**self.defaults_for(task.task_type), **(params or {})}
         self.ctx = ctx or FitContext()
+
+    @classmethod
+    def unavailable_reason(cls, task_type: str | None = None) -> str | None:
+        """Why the model cannot run at all in this environment (an optional library is not installed,
+        its weights are absent), or None when it can. With a task type: for that task type only.
+        Must be cheap and must not import heavy libraries: `bench models list` calls it for every model."""
+        return None
+
+    @classmethod
+    def defaults_for(cls, task_type: str) -> dict[str, Any]:
+        """The default configuration for a task type; override when it differs (e.g. RealMLP's
+        learning rate and activation for classification vs regression)."""
+        return cls.defaults
 
     @abstractmethod
     def make_preprocessor(self):
