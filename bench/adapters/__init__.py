@@ -26,6 +26,9 @@ BUILTIN_MODULES = (
     "bench.adapters.lightgbm_adapter",
     "bench.adapters.catboost_adapter",
     "bench.adapters.mlp",
+    # Optional extras: these modules import without their libraries; the models then report unavailable.
+    "bench.adapters.realmlp",
+    "bench.adapters.tabpfn_adapter",
 )
 
 _REGISTRY: dict[str, type[Adapter]] = {}
