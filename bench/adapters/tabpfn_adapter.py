@@ -1,0 +1,182 @@
+"""TabPFN v2 (Hollmann et al. 2025, "Accurate predictions on small data with a tabular foundation model",
+Nature) through the `tabpfn` package: optional extra `tabpfn`. In-context learning, nothing to tune.
+
+Weights. tabpfn downloads its checkpoints from Hugging Face on first use; benchmark machines often have
+no internet, and a download must never hang a sweep. So the adapter only ever hands tabpfn a checkpoint
+file that exists (tabpfn downloads only when the given path is missing), found in this order:
+  1. BENCH_TABPFN_WEIGHTS: a checkpoint file, or a folder holding tabpfn-v2-classifier*.ckpt and/or
+     tabpfn-v2-regressor*.ckpt (a file is used for the task its name says, or for both if it says neither);
+  2. otherwise tabpfn's own cache folder (TABPFN_MODEL_CACHE_DIR, else $XDG_CACHE_HOME/tabpfn, else
+     ~/.cache/tabpfn: tabpfn.model_loading.get_cache_dir on Linux), where a connected machine keeps them.
+Without a checkpoint for the task type, jobs become "unavailable" records saying where we looked. A file
+that exists but does not load becomes a "failed" record naming the file.
+
+Limits (documented for TabPFN v2; checkpoints of later versions may take more, but these are enforced so
+that results do not depend on which file happens to be configured):
+  * 10,000 training rows and 500 features: Hollmann et al. 2025 ("datasets with up to 10,000 samples and
+    500 features"), tabpfn's InferenceConfig for v2 (MAX_NUMBER_OF_SAMPLES / MAX_NUMBER_OF_FEATURES);
+  * 10 classes: the same config's MAX_NUMBER_OF_CLASSES;
+  * on CPU, 1,000 training rows: tabpfn refuses more by default (inference_config.cpu_sample_limit for v2)
+    unless TABPFN_ALLOW_CPU_LARGE_DATASET is set, which this adapter honours the same way.
+Beyond a limit, a job is a "skipped" record with the reason.
+
+The validation part is not used: there is no training to stop early, and adding it to the context would
+give TabPFN more labelled rows than the other models learn from.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench.adapters import register_adapter
+from bench.adapters.base import Adapter, Capabilities, expand_proba
+from bench.adapters.gbdt_common import TrivialFitFallback
+from bench.preprocessing import TreeFramePreprocessor
+
+WEIGHTS_ENV = "BENCH_TABPFN_WEIGHTS"
+ALLOW_CPU_ENV = "TABPFN_ALLOW_CPU_LARGE_DATASET"  # tabpfn's own setting (tabpfn.settings)
+# Preferred file names first: tabpfn's default v2 checkpoints (tabpfn.model_loading.ModelSource
+# .get_classifier_v2 / .get_regressor_v2; files of huggingface.co/Prior-Labs/TabPFN-v2-clf and -reg).
+PREFERRED = {"classifier": ("tabpfn-v2-classifier-finetuned-zk73skhh.ckpt", "tabpfn-v2-classifier.ckpt"),
+             "regressor": ("tabpfn-v2-regressor.ckpt",)}
+HF_REPO = {"classifier": "Prior-Labs/TabPFN-v2-clf", "regressor": "Prior-Labs/TabPFN-v2-reg"}
+
+
+def checkpoint_kind(task_type: str) -> str:
+    return "regressor" if task_type == "regression" else "classifier"
+
+
+def weights_locations() -> list[Path]:
+    """Where checkpoints are looked for, in order (see the module docstring)."""
+    configured = os.environ.get(WEIGHTS_ENV, "").strip()
+    if configured:
+        return [Path(configured).expanduser()]
+    cache = os.environ.get("TABPFN_MODEL_CACHE_DIR", "").strip()
+    if cache:
+        return [Path(cache).expanduser()]
+    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+    return [(Path(xdg) if xdg else Path.home() / ".cache") / "tabpfn"]
+
+
+def find_weights(kind: str) -> Path | None:
+    """The checkpoint file to use for `kind` ("classifier" / "regressor"), or None."""
+    other = "regressor" if kind == "classifier" else "classifier"
+    for place in weights_locations():
+        if place.is_file():
+            if kind in place.name or other not in place.name:
+                return place
+        elif place.is_dir():
+            for name in PREFERRED[kind]:
+                if (place / name).is_file():
+                    return place / name
+            matches = sorted(p for p in place.glob(f"tabpfn-v2-{kind}*") if p.is_file())
+            if matches:
+                return matches[0]
+    return None
+
+
+def _missing_weights_message(kinds: list[str]) -> str:
+    places = ", ".join(str(p) for p in weights_locations())
+    source = WEIGHTS_ENV if os.environ.get(WEIGHTS_ENV, "").strip() else f"tabpfn's cache ({WEIGHTS_ENV} is not set)"
+    wanted = " and ".join(f"tabpfn-v2-{k}.ckpt (huggingface.co/{HF_REPO[k]})" for k in kinds)
+    return (f"no TabPFN {'/'.join(kinds)} weights: looked in {places} [{source}]. They are not downloaded "
+            f"here; copy {wanted} into a folder and set {WEIGHTS_ENV} to it (or to the file)")
+
+
+def _codes(column) -> np.ndarray:
+    codes = column.cat.codes.to_numpy(dtype="float32")
+    codes[codes < 0] = np.nan  # pandas codes missing as -1
+    return codes
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+@dataclass(frozen=True)
+class TabPFNCapabilities(Capabilities):
+    max_cpu_rows: int | None = None  # tabpfn's CPU refusal, lifted by TABPFN_ALLOW_CPU_LARGE_DATASET
+
+    def refusal(self, task_type: str, n_rows: int, n_features: int, n_classes: int,
+                device: str = "cpu") -> str | None:
+        reason = super().refusal(task_type, n_rows, n_features, n_classes, device)
+        if reason is None and device != "cuda" and self.max_cpu_rows is not None \
+                and n_rows > self.max_cpu_rows and not _truthy(os.environ.get(ALLOW_CPU_ENV)):
+            reason = (f"{n_rows} training rows exceed TabPFN's CPU limit of {self.max_cpu_rows} "
+                      f"(no GPU assigned; set {ALLOW_CPU_ENV}=1 to run on CPU anyway, slowly)")
+        return reason
+
+
+@register_adapter
+class TabPFNAdapter(TrivialFitFallback, Adapter):
+    name = "tabpfn"
+    family = "neural"
+    libraries = ("tabpfn", "torch")
+    capabilities = TabPFNCapabilities(gpu="optional", max_rows=10_000, max_features=500, max_classes=10,
+                                      max_cpu_rows=1_000)
+    # n_estimators: tabpfn's DEFAULT_N_ESTIMATORS (tabpfn/preprocessing/ensemble.py), what "auto" means
+    # for a v2 checkpoint, written out so records show it. The rest stays tabpfn's default.
+    defaults = {"n_estimators": 8}
+    search_space = {}  # used as published: no tuning
+    smoke_params = {"n_estimators": 1}
+
+    @classmethod
+    def unavailable_reason(cls, task_type: str | None = None) -> str | None:
+        if importlib.util.find_spec("tabpfn") is None:
+            return ("the optional library tabpfn is not installed; install the extra: "
+                    "pip install 'tabular-bench[tabpfn]'")
+        kinds = [checkpoint_kind(task_type)] if task_type else ["classifier", "regressor"]
+        if any(find_weights(kind) is not None for kind in kinds):
+            return None
+        return _missing_weights_message(kinds)
+
+    def make_preprocessor(self):
+        return TreeFramePreprocessor()
+
+    def _matrix(self, X) -> np.ndarray:
+        """Numerics as they are, categoricals as their integer codes with NaN for missing: tabpfn is
+        told which columns are categorical and handles missing values itself."""
+        columns = [_codes(X[c]) if c in self._categorical else X[c].to_numpy(dtype="float32") for c in X.columns]
+        return np.column_stack(columns).astype("float32")
+
+    def fit(self, X_train, y_train, X_val, y_val) -> None:
+        if self.fit_constant_if_trivial(X_train, y_train):
+            return
+        import torch
+
+        kind = checkpoint_kind(self.task.task_type)
+        path = find_weights(kind)
+        if path is None:  # checked before the job started; gone since
+            raise RuntimeError(_missing_weights_message([kind]))
+        self._categorical = {c for c in X_train.columns if isinstance(X_train[c].dtype, pd.CategoricalDtype)}
+        cat_indices = [i for i, c in enumerate(X_train.columns) if c in self._categorical]
+        from tabpfn import TabPFNClassifier, TabPFNRegressor
+
+        cls = TabPFNClassifier if self.task.is_classification else TabPFNRegressor
+        self.model = cls(model_path=str(path), device=self.ctx.device, random_state=self.ctx.seed,
+                         n_estimators=int(self.params["n_estimators"]),
+                         categorical_features_indices=cat_indices or None)
+        torch.set_num_threads(max(1, int(self.ctx.threads)))
+        try:
+            if hasattr(self.model, "get_inference_config"):  # loads the checkpoint (tabpfn >= 2.2)
+                self.model.get_inference_config()
+        except Exception as exc:
+            raise RuntimeError(f"TabPFN could not load the weights {path}: {type(exc).__name__}: {exc}") from exc
+        y = np.asarray(y_train, dtype=int if self.task.is_classification else "float64")
+        self.model.fit(self._matrix(X_train), y)
+        self.ctx.info.update(weights=str(path), n_context_rows=len(X_train))
+
+    def _predict_raw(self, X) -> np.ndarray:
+        if self._constant is not None:
+            return self.constant_output(len(X))
+        matrix = self._matrix(X)
+        if not self.task.is_classification:
+            return np.asarray(self.model.predict(matrix), dtype="float64").ravel()
+        proba = self.model.predict_proba(matrix)
+        return expand_proba(proba, np.asarray(self.model.classes_, dtype=int), self.task.n_classes)
