@@ -141,9 +141,9 @@ class RealMLPAdapter(TrivialFitFallback, Adapter):
         cat_indicator = [isinstance(dt, pd.CategoricalDtype) for dt in X_train.dtypes]
         y_train, y_val = self._target(y_train), self._target(y_val)
         limit = self.params.get("time_limit_s")
+        extra = {"time_to_fit_in_seconds": int(limit)} if limit else {}
         with _quiet_lightning():
-            self.model.fit(X_train, y_train, X_val, y_val, cat_indicator=cat_indicator,
-                           time_to_fit_in_seconds=int(limit) if limit else None)
+            self.model.fit(X_train, y_train, X_val, y_val, cat_indicator=cat_indicator, **extra)
         stop = (getattr(self.model, "fit_params_", None) or {}).get("stop_epoch", {})
         self.ctx.info.update(val_metric=metric, best_epoch=stop.get(metric), n_epochs=int(self.params["n_epochs"]))
 
