@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.markup import escape
 from rich.table import Table
 
 from bench import leaderboard
@@ -61,7 +62,7 @@ def cmd_run(args, console) -> int:
     console.print(f"{summary.total - summary.skipped_done} jobs run, {summary.skipped_done} already done, "
                   f"in {summary.seconds:.0f}s; records: {dict(summary.statuses)}")
     for model, reason in summary.unavailable.items():
-        console.print(f"[yellow]unavailable[/] {model}: {reason}", soft_wrap=True)
+        console.print(f"[yellow]unavailable[/] {model}: {escape(reason)}", soft_wrap=True)
     for job_id, status, message in summary.failures[:20]:
         console.print(f"[red]{status}[/] {job_id}: {message.splitlines()[0] if message else ''}", soft_wrap=True)
     if len(summary.failures) > 20:
@@ -158,13 +159,13 @@ def cmd_models(args, console) -> int:
         console.print(t)
         for name, reason in missing.items():
             if reason:
-                console.print(f"[yellow]{name}[/] unavailable: {reason}", soft_wrap=True)
+                console.print(f"[yellow]{name}[/] unavailable: {escape(reason)}", soft_wrap=True)
         return 0
     cls = get_adapter(args.name)
     console.print(f"[bold]{cls.name}[/] ({cls.family}) from {cls.__module__}")
     console.print(f"capabilities: {cls.capabilities}")
     reason = cls.unavailable_reason()
-    console.print(f"unavailable here: {reason}" if reason else "available: yes", soft_wrap=True)
+    console.print(f"unavailable here: {escape(reason)}" if reason else "available: yes", soft_wrap=True)
     console.print("defaults:", cls.defaults)
     for task_type in cls.capabilities.task_types:
         differ = {k: v for k, v in cls.defaults_for(task_type).items() if cls.defaults.get(k, object()) != v}

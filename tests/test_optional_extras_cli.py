@@ -3,6 +3,9 @@ embedded demo suite, TabPFN without weights gives "unavailable" records (not a c
 
 import csv
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -62,3 +65,19 @@ def test_demo_sweep_real_realmlp_defaults(capsys, tmp_path):
     assert code == 0, out
     [record] = _records(out_dir)
     assert record["status"] == "ok" and record["test"]["accuracy"] > 0.8
+
+
+def test_models_list_works_without_the_extras_and_never_imports_them():
+    """A fresh interpreter where pytabkit and tabpfn cannot be imported (as without the extras)."""
+    code = ("import sys; sys.modules['pytabkit'] = None; sys.modules['tabpfn'] = None\n"
+            "from bench.cli import main\n"
+            "rc = main(['models', 'list'])\n"
+            "assert rc == 0, rc\n"
+            "print('imported:', sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'lightning')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "COLUMNS": "250"})
+    assert out.returncode == 0, out.stderr
+    text = " ".join(out.stdout.split())
+    assert "realmlp unavailable: the optional library pytabkit is not installed" in text
+    assert "tabular-bench[realmlp]" in text and "tabular-bench[tabpfn]" in text
+    assert "imported: []" in text  # listing models stays light

@@ -12,6 +12,7 @@ Heavy libraries (xgboost, torch, ...) are imported inside methods so that listin
 
 from __future__ import annotations
 
+import importlib.util
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
@@ -139,6 +140,18 @@ class Adapter(ABC):
     def search_space_for(cls, task_type: str) -> dict:
         """The tuned parameters for a task type; override when they differ (e.g. C vs alpha)."""
         return cls.search_space
+
+
+def missing_extra(module: str, extra: str) -> str | None:
+    """For `unavailable_reason`: why an optional library is missing, or None when it is installed.
+    Looks the module up without importing it (find_spec on a top-level name imports nothing)."""
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # ValueError: a module entry of None in sys.modules (import blocked)
+        found = False
+    if found:
+        return None
+    return f"the optional library {module} is not installed; install the extra: pip install 'tabular-bench[{extra}]'"
 
 
 def expand_proba(proba: np.ndarray, model_classes, n_classes: int) -> np.ndarray:

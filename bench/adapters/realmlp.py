@@ -18,7 +18,6 @@ Why it looks the way it does:
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import warnings
 from contextlib import contextmanager
@@ -28,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from bench.adapters import register_adapter
-from bench.adapters.base import Adapter, Capabilities, expand_proba
+from bench.adapters.base import Adapter, Capabilities, expand_proba, missing_extra
 from bench.adapters.gbdt_common import TrivialFitFallback, objective_defined
 from bench.adapters.space import CategoricalParam, FloatParam
 from bench.preprocessing import TreeFramePreprocessor
@@ -99,10 +98,7 @@ class RealMLPAdapter(TrivialFitFallback, Adapter):
 
     @classmethod
     def unavailable_reason(cls, task_type: str | None = None) -> str | None:
-        if importlib.util.find_spec("pytabkit") is None:
-            return ("the optional library pytabkit is not installed; install the extra: "
-                    "pip install 'tabular-bench[realmlp]'")
-        return None
+        return missing_extra("pytabkit", "realmlp")
 
     @classmethod
     def defaults_for(cls, task_type: str) -> dict[str, Any]:

@@ -26,7 +26,6 @@ give TabPFN more labelled rows than the other models learn from.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from bench.adapters import register_adapter
-from bench.adapters.base import Adapter, Capabilities, expand_proba
+from bench.adapters.base import Adapter, Capabilities, expand_proba, missing_extra
 from bench.adapters.gbdt_common import TrivialFitFallback
 from bench.preprocessing import TreeFramePreprocessor
 
@@ -128,9 +127,9 @@ class TabPFNAdapter(TrivialFitFallback, Adapter):
 
     @classmethod
     def unavailable_reason(cls, task_type: str | None = None) -> str | None:
-        if importlib.util.find_spec("tabpfn") is None:
-            return ("the optional library tabpfn is not installed; install the extra: "
-                    "pip install 'tabular-bench[tabpfn]'")
+        missing = missing_extra("tabpfn", "tabpfn")
+        if missing:
+            return missing
         kinds = [checkpoint_kind(task_type)] if task_type else ["classifier", "regressor"]
         if any(find_weights(kind) is not None for kind in kinds):
             return None
