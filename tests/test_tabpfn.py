@@ -135,3 +135,16 @@ def test_documented_limits_are_capabilities(monkeypatch):
     assert caps.refusal("regression", 5000, 5, 0, "cuda") is None
     monkeypatch.setenv(ALLOW_CPU_ENV, "1")  # tabpfn's own switch lifts the CPU limit here too
     assert caps.refusal("regression", 5000, 5, 0, "cpu") is None
+
+
+def test_without_the_variable_tabpfns_own_cache_folder_is_used(tmp_path, monkeypatch):
+    monkeypatch.delenv(WEIGHTS_ENV, raising=False)
+    monkeypatch.setenv("TABPFN_MODEL_CACHE_DIR", str(tmp_path))
+    assert find_weights("regressor") is None
+    (tmp_path / "tabpfn-v2-regressor.ckpt").write_bytes(b"")  # found by name; loading is tested above
+    (tmp_path / ".tabpfn-v2-classifier.ckpt.lock").write_bytes(b"")  # a download lock is no checkpoint
+    assert find_weights("regressor") == tmp_path / "tabpfn-v2-regressor.ckpt"
+    assert find_weights("classifier") is None
+    if importlib.util.find_spec("tabpfn") is not None:
+        reason = TabPFNAdapter.unavailable_reason("binary")
+        assert str(tmp_path) in reason and f"{WEIGHTS_ENV} is not set" in reason

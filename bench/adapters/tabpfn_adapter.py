@@ -51,41 +51,36 @@ def checkpoint_kind(task_type: str) -> str:
     return "regressor" if task_type == "regression" else "classifier"
 
 
-def weights_locations() -> list[Path]:
-    """Where checkpoints are looked for, in order (see the module docstring)."""
-    configured = os.environ.get(WEIGHTS_ENV, "").strip()
-    if configured:
-        return [Path(configured).expanduser()]
-    cache = os.environ.get("TABPFN_MODEL_CACHE_DIR", "").strip()
-    if cache:
-        return [Path(cache).expanduser()]
+def weights_location() -> Path:
+    """BENCH_TABPFN_WEIGHTS when set, else tabpfn's own cache folder (see the module docstring)."""
+    for value in (os.environ.get(WEIGHTS_ENV, ""), os.environ.get("TABPFN_MODEL_CACHE_DIR", "")):
+        if value.strip():
+            return Path(value.strip()).expanduser()
     xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
-    return [(Path(xdg) if xdg else Path.home() / ".cache") / "tabpfn"]
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "tabpfn"
 
 
 def find_weights(kind: str) -> Path | None:
     """The checkpoint file to use for `kind` ("classifier" / "regressor"), or None."""
-    other = "regressor" if kind == "classifier" else "classifier"
-    for place in weights_locations():
-        if place.is_file():
-            if kind in place.name or other not in place.name:
-                return place
-        elif place.is_dir():
-            for name in PREFERRED[kind]:
-                if (place / name).is_file():
-                    return place / name
-            matches = sorted(p for p in place.glob(f"tabpfn-v2-{kind}*") if p.is_file())
-            if matches:
-                return matches[0]
+    place = weights_location()
+    if place.is_file():
+        other = "regressor" if kind == "classifier" else "classifier"
+        return place if kind in place.name or other not in place.name else None
+    if place.is_dir():
+        for name in PREFERRED[kind]:
+            if (place / name).is_file():
+                return place / name
+        matches = sorted(p for p in place.glob(f"tabpfn-v2-{kind}*.ckpt") if p.is_file())
+        if matches:
+            return matches[0]
     return None
 
 
 def _missing_weights_message(kinds: list[str]) -> str:
-    places = ", ".join(str(p) for p in weights_locations())
-    source = WEIGHTS_ENV if os.environ.get(WEIGHTS_ENV, "").strip() else f"tabpfn's cache ({WEIGHTS_ENV} is not set)"
+    source = WEIGHTS_ENV if os.environ.get(WEIGHTS_ENV, "").strip() else f"tabpfn's cache; {WEIGHTS_ENV} is not set"
     wanted = " and ".join(f"tabpfn-v2-{k}.ckpt (huggingface.co/{HF_REPO[k]})" for k in kinds)
-    return (f"no TabPFN {'/'.join(kinds)} weights: looked in {places} [{source}]. They are not downloaded "
-            f"here; copy {wanted} into a folder and set {WEIGHTS_ENV} to it (or to the file)")
+    return (f"no TabPFN {'/'.join(kinds)} weights: looked in {weights_location()} ({source}). They are not "
+            f"downloaded here; copy {wanted} into a folder and set {WEIGHTS_ENV} to it (or to the file)")
 
 
 def _codes(column) -> np.ndarray:
