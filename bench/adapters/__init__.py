@@ -26,6 +26,10 @@ BUILTIN_MODULES = (
     "bench.adapters.lightgbm_adapter",
     "bench.adapters.catboost_adapter",
     "bench.adapters.mlp",
+    "bench.adapters.resnet",
+    "bench.adapters.ft_transformer",
+    "bench.adapters.mlp_plr",
+    "bench.adapters.tabm_adapter",
 )
 
 _REGISTRY: dict[str, type[Adapter]] = {}
