@@ -17,7 +17,7 @@ EXTRA  ?=
 SPLIT_ARG := $(if $(SPLITS),--splits $(SPLITS),)
 TUNE_ARG  := $(if $(TUNE_SECONDS),--tune-seconds $(TUNE_SECONDS),)
 
-.PHONY: install bench leaderboard test test-all models suites clean
+.PHONY: install bench leaderboard test test-all models suites clean perf-gpu
 
 # The environment: plain venv + pip. torch is pinned to the CPU build in pyproject.toml.
 $(BIN)/bench: pyproject.toml
@@ -46,6 +46,11 @@ test: install
 # Everything, including slow sweeps on ../shared data.
 test-all: install
 	$(BIN)/python -m pytest -q
+
+# Neural training loop vs a bare torch loop of the same model and batch (seconds/epoch, ratio).
+# Uses the GPU when torch sees one; on CPU it measures the same overhead with CPU kernels.
+perf-gpu: install
+	$(BIN)/python scripts/perf_nn.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

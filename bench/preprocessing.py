@@ -1,12 +1,14 @@
 """Per-family preprocessing, always fit on the training part only.
 
-Three output forms cover every adapter:
+Four output forms cover every adapter:
   TreeFramePreprocessor     pandas frame, numerics float32, categoricals as `category` with a vocabulary
                             frozen from the training part (XGBoost, LightGBM native categoricals)
   CatBoostFramePreprocessor pandas frame, categoricals as strings with an explicit missing token
                             (CatBoost refuses NaN in categorical columns)
   MatrixPreprocessor        float32 matrix: imputed + scaled numerics, one-hot or ordinal categoricals
-                            (linear models, random forest, neural nets)
+                            (linear models, random forest, MLP, ResNet)
+  NumCatPreprocessor        (numeric float32 matrix, categorical int64 codes): for networks that embed
+                            or one-hot categoricals themselves (FT-Transformer, MLP-PLR, TabM)
 
 Shared wart handling (in `ColumnPlan`): columns constant or entirely missing on the training part are
 dropped (XGBoost 3 crashes on a categorical column with no categories); categories unseen in training
@@ -113,6 +115,22 @@ class CatBoostFramePreprocessor(TreeFramePreprocessor):
         return list(range(len(self.plan.numeric), len(self.plan.columns)))
 
 
+def numeric_pipeline(kind: str, n_rows: int, seed: int = 0):
+    """Median imputation with missing indicators, then "standard", "quantile" (normal) or no scaling.
+
+    The quantile count follows Gorishniy et al. (n // 30, clipped to [10, 1000]): enough quantiles to
+    resolve the distribution without memorizing single training values on small data.
+    """
+    steps = [SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=False)]
+    if kind == "standard":
+        steps.append(StandardScaler())
+    elif kind == "quantile":
+        n_q = int(min(n_rows, max(10, min(1000, n_rows // 30))))  # never more quantiles than rows
+        steps.append(QuantileTransformer(output_distribution="normal", n_quantiles=n_q,
+                                         subsample=10**9, random_state=seed))
+    return make_pipeline(*steps)
+
+
 class MatrixPreprocessor:
     """Dense float32 matrix for models without native categorical or missing-value handling.
 
@@ -141,14 +159,7 @@ class MatrixPreprocessor:
         self.plan = ColumnPlan.fit(X)
         steps = []
         if self.plan.numeric:
-            num = [SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=False)]
-            if self.numeric == "standard":
-                num.append(StandardScaler())
-            elif self.numeric == "quantile":
-                n_q = int(max(10, min(1000, len(X) // 30)))
-                num.append(QuantileTransformer(output_distribution="normal", n_quantiles=n_q,
-                                               subsample=10**9, random_state=self.seed))
-            steps.append(("num", make_pipeline(*num), self.plan.numeric))
+            steps.append(("num", numeric_pipeline(self.numeric, len(X), self.seed), self.plan.numeric))
         if self.plan.categorical:
             if self.categorical == "onehot":
                 enc = OneHotEncoder(handle_unknown="infrequent_if_exist", max_categories=self.max_onehot,
@@ -172,4 +183,46 @@ class MatrixPreprocessor:
         return self.transformer.transform(self._frame(X)).astype(np.float32)
 
     def fit_transform(self, X: pd.DataFrame, y=None) -> np.ndarray:
+        return self.fit(X, y).transform(X)
+
+
+class NumCatPreprocessor:
+    """Two arrays for models that treat categoricals themselves (embeddings, one-hot inside the net).
+
+    Output: (x_num float32 (n, n_num), x_cat int64 (n, n_cat)). Numerics as in MatrixPreprocessor
+    (quantile-normal by default, missing indicators appended). Categorical code 0 is "missing or not
+    seen in training", 1..L the training levels, so an unseen test level lands on a code the model
+    trained on instead of indexing past an embedding table. `cardinalities` gives L + 1 per column.
+    """
+
+    def __init__(self, numeric: str = "quantile", seed: int = 0):
+        if numeric not in ("standard", "quantile", "none"):
+            raise ValueError(f"unknown numeric transform '{numeric}'")
+        self.numeric, self.seed = numeric, seed
+
+    def fit(self, X: pd.DataFrame, y=None) -> "NumCatPreprocessor":
+        self.plan = ColumnPlan.fit(X)
+        self.num_pipeline = None
+        if self.plan.numeric:
+            self.num_pipeline = numeric_pipeline(self.numeric, len(X), self.seed).fit(self._numeric(X))
+        self.cardinalities = [len(self.plan.vocab[c]) + 1 for c in self.plan.categorical]
+        return self
+
+    def _numeric(self, X: pd.DataFrame) -> np.ndarray:
+        return np.column_stack([X[c].to_numpy(dtype="float64") for c in self.plan.numeric])
+
+    def transform(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        n = len(X)
+        if self.num_pipeline is not None:
+            x_num = self.num_pipeline.transform(self._numeric(X)).astype(np.float32)
+        elif not self.plan.categorical:
+            x_num = np.zeros((n, 1), dtype=np.float32)  # nothing informative: one constant feature
+        else:
+            x_num = np.zeros((n, 0), dtype=np.float32)
+        x_cat = np.zeros((n, len(self.plan.categorical)), dtype=np.int64)
+        for j, c in enumerate(self.plan.categorical):
+            x_cat[:, j] = self.plan.categorical_codes(X, c).codes.astype(np.int64) + 1  # -1 (missing) -> 0
+        return x_num, x_cat
+
+    def fit_transform(self, X: pd.DataFrame, y=None) -> tuple[np.ndarray, np.ndarray]:
         return self.fit(X, y).transform(X)

@@ -101,8 +101,11 @@ def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budge
     kept: dict[int, Adapter] = {}  # trial number -> fitted model (defaults and best so far)
     default_number = [-1]
 
+    deadline: list[float | None] = [None]  # set when tuning starts; final refits run without it
+
     def fit_one(params: dict, report) -> tuple[Adapter, float, float]:
-        ctx = FitContext(seed=seed, threads=threads, device=device, report=report)
+        ctx = FitContext(seed=seed, threads=threads, device=device, report=report,
+                         deadline=deadline[0] if report is not None else None)
         model = adapter_cls(task, params, ctx)
         _, Xtr, Xva = prepared.get(model)
         start = time.perf_counter()
@@ -142,6 +145,8 @@ def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budge
 
     remaining = budget.trials - sum(t.state in FINISHED for t in study.trials)
     start = time.perf_counter()
+    if budget.seconds:
+        deadline[0] = time.monotonic() + budget.seconds
     if remaining > 0:
         study.optimize(run_trial, n_trials=remaining, timeout=budget.seconds, catch=(Exception,),
                        gc_after_trial=False)

@@ -26,6 +26,10 @@ BUILTIN_MODULES = (
     "bench.adapters.lightgbm_adapter",
     "bench.adapters.catboost_adapter",
     "bench.adapters.mlp",
+    "bench.adapters.resnet",
+    "bench.adapters.ft_transformer",
+    "bench.adapters.mlp_plr",
+    "bench.adapters.tabm_adapter",
     # Optional extras: these modules import without their libraries; the models then report unavailable.
     "bench.adapters.realmlp",
     "bench.adapters.tabpfn_adapter",

@@ -70,6 +70,9 @@ class FitContext:
     # may raise optuna.TrialPruned. None outside tuning.
     report: Callable[[int, float], None] | None = None
     info: dict[str, Any] = field(default_factory=dict)  # what fit learned: best iteration, epochs...
+    # time.monotonic() by which fit should return (the tuning budget's end); iterative learners stop
+    # early and keep their best state instead of overrunning the budget inside one trial.
+    deadline: float | None = None
 
     def report_value(self, step: int, value: float) -> None:
         if self.report is not None:
@@ -85,7 +88,7 @@ class Adapter(ABC):
     # search_space are tuned; the others stay fixed in every trial.
     defaults: ClassVar[dict[str, Any]] = {}
     search_space: ClassVar[dict] = {}
-    # Parameter overrides that make a fit tiny (few epochs / rounds), for smoke tests only.
+    # Overrides that make a fit tiny (few rounds/epochs, small network): check_adapter, smoke sweeps.
     smoke_params: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, task: TaskInfo, params: dict[str, Any] | None = None, ctx: FitContext | None = None):

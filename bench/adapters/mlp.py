@@ -3,50 +3,27 @@
 Architecture (their eq. 1): n_blocks x (Linear -> ReLU -> Dropout), all of width d_block, then a linear
 head. The paper lets the first and last hidden widths differ from the middle ones; we use one width
 for all blocks, as the later rtdl / TabM code of the same authors does (fewer knobs, same reach).
-
-torch is imported only inside methods (via bench.adapters.torch_training) so that listing models,
-which imports this module, stays fast.
+The module is rtdl_revisiting_models.MLP, the authors' reference implementation.
 """
 
 from __future__ import annotations
 
 from bench.adapters import register_adapter
-from bench.adapters.base import Adapter, Capabilities
+from bench.adapters.neural_base import SMOKE_TRAINING, TRAINING_DEFAULTS, NeuralAdapter
 from bench.adapters.space import FloatParam, IntParam
-from bench.preprocessing import MatrixPreprocessor
-
-
-def build_mlp(d_in: int, d_out: int, n_blocks: int, d_block: int, dropout: float):
-    from torch import nn
-
-    layers: list = []
-    width = d_in
-    for _ in range(n_blocks):
-        layers += [nn.Linear(width, d_block), nn.ReLU(), nn.Dropout(dropout)]
-        width = d_block
-    layers.append(nn.Linear(width, d_out))
-    return nn.Sequential(*layers)
 
 
 @register_adapter
-class MLPAdapter(Adapter):
+class MLPAdapter(NeuralAdapter):
     name = "mlp"
-    family = "neural"
-    libraries = ("torch",)
-    capabilities = Capabilities(gpu="optional")
+    libraries = ("torch", "rtdl_revisiting_models")
     defaults = {
+        **TRAINING_DEFAULTS,
         "n_blocks": 3,
         "d_block": 256,
         "dropout": 0.1,
-        "lr": 1e-3,
-        "weight_decay": 1e-5,
-        "batch_size": "auto",  # by training-set size, see torch_training.auto_batch_size
-        "eval_batch_size": 4096,
-        "max_epochs": 100,
-        "patience": 16,  # the paper's early-stopping patience
-        "grad_clip": None,  # the paper does not clip; divergence is caught by the training loop
-        "time_limit_s": None,
     }
+    smoke_params = {**SMOKE_TRAINING, "n_blocks": 1, "d_block": 16}
     # Search space. Sources:
     #   Gorishniy et al. 2021, Revisiting Deep Learning Models for Tabular Data, appendix (MLP space):
     #     # layers UniformInt[1, 8] ([1, 16] on the largest sets), layer size UniformInt[1, 512]
@@ -67,23 +44,9 @@ class MLPAdapter(Adapter):
         "weight_decay": FloatParam(1e-6, 1e-3, log=True),
     }
 
-    def make_preprocessor(self):
-        # Quantile-normal numerics: the paper's choice for MLPs (robust to heavy tails and outliers).
-        return MatrixPreprocessor(numeric="quantile", categorical="onehot")
-
-    def fit(self, X_train, y_train, X_val, y_val) -> None:
-        from bench.adapters.torch_training import TrainConfig, train_network
+    def build_network(self, X, d_out: int):
+        from rtdl_revisiting_models import MLP
 
         p = self.params
-        d_in = X_train.shape[1]
-
-        def factory(d_out: int):
-            return build_mlp(d_in, d_out, int(p["n_blocks"]), int(p["d_block"]), float(p["dropout"]))
-
-        self._net = train_network(factory, self.task, self.ctx, X_train, y_train, X_val, y_val,
-                                  TrainConfig.from_params(p))
-
-    def _predict_raw(self, X):
-        # The network has one output per class in task.n_classes, so a class absent from training
-        # still gets a (small) probability column.
-        return self._net.predict(X)
+        return MLP(d_in=X.shape[1], d_out=d_out, n_blocks=int(p["n_blocks"]), d_block=int(p["d_block"]),
+                   dropout=float(p["dropout"]))

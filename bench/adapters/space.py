@@ -31,12 +31,14 @@ class IntParam:
     low: int
     high: int
     log: bool = False
+    step: int = 1  # e.g. 8 for attention widths that must divide into 8 heads (Optuna: not with log)
 
     def suggest(self, trial: optuna.Trial, name: str) -> int:
-        return trial.suggest_int(name, self.low, self.high, log=self.log)
+        return trial.suggest_int(name, self.low, self.high, log=self.log, step=self.step)
 
     def contains(self, value: Any) -> bool:
-        return isinstance(value, int) and not isinstance(value, bool) and self.low <= value <= self.high
+        return (isinstance(value, int) and not isinstance(value, bool) and self.low <= value <= self.high
+                and (value - self.low) % self.step == 0)
 
 
 @dataclass(frozen=True)

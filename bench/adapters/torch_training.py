@@ -164,7 +164,7 @@ def train_network(model: nn.Module | Callable[[int], nn.Module], task: TaskInfo,
 
     xs_train, xs_val = _tensors(X_train, device), _tensors(X_val, device)
     n = len(xs_train[0])
-    y_train = np.asarray(y_train)
+    y_train = np.array(y_train)  # a private, writable copy (torch refuses read-only buffers)
     if task.is_classification:
         y_mean, y_std = 0.0, 1.0
         target = torch.as_tensor(y_train, dtype=torch.long, device=device)
@@ -184,6 +184,8 @@ def train_network(model: nn.Module | Callable[[int], nn.Module], task: TaskInfo,
     optimizer = torch.optim.AdamW(param_groups(net, cfg.weight_decay), lr=cfg.lr)
     generator = torch.Generator().manual_seed(ctx.seed)
     deadline = math.inf if cfg.time_limit_s is None else started + cfg.time_limit_s
+    if ctx.deadline is not None:
+        deadline = min(deadline, ctx.deadline)
 
     best_val, best_epoch, best_state, stopped_by, epoch = None, 0, None, "max_epochs", 0
     ctx.info.update(batch_size=batch_size, early_stopping_metric=metric)
@@ -192,6 +194,8 @@ def train_network(model: nn.Module | Callable[[int], nn.Module], task: TaskInfo,
         order = torch.randperm(n, generator=generator).to(device)
         for start in range(0, n, batch_size):
             idx = order[start:start + batch_size]
+            if len(idx) == 1 and n > 1:
+                continue  # a one-row batch breaks BatchNorm (ResNet) and says little; it is reshuffled next epoch
             with _autocast(device):
                 out = net(*(x[idx] for x in xs_train))
             loss = _loss(out, target[idx], task)
