@@ -1,6 +1,8 @@
 """RealMLP through pytabkit: real (few-epoch) fits on data with missing values and categoricals, the
 harness's tuning path, determinism, and the preprocessing it relies on. Skipped without the extra."""
 
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -123,3 +125,12 @@ def test_every_choice_of_the_search_space_fits():
         assert invalid_values(space, params) == []
         _, pred, _ = _fit("binary", data, params)
         check_output(pred, len(data[4]), "binary", 2)
+
+
+def test_the_tuning_deadline_stops_training_and_keeps_the_best_epoch():
+    data = make_data("binary", n=200)
+    ctx = FitContext(seed=0, threads=1, deadline=time.monotonic() + 2)
+    adapter, pred, _ = fit_predict(RealMLPAdapter, "binary", data,
+                                   {**RealMLPAdapter.defaults, **RealMLPAdapter.smoke_params, "n_epochs": 100_000}, ctx)
+    check_output(pred, len(data[4]), "binary", 2)
+    assert 1 <= adapter.ctx.info["best_epoch"] < 100_000  # stopped long before; best epoch restored

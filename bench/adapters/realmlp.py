@@ -19,6 +19,7 @@ Why it looks the way it does:
 from __future__ import annotations
 
 import logging
+import time
 import warnings
 from contextlib import contextmanager
 from typing import Any
@@ -136,12 +137,19 @@ class RealMLPAdapter(TrivialFitFallback, Adapter):
         self.model = cls(**self._model_params(metric))
         cat_indicator = [isinstance(dt, pd.CategoricalDtype) for dt in X_train.dtypes]
         y_train, y_val = self._target(y_train), self._target(y_val)
-        limit = self.params.get("time_limit_s")
-        extra = {"time_to_fit_in_seconds": int(limit)} if limit else {}
+        extra = {"time_to_fit_in_seconds": seconds} if (seconds := self._seconds_allowed()) else {}
         with _quiet_lightning():
             self.model.fit(X_train, y_train, X_val, y_val, cat_indicator=cat_indicator, **extra)
         stop = (getattr(self.model, "fit_params_", None) or {}).get("stop_epoch", {})
         self.ctx.info.update(val_metric=metric, best_epoch=stop.get(metric), n_epochs=int(self.params["n_epochs"]))
+
+    def _seconds_allowed(self) -> int | None:
+        """The time_limit_s parameter and the tuning budget's end (ctx.deadline), whichever comes first.
+        pytabkit hands it to Lightning's max_time and still restores the best epoch seen so far."""
+        limits = [float(self.params["time_limit_s"])] if self.params.get("time_limit_s") else []
+        if self.ctx.deadline is not None:
+            limits.append(self.ctx.deadline - time.monotonic())
+        return max(1, int(min(limits))) if limits else None  # whole seconds, as pytabkit takes them
 
     def _target(self, y: np.ndarray) -> np.ndarray:
         return np.asarray(y, dtype=int if self.task.is_classification else "float64")
