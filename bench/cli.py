@@ -28,6 +28,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be >= 1")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bench", description="Benchmark GBDTs against neural tabular models.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -44,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--time-limit", type=float, default=3600.0, help="hard per-job time limit in seconds")
     run.add_argument("--splits", type=_positive_int, default=None, help="use only the first N splits of each dataset")
     run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--seeds", type=_at_least_one, default=1,
+                     help="model seeds each final configuration (default, tuned) is refit and tested with")
     run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     run.add_argument("--out", type=Path, default=None, help="run directory (default: results/<suite>)")
     run.add_argument("--retry-failed", action="store_true", help="re-run jobs whose records are failures")

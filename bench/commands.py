@@ -26,7 +26,7 @@ def cmd_run(args, console) -> int:
     config = SweepConfig(suite=args.suite, models=models, out=out, trials=args.trials,
                          tune_seconds=args.tune_seconds, seed=args.seed, workers=args.jobs,
                          threads=args.threads, time_limit=args.time_limit, max_splits=args.splits,
-                         device=args.device, retry_failed=args.retry_failed)
+                         device=args.device, retry_failed=args.retry_failed, seeds=args.seeds)
     store = ResultStore(out)
     store.check_config(config.identity(suite.name))
     with console.status(f"loading suite '{suite.name}'"):
@@ -43,7 +43,7 @@ def cmd_run(args, console) -> int:
         loaded = [item for item in loaded if item.dataset.name in wanted]
     jobs = plan_jobs(config, suite, loaded, store)
     console.print(f"suite [bold]{suite.name}[/]: {len(loaded)} datasets, {len(jobs)} jobs "
-                  f"({len(models)} models), trials={args.trials}, workers={args.jobs}, out={out}")
+                  f"({len(models)} models), trials={args.trials}, seeds={args.seeds}, workers={args.jobs}, out={out}")
 
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
