@@ -1,4 +1,4 @@
-"""Command line: `bench run | leaderboard | suites | models | fetch`.
+"""Command line: `bench run | leaderboard | report | regress | suites | models | fetch`.
 
 Bad input (unknown suite or model, malformed suite file, unavailable data) exits with code 2 and a
 message naming the problem; nothing here prints a traceback for a user mistake.
@@ -61,6 +61,19 @@ def build_parser() -> argparse.ArgumentParser:
     lb = sub.add_parser("leaderboard", help="print and write (CSV + Markdown) the leaderboard of a run")
     lb.add_argument("run_dir", type=Path)
 
+    rep = sub.add_parser("report", help="write report.html (self-contained) and report.md with statistics and plots")
+    rep.add_argument("run_dir", type=Path)
+    rep.add_argument("--out", type=Path, default=None, help="folder for the report (default: the run directory)")
+    rep.add_argument("--anchor", default=None, help="entry fixed at Elo 1000, e.g. random_forest/default")
+    rep.add_argument("--bootstrap", type=_at_least_one, default=1000, help="bootstrap resamples for intervals")
+    rep.add_argument("--seed", type=int, default=0, help="seed of bootstraps and trial-order shuffles")
+
+    reg = sub.add_parser("regress", help="re-run the pinned smoke sweep and compare every number with the baseline")
+    reg.add_argument("--baseline", type=Path, default=None, help="baseline file (default: results/baseline/smoke.json)")
+    reg.add_argument("--update", action="store_true",
+                     help="re-create the baseline: the pinned sweep plus extra base seeds for tolerances")
+    reg.add_argument("--keep", type=Path, default=None, help="keep the sweep's run directories here")
+
     suites = sub.add_parser("suites", help="list or show suites")
     ssub = suites.add_subparsers(dest="action", required=True)
     ssub.add_parser("list")
@@ -82,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "regress" and args.baseline is None:
+        from bench.regress import BASELINE
+
+        args.baseline = BASELINE
     try:
         from bench import commands
 
