@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")  # before pyplot: headless machines and CI have no display
 import matplotlib.pyplot as plt  # noqa: E402
@@ -75,6 +76,7 @@ def tuning_curves(curves: pd.DataFrame) -> bytes:
         first = c[c.n_trials == 1].norm_score
         if len(first):  # the defaults trial: dotted line, as in Grinsztajn et al.
             ax.axhline(float(first.iloc[0]), color=line.get_color(), ls=":", lw=1)
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_xlabel("number of trials (defaults first, others in shuffled order)")
     ax.set_ylabel("normalized test score of best-on-validation trial")
     ax.set_title("Tuning curves (dotted: defaults)")
