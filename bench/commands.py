@@ -89,7 +89,7 @@ def _print_leaderboard(store: ResultStore, console) -> int:
     return 0
 
 
-HEADERS = {"mean_norm_score": "norm. score", "mean_rank": "mean rank", "median_fit_s": "fit s (median)",
+HEADERS = {"norm_quantile": "norm. score (q)", "seed_std": "± seed std", "mean_norm_score": "norm. (min-max)", "mean_rank": "mean rank", "median_fit_s": "fit s (median)",
            "median_predict_s": "predict s (median)"}
 
 

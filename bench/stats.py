@@ -50,9 +50,8 @@ def dataset_scores(frame: pd.DataFrame) -> pd.DataFrame:
     seed_std = (ok.groupby(["dataset", "model", "variant"])["test_score_std"]
                 .agg(lambda s: pd.to_numeric(s, errors="coerce").mean()).rename("seed_std").reset_index())
     scores = scores.merge(seed_std, on=["dataset", "model", "variant"], how="left")
-    meta = frame.groupby("dataset").agg(n_rows=("n_rows", "max"), n_features=("n_features", "max"),
-                                        **({"n_categorical": ("n_categorical", "max")}
-                                           if "n_categorical" in frame else {}))
+    present = [c for c in ("n_rows", "n_features", "n_categorical") if c in frame]
+    meta = frame.groupby("dataset")[present].max() if present else pd.DataFrame(index=pd.Index([], name="dataset"))
     scores = scores.merge(meta.reset_index(), on="dataset", how="left")
     higher = scores.direction == "maximize"
     scores["signed"] = np.where(scores.state == "ok", np.where(higher, scores.score, -scores.score), -np.inf)
