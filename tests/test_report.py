@@ -34,7 +34,7 @@ def test_report_writes_html_markdown_and_plots(run_dir, tmp_path, capsys):
     for entry in ("dummy/default", "linear/tuned", "xgboost/default", "xgboost/tuned"):
         assert entry in page and entry in md
     # every per-dataset number links its record files, relative to the report
-    links = re.findall(r'href="([^"]+\.json)"', page)
+    links = re.findall(r'href="([^"]+/records/[^"]+\.json)"', page)
     assert len(links) == 3 * 5 * 2 and all((out / link).resolve().exists() for link in links)
     assert "Grinsztajn" in page and "Friedman" in page
 
