@@ -211,6 +211,10 @@ def cmd_regress(args, console) -> int:
         ratio = f"{abs(d.delta) / d.tolerance:.1f}" if d.delta is not None and d.tolerance > 0 else "–"
         table.add_row(d.key, _num(d.baseline), _num(d.now), _num(d.delta), _num(d.tolerance), ratio)
     console.print(table)
+    changed = regress.version_changes(baseline)
+    if changed:
+        console.print("library versions differ from the baseline's: " +
+                      ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items()))
     console.print("[red]regress failed[/]: if the change is intended, run `make regress-baseline` and commit "
                   "results/baseline/")
     return 1

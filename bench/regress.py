@@ -100,6 +100,16 @@ def make_baseline(runs: list[dict[str, float]], sweep: dict, seeds: list[int]) -
             "created": time.strftime("%Y-%m-%d"), "numbers": out}
 
 
+def version_changes(baseline: dict) -> dict[str, tuple[str, str]]:
+    """Libraries whose installed version differs from the baseline's: the usual innocent cause of
+    moved numbers that do not depend on the seed (their tolerance is round-off only)."""
+    from bench.jobs import library_versions
+
+    old = baseline.get("versions", {})
+    now = library_versions([k for k in old if k not in ("python", "bench")])
+    return {k: (old[k], now[k]) for k in old if k in now and now[k] != old[k]}
+
+
 def load_baseline(path: Path) -> dict:
     try:
         data = json.loads(path.read_text())

@@ -66,6 +66,9 @@ def test_regress_passes_when_nothing_moved_and_fails_with_a_table(monkeypatch, t
     for column in ("what", "baseline", "now", "delta", "tolerance"):
         assert column in out
     assert f"{entry['value']:.6g}" in out and f"{now[key]:.6g}" in out
+    tampered["versions"]["xgboost"] = "0.0.1"
+    code, out = _regress_with(monkeypatch, tmp_path, capsys, tampered, now)
+    assert code == 1 and "xgboost 0.0.1 ->" in out
 
 
 def test_missing_baseline_is_a_clear_error(tmp_path, capsys):
