@@ -10,7 +10,7 @@ TIMING_KEYS = {"fit_seconds", "predict_seconds", "seconds", "finished_at", "tuni
 
 
 def _sweep(suite, out, seed):
-    argv = ["run", "--suite", str(suite), "--models", "linear,random_forest,xgboost,lightgbm", "--trials", "3",
+    argv = ["run", "--suite", str(suite), "--models", "linear,random_forest,xgboost", "--trials", "3",
             "--seeds", "2", "--splits", "1", "--seed", str(seed), "--jobs", "2", "--threads", "1",
             "--device", "cpu", "--out", str(out), "--quiet"]
     assert main(argv) == 0
@@ -30,7 +30,7 @@ def test_same_command_and_seed_give_identical_numbers(tmp_path, capsys):
     suite.write_text('name = "det"\n[protocol]\nfolds = 3\nseed = 0\n[[datasets]]\nembedded = "wine"\n'
                      '[[datasets]]\nembedded = "diabetes"\n')
     first, second = _sweep(suite, tmp_path / "a", 0), _sweep(suite, tmp_path / "b", 0)
-    assert first.keys() == second.keys() and len(first) == 2 * 4 * 2
+    assert first.keys() == second.keys() and len(first) == 2 * 3 * 2
     for path, record in first.items():
         other = second[path]
         assert record["status"] == "ok", record.get("error")
@@ -40,6 +40,6 @@ def test_same_command_and_seed_give_identical_numbers(tmp_path, capsys):
         assert _without_timings(record["trials"]) == _without_timings(other["trials"]), path
     assert numbers(analyze(ResultStore(tmp_path / "a"), n_boot=20)) == \
         numbers(analyze(ResultStore(tmp_path / "b"), n_boot=20))
-    # and the seed matters: another base seed changes the tuned configurations
-    third = _sweep(suite, tmp_path / "c", 1)
-    assert any(third[p].get("params") != first[p].get("params") for p in first if p.endswith("tuned.json"))
+    # the comparison is not vacuous: the seeds did change the random forest's scores
+    assert any(len({s["log_loss" if "wine" in p else "rmse"] for s in r["test_by_seed"]}) == 2
+               for p, r in first.items() if "random_forest" in p)
