@@ -17,7 +17,7 @@ EXTRA  ?=
 SPLIT_ARG := $(if $(SPLITS),--splits $(SPLITS),)
 TUNE_ARG  := $(if $(TUNE_SECONDS),--tune-seconds $(TUNE_SECONDS),)
 
-.PHONY: install bench leaderboard test test-all models suites clean perf-gpu
+.PHONY: install bench leaderboard report test test-all regress regress-baseline models suites clean perf-gpu
 
 # The environment: plain venv + pip. torch is pinned to the CPU build in pyproject.toml.
 $(BIN)/bench: pyproject.toml
@@ -32,6 +32,18 @@ bench: install
 
 leaderboard: install
 	$(BIN)/bench leaderboard $(OUT)
+
+# Static HTML + Markdown report (statistics and plots) of the run in $(OUT).
+report: install
+	$(BIN)/bench report $(OUT)
+
+# Re-run the pinned smoke sweep and compare every leaderboard number with results/baseline/ (CI).
+regress: install
+	$(BIN)/bench regress
+
+# Re-create the baseline (pinned sweep + 3 more base seeds for the tolerances); commit results/baseline/.
+regress-baseline: install
+	$(BIN)/bench regress --update
 
 models: install
 	$(BIN)/bench models list

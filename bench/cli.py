@@ -1,4 +1,4 @@
-"""Command line: `bench run | leaderboard | suites | models | fetch`.
+"""Command line: `bench run | leaderboard | report | regress | suites | models | fetch`.
 
 Bad input (unknown suite or model, malformed suite file, unavailable data) exits with code 2 and a
 message naming the problem; nothing here prints a traceback for a user mistake.
@@ -28,6 +28,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be >= 1")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bench", description="Benchmark GBDTs against neural tabular models.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -44,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--time-limit", type=float, default=3600.0, help="hard per-job time limit in seconds")
     run.add_argument("--splits", type=_positive_int, default=None, help="use only the first N splits of each dataset")
     run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--seeds", type=_at_least_one, default=1,
+                     help="model seeds each final configuration (default, tuned) is refit and tested with")
     run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     run.add_argument("--out", type=Path, default=None, help="run directory (default: results/<suite>)")
     run.add_argument("--retry-failed", action="store_true", help="re-run jobs whose records are failures")
@@ -51,6 +60,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     lb = sub.add_parser("leaderboard", help="print and write (CSV + Markdown) the leaderboard of a run")
     lb.add_argument("run_dir", type=Path)
+
+    rep = sub.add_parser("report", help="write report.html (self-contained) and report.md with statistics and plots")
+    rep.add_argument("run_dir", type=Path)
+    rep.add_argument("--out", type=Path, default=None, help="folder for the report (default: the run directory)")
+    rep.add_argument("--anchor", default=None, help="entry fixed at Elo 1000, e.g. random_forest/default")
+    rep.add_argument("--bootstrap", type=_at_least_one, default=1000, help="bootstrap resamples for intervals")
+    rep.add_argument("--seed", type=int, default=0, help="seed of bootstraps and trial-order shuffles")
+
+    reg = sub.add_parser("regress", help="re-run the pinned smoke sweep and compare every number with the baseline")
+    reg.add_argument("--baseline", type=Path, default=None, help="baseline file (default: results/baseline/smoke.json)")
+    reg.add_argument("--update", action="store_true",
+                     help="re-create the baseline: the pinned sweep plus extra base seeds for tolerances")
+    reg.add_argument("--keep", type=Path, default=None, help="keep the sweep's run directories here")
 
     suites = sub.add_parser("suites", help="list or show suites")
     ssub = suites.add_subparsers(dest="action", required=True)
@@ -73,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "regress" and args.baseline is None:
+        from bench.regress import BASELINE
+
+        args.baseline = BASELINE
     try:
         from bench import commands
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.markup import escape
@@ -27,7 +28,7 @@ def cmd_run(args, console) -> int:
     config = SweepConfig(suite=args.suite, models=models, out=out, trials=args.trials,
                          tune_seconds=args.tune_seconds, seed=args.seed, workers=args.jobs,
                          threads=args.threads, time_limit=args.time_limit, max_splits=args.splits,
-                         device=args.device, retry_failed=args.retry_failed)
+                         device=args.device, retry_failed=args.retry_failed, seeds=args.seeds)
     store = ResultStore(out)
     store.check_config(config.identity(suite.name))
     with console.status(f"loading suite '{suite.name}'"):
@@ -44,7 +45,7 @@ def cmd_run(args, console) -> int:
         loaded = [item for item in loaded if item.dataset.name in wanted]
     jobs = plan_jobs(config, suite, loaded, store)
     console.print(f"suite [bold]{suite.name}[/]: {len(loaded)} datasets, {len(jobs)} jobs "
-                  f"({len(models)} models), trials={args.trials}, workers={args.jobs}, out={out}")
+                  f"({len(models)} models), trials={args.trials}, seeds={args.seeds}, workers={args.jobs}, out={out}")
 
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
@@ -91,7 +92,7 @@ def _print_leaderboard(store: ResultStore, console) -> int:
     return 0
 
 
-HEADERS = {"mean_norm_score": "norm. score", "mean_rank": "mean rank", "median_fit_s": "fit s (median)",
+HEADERS = {"norm_quantile": "norm. score (q)", "seed_std": "± seed std", "mean_norm_score": "norm. (min-max)", "mean_rank": "mean rank", "median_fit_s": "fit s (median)",
            "median_predict_s": "predict s (median)"}
 
 
@@ -184,3 +185,54 @@ def cmd_fetch(args, console) -> int:
         loaded, excluded = materialize(suite, refresh=args.refresh)
     console.print(f"{len(loaded)} datasets cached, {len(excluded)} excluded by filters")
     return 0
+
+
+def cmd_report(args, console) -> int:
+    from bench.analysis import analyze
+    from bench.report import write_report
+
+    store = ResultStore(args.run_dir)
+    if not store.records_dir.exists():
+        raise BenchError(f"{args.run_dir} has no records/ folder: is it a run directory of `bench run`?")
+    with console.status("computing statistics"):
+        analysis = analyze(store, n_boot=args.bootstrap, seed=args.seed, anchor=args.anchor)
+        store.write_table()  # the report links records.parquet
+        paths = write_report(analysis, store.run_dir, args.out or store.run_dir)
+    console.print(_rich_table(analysis.summary[["entry", "norm_score", "norm_ci_low", "norm_ci_high", "norm_minmax",
+                                                "seed_std", "mean_rank", "elo", "wins", "datasets"]],
+                              f"Report: {analysis.config.get('suite', store.run_dir.name)}"))
+    console.print("written: " + ", ".join(str(p) for p in paths[:2]) + f" and {len(paths) - 2} plots")
+    return 0
+
+
+def cmd_regress(args, console) -> int:
+    from bench import regress
+
+    if args.update:
+        data = regress.update(args.baseline, args.keep, progress=console.print)
+        console.print(f"baseline written: {args.baseline} ({len(data['numbers'])} numbers, "
+                      f"tolerance = max({data['k']:g} x seed std, floor))")
+        return 0
+    baseline, drifts, now = regress.regress(args.baseline, args.keep)
+    if not drifts:
+        console.print(f"[green]regress: all {len(baseline['numbers'])} numbers within tolerance[/] of {args.baseline}")
+        return 0
+    table = Table(title=f"{len(drifts)} of {len(baseline['numbers'])} numbers moved (baseline {args.baseline})",
+                  title_justify="left")
+    for col in ("what", "baseline", "now", "delta", "tolerance", "delta / tolerance"):
+        table.add_column(col, justify="left" if col == "what" else "right", no_wrap=col == "what")
+    for d in sorted(drifts, key=lambda d: -abs(d.delta or np.inf) / max(d.tolerance, 1e-300)):
+        ratio = f"{abs(d.delta) / d.tolerance:.1f}" if d.delta is not None and d.tolerance > 0 else "–"
+        table.add_row(d.key, _num(d.baseline), _num(d.now), _num(d.delta), _num(d.tolerance), ratio)
+    console.print(table)
+    changed = regress.version_changes(baseline)
+    if changed:
+        console.print("library versions differ from the baseline's: " +
+                      ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items()))
+    console.print("[red]regress failed[/]: if the change is intended, run `make regress-baseline` and commit "
+                  "results/baseline/")
+    return 1
+
+
+def _num(v) -> str:
+    return "missing" if v is None else f"{v:.6g}"

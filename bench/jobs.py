@@ -16,6 +16,8 @@ from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+import numpy as np
+
 import bench
 from bench.datasets import load_cached_dataset
 
@@ -42,6 +44,7 @@ class Job:
     threads: int = 1
     device: str = "cpu"
     tunable: bool = True  # False for models without a search space: no "tuned" variant to report
+    seeds: int = 1  # model seeds each final configuration is refit and tested with
 
     @property
     def job_id(self) -> str:
@@ -136,7 +139,7 @@ def execute_job(job: Job) -> list[dict]:
         # tune() itself runs a single trial for models with nothing to tune.
         outcome = tune(adapter_cls, task, parts, Budget(job.trials, job.tune_seconds), seed=seed,
                        threads=job.threads, device=job.device, storage=job.storage_url(),
-                       study_name=job.study_name)
+                       study_name=job.study_name, seeds=job.seeds)
     except Exception as exc:  # a bug or crash outside any single trial
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-3:])
         return failure_records(job, "failed", type(exc).__name__, f"{exc}\n{tb}", meta)
@@ -146,10 +149,14 @@ def execute_job(job: Job) -> list[dict]:
               "tuning_seconds": outcome.tuning_seconds, "job_seconds": elapsed, "model_seed": seed}
     records = []
     for v in outcome.variants:
+        # test / test_score: mean over the model seeds that finished; test_by_seed keeps each one.
+        seed_scores = [s[outcome.objective] for s in v.by_seed if "error" not in s]
         records.append({**base_record(job, v.variant, adapter_cls.libraries), **meta, **common,
                         "status": "ok", "params": v.params, "trial_number": v.trial_number,
                         "val_score": v.val_score, "test": v.test_metrics,
                         "test_score": v.test_metrics[outcome.objective],
+                        "test_score_std": float(np.std(seed_scores, ddof=1)) if len(seed_scores) > 1 else None,
+                        "test_by_seed": v.by_seed,
                         "fit_seconds": v.fit_seconds, "predict_seconds": v.predict_seconds,
                         "fit_info": v.fit_info})
     for variant, message in outcome.failures.items():

@@ -9,6 +9,10 @@ An entry that FAILED on a dataset (no completed split, at least one failure) is 
 worst (normalized 0, last rank) so that crashing is never better than finishing; an entry SKIPPED for a
 declared capability limit, or UNAVAILABLE (its optional library or weights are missing on the machine
 that ran it), is left out of that dataset and its coverage shows it; both are counted in own columns.
+
+Min-max lets one weak entry (`dummy`) squeeze everyone else toward 1, so the table also shows the
+Grinsztajn et al. 2022 quantile normalization (`norm_quantile`, see bench.stats) and sorts by it, and
+`seed_std`: the std over model seeds (`bench run --seeds N`) on that normalized scale.
 """
 
 from __future__ import annotations
@@ -20,8 +24,8 @@ import pandas as pd
 
 from bench.results import FAILED_STATUSES
 
-COLUMNS = ["model", "variant", "family", "mean_norm_score", "mean_rank", "wins", "datasets",
-           "failures", "skipped", "unavailable", "median_fit_s", "median_predict_s"]
+COLUMNS = ["model", "variant", "family", "norm_quantile", "seed_std", "mean_norm_score", "mean_rank", "wins",
+           "datasets", "failures", "skipped", "unavailable", "median_fit_s", "median_predict_s"]
 
 
 def per_dataset_scores(frame: pd.DataFrame) -> pd.DataFrame:
@@ -97,9 +101,21 @@ def compute(frame: pd.DataFrame, task_type: str | None = None) -> pd.DataFrame:
             "median_fit_s": ok.fit_seconds.median() if len(ok) else np.nan,
             "median_predict_s": ok.predict_seconds.median() if len(ok) else np.nan,
         })
-    table = pd.DataFrame(rows, columns=COLUMNS)
-    return table.sort_values(["mean_norm_score", "mean_rank"], ascending=[False, True],
+    table = pd.DataFrame(rows, columns=COLUMNS).drop(columns=["norm_quantile", "seed_std"])
+    table = table.merge(_quantile_columns(frame), on=["model", "variant"], how="left")[COLUMNS]
+    return table.sort_values(["norm_quantile", "mean_rank"], ascending=[False, True],
                              na_position="last").reset_index(drop=True)
+
+
+def _quantile_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    from bench import stats  # bench.stats builds on per_dataset_scores above
+
+    scores = stats.dataset_scores(frame)
+    if scores.empty:
+        return pd.DataFrame(columns=["model", "variant", "norm_quantile", "seed_std"])
+    normalized = stats.normalize(scores, "quantile")
+    return (normalized.groupby(["model", "variant"])
+            .agg(norm_quantile=("norm", "mean"), seed_std=("norm_seed_std", "mean")).reset_index())
 
 
 def all_tables(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -112,8 +128,11 @@ def all_tables(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
 def to_markdown(tables: dict[str, pd.DataFrame], title: str = "Leaderboard") -> str:
     lines = [f"# {title}", "",
-             "Score per dataset = mean test objective over splits (binary: ROC AUC, multiclass: log loss, "
-             "regression: RMSE); normalized per dataset to [0, 1] (1 = best entry). Failures count as worst.", ""]
+             "Score per dataset = mean test objective over splits and model seeds (binary: ROC AUC, multiclass: "
+             "log loss, regression: RMSE). norm_quantile: per dataset the 10% quantile (classification) / median "
+             "(regression, truncated at 0) of the entries' scores -> 0, best -> 1 (Grinsztajn et al. 2022); "
+             "seed_std: std over model seeds on that scale; mean_norm_score: min-max, worst 0, best 1. "
+             "Failures count as worst.", ""]
     for name, table in tables.items():
         lines += [f"## {name}", "", _markdown_table(table), ""]
     return "\n".join(lines)

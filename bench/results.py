@@ -25,7 +25,9 @@ FAILED_STATUSES = {"failed", "timeout", "crashed"}
 # job is never "done": the next run of the same sweep checks again (cheap) and runs it once it can.
 UNAVAILABLE = "unavailable"
 # Settings that change results: re-running into the same directory with other values would mix runs.
-RUN_IDENTITY = ("suite", "trials", "tune_seconds", "seed", "max_splits")
+RUN_IDENTITY = ("suite", "trials", "tune_seconds", "seed", "max_splits", "seeds")
+# What a run.json written before a setting existed implicitly used.
+IDENTITY_DEFAULTS = {"seeds": 1}
 
 
 class ResultStore:
@@ -38,7 +40,8 @@ class ResultStore:
         path = self.run_dir / "run.json"
         if path.exists():
             old = json.loads(path.read_text())
-            diff = {k: (old.get(k), config.get(k)) for k in RUN_IDENTITY if old.get(k) != config.get(k)}
+            known = lambda c, k: c.get(k, IDENTITY_DEFAULTS.get(k))  # noqa: E731
+            diff = {k: (known(old, k), known(config, k)) for k in RUN_IDENTITY if known(old, k) != known(config, k)}
             if diff:
                 changes = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in diff.items())
                 raise BenchError(f"{self.run_dir} holds a run with other settings ({changes}); "
@@ -102,6 +105,10 @@ class ResultStore:
                 "fit_seconds": r.get("fit_seconds"), "predict_seconds": r.get("predict_seconds"),
                 "tuning_seconds": r.get("tuning_seconds"), "device": r.get("device"),
                 "seed": r.get("seed"), "n_rows": r.get("n_rows"), "n_features": r.get("n_features"),
+                "n_categorical": r.get("n_categorical"), "test_score_std": r.get("test_score_std"),
+                "n_seeds": sum("error" not in s for s in r.get("test_by_seed") or []) or None,
+                "job_id": r["job_id"], "record": str(self.path_for(r["job_id"], r["variant"])
+                                                     .relative_to(self.run_dir)),
                 "error": (r.get("error") or {}).get("message", r.get("reason")),
                 "params": json.dumps(r.get("params"), sort_keys=True) if r.get("params") else None,
                 **{f"test_{k}": v for k, v in (r.get("test") or {}).items()},

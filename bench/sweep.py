@@ -29,10 +29,12 @@ class SweepConfig:
     max_splits: int | None = None
     device: str = "auto"  # auto | cpu | cuda
     retry_failed: bool = False
+    seeds: int = 1  # model seeds per final configuration (default and tuned)
 
     def identity(self, suite_name: str) -> dict:
         return {"suite": suite_name, "trials": self.trials, "tune_seconds": self.tune_seconds,
-                "seed": self.seed, "max_splits": self.max_splits, "models": list(self.models)}
+                "seed": self.seed, "max_splits": self.max_splits, "seeds": self.seeds,
+                "models": list(self.models)}
 
 
 def detect_gpus() -> int:
@@ -75,5 +77,6 @@ def plan_jobs(config: SweepConfig, suite, loaded, store: ResultStore) -> list[Jo
                     repeat=split.repeat, fold=split.fold, split_hash=split.hash, model=adapter.name,
                     trials=config.trials, tune_seconds=config.tune_seconds, seed=config.seed,
                     threads=threads, device=device, tunable=bool(adapter.search_space_for(ds.task_type)),
+                    seeds=config.seeds,
                 ))
     return jobs

@@ -5,8 +5,11 @@ the tuned variant can never be worse on validation than the defaults. TPE is see
 intermediate validation values adapters report per boosting-round block or epoch; the study lives in
 persistent storage (SQLite by default) so a killed job resumes with the trials it already finished.
 
-Only the training and validation parts are visible here until the study is over; the test part is
-transformed and predicted once per variant, after model selection.
+Model selection, pruning and early stopping see only the training and validation parts. The test
+part is scored (1) for each chosen variant after the study, refit with `seeds` model seeds, and (2)
+after every completed trial, purely for reporting tuning curves (best-so-far by validation -> its
+test score, bench.curves). That per-trial test score is stored as a trial attribute and is never
+read by the objective, the sampler, the pruner or the selection of variants.
 """
 
 from __future__ import annotations
@@ -53,6 +56,9 @@ class VariantResult:
     fit_seconds: float
     predict_seconds: float
     fit_info: dict = field(default_factory=dict)
+    # One entry per model seed: {"seed", "fit_seconds", "predict_seconds", metrics...} or
+    # {"seed", "error"}; test_metrics is the per-metric mean over the seeds that finished.
+    by_seed: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -71,6 +77,7 @@ class _Prepared:
     def __init__(self, parts: Parts):
         self.parts = parts
         self._cache: dict[tuple, tuple] = {}
+        self._test: dict[tuple, object] = {}
 
     def get(self, model: Adapter):
         key = model.preprocessing_key()
@@ -80,9 +87,22 @@ class _Prepared:
             self._cache[key] = (pre, pre.transform(self.parts.X_train), pre.transform(self.parts.X_val))
         return self._cache[key]
 
+    def test(self, model: Adapter):
+        """The test part through the preprocessor fit on the training part (transform only)."""
+        key = model.preprocessing_key()
+        if key not in self._test:
+            self._test[key] = self.get(model)[0].transform(self.parts.X_test)
+        return self._test[key]
+
+
+def model_seeds(seed: int, n: int) -> list[int]:
+    """The job's seed first (the tuning seed), then n-1 more derived from it deterministically."""
+    extra = [int(np.random.SeedSequence([seed, i]).generate_state(1)[0] % 2**31) for i in range(1, n)]
+    return [seed, *extra]
+
 
 def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budget, *, seed: int,
-         threads: int, device: str, storage: str | None, study_name: str) -> TuningOutcome:
+         threads: int, device: str, storage: str | None, study_name: str, seeds: int = 1) -> TuningOutcome:
     objective = task.objective
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # per-trial INFO lines would drown the progress bar
     study = optuna.create_study(
@@ -103,8 +123,8 @@ def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budge
 
     deadline: list[float | None] = [None]  # set when tuning starts; final refits run without it
 
-    def fit_one(params: dict, report) -> tuple[Adapter, float, float]:
-        ctx = FitContext(seed=seed, threads=threads, device=device, report=report,
+    def fit_one(params: dict, report, model_seed: int = seed) -> tuple[Adapter, float, float]:
+        ctx = FitContext(seed=model_seed, threads=threads, device=device, report=report,
                          deadline=deadline[0] if report is not None else None)
         model = adapter_cls(task, params, ctx)
         _, Xtr, Xva = prepared.get(model)
@@ -133,6 +153,10 @@ def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budge
             raise
         trial.set_user_attr("fit_seconds", fit_seconds)
         trial.set_user_attr("fit_info", _jsonable(model.ctx.info))
+        # Reporting only (tuning curves): written after the trial's value is fixed and never read
+        # by selection, pruning or early stopping (tests/test_tuning.py permutes the test labels to
+        # prove the chosen configurations do not change).
+        trial.set_user_attr("test_score", _test_objective(task, parts, prepared, model))
         is_default = bool(trial.user_attrs.get("is_default"))
         if is_default:
             kept[trial.number] = model
@@ -167,26 +191,51 @@ def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budge
             continue
         try:
             variants.append(_evaluate(adapter_cls, task, parts, prepared, trial, kept, variant,
-                                      lambda params: fit_one(params, None)))
+                                      lambda params, s: fit_one(params, None, s), model_seeds(seed, seeds)))
         except Exception as exc:  # e.g. non-finite test predictions: this variant fails, not the job
             failures[variant] = _error_text(exc)
     return TuningOutcome(variants, failures, trials, tuning_seconds, objective.metric, objective.direction)
 
 
-def _evaluate(adapter_cls, task, parts, prepared, trial, kept, variant, refit):
+def _evaluate(adapter_cls, task, parts, prepared, trial, kept, variant, refit, seeds: list[int]):
+    """Test metrics of the chosen configuration, refit once per model seed (the first seed's model
+    is the one tuning already fitted)."""
     params = {**adapter_cls.defaults_for(task.task_type), **trial.params}
-    model = kept.get(trial.number)
-    fit_seconds = trial.user_attrs.get("fit_seconds", float("nan"))
-    if model is None:  # trial finished in an earlier, interrupted process: refit its configuration
-        model, _, fit_seconds = refit(params)
-    pre, _, _ = prepared.get(model)
-    X_test = pre.transform(parts.X_test)
-    start = time.perf_counter()
-    pred = model.predictions(X_test)
-    predict_seconds = time.perf_counter() - start
-    metrics = score_predictions(task.task_type, parts.y_test, pred, task.n_classes)
-    return VariantResult(variant, params, trial.number, float(trial.value), metrics, fit_seconds,
-                         predict_seconds, _jsonable(model.ctx.info))
+    by_seed, first = [], None
+    for index, model_seed in enumerate(seeds):
+        model = kept.get(trial.number) if index == 0 else None
+        fit_seconds = trial.user_attrs.get("fit_seconds", float("nan"))
+        try:
+            if model is None:  # another seed, or a trial finished in an earlier, interrupted process
+                model, _, fit_seconds = refit(params, model_seed)
+            X_test = prepared.test(model)
+            start = time.perf_counter()
+            pred = model.predictions(X_test)
+            predict_seconds = time.perf_counter() - start
+            metrics = score_predictions(task.task_type, parts.y_test, pred, task.n_classes)
+        except Exception as exc:
+            if index == 0:
+                raise  # the tuning seed itself failed: the variant fails (caller records why)
+            by_seed.append({"seed": model_seed, "error": _error_text(exc)})
+            continue
+        by_seed.append({"seed": model_seed, "fit_seconds": fit_seconds, "predict_seconds": predict_seconds,
+                        **metrics})
+        first = first or model
+    finished = [s for s in by_seed if "error" not in s]
+    mean_metrics = {k: float(np.mean([s[k] for s in finished])) for k in finished[0]
+                    if k not in ("seed", "fit_seconds", "predict_seconds")}
+    return VariantResult(variant, params, trial.number, float(trial.value), mean_metrics,
+                         by_seed[0]["fit_seconds"], by_seed[0]["predict_seconds"],
+                         _jsonable(first.ctx.info), by_seed)
+
+
+def _test_objective(task: TaskInfo, parts: Parts, prepared: _Prepared, model: Adapter) -> float | None:
+    try:
+        value = objective_value(task.task_type, parts.y_test, model.predictions(prepared.test(model)),
+                                task.n_classes)
+    except Exception:  # a reporting number must never fail the trial
+        return None
+    return float(value) if math.isfinite(value) else None
 
 
 def _best(candidates: list[tuple[float, int]], direction: str) -> int:
@@ -215,6 +264,7 @@ def _trial_summary(t: optuna.trial.FrozenTrial) -> dict:
         "is_default": bool(t.user_attrs.get("is_default")),
         "seconds": t.duration.total_seconds() if t.duration else None,
         "fit_seconds": t.user_attrs.get("fit_seconds"), "error": t.user_attrs.get("error"),
+        "test_score": t.user_attrs.get("test_score"),  # reporting only (tuning curves)
         "last_step": t.last_step,
     }
 

@@ -27,6 +27,9 @@ def test_normalized_scores_ranks_and_wins():
     assert table.loc["m2", "mean_norm_score"] == pytest.approx((0.2 / 0.35 + 1) / 2)
     assert table.loc["m3", "mean_norm_score"] == pytest.approx(0.25)
     assert table.loc["m2", "mean_rank"] == pytest.approx(1.5)
+    # quantile variant: a's 10% quantile of [0.5, 0.7, 0.85] is 0.54; b's median RMSE 2 -> 0, m1 truncated
+    assert table.loc["m2", "norm_quantile"] == pytest.approx((0.16 / 0.31 + 1) / 2)
+    assert table.loc["m1", "norm_quantile"] == pytest.approx(0.5)
     assert table.loc["m1", "wins"] == 1 and table.loc["m2", "wins"] == 1 and table.loc["m3", "wins"] == 0
     assert table.loc["m1", "median_fit_s"] == pytest.approx(1.0)  # median of 1, 2, 1
     assert list(leaderboard.compute(frame).model)[0] == "m2"

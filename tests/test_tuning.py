@@ -78,3 +78,42 @@ def test_no_test_rows_reach_preprocessing_or_fit(make_ds):
 def test_pruning_reports_reach_optuna(make_ds, task_type):
     out = _tune("xgboost", make_ds(task_type), trials=3)
     assert all(t["last_step"] is not None for t in out.trials if t["state"] == "COMPLETE")
+
+
+def test_each_final_configuration_is_refit_with_every_model_seed(make_ds):
+    ds = make_ds("binary")
+    out = tune(get_adapter("random_forest"), TaskInfo("binary", 2), _parts(ds), Budget(3), seed=7,
+               threads=1, device="cpu", storage=None, study_name="seeds", seeds=3)
+    from bench.tuning import model_seeds
+
+    assert model_seeds(7, 3)[0] == 7 and len(set(model_seeds(7, 3))) == 3 and model_seeds(7, 3) == model_seeds(7, 3)
+    for v in out.variants:
+        assert [s["seed"] for s in v.by_seed] == model_seeds(7, 3)
+        aucs = [s["roc_auc"] for s in v.by_seed]
+        assert len(set(aucs)) > 1  # a random forest differs by seed
+        assert v.test_metrics["roc_auc"] == pytest.approx(np.mean(aucs))
+    single = tune(get_adapter("random_forest"), TaskInfo("binary", 2), _parts(ds), Budget(3), seed=7,
+                  threads=1, device="cpu", storage=None, study_name="one")
+    by_variant = {v.variant: v for v in single.variants}
+    for v in out.variants:  # the first seed is the tuning run itself: N=1 gives exactly that number
+        assert by_variant[v.variant].test_metrics["roc_auc"] == v.by_seed[0]["roc_auc"]
+        assert len(by_variant[v.variant].by_seed) == 1
+
+
+def test_per_trial_test_scores_never_change_selection(make_ds):
+    """The per-trial test score (for tuning curves) is reporting only: permuting the test labels
+    changes it but not a single validation value, chosen trial or parameter."""
+    ds = make_ds("multiclass")
+    parts = _parts(ds)
+    rng = np.random.default_rng(1)
+    permuted = Parts(parts.X_train, parts.y_train, parts.X_val, parts.y_val, parts.X_test,
+                     rng.permutation(parts.y_test))
+    runs = [tune(get_adapter("xgboost"), TaskInfo("multiclass", ds.n_classes), p, Budget(6), seed=0, threads=1,
+                 device="cpu", storage=None, study_name="perm") for p in (parts, permuted)]
+    a, b = runs
+    assert [t["value"] for t in a.trials] == [t["value"] for t in b.trials]
+    assert [(v.variant, v.trial_number, v.params) for v in a.variants] == \
+        [(v.variant, v.trial_number, v.params) for v in b.variants]
+    completed = [t for t in a.trials if t["state"] == "COMPLETE"]
+    assert completed and all(t["test_score"] is not None for t in completed)
+    assert [t["test_score"] for t in a.trials] != [t["test_score"] for t in b.trials]

@@ -1,0 +1,80 @@
+"""Every statistic of a run in one object: what `bench report` renders and `bench regress` compares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from bench import critical_difference, curves, elo, stats
+from bench.errors import BenchError
+from bench.results import ResultStore
+
+SLICES = {"task_type": "task type", "size": "dataset size", "categorical_share": "share of categorical features"}
+
+
+@dataclass
+class Analysis:
+    config: dict
+    frame: pd.DataFrame
+    summary: pd.DataFrame  # per entry (bench.stats.entry_summary + Elo)
+    per_dataset: pd.DataFrame  # per dataset x entry: score, seed std, normalized, rank, record paths
+    rates: pd.DataFrame
+    cd: critical_difference.CDResult | None
+    curves: pd.DataFrame
+    time_vs_score: pd.DataFrame
+    slices: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    @property
+    def anchor(self) -> str | None:
+        return self.summary.anchor.dropna().iloc[0] if "anchor" in self.summary and self.summary.anchor.notna().any() else None
+
+
+def analyze(store: ResultStore, n_boot: int = 1000, seed: int = 0, anchor: str | None = None) -> Analysis:
+    frame = store.frame()
+    if frame.empty:
+        raise BenchError(f"no records in {store.records_dir}: is {store.run_dir} a run directory of `bench run`?")
+    if not (frame.status == "ok").any():
+        raise BenchError(f"{store.run_dir} has no successful records to analyze")
+    summary = stats.entry_summary(frame, n_boot=n_boot, seed=seed)
+    try:
+        ratings = elo.elo_table(frame, anchor=anchor, n_boot=min(n_boot, 200), seed=seed)
+    except ValueError as exc:
+        raise BenchError(str(exc)) from exc
+    summary = summary.merge(ratings, on="entry", how="left")
+    return Analysis(
+        config=store.config(), frame=frame, summary=summary, per_dataset=_per_dataset(frame),
+        rates=elo.win_rate_matrix(frame), cd=critical_difference.critical_difference(frame),
+        curves=curves.tuning_curves(frame, store.load_all(), seed=seed),
+        time_vs_score=stats.time_vs_score(frame),
+        slices={name: stats.slice_table(frame, name) for name in SLICES},
+    )
+
+
+def _per_dataset(frame: pd.DataFrame) -> pd.DataFrame:
+    scores = stats.add_ranks(stats.dataset_scores(frame))
+    quant = stats.normalize(scores, "quantile")[["dataset", "entry", "norm"]]
+    minmax = stats.normalize(scores, "minmax")[["dataset", "entry", "norm"]].rename(columns={"norm": "norm_minmax"})
+    out = scores.merge(quant, on=["dataset", "entry"]).merge(minmax, on=["dataset", "entry"])
+    records = (frame.assign(entry=[stats.entry_label(m, v) for m, v in zip(frame.model, frame.variant)])
+               .groupby(["dataset", "entry"])["record"].agg(lambda s: sorted(s)).rename("records"))
+    out = out.merge(records.reset_index(), on=["dataset", "entry"], how="left")
+    cols = ["dataset", "task_type", "entry", "model", "variant", "state", "score", "seed_std", "splits",
+            "direction", "norm", "norm_minmax", "rank", "records"]
+    return out[cols].sort_values(["dataset", "rank"], ignore_index=True)
+
+
+def numbers(analysis: Analysis) -> dict[str, float]:
+    """Every number a regression check compares, under a stable readable key."""
+    out = {}
+    for row in analysis.per_dataset.itertuples():
+        if row.state == "ok":
+            out[f"score {row.dataset} {row.entry}"] = float(row.score)
+    for row in analysis.summary.itertuples():
+        out[f"norm_score {row.entry}"] = float(row.norm_score)
+        out[f"norm_minmax {row.entry}"] = float(row.norm_minmax)
+        out[f"mean_rank {row.entry}"] = float(row.mean_rank)
+        if not np.isnan(row.elo):
+            out[f"elo {row.entry}"] = float(row.elo)
+    return {k: v for k, v in sorted(out.items()) if np.isfinite(v)}

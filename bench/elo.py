@@ -1,0 +1,132 @@
+"""Elo ratings (Bradley-Terry over per-split battles) and the pairwise win-rate matrix.
+
+A battle: two entries on the same split of the same dataset; the one with the better test score wins,
+equal scores are a tie (half a win each). An entry that failed on a split loses to every entry that
+finished it; two failed entries tie. Skipped entries do not take part. Every dataset carries the same
+total weight however many splits and entries it has, so large suites of splits do not dominate.
+
+Bradley-Terry: P(i beats j) = sigmoid(b_i - b_j), fit by weighted logistic regression
+(scikit-learn) on the aggregated battles, with a weak Gaussian prior on b (L2, C = PRIOR_C) that
+keeps ratings finite when an entry wins or loses every battle. Elo points = 1000 +
+400 / ln(10) * (b_i - b_anchor): the anchor entry (default: the random forest with default settings,
+as TabArena does, Erickson et al. 2025) sits at 1000, and 400 Elo points mean 10:1 odds.
+Confidence intervals: percentile bootstrap over datasets (resampled with replacement, refit each time).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+
+from bench.stats import entry_label
+
+ELO_BASE = 1000.0
+ELO_SCALE = 400.0 / math.log(10.0)
+PRIOR_C = 10.0
+# Each dataset's battles (shares summing to 1) count as this many battles in the likelihood, so the
+# prior weighs as much as a few battles, whatever the number of splits or entries.
+BATTLES_PER_DATASET = 100.0
+ANCHOR_PREFERENCE = ("random_forest/default", "linear/default", "dummy/default")
+
+
+def split_scores(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per (dataset, split, entry) that was not skipped: direction-aware score, -inf if failed."""
+    rows = frame[frame.status != "skipped"].copy()
+    higher = rows.groupby("dataset")["direction"].transform(
+        lambda s: s.dropna().iloc[0] if s.notna().any() else None) == "maximize"
+    score = pd.to_numeric(rows.test_score, errors="coerce")
+    rows["signed"] = np.where(rows.status == "ok", np.where(higher, score, -score), -np.inf)
+    rows["entry"] = [entry_label(m, v) for m, v in zip(rows.model, rows.variant)]
+    return rows[["dataset", "split", "entry", "signed"]]
+
+
+def dataset_battles(frame: pd.DataFrame, entries: list[str] | None = None) -> tuple[list[str], dict[str, np.ndarray]]:
+    """Per dataset a matrix W[i, j] = weighted wins of entry i over entry j (ties: half to each),
+    normalized so that every dataset's battles sum to 1."""
+    rows = split_scores(frame)
+    entries = entries or sorted(rows.entry.unique())
+    index = {e: i for i, e in enumerate(entries)}
+    out = {}
+    for dataset, d in rows.groupby("dataset"):
+        wins = np.zeros((len(entries), len(entries)))
+        for _, s in d.groupby("split"):
+            ids = np.array([index[e] for e in s.entry])
+            vals = s.signed.to_numpy(dtype=float)
+            with np.errstate(invalid="ignore"):  # -inf - -inf: two failures, a tie below
+                diff = vals[:, None] - vals[None, :]
+            same = (diff == 0) | (np.isinf(vals[:, None]) & np.isinf(vals[None, :]))
+            outcome = np.where(same, 0.5, (diff > 0).astype(float))
+            np.fill_diagonal(outcome, 0.0)
+            wins[np.ix_(ids, ids)] += outcome
+        total = wins.sum()
+        if total > 0:
+            out[dataset] = wins / total
+    return entries, out
+
+
+def fit_bradley_terry(wins: np.ndarray) -> np.ndarray:
+    """Strengths b (logit scale, mean 0) from an aggregated win matrix."""
+    k = len(wins)
+    pairs = [(i, j) for i in range(k) for j in range(i + 1, k) if wins[i, j] + wins[j, i] > 0]
+    if not pairs:
+        return np.zeros(k)
+    X = np.zeros((2 * len(pairs), k))
+    y = np.tile([1, 0], len(pairs))
+    weight = np.empty(2 * len(pairs))
+    for n, (i, j) in enumerate(pairs):
+        X[2 * n, i], X[2 * n, j] = 1.0, -1.0
+        X[2 * n + 1] = X[2 * n]
+        weight[2 * n], weight[2 * n + 1] = wins[i, j], wins[j, i]
+    model = LogisticRegression(C=PRIOR_C, fit_intercept=False, max_iter=1000)
+    model.fit(X, y, sample_weight=weight * BATTLES_PER_DATASET)
+    b = model.coef_.ravel()
+    return b - b.mean()
+
+
+def choose_anchor(entries: list[str], anchor: str | None = None) -> str:
+    if anchor is not None:
+        if anchor not in entries:
+            raise ValueError(f"Elo anchor {anchor!r} is not an entry of this run ({', '.join(entries)})")
+        return anchor
+    return next((a for a in ANCHOR_PREFERENCE if a in entries), entries[0])
+
+
+def elo_table(frame: pd.DataFrame, anchor: str | None = None, n_boot: int = 200, level: float = 0.95,
+              seed: int = 0) -> pd.DataFrame:
+    """Per entry: Elo, bootstrap CI, and the anchor used (columns entry, elo, elo_ci_low, elo_ci_high)."""
+    entries, per_dataset = dataset_battles(frame)
+    if not per_dataset:
+        return pd.DataFrame(columns=["entry", "elo", "elo_ci_low", "elo_ci_high", "anchor"])
+    anchor = choose_anchor(entries, anchor)
+    a = entries.index(anchor)
+    stacked = np.stack(list(per_dataset.values()))
+
+    def elo(wins):
+        b = fit_bradley_terry(wins)
+        return ELO_BASE + ELO_SCALE * (b - b[a])
+
+    point = elo(stacked.sum(axis=0))
+    rng = np.random.default_rng(seed)
+    boot = np.array([elo(stacked[rng.integers(0, len(stacked), len(stacked))].sum(axis=0))
+                     for _ in range(n_boot)])
+    lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
+    table = pd.DataFrame({"entry": entries, "elo": point, "elo_ci_low": np.quantile(boot, lo, axis=0),
+                          "elo_ci_high": np.quantile(boot, hi, axis=0), "anchor": anchor})
+    return table.sort_values("elo", ascending=False, ignore_index=True)
+
+
+def win_rate_matrix(frame: pd.DataFrame) -> pd.DataFrame:
+    """rows beat columns: the dataset-weighted share of battles won (ties half); NaN on the diagonal
+    and for pairs that never met."""
+    entries, per_dataset = dataset_battles(frame)
+    if not per_dataset:
+        return pd.DataFrame()
+    wins = np.sum(list(per_dataset.values()), axis=0)
+    met = wins + wins.T
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = np.where(met > 0, wins / met, np.nan)
+    np.fill_diagonal(rate, np.nan)
+    return pd.DataFrame(rate, index=entries, columns=entries)

@@ -1,0 +1,209 @@
+"""`bench report RUN`: a static, self-contained HTML page and a Markdown file with the run's statistics.
+
+report.html carries its CSS and plots inline (PNG as data URIs) so it can be mailed or archived as
+one file; report.md links PNG files written beside it into report-plots/. Every number links back to
+the records it came from (paths relative to the report), and the page states its definitions.
+A small script on the page marks <body data-images-loaded="k/n"> once loaded, which the headless
+browser test reads.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench import plots
+from bench.analysis import SLICES, Analysis
+
+CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 13px; }
+th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: right; }
+th { background: #f0f0f0; } td.l, th.l { text-align: left; }
+figure { margin: 1.5em 0; } img { max-width: 100%; border: 1px solid #eee; }
+.note { color: #555; font-size: 13px; } code { background: #f4f4f4; padding: 0 3px; }
+"""
+LOADED_SCRIPT = """<script>
+window.addEventListener("load", function () {
+  var imgs = Array.prototype.slice.call(document.images);
+  var ok = imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length;
+  document.body.setAttribute("data-images-loaded", ok + "/" + imgs.length);
+});
+</script>"""
+
+METHODS = [
+    "Score per dataset: mean test objective over splits (binary ROC AUC, multiclass log loss, regression "
+    "RMSE), each split's value the mean over model seeds.",
+    "Normalized score (quantile): Grinsztajn et al. 2022; per dataset the 10% quantile (classification) / "
+    "median (regression, truncated at 0) of the entries' scores maps to 0 and the best to 1. "
+    "Interval: 95% percentile bootstrap over datasets. Min-max: worst entry 0, best 1.",
+    "Seed std: the std over model seeds of the test score, on the normalized scale, averaged over datasets.",
+    "Elo: Bradley-Terry fit on per-split battles (ties 1/2, failures lose), every dataset weighted equally; "
+    "the anchor entry is fixed at 1000; 95% bootstrap interval over datasets.",
+    "Critical difference: Friedman test, Nemenyi post-hoc (Demšar 2006).",
+    "Failed entries count as the worst on that dataset; skipped entries (capability limits) are left out.",
+]
+
+
+def _fmt(v, digits: int = 3) -> str:
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return "–"
+    if isinstance(v, (float, np.floating)):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def leaderboard_rows(a: Analysis) -> tuple[list[str], list[list[str]]]:
+    header = ["#", "entry", "norm. score [95% CI]", "min-max", "± seed std", "mean rank", "Elo [95% CI]",
+              "wins", "datasets", "failed", "median s"]
+    rows = []
+    for i, r in enumerate(a.summary.itertuples(), 1):
+        rows.append([str(i), r.entry, f"{_fmt(r.norm_score)} [{_fmt(r.norm_ci_low)}, {_fmt(r.norm_ci_high)}]",
+                     _fmt(r.norm_minmax), _fmt(r.seed_std), _fmt(r.mean_rank, 2),
+                     f"{_fmt(r.elo, 0)} [{_fmt(r.elo_ci_low, 0)}, {_fmt(r.elo_ci_high, 0)}]",
+                     str(r.wins), str(r.datasets), str(r.failed_records), _fmt(r.median_seconds, 2)])
+    return header, rows
+
+
+def dataset_rows(a: Analysis, link) -> tuple[list[str], list[list[str]]]:
+    header = ["dataset", "entry", "state", "score", "± seed std", "splits", "norm.", "min-max", "rank", "records"]
+    rows = []
+    for r in a.per_dataset.itertuples():
+        arrow = "↑" if r.direction == "maximize" else "↓"
+        records = " ".join(link(p, f"r{n}") for n, p in enumerate(r.records or []))
+        rows.append([r.dataset, r.entry, r.state, f"{_fmt(r.score, 4)} {arrow}", _fmt(r.seed_std, 4),
+                     _fmt(r.splits), _fmt(r.norm), _fmt(r.norm_minmax), _fmt(r.rank, 1), records])
+    return header, rows
+
+
+def figures(a: Analysis) -> dict[str, tuple[str, bytes]]:
+    """name -> (caption, PNG) for every plot the data allows."""
+    s = a.summary
+    out = {"normalized-score": ("Mean normalized score (quantile) with 95% bootstrap intervals over datasets",
+                                plots.interval_bars(s.entry, s.norm_score, s.norm_ci_low, s.norm_ci_high,
+                                                    "mean normalized score", "Normalized score"))}
+    if s.elo.notna().any():
+        e = s.sort_values("elo", ascending=False)
+        out["elo"] = (f"Elo (Bradley-Terry; {a.anchor} = 1000) with 95% bootstrap intervals",
+                      plots.interval_bars(e.entry, e.elo, e.elo_ci_low, e.elo_ci_high, "Elo", "Elo", reference=1000.0))
+    if a.cd is not None:
+        out["critical-difference"] = ("Critical-difference diagram", plots.cd_diagram(a.cd))
+    if not a.rates.empty:
+        out["win-rate"] = ("Pairwise win rates", plots.win_rate_heatmap(a.rates))
+    if not a.curves.empty:
+        out["tuning-curves"] = ("Tuning curves", plots.tuning_curves(a.curves))
+    if not a.time_vs_score.empty:
+        out["time-vs-score"] = ("Time vs score", plots.time_vs_score(a.time_vs_score))
+    return out
+
+
+def default_vs_tuned(a: Analysis) -> pd.DataFrame:
+    s = a.summary.pivot(index="model", columns="variant", values="norm_score")
+    return s.reindex(columns=[c for c in ("default", "tuned") if c in s.columns])
+
+
+def _html_table(header, rows, table_id: str = "") -> str:
+    ident = f' id="{table_id}"' if table_id else ""
+    head = "".join(f'<th class="{"l" if i < 2 else ""}">{html.escape(h)}</th>' for i, h in enumerate(header))
+    body = "".join("<tr>" + "".join(f'<td class="{"l" if i < 2 else ""}">{c}</td>' for i, c in enumerate(r)) + "</tr>"
+                   for r in rows)
+    return f"<table{ident}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _md_table(header, rows) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(c.replace("|", "/") for c in r) + " |" for r in rows])
+
+
+def _frame_rows(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    return [table.index.name or "entry", *map(str, table.columns)], \
+        [[html.escape(str(i)), *[_fmt(v) for v in row]] for i, row in zip(table.index, table.to_numpy())]
+
+
+def _cd_text(a: Analysis) -> str:
+    if a.cd is None:
+        return "Critical-difference analysis needs at least 3 entries and 2 datasets where all took part."
+    cd = a.cd
+    dropped = f" Datasets left out (an entry was skipped there): {', '.join(cd.dropped_datasets)}." if cd.dropped_datasets else ""
+    return (f"Friedman chi² = {cd.friedman_statistic:.2f}, p = {cd.friedman_p:.3g} over {cd.n_datasets} datasets "
+            f"({'significant' if cd.significant else 'not significant'} at alpha = {cd.alpha}); "
+            f"Nemenyi CD = {cd.cd:.2f} mean-rank units.{dropped}")
+
+
+def write_report(a: Analysis, run_dir: Path, out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plot_dir = out_dir / "report-plots"
+    plot_dir.mkdir(exist_ok=True)
+    rel = os.path.relpath(run_dir, out_dir)
+    title = f"Benchmark report: {a.config.get('suite', run_dir.name)}"
+    figs = figures(a)
+    for name, (_, png) in figs.items():
+        (plot_dir / f"{name}.png").write_bytes(png)
+
+    def link_html(path: str, text: str) -> str:
+        return f'<a href="{html.escape(os.path.join(rel, path))}">{html.escape(text)}</a>'
+
+    def link_md(path: str, text: str) -> str:
+        return f"[{text}]({os.path.join(rel, path)})"
+
+    settings = {"seeds": 1, **a.config}  # runs from before --seeds used one
+    run_info = ", ".join(f"{k}={settings.get(k)}" for k in ("suite", "trials", "seeds", "seed", "tune_seconds",
+                                                           "max_splits"))
+    statuses = a.frame.status.value_counts().to_dict()
+    lb_header, lb_rows = leaderboard_rows(a)
+    ds_html, ds_md = dataset_rows(a, link_html), dataset_rows(a, link_md)
+    sections_html, sections_md = [], []
+
+    def add(heading: str, html_body: str, md_body: str) -> None:
+        sections_html.append(f"<h2>{html.escape(heading)}</h2>\n{html_body}")
+        sections_md.append(f"## {heading}\n\n{md_body}")
+
+    def fig(name: str) -> tuple[str, str]:
+        if name not in figs:
+            return "", ""
+        caption, png = figs[name]
+        data = base64.b64encode(png).decode()
+        return (f'<figure><img id="plot-{name}" alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
+                f"<figcaption>{html.escape(caption)}</figcaption></figure>",
+                f"![{caption}](report-plots/{name}.png)")
+
+    lb_note = (f'<p class="note">Records: {link_html("records.parquet", "records.parquet")} '
+               f'(one row per record; column <code>record</code> is the JSON file), per-dataset rows below link '
+               f"each record file.</p>")
+    add("Leaderboard", _html_table(lb_header, lb_rows, "leaderboard") + lb_note,
+        _md_table(lb_header, lb_rows) + f"\n\nRecords: {link_md('records.parquet', 'records.parquet')}")
+    for name, heading in (("normalized-score", "Normalized score"), ("elo", "Elo"),
+                          ("critical-difference", "Critical difference"), ("win-rate", "Win rates")):
+        h, m = fig(name)
+        extra_h = f"<p>{html.escape(_cd_text(a))}</p>" if name == "critical-difference" else ""
+        extra_m = _cd_text(a) + "\n\n" if name == "critical-difference" else ""
+        if h or extra_h:
+            add(heading, extra_h + h, extra_m + m)
+    h, m = fig("tuning-curves")
+    dvt_header, dvt_rows = _frame_rows(default_vs_tuned(a))
+    add("Tuning: default vs tuned", _html_table(dvt_header, dvt_rows, "default-vs-tuned") + h,
+        _md_table(dvt_header, dvt_rows) + ("\n\n" + m if m else ""))
+    for key, label in SLICES.items():
+        sh, srows = _frame_rows(a.slices[key])
+        add(f"Slice: {label}", _html_table(sh, srows), _md_table(sh, srows))
+    h, m = fig("time-vs-score")
+    if h:
+        add("Time vs score", h, m)
+    add("Per dataset", _html_table(*ds_html, "per-dataset"), _md_table(*ds_md))
+    methods = "".join(f"<li>{html.escape(t)}</li>" for t in METHODS)
+    add("Definitions", f"<ul>{methods}</ul>", "\n".join(f"- {t}" for t in METHODS))
+
+    page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+            f"<style>{CSS}</style></head>\n<body>\n<h1>{html.escape(title)}</h1>\n"
+            f'<p class="note">{html.escape(run_info)}; records: {html.escape(str(statuses))}; '
+            f'{link_html("run.json", "run.json")}</p>\n' + "\n".join(sections_html) + f"\n{LOADED_SCRIPT}\n</body></html>\n")
+    md = f"# {title}\n\n{run_info}; records: {statuses}\n\n" + "\n\n".join(sections_md) + "\n"
+    html_path, md_path = out_dir / "report.html", out_dir / "report.md"
+    html_path.write_text(page)
+    md_path.write_text(md)
+    return [html_path, md_path, *sorted(plot_dir.glob("*.png"))]
