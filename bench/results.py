@@ -13,6 +13,7 @@ never leaves a half record that could be read as valid; an unreadable file is tr
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import pandas as pd
@@ -20,7 +21,7 @@ import pandas as pd
 from bench.datasets import write_json_atomic
 from bench.errors import BenchError
 
-FAILED_STATUSES = {"failed", "timeout", "crashed"}
+FAILED_STATUSES = {"failed", "timeout", "crashed", "out_of_memory"}
 # Settings that change results: re-running into the same directory with other values would mix runs.
 RUN_IDENTITY = ("suite", "trials", "tune_seconds", "seed", "max_splits")
 
@@ -41,6 +42,8 @@ class ResultStore:
                 raise BenchError(f"{self.run_dir} holds a run with other settings ({changes}); "
                                  f"use another --out directory to keep both")
             config = {**old, **config, "models": sorted(set(old.get("models", [])) | set(config.get("models", [])))}
+        # Names this run's Optuna studies in a storage shared with other runs; kept on resume.
+        config.setdefault("run_id", uuid.uuid4().hex[:12])
         write_json_atomic(path, config)
 
     def config(self) -> dict:
