@@ -155,3 +155,11 @@ class MarkerAdapter(_Prior):
         self.ctx.info["marker_token"] = token = uuid.uuid4().hex
         with open(os.environ["BENCH_TEST_MARKER"], "a") as f:
             f.write(token + "\n")
+
+
+@register_adapter
+class CpuSpyAdapter(DeviceSpyAdapter):
+    """The same spy for a model that cannot use a GPU."""
+
+    name = "test_cpu_spy"
+    capabilities = Capabilities(gpu="no")
