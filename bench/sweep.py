@@ -49,8 +49,9 @@ class SweepConfig:
 
 
 def check_storage(url: str) -> None:
-    """Open a shared Optuna storage once up front, so a wrong URL or a missing driver is one clear
-    error instead of a failure record for every job."""
+    """Open a shared Optuna storage once up front: a wrong URL or a missing driver is one clear error
+    instead of a failure record for every job, and Optuna's tables exist before many workers start
+    (workers creating the schema of a fresh database at the same moment collide in PostgreSQL)."""
     import optuna
 
     try:

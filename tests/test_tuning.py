@@ -78,3 +78,14 @@ def test_no_test_rows_reach_preprocessing_or_fit(make_ds):
 def test_pruning_reports_reach_optuna(make_ds, task_type):
     out = _tune("xgboost", make_ds(task_type), trials=3)
     assert all(t["last_step"] is not None for t in out.trials if t["state"] == "COMPLETE")
+
+
+def test_a_default_trial_left_running_by_a_killed_process_is_rerun_on_resume(make_ds, tmp_path):
+    storage, ds = f"sqlite:///{tmp_path / 's.db'}", make_ds("binary")
+    study = optuna.create_study(storage=storage, study_name="killed", direction="maximize")
+    study.enqueue_trial({"C": 1.0}, user_attrs={"is_default": True})
+    study.ask()  # the defaults trial starts ... and its process dies: the trial stays RUNNING
+    out = _tune("linear", ds, trials=3, storage=storage, name="killed")
+    assert {v.variant for v in out.variants} == {"default", "tuned"}, out.failures
+    states = [t.state.name for t in optuna.load_study(study_name="killed", storage=storage).trials]
+    assert states.count("RUNNING") == 1 and states.count("COMPLETE") == 3
