@@ -5,9 +5,10 @@ the records are the same; the driver (this process) is still the only writer of 
 them into the same ResultStore, failure records included. Ray does the scheduling: `num_cpus` = the
 job's threads, one GPU for `cuda` jobs (Ray pins the device through CUDA_VISIBLE_DEVICES itself).
 
-Time limit: the driver keeps at most as many tasks in flight as the cluster has room for, so a task
-starts running when it is submitted and its clock starts then; a task past its limit is cancelled with
-force (its worker process is killed) and recorded as `timeout`. A task whose worker dies is `crashed`;
+Time limit: as with local workers, a job's clock starts when the task says it began (after the Ray
+worker started and imported the harness), through a small actor that notes start times; a task past
+its limit is cancelled with force (its worker process is killed) and recorded as `timeout`. The
+driver keeps only as many tasks in flight as the cluster has room for, in plan order. A task whose worker dies is `crashed`;
 one that Ray's memory monitor kills is `out_of_memory`. `--memory-limit` is passed to Ray as the
 task's memory request (used for placement); hard enforcement is Ray's memory monitor, per node.
 Job logs are written by the worker under the run directory, so on a multi-node cluster the run
@@ -37,8 +38,28 @@ def _ray():
     return ray
 
 
-def _run_job(job: Job) -> list[dict]:
+def _run_job(job: Job, start_times) -> list[dict]:
+    import ray
+
+    import bench.tuning  # noqa: F401  (the harness's imports do not count against the time limit)
+    from bench.adapters import load_adapters
+
+    load_adapters()
+    ray.get(start_times.mark.remote(job.job_id))
     return execute_logged(job)
+
+
+class _StartTimes:
+    """When each job's task began running (wall clock of the node it runs on)."""
+
+    def __init__(self):
+        self.started: dict[str, float] = {}
+
+    def mark(self, job_id: str) -> None:
+        self.started[job_id] = time.time()
+
+    def get(self) -> dict[str, float]:
+        return self.started
 
 
 def run_ray(jobs: list[Job], store: ResultStore, *, address: str | None = None, time_limit: float | None = None,
@@ -71,51 +92,52 @@ class _Driver:
         self.memory = int(memory_limit_gb * 1e9) if memory_limit_gb else None
         # max_retries=0: a crash is a result to record, as it is locally, not something to hide.
         self.task = ray.remote(max_retries=0)(_run_job)
+        self.start_times = ray.remote(num_cpus=0)(_StartTimes).remote()
 
     def _capacity(self) -> dict[str, float]:
         total = self.ray.cluster_resources()
         return {"cpu": total.get("CPU", 1.0), "cuda": total.get("GPU", 0.0)}
 
-    def _submit(self, job: Job):
-        options = {"num_cpus": job.threads, "num_gpus": 1 if job.device == "cuda" else 0,
+    def _submit(self, job: Job, capacity: dict[str, float]):
+        # A request larger than the whole cluster would wait forever ("infeasible"): cap it.
+        options = {"num_cpus": min(job.threads, capacity["cpu"]), "num_gpus": 1 if job.device == "cuda" else 0,
                    "runtime_env": {"env_vars": thread_environment(job.threads)}}
         if self.memory:
             options["memory"] = self.memory
-        return self.task.options(**options).remote(job)
+        return self.task.options(**options).remote(job, self.start_times)
 
     def run(self, jobs: list[Job], finished) -> None:
         queue = deque(jobs)
         capacity = self._capacity()
         if any(j.device == "cuda" for j in jobs) and capacity["cuda"] < 1:
             raise BenchError("jobs are planned for a GPU but the Ray cluster has no GPU")
-        in_flight: dict = {}  # ref -> (job, submitted at)
+        in_flight: dict = {}  # object ref -> job
         used = {"cpu": 0.0, "cuda": 0.0}
         try:
             while queue or in_flight:
-                # Submit while the cluster has room, in order; a job that does not fit waits (a
-                # job larger than the whole cluster is still submitted alone, so it cannot block).
+                # Submit while the cluster has room, in plan order; a job that does not fit waits.
                 while queue:
                     job = queue[0]
-                    need_cpu, need_gpu = job.threads, 1 if job.device == "cuda" else 0
+                    need_cpu, need_gpu = min(job.threads, capacity["cpu"]), 1 if job.device == "cuda" else 0
                     fits = (used["cpu"] + need_cpu <= capacity["cpu"] and used["cuda"] + need_gpu <= capacity["cuda"])
                     if not fits and in_flight:
                         break
                     queue.popleft()
-                    in_flight[self._submit(job)] = (job, time.monotonic())
+                    in_flight[self._submit(job, capacity)] = job
                     used["cpu"] += need_cpu
                     used["cuda"] += need_gpu
                 ready, _ = self.ray.wait(list(in_flight), num_returns=1, timeout=POLL_SECONDS)
                 for ref in ready:
-                    job, _ = in_flight.pop(ref)
+                    job = in_flight.pop(ref)
                     finished(job, self._result(ref, job))
-                    self._release(used, job)
-                if self.time_limit:
-                    now = time.monotonic()
-                    for ref, (job, submitted) in list(in_flight.items()):
-                        if now - submitted > self.time_limit:
+                    self._release(used, job, capacity)
+                if self.time_limit and in_flight:
+                    started, now = self.ray.get(self.start_times.get.remote()), time.time()
+                    for ref, job in list(in_flight.items()):
+                        if job.job_id in started and now - started[job.job_id] > self.time_limit:
                             self.ray.cancel(ref, force=True)
                             del in_flight[ref]
-                            self._release(used, job)
+                            self._release(used, job, capacity)
                             finished(job, with_log(failure_records(
                                 job, "timeout", "TimeLimit", f"job ran past its time limit of {self.time_limit:.0f}s"),
                                 job.log_path))
@@ -124,8 +146,8 @@ class _Driver:
                 self.ray.cancel(ref, force=True)
 
     @staticmethod
-    def _release(used: dict, job: Job) -> None:
-        used["cpu"] -= job.threads
+    def _release(used: dict, job: Job, capacity: dict[str, float]) -> None:
+        used["cpu"] -= min(job.threads, capacity["cpu"])
         used["cuda"] -= 1 if job.device == "cuda" else 0
 
     def _result(self, ref, job: Job) -> list[dict]:
