@@ -67,7 +67,7 @@ def cmd_run(args, console) -> int:
 
         summary = _execute(config, jobs, store, progress)
     console.print(f"{summary.total - summary.skipped_done} jobs run, {summary.skipped_done} already done, "
-                  f"in {summary.seconds:.0f}s; records: {dict(summary.statuses)}; logs: {store.run_dir / 'logs'}")
+                  f"in {summary.seconds:.1f}s (worker start-up {summary.startup_seconds:.1f}s, first to last job {summary.steady_seconds:.1f}s); records: {dict(summary.statuses)}; logs: {store.run_dir / 'logs'}")
     _print_failures(summary.failures, console)
     return _print_leaderboard(store, console)
 

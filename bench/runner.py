@@ -34,6 +34,13 @@ class SweepSummary:
     statuses: Counter = field(default_factory=Counter)
     failures: list[tuple[str, str, str, str]] = field(default_factory=list)  # job id, status, message, log
     seconds: float = 0.0
+    startup_seconds: float = 0.0  # until the first worker was ready (process start, harness imports)
+    done_at: list[float] = field(default_factory=list)  # monotonic time each job finished
+
+    @property
+    def steady_seconds(self) -> float:
+        """From the first finished job to the last: the sweep's pace once running."""
+        return self.done_at[-1] - self.done_at[0] if len(self.done_at) > 1 else 0.0
 
 
 class Recorder:
@@ -44,6 +51,7 @@ class Recorder:
 
     def __call__(self, job: Job, records: list[dict]) -> None:
         self.store.write(records)
+        self.summary.done_at.append(time.monotonic())
         for r in records:
             self.summary.statuses[r["status"]] += 1
             if r["status"] in FAILURE_STATUSES:
@@ -77,7 +85,9 @@ def run_local(jobs: list[Job], store: ResultStore, *, workers: int = 1, gpus: li
             finished(job, execute_logged(job))
     else:
         limit = memory_limit_gb * 1e9 if memory_limit_gb else None
-        _Pool(plan_slots(workers, list(gpus), jobs_per_gpu), time_limit, limit).run(pending, finished)
+        pool = _Pool(plan_slots(workers, list(gpus), jobs_per_gpu), time_limit, limit)
+        pool.run(pending, finished)
+        summary.startup_seconds = pool.startup_seconds
     summary.seconds = time.perf_counter() - start
     return summary
 
@@ -97,6 +107,7 @@ class _Pool:
         self.slots, self.time_limit, self.memory_limit = slots, time_limit, memory_limit
         self.ctx = mp.get_context("spawn")
         self.threads: dict[str, int] = {}
+        self.startup_seconds = 0.0
 
     def _start(self, slot: Slot) -> _Worker:
         parent, child = self.ctx.Pipe()
@@ -117,6 +128,7 @@ class _Pool:
             raise BenchError(f"{len(queues['cuda'])} jobs are planned for a GPU but no GPU worker slot exists")
         if queues["cpu"] and not slots["cpu"]:
             slots["cpu"] = [Slot(len(self.slots))]  # CPU-only models still need somewhere to run
+        self._began = time.monotonic()
         pool = [self._start(s) for kind in queues for s in slots[kind][: len(queues[kind])]]
         try:
             while any(queues.values()) or any(w.job for w in pool):
@@ -157,6 +169,7 @@ class _Pool:
                 kind, payload, lost = None, None, True
             if kind == "started":
                 w.started = time.monotonic()
+                self.startup_seconds = self.startup_seconds or w.started - self._began
                 return w
             if kind == "done":
                 job, w.job = w.job, None
