@@ -17,7 +17,7 @@ EXTRA  ?=
 SPLIT_ARG := $(if $(SPLITS),--splits $(SPLITS),)
 TUNE_ARG  := $(if $(TUNE_SECONDS),--tune-seconds $(TUNE_SECONDS),)
 
-.PHONY: install bench leaderboard test test-all models suites clean
+.PHONY: install bench leaderboard test test-all perf models suites clean
 
 # The environment: plain venv + pip. torch is pinned to the CPU build in pyproject.toml.
 $(BIN)/bench: pyproject.toml
@@ -46,6 +46,10 @@ test: install
 # Everything, including slow sweeps on ../shared data.
 test-all: install
 	$(BIN)/python -m pytest -q
+
+# Runner benchmarks (not tests): harness overhead vs a bare loop, 2 workers vs 1, GPU placement.
+perf: install
+	$(BIN)/python scripts/perf_runner.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
