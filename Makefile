@@ -17,7 +17,7 @@ EXTRA  ?=
 SPLIT_ARG := $(if $(SPLITS),--splits $(SPLITS),)
 TUNE_ARG  := $(if $(TUNE_SECONDS),--tune-seconds $(TUNE_SECONDS),)
 
-.PHONY: install bench leaderboard report test test-all regress regress-baseline models suites clean perf-gpu
+.PHONY: install bench leaderboard report test test-all regress regress-baseline perf perf-gpu models suites clean
 
 # The environment: plain venv + pip. torch is pinned to the CPU build in pyproject.toml.
 $(BIN)/bench: pyproject.toml
@@ -63,6 +63,10 @@ test-all: install
 # Uses the GPU when torch sees one; on CPU it measures the same overhead with CPU kernels.
 perf-gpu: install
 	$(BIN)/python scripts/perf_nn.py
+
+# Runner benchmarks (not tests): harness overhead vs a bare loop, 2 workers vs 1, GPU placement.
+perf: install
+	$(BIN)/python scripts/perf_runner.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

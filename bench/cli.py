@@ -57,6 +57,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=None, help="run directory (default: results/<suite>)")
     run.add_argument("--retry-failed", action="store_true", help="re-run jobs whose records are failures")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    scale = run.add_argument_group("running at scale")
+    scale.add_argument("--gpus", default="auto",
+                       help="GPUs for GPU-capable models: auto (all visible), none, or ids like 0,1")
+    scale.add_argument("--jobs-per-gpu", type=_positive_int, default=1, help="GPU worker processes per GPU")
+    scale.add_argument("--memory-limit", type=float, default=None, metavar="GB",
+                       help="per-job memory limit (resident memory of the job's process tree); over it the "
+                            "job is stopped and recorded as out_of_memory")
+    scale.add_argument("--storage", default=None, metavar="URL",
+                       help="shared Optuna storage, e.g. postgresql://user@host/db (default: one SQLite file per job)")
+    scale.add_argument("--executor", choices=("local", "ray"), default="local",
+                       help="local worker processes, or tasks on a Ray cluster (pip install 'tabular-bench[ray]')")
+    scale.add_argument("--ray-address", default=None, help="Ray cluster to join (default: start a local one)")
 
     lb = sub.add_parser("leaderboard", help="print and write (CSV + Markdown) the leaderboard of a run")
     lb.add_argument("run_dir", type=Path)

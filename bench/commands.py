@@ -17,9 +17,8 @@ from bench.results import ResultStore
 
 def cmd_run(args, console) -> int:
     from bench.adapters import resolve_models
-    from bench.runner import run_local
     from bench.suites import load_suite, materialize
-    from bench.sweep import SweepConfig, plan_jobs
+    from bench.sweep import SweepConfig, check_storage, plan_jobs
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     resolve_models(models)  # unknown names fail here, before any data is loaded
@@ -28,7 +27,11 @@ def cmd_run(args, console) -> int:
     config = SweepConfig(suite=args.suite, models=models, out=out, trials=args.trials,
                          tune_seconds=args.tune_seconds, seed=args.seed, workers=args.jobs,
                          threads=args.threads, time_limit=args.time_limit, max_splits=args.splits,
-                         device=args.device, retry_failed=args.retry_failed, seeds=args.seeds)
+                         device=args.device, retry_failed=args.retry_failed, seeds=args.seeds, gpus=args.gpus,
+                         jobs_per_gpu=args.jobs_per_gpu, memory_limit_gb=args.memory_limit,
+                         storage=args.storage, executor=args.executor, ray_address=args.ray_address)
+    if config.storage:
+        check_storage(config.storage)
     store = ResultStore(out)
     store.check_config(config.identity(suite.name))
     with console.status(f"loading suite '{suite.name}'"):
@@ -44,31 +47,60 @@ def cmd_run(args, console) -> int:
                              f"Its datasets: {', '.join(names)}")
         loaded = [item for item in loaded if item.dataset.name in wanted]
     jobs = plan_jobs(config, suite, loaded, store)
+    on_gpu = sum(j.device == "cuda" for j in jobs)
     console.print(f"suite [bold]{suite.name}[/]: {len(loaded)} datasets, {len(jobs)} jobs "
-                  f"({len(models)} models), trials={args.trials}, seeds={args.seeds}, workers={args.jobs}, out={out}")
+                  f"({len(models)} models, {on_gpu} on GPU), trials={args.trials}, seeds={args.seeds}, executor={config.executor}, "
+                  f"cpu workers={config.workers}, gpus={','.join(config.gpu_ids()) or 'none'}, out={out}")
 
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("[green]{task.fields[ok]} ok[/] [red]{task.fields[bad]} failed[/]"),
                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
     with Progress(*columns, console=console, disable=args.quiet) as bar:
-        task = bar.add_task("jobs", total=len(jobs))
+        task = bar.add_task("jobs", total=len(jobs), ok=0, bad=0)
         done_before = sum(store.is_done(j, config.retry_failed) for j in jobs)
         bar.update(task, completed=done_before)
+        counts = {"ok": 0, "bad": 0}
 
         def progress(job, records):
             bad = [r["status"] for r in records if r["status"] not in ("ok", "skipped", "unavailable")]
-            bar.update(task, advance=1, description=f"{job.job_id}" + (f" [red]{bad[0]}[/]" if bad else ""))
+            counts["bad" if bad else "ok"] += 1
+            bar.update(task, advance=1, description=f"{job.job_id}" + (f" [red]{bad[0]}[/]" if bad else ""),
+                       **counts)
 
-        summary = run_local(jobs, store, workers=config.workers, time_limit=config.time_limit,
-                            retry_failed=config.retry_failed, progress=progress)
+        summary = _execute(config, jobs, store, progress)
     console.print(f"{summary.total - summary.skipped_done} jobs run, {summary.skipped_done} already done, "
-                  f"in {summary.seconds:.0f}s; records: {dict(summary.statuses)}")
+                  f"in {summary.seconds:.1f}s (worker start-up {summary.startup_seconds:.1f}s, first to last job {summary.steady_seconds:.1f}s); records: {dict(summary.statuses)}; logs: {store.run_dir / 'logs'}")
+    _print_failures(summary.failures, console)
     for model, reason in summary.unavailable.items():
         console.print(f"[yellow]unavailable[/] {model}: {escape(reason)}", soft_wrap=True)
-    for job_id, status, message in summary.failures[:20]:
-        console.print(f"[red]{status}[/] {job_id}: {message.splitlines()[0] if message else ''}", soft_wrap=True)
-    if len(summary.failures) > 20:
-        console.print(f"... and {len(summary.failures) - 20} more failures (see records)")
     return _print_leaderboard(store, console)
+
+
+def _execute(config, jobs, store, progress):
+    if config.executor == "ray":
+        from bench.ray_executor import run_ray
+
+        return run_ray(jobs, store, address=config.ray_address, time_limit=config.time_limit,
+                       memory_limit_gb=config.memory_limit_gb, retry_failed=config.retry_failed,
+                       progress=progress)
+    from bench.runner import run_local
+
+    return run_local(jobs, store, workers=config.workers, gpus=config.gpu_ids(), jobs_per_gpu=config.jobs_per_gpu,
+                     time_limit=config.time_limit, memory_limit_gb=config.memory_limit_gb,
+                     retry_failed=config.retry_failed, progress=progress)
+
+
+def _print_failures(failures, console, limit: int = 30) -> None:
+    if not failures:
+        return
+    table = Table(title=f"Failures ({len(failures)} records)", title_justify="left")
+    for col in ("job", "status", "reason", "log"):
+        table.add_column(col, overflow="fold")
+    for job_id, status, message, log in failures[:limit]:
+        table.add_row(job_id, status, message.splitlines()[0] if message else "", log)
+    console.print(table)
+    if len(failures) > limit:
+        console.print(f"... and {len(failures) - limit} more failures (see the records)")
 
 
 def cmd_leaderboard(args, console) -> int:

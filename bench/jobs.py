@@ -6,7 +6,6 @@ A job is a plain, picklable description (paths, names, numbers) so that any work
 
 from __future__ import annotations
 
-import os
 import platform
 import socket
 import time
@@ -45,6 +44,8 @@ class Job:
     device: str = "cpu"
     tunable: bool = True  # False for models without a search space: no "tuned" variant to report
     seeds: int = 1  # model seeds each final configuration is refit and tested with
+    storage: str | None = None  # shared Optuna storage URL (PostgreSQL, ...); None = one SQLite file per job
+    run_id: str = ""  # makes study names unique when many runs share one storage
 
     @property
     def job_id(self) -> str:
@@ -56,9 +57,17 @@ class Job:
 
     @property
     def study_name(self) -> str:
-        return self.job_id.replace("/", "__")
+        name = self.job_id.replace("/", "__")
+        return f"{self.run_id}__{name}" if self.storage and self.run_id else name
+
+    @property
+    def log_path(self) -> Path:
+        """Everything the job printed (fd-level, so native libraries too) and logged."""
+        return Path(self.run_dir) / "logs" / f"{self.job_id}.log"
 
     def storage_url(self) -> str:
+        if self.storage:
+            return self.storage
         # One SQLite file per job: concurrent workers never contend for the same database lock.
         path = Path(self.run_dir) / "optuna" / f"{self.study_name}.db"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -135,10 +144,13 @@ def execute_job(job: Job) -> list[dict]:
                   take[split.val].reset_index(drop=True), ds.y[split.val],
                   take[split.test].reset_index(drop=True), ds.y[split.test])
     seed = job.seed * 1_000 + job.split_index
+    # A one-trial job has nothing to resume, and a persistent study would only add its database
+    # set-up (0.3-1 s per job, most of the harness overhead on small jobs): it tunes in memory.
+    storage = job.storage_url() if job.trials > 1 and job.tunable else None
     try:
         # tune() itself runs a single trial for models with nothing to tune.
         outcome = tune(adapter_cls, task, parts, Budget(job.trials, job.tune_seconds), seed=seed,
-                       threads=job.threads, device=job.device, storage=job.storage_url(),
+                       threads=job.threads, device=job.device, storage=storage,
                        study_name=job.study_name, seeds=job.seeds)
     except Exception as exc:  # a bug or crash outside any single trial
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-3:])
@@ -163,18 +175,3 @@ def execute_job(job: Job) -> list[dict]:
         records.append({**base_record(job, variant, adapter_cls.libraries), **meta, **common,
                         "status": "failed", "error": {"type": message.split(":", 1)[0], "message": message}})
     return records
-
-
-def environment_threads(threads: int) -> dict[str, str]:
-    """Thread caps for native libraries (set in worker processes before they import them)."""
-    value = str(max(1, threads))
-    return {k: value for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                               "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")}
-
-
-def cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-

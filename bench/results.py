@@ -4,6 +4,7 @@ Layout of a run directory:
     run.json                                   the run's fixed configuration (suite, budget, seed)
     records/<dataset>/<model>/r<R>f<F>.<variant>.json
     optuna/<study>.db                          per-job Optuna studies (resume state)
+    logs/<dataset>/<model>/r<R>f<F>.log        each job's output (bench.joblog)
     records.parquet, leaderboard*.csv/.md      derived, rebuilt from the records at any time
 
 A record file exists only once it is complete (write to a temp file, fsync, rename), so a killed sweep
@@ -13,6 +14,7 @@ never leaves a half record that could be read as valid; an unreadable file is tr
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import pandas as pd
@@ -20,7 +22,7 @@ import pandas as pd
 from bench.datasets import write_json_atomic
 from bench.errors import BenchError
 
-FAILED_STATUSES = {"failed", "timeout", "crashed"}
+FAILED_STATUSES = {"failed", "timeout", "crashed", "out_of_memory"}
 # Not run because this environment lacks something the model needs (optional extra, weights). Such a
 # job is never "done": the next run of the same sweep checks again (cheap) and runs it once it can.
 UNAVAILABLE = "unavailable"
@@ -47,6 +49,8 @@ class ResultStore:
                 raise BenchError(f"{self.run_dir} holds a run with other settings ({changes}); "
                                  f"use another --out directory to keep both")
             config = {**old, **config, "models": sorted(set(old.get("models", [])) | set(config.get("models", [])))}
+        # Names this run's Optuna studies in a storage shared with other runs; kept on resume.
+        config.setdefault("run_id", uuid.uuid4().hex[:12])
         write_json_atomic(path, config)
 
     def config(self) -> dict:

@@ -1,9 +1,11 @@
-"""Local executor: N long-lived worker processes, a per-job time limit, failures become records.
+"""Local executor: long-lived worker processes on CPU and GPU slots; limits; failures become records.
 
-Each worker is a spawned process that imports the model libraries once and then runs job after job.
-The parent hands out jobs, is the only writer of records (the worker's, or a failure record when a
-worker died or ran past the time limit), and replaces lost workers. Finished jobs
-are skipped on the next run of the same command, so an interrupted sweep resumes where it stopped.
+Each worker is a spawned process bound to one slot (bench.resources): its thread caps and its GPU
+(CUDA_VISIBLE_DEVICES) are set before it imports any model library, and it then runs job after job.
+Jobs planned for `cuda` go to GPU workers, all others to CPU workers. The parent hands out jobs, is the
+only writer of records (the worker's, or a failure record when a worker died, ran past the time limit or
+over the memory limit), and replaces lost workers. Finished jobs are skipped on the next run of the
+same command, so an interrupted sweep resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -12,11 +14,14 @@ import multiprocessing as mp
 import os
 import signal
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 
-from bench.jobs import Job, environment_threads, execute_job, failure_records
+from bench.errors import BenchError
+from bench.jobs import Job, failure_records
+from bench.joblog import FAILURE_STATUSES, execute_logged, with_log
+from bench.resources import MemoryWatch, Slot, gigabytes, plan_slots
 from bench.results import ResultStore
 
 POLL_SECONDS = 0.2
@@ -27,80 +32,124 @@ class SweepSummary:
     total: int = 0
     skipped_done: int = 0
     statuses: Counter = field(default_factory=Counter)
-    failures: list[tuple[str, str, str]] = field(default_factory=list)  # job id, status, message
+    failures: list[tuple[str, str, str, str]] = field(default_factory=list)  # job id, status, message, log
     unavailable: dict[str, str] = field(default_factory=dict)  # model -> why it could not run here
     seconds: float = 0.0
+    startup_seconds: float = 0.0  # until the first worker was ready (process start, harness imports)
+    done_at: list[float] = field(default_factory=list)  # monotonic time each job finished
+
+    @property
+    def steady_seconds(self) -> float:
+        """From the first finished job to the last: the sweep's pace once running."""
+        return self.done_at[-1] - self.done_at[0] if len(self.done_at) > 1 else 0.0
 
 
-def run_local(jobs: list[Job], store: ResultStore, *, workers: int = 1, time_limit: float | None = None,
-              retry_failed: bool = False, progress=None) -> SweepSummary:
-    """Run every job not already done; `progress(job, records)` is called as each one finishes."""
-    summary = SweepSummary(total=len(jobs))
+class Recorder:
+    """Where every executor hands finished jobs: writes records, counts them, reports progress."""
+
+    def __init__(self, store: ResultStore, summary: SweepSummary, progress=None):
+        self.store, self.summary, self.progress = store, summary, progress
+
+    def __call__(self, job: Job, records: list[dict]) -> None:
+        self.store.write(records)
+        self.summary.done_at.append(time.monotonic())
+        for r in records:
+            self.summary.statuses[r["status"]] += 1
+            if r["status"] == "unavailable":
+                self.summary.unavailable.setdefault(r["model"], r.get("reason", ""))
+            elif r["status"] in FAILURE_STATUSES:
+                self.summary.failures.append((f"{job.job_id} [{r['variant']}]", r["status"],
+                                              (r.get("error") or {}).get("message", ""), r.get("log", "")))
+        if self.progress:
+            self.progress(job, records)
+
+
+def pending_jobs(jobs: list[Job], store: ResultStore, retry_failed: bool, summary: SweepSummary) -> list[Job]:
+    summary.total = len(jobs)
     pending = [j for j in jobs if not store.is_done(j, retry_failed)]
     summary.skipped_done = len(jobs) - len(pending)
+    return pending
+
+
+def run_local(jobs: list[Job], store: ResultStore, *, workers: int = 1, gpus: list[str] = (),
+              jobs_per_gpu: int = 1, time_limit: float | None = None, memory_limit_gb: float | None = None,
+              retry_failed: bool = False, progress=None) -> SweepSummary:
+    """Run every job not already done; `progress(job, records)` is called as each one finishes.
+
+    `workers` CPU workers plus `jobs_per_gpu` workers per GPU id in `gpus`; workers=0 runs everything
+    in this process (debugging: no isolation, no limits).
+    """
+    summary = SweepSummary()
+    pending = pending_jobs(jobs, store, retry_failed, summary)
+    finished = Recorder(store, summary, progress)
     start = time.perf_counter()
-
-    def finished(job: Job, records: list[dict]) -> None:
-        store.write(records)
-        for r in records:
-            summary.statuses[r["status"]] += 1
-            if r["status"] == "unavailable":
-                summary.unavailable.setdefault(r["model"], r.get("reason", ""))
-            elif r["status"] not in ("ok", "skipped"):
-                summary.failures.append((f"{job.job_id} [{r['variant']}]", r["status"],
-                                         (r.get("error") or {}).get("message", "")))
-        if progress:
-            progress(job, records)
-
     if workers <= 0:  # in-process, for debugging; no time limit or crash isolation
         for job in pending:
-            finished(job, execute_job(job))
+            finished(job, execute_logged(job))
     else:
-        _Pool(workers, time_limit).run(pending, finished)
+        limit = memory_limit_gb * 1e9 if memory_limit_gb else None
+        pool = _Pool(plan_slots(workers, list(gpus), jobs_per_gpu), time_limit, limit)
+        pool.run(pending, finished)
+        summary.startup_seconds = pool.startup_seconds
     summary.seconds = time.perf_counter() - start
     return summary
 
 
 @dataclass
 class _Worker:
-    index: int
+    slot: Slot
     process: mp.Process
     conn: object
+    memory: MemoryWatch | None = None
     job: Job | None = None
     started: float = 0.0
 
 
 class _Pool:
-    def __init__(self, size: int, time_limit: float | None):
-        self.size, self.time_limit = size, time_limit
+    def __init__(self, slots: list[Slot], time_limit: float | None, memory_limit: float | None):
+        self.slots, self.time_limit, self.memory_limit = slots, time_limit, memory_limit
         self.ctx = mp.get_context("spawn")
+        self.threads: dict[str, int] = {}
+        self.startup_seconds = 0.0
 
-    def _start(self, index: int, threads: int) -> _Worker:
+    def _start(self, slot: Slot) -> _Worker:
         parent, child = self.ctx.Pipe()
-        proc = self.ctx.Process(target=_worker_main, args=(child, environment_threads(threads)),
-                                name=f"bench-worker-{index}", daemon=True)
+        env = slot.environment(self.threads.get(slot.kind, 1))
+        proc = self.ctx.Process(target=_worker_main, args=(child, env), name=f"bench-worker-{slot.name}",
+                                daemon=True)
         proc.start()
         child.close()
-        return _Worker(index, proc, parent)
+        watch = MemoryWatch(proc.pid) if self.memory_limit else None
+        return _Worker(slot, proc, parent, watch)
 
     def run(self, jobs: list[Job], finished) -> None:
-        queue = list(reversed(jobs))
-        threads = max((j.threads for j in jobs), default=1)
-        pool = [self._start(i, threads) for i in range(min(self.size, len(jobs)))]
+        queues = {"cpu": deque(j for j in jobs if j.device != "cuda"), "cuda": deque(j for j in jobs if j.device == "cuda")}
+        for kind, queue in queues.items():
+            self.threads[kind] = max((j.threads for j in queue), default=1)
+        slots = {kind: [s for s in self.slots if s.kind == kind] for kind in queues}
+        if queues["cuda"] and not slots["cuda"]:
+            raise BenchError(f"{len(queues['cuda'])} jobs are planned for a GPU but no GPU worker slot exists")
+        if queues["cpu"] and not slots["cpu"]:
+            slots["cpu"] = [Slot(len(self.slots))]  # CPU-only models still need somewhere to run
+        self._began = time.monotonic()
+        pool = [self._start(s) for kind in queues for s in slots[kind][: len(queues[kind])]]
         try:
-            while queue or any(w.job for w in pool):
+            while any(queues.values()) or any(w.job for w in pool):
                 for w in pool:
+                    queue = queues[w.slot.kind]
                     if w.job is None and queue:
                         # The clock starts when the worker says it began (after its imports), so a
                         # slow worker start-up never counts against a job's time limit.
-                        w.job, w.started = queue.pop(), 0.0
+                        w.job, w.started = queue.popleft(), 0.0
+                        if w.memory:
+                            w.memory.peak = 0
                         try:
                             w.conn.send(w.job)
                         except OSError:
                             pass  # the worker is gone: _check records the crash and replaces it
                 busy = [w for w in pool if w.job is not None]
                 ready = wait([w.conn for w in busy] + [w.process.sentinel for w in busy], POLL_SECONDS)
-                pool = [self._check(w, ready, finished, threads) if w.job else w for w in pool]
+                pool = [self._check(w, ready, finished) if w.job else w for w in pool]
         finally:
             for w in pool:
                 if w.process.is_alive():
@@ -113,7 +162,7 @@ class _Pool:
                 if w.process.is_alive():
                     _stop(w.process)
 
-    def _check(self, w: _Worker, ready, finished, threads: int) -> _Worker:
+    def _check(self, w: _Worker, ready, finished) -> _Worker:
         """Handle what a busy worker said or did; returns the worker to keep (a fresh one if lost)."""
         lost = False
         if w.conn in ready:
@@ -123,6 +172,7 @@ class _Pool:
                 kind, payload, lost = None, None, True
             if kind == "started":
                 w.started = time.monotonic()
+                self.startup_seconds = self.startup_seconds or w.started - self._began
                 return w
             if kind == "done":
                 job, w.job = w.job, None
@@ -130,18 +180,27 @@ class _Pool:
                 return w
         if lost or not w.process.is_alive():
             w.process.join(timeout=5)  # reap it, so the exit code (signal) is known
-            finished(w.job, failure_records(w.job, "crashed", "WorkerDied", _death_text(w.process.exitcode)))
-            return self._replace(w, threads)
+            return self._fail(w, finished, "crashed", "WorkerDied", _death_text(w.process.exitcode), stop=False)
+        if self.memory_limit and w.memory:
+            used = w.memory.sample()
+            if used > self.memory_limit:
+                return self._fail(w, finished, "out_of_memory", "MemoryLimitExceeded",
+                                  f"job used {gigabytes(used)} (peak seen {gigabytes(w.memory.peak)}), over the "
+                                  f"memory limit of {gigabytes(self.memory_limit)}",
+                                  extra={"memory_peak_bytes": w.memory.peak, "memory_limit_bytes": self.memory_limit})
         if self.time_limit and w.started and time.monotonic() - w.started > self.time_limit:
-            _stop(w.process)
-            finished(w.job, failure_records(w.job, "timeout", "TimeLimit",
-                                            f"job ran past its time limit of {self.time_limit:.0f}s"))
-            return self._replace(w, threads)
+            return self._fail(w, finished, "timeout", "TimeLimit",
+                              f"job ran past its time limit of {self.time_limit:.0f}s")
         return w
 
-    def _replace(self, w: _Worker, threads: int) -> _Worker:
+    def _fail(self, w: _Worker, finished, status, error_type, message, stop=True, extra=None) -> _Worker:
+        """Record the busy job as failed and put a fresh worker on the slot."""
+        if stop:
+            _stop(w.process)
+        job, w.job = w.job, None
+        finished(job, with_log(failure_records(job, status, error_type, message, extra), job.log_path))
         w.conn.close()
-        return self._start(w.index, threads)
+        return self._start(w.slot)
 
 
 def _stop(proc: mp.Process, grace: float = 3.0) -> None:
@@ -156,15 +215,25 @@ def _stop(proc: mp.Process, grace: float = 3.0) -> None:
 def _death_text(code: int | None) -> str:
     if code is not None and code < 0:
         try:
-            return f"worker process killed by signal {signal.Signals(-code).name}"
+            name = signal.Signals(-code).name
         except ValueError:
-            return f"worker process killed by signal {-code}"
+            name = str(-code)
+        # The harness records its own kills as timeout / out_of_memory; an unexplained SIGKILL is most
+        # often the kernel's OOM killer.
+        hint = " (possibly the kernel's OOM killer: the machine ran out of memory)" if name == "SIGKILL" else ""
+        return f"worker process killed by signal {name}{hint}"
     return f"worker process exited with code {code}"
 
 
 def _worker_main(conn, env: dict[str, str]) -> None:
     os.environ.update(env)  # before any native library is imported in this process
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    # The harness's own imports (optuna, sklearn, the adapter registry) happen before the first job is
+    # accepted, so they never count against a job's time limit; model libraries load lazily per adapter.
+    import bench.tuning  # noqa: F401
+    from bench.adapters import load_adapters
+
+    load_adapters()
     while True:
         try:
             job = conn.recv()
@@ -173,4 +242,4 @@ def _worker_main(conn, env: dict[str, str]) -> None:
         if job is None:
             return
         conn.send(("started", None))
-        conn.send(("done", execute_job(job)))
+        conn.send(("done", execute_logged(job)))

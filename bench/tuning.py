@@ -102,19 +102,26 @@ def model_seeds(seed: int, n: int) -> list[int]:
 
 
 def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budget, *, seed: int,
-         threads: int, device: str, storage: str | None, study_name: str, seeds: int = 1) -> TuningOutcome:
+         threads: int, device: str, storage: str | None, study_name: str, seeds: int = 1, tuner: str = "") -> TuningOutcome:
+    """Tune into `study_name` until this tuner has `budget.trials` finished trials there.
+
+    Several processes may tune one study in a shared RDB storage (PostgreSQL) at the same time, each
+    with its own `tuner` name and budget: the study then ends with the sum of their trials, and the
+    defaults are enqueued once. With the default tuner "" the caller is the study's only tuner.
+    """
     objective = task.objective
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # per-trial INFO lines would drown the progress bar
-    study = optuna.create_study(
-        storage=storage, study_name=study_name, direction=objective.direction, load_if_exists=True,
-        sampler=optuna.samplers.TPESampler(seed=seed),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=5),
-    )
+    study, created = _open_study(storage, study_name, objective.direction, seed)
     tunable = adapter_cls.search_space_for(task.task_type)
     if not tunable:  # nothing to tune: more trials would repeat the defaults
         budget = Budget(1, budget.seconds)
     defaults = adapter_cls.defaults_for(task.task_type)
-    if not study.trials:
+    # Creating a study is atomic in the storage, so with several tuners exactly one enqueues the
+    # defaults. A sole tuner resuming also re-enqueues them when an earlier process died while they
+    # were running (that trial stays RUNNING forever).
+    live = (optuna.trial.TrialState.WAITING, *FINISHED)
+    has_default = any(t.user_attrs.get("is_default") and t.state in live for t in study.trials)
+    if created or (not tuner and not has_default):
         study.enqueue_trial({k: defaults[k] for k in tunable if k in defaults},
                             user_attrs={"is_default": True})
     prepared = _Prepared(parts)
@@ -137,6 +144,8 @@ def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budge
         return model, value, fit_seconds
 
     def run_trial(trial: optuna.Trial) -> float:
+        if tuner:
+            trial.set_user_attr("tuner", tuner)
         params = {**defaults, **suggest_params(trial, tunable)}
 
         def report(step: int, value: float) -> None:
@@ -167,7 +176,8 @@ def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budge
             kept[trial.number] = model
         return value
 
-    remaining = budget.trials - sum(t.state in FINISHED for t in study.trials)
+    remaining = budget.trials - sum(t.state in FINISHED and t.user_attrs.get("tuner", "") == tuner
+                                    for t in study.trials)
     start = time.perf_counter()
     if budget.seconds:
         deadline[0] = time.monotonic() + budget.seconds
@@ -179,7 +189,9 @@ def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budge
     all_trials = study.trials  # one storage read for everything below
     trials = [_trial_summary(t) for t in all_trials if t.state in FINISHED]
     completed = _completed(all_trials)
-    default_trial = next((t for t in all_trials if t.user_attrs.get("is_default")), None)
+    defaults = [t for t in all_trials if t.user_attrs.get("is_default")]
+    default_trial = next((t for t in defaults if t.state == optuna.trial.TrialState.COMPLETE),
+                         defaults[0] if defaults else None)
     default_ok = default_trial is not None and default_trial.state == optuna.trial.TrialState.COMPLETE
     variants, failures = [], {}
     chosen = {"default": default_trial if default_ok else None}
@@ -195,6 +207,16 @@ def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budge
         except Exception as exc:  # e.g. non-finite test predictions: this variant fails, not the job
             failures[variant] = _error_text(exc)
     return TuningOutcome(variants, failures, trials, tuning_seconds, objective.metric, objective.direction)
+
+
+def _open_study(storage, study_name: str, direction: str, seed: int) -> tuple[optuna.Study, bool]:
+    """The study and whether this call created it."""
+    kwargs = dict(storage=storage, study_name=study_name, sampler=optuna.samplers.TPESampler(seed=seed),
+                  pruner=optuna.pruners.MedianPruner(n_startup_trials=5))
+    try:
+        return optuna.create_study(direction=direction, **kwargs), True
+    except optuna.exceptions.DuplicatedStudyError:
+        return optuna.load_study(**kwargs), False
 
 
 def _evaluate(adapter_cls, task, parts, prepared, trial, kept, variant, refit, seeds: list[int]):

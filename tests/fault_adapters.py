@@ -1,4 +1,4 @@
-"""Test-only adapters: fault injection (raise, crash, hang, NaN) and a spy that records what it sees.
+"""Test-only adapters: fault injection (raise, crash, hang, NaN, memory) and spies that record what they see.
 
 Loaded through BENCH_ADAPTER_MODULES (set in conftest), so spawned sweep workers know them too.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+import uuid
 
 import numpy as np
 
@@ -103,3 +104,62 @@ class SpyAdapter(_Prior):
     def fit(self, X_train, y_train, X_val, y_val):
         SEEN["fit_rows"].append((len(X_train), len(X_val)))
         super().fit(X_train, y_train, X_val, y_val)
+
+
+@register_adapter
+class MemoryHogAdapter(_Prior):
+    """Allocates (and touches) memory step by step until something stops it; capped so that a missing
+    limit shows up as a hang (timeout), not as a machine out of memory."""
+
+    name = "test_memory"
+    CAP_BYTES = 3_000_000_000
+
+    def fit(self, X_train, y_train, X_val, y_val):
+        chunks = []
+        while sum(c.nbytes for c in chunks) < self.CAP_BYTES:
+            chunks.append(np.ones(50_000_000 // 8))  # 50 MB, written so it is resident
+            time.sleep(0.05)
+        time.sleep(3600)
+
+
+@register_adapter
+class DeviceSpyAdapter(_Prior):
+    """Records where it ran (GPU pinning, FitContext.device) without touching CUDA, and writes to the
+    output descriptors from Python and below Python, as native libraries do."""
+
+    name = "test_device_spy"
+    capabilities = Capabilities(gpu="optional")
+
+    def fit(self, X_train, y_train, X_val, y_val):
+        self.ctx.info["cuda_visible_devices"] = os.environ.get("CUDA_VISIBLE_DEVICES")
+        self.ctx.info["device"] = self.ctx.device
+        self.ctx.info["omp_threads"] = os.environ.get("OMP_NUM_THREADS")
+        self.ctx.info["pid"] = os.getpid()
+        print("spy: python-level stdout line", flush=True)
+        os.write(2, b"spy: fd-level stderr line\n")
+        time.sleep(float(os.environ.get("BENCH_TEST_SPY_SLEEP", "0")))
+        super().fit(X_train, y_train, X_val, y_val)
+
+
+@register_adapter
+class MarkerAdapter(_Prior):
+    """Appends one line per execution to $BENCH_TEST_MARKER, with a token its record also carries:
+    counts how often each job really ran."""
+
+    name = "test_marker"
+    search_space = {}
+
+    def fit(self, X_train, y_train, X_val, y_val):
+        time.sleep(float(os.environ.get("BENCH_TEST_MARKER_SLEEP", "0.3")))
+        super().fit(X_train, y_train, X_val, y_val)
+        self.ctx.info["marker_token"] = token = uuid.uuid4().hex
+        with open(os.environ["BENCH_TEST_MARKER"], "a") as f:
+            f.write(token + "\n")
+
+
+@register_adapter
+class CpuSpyAdapter(DeviceSpyAdapter):
+    """The same spy for a model that cannot use a GPU."""
+
+    name = "test_cpu_spy"
+    capabilities = Capabilities(gpu="no")

@@ -19,7 +19,7 @@ def _jobs(tmp_path, datasets, models, trials=2):
 def test_faults_become_records_and_the_sweep_finishes(make_ds, tmp_path):
     jobs, store = _jobs(tmp_path, [make_ds("binary", n=120)],
                         ["test_prior", "test_raise", "test_crash", "test_hang", "test_nan"])
-    summary = run_local(jobs, store, workers=2, time_limit=8)
+    summary = run_local(jobs, store, workers=2, time_limit=15)
     by_model = {}
     for r in store.load_all():
         by_model.setdefault(r["model"], set()).add(r["status"])

@@ -117,3 +117,14 @@ def test_per_trial_test_scores_never_change_selection(make_ds):
     completed = [t for t in a.trials if t["state"] == "COMPLETE"]
     assert completed and all(t["test_score"] is not None for t in completed)
     assert [t["test_score"] for t in a.trials] != [t["test_score"] for t in b.trials]
+
+
+def test_a_default_trial_left_running_by_a_killed_process_is_rerun_on_resume(make_ds, tmp_path):
+    storage, ds = f"sqlite:///{tmp_path / 's.db'}", make_ds("binary")
+    study = optuna.create_study(storage=storage, study_name="killed", direction="maximize")
+    study.enqueue_trial({"C": 1.0}, user_attrs={"is_default": True})
+    study.ask()  # the defaults trial starts ... and its process dies: the trial stays RUNNING
+    out = _tune("linear", ds, trials=3, storage=storage, name="killed")
+    assert {v.variant for v in out.variants} == {"default", "tuned"}, out.failures
+    states = [t.state.name for t in optuna.load_study(study_name="killed", storage=storage).trials]
+    assert states.count("RUNNING") == 1 and states.count("COMPLETE") == 3

@@ -1,0 +1,84 @@
+"""Per-job log files: everything a job prints or logs goes to <run>/logs/<dataset>/<model>/r<R>f<F>.log.
+
+Capture is at the file-descriptor level (dup2 onto fds 1 and 2), so output that native code writes
+straight to the descriptors (XGBoost, LightGBM and CatBoost warnings, CUDA messages) lands in the
+file too, not only Python's sys.stdout. The file is appended to: a job that is retried or resumed
+keeps the earlier attempt's lines above a header naming the new attempt.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+from bench.results import FAILED_STATUSES as FAILURE_STATUSES  # one list of failure statuses
+
+TAIL_LINES = 20
+
+
+@contextmanager
+def captured_output(path: Path, header: str = ""):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    saved = os.dup(1), os.dup(2)
+    handler = logging.StreamHandler(sys.stderr)  # writes through fd 2, i.e. into the file
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    old_level = root.level
+    try:
+        stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        os.write(fd, f"=== {stamp} pid {os.getpid()} {header}\n".encode())
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        root.addHandler(handler)
+        root.setLevel(min(old_level or logging.WARNING, logging.INFO))
+        yield path
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for f in (fd, *saved):
+            os.close(f)
+
+
+def tail(path: Path, lines: int = TAIL_LINES, max_bytes: int = 16_384) -> str:
+    """The last lines of a log (bounded read: logs of long jobs can be large)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - max_bytes))
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def with_log(records: list[dict], path: Path) -> list[dict]:
+    """Every record names its job's log; failures also carry the log's last lines."""
+    last = None
+    for r in records:
+        r["log"] = str(path)
+        if r.get("status") in FAILURE_STATUSES:
+            last = tail(path) if last is None else last
+            r["log_tail"] = last
+    return records
+
+
+def execute_logged(job) -> list[dict]:
+    """execute_job with the job's output captured into its log file (what every executor runs)."""
+    from bench.jobs import execute_job
+
+    header = (f"job {job.job_id} device={job.device} threads={job.threads} "
+              f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '<unset>')}")
+    with captured_output(job.log_path, header):
+        records = execute_job(job)
+    return with_log(records, job.log_path)

@@ -1,0 +1,63 @@
+"""The Ray executor on a local Ray instance writes the same records as the local executor."""
+
+from types import SimpleNamespace
+
+import pytest
+
+from bench.results import ResultStore
+from bench.runner import run_local
+from bench.sweep import SweepConfig, plan_jobs
+from tests.test_splits import Protocol
+
+ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'tabular-bench[ray]'")
+
+MODELS = ["test_prior", "dummy", "linear", "test_raise", "test_crash", "test_hang"]
+# Fields that legitimately differ between two executions: where and when, and how long things took.
+VOLATILE = {"host", "finished_at", "log", "log_tail", "job_seconds", "tuning_seconds", "fit_seconds",
+            "predict_seconds"}
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+def _plan(run_dir, datasets):
+    store = ResultStore(run_dir)
+    suite = SimpleNamespace(name="t", protocol=Protocol(folds=2, repeats=1))
+    config = SweepConfig(suite="t", models=MODELS, out=run_dir, trials=2, device="cpu", threads=1)
+    jobs = plan_jobs(config, suite, [SimpleNamespace(dataset=d, task_splits=None) for d in datasets], store)
+    # one hanging job is enough to show the time limit (each costs a full limit of waiting)
+    return [j for j in jobs if not (j.model == "test_hang" and j.fold == 1)], store
+
+
+def _comparable(record: dict) -> dict:
+    out = {k: v for k, v in record.items() if k not in VOLATILE}
+    out["trials"] = [{k: v for k, v in t.items() if k not in ("seconds", "fit_seconds")}
+                     for t in record.get("trials", [])]
+    if record["status"] == "crashed":  # how the death is described is each executor's own
+        out["error"] = {"type": record["error"]["type"]}
+    return out
+
+
+def test_ray_records_equal_local_records(local_ray, make_ds, tmp_path):
+    from bench.ray_executor import run_ray
+
+    datasets = [make_ds("binary", n=100)]
+    jobs, store = _plan(tmp_path / "local", datasets)
+    run_local(jobs, store, workers=2, time_limit=10)
+    ray_jobs, ray_store = _plan(tmp_path / "ray", datasets)
+    summary = run_ray(ray_jobs, ray_store, time_limit=10)
+
+    local = {(r["job_id"], r["variant"]): r for r in store.load_all()}
+    remote = {(r["job_id"], r["variant"]): r for r in ray_store.load_all()}
+    assert set(local) == set(remote)
+    assert len(remote) == 2 * 2 * len(MODELS) - 2 - 2  # dummy: no "tuned" variant; one hanging job
+    assert {r["status"] for r in remote.values()} == {"ok", "failed", "crashed", "timeout"}
+    assert summary.statuses["timeout"] == 2 and summary.statuses["crashed"] == 4
+    for key in local:
+        assert _comparable(remote[key]) == _comparable(local[key]), key
+    # a rerun on Ray skips everything already recorded
+    assert run_ray(ray_jobs, ray_store).skipped_done == len(ray_jobs)
