@@ -37,6 +37,8 @@ def _comparable(record: dict) -> dict:
     out = {k: v for k, v in record.items() if k not in VOLATILE}
     out["trials"] = [{k: v for k, v in t.items() if k not in ("seconds", "fit_seconds")}
                      for t in record.get("trials", [])]
+    out["test_by_seed"] = [{k: v for k, v in s.items() if k not in VOLATILE}
+                           for s in record.get("test_by_seed", [])]
     if record["status"] == "crashed":  # how the death is described is each executor's own
         out["error"] = {"type": record["error"]["type"]}
     return out
