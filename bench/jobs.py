@@ -101,15 +101,17 @@ def failure_records(job: Job, status: str, error_type: str, message: str, extra:
              "error": {"type": error_type, "message": message}} for v in job.variants]
 
 
-def execute_job(job: Job) -> list[dict]:
-    """Run the job; always returns one record per variant (ok, failed, skipped or unavailable)."""
+def execute_job(job: Job, adapter_cls=None) -> list[dict]:
+    """Run the job; always returns one record per variant (ok, failed, skipped or unavailable).
+
+    adapter_cls replaces the registry lookup of job.model (bench.testing checks unregistered adapters)."""
     from bench.adapters import get_adapter
     from bench.splits import load_frozen
     from bench.tuning import Budget, Parts, tune
 
     started = time.perf_counter()
     try:
-        adapter_cls = get_adapter(job.model)
+        adapter_cls = adapter_cls or get_adapter(job.model)
         ds = load_cached_dataset(Path(job.dataset_dir))
         if ds is None or ds.content_hash != job.dataset_hash:
             raise RuntimeError(f"materialized dataset at {job.dataset_dir} is missing or changed")

@@ -63,7 +63,7 @@ def make_splits(ds: Dataset, protocol, task_splits=None, cache_dir: Path | None 
         test = np.sort(np.asarray(test, dtype=np.int64))
         splits.append(Split(repeat, fold, train, val, test, split_hash(train, val, test),
                             "openml-task" if use_task else "kfold"))
-    _save(path, splits)
+    save_frozen(path, splits)
     return splits, path
 
 
@@ -97,7 +97,7 @@ def _inner_validation(ds: Dataset, train_outer: np.ndarray, protocol, repeat: in
     return np.sort(train).astype(np.int64), np.sort(val).astype(np.int64)
 
 
-def _save(path: Path, splits: list[Split]) -> None:
+def save_frozen(path: Path, splits: list[Split]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {}
     for i, s in enumerate(splits):

@@ -22,6 +22,8 @@ import numpy as np
 from bench.datasets import TASK_TYPES
 from bench.metrics import Objective, objective_for
 
+FAMILIES = ("gbdt", "neural", "baseline")  # leaderboards group and compare models by family
+
 
 @dataclass(frozen=True)
 class Capabilities:
@@ -81,7 +83,7 @@ class FitContext:
 
 class Adapter(ABC):
     name: ClassVar[str]
-    family: ClassVar[str]  # "gbdt" | "neural" | "baseline"
+    family: ClassVar[str]  # one of FAMILIES
     libraries: ClassVar[tuple[str, ...]] = ()  # distributions whose versions every record carries
     capabilities: ClassVar[Capabilities] = Capabilities()
     # Full default configuration: the values the model runs with untuned. Keys that are also in

@@ -114,6 +114,7 @@ class RandomForestAdapter(_SklearnAdapter):
         "min_samples_leaf": 1,
         "bootstrap": True,
     }
+    smoke_params = {"n_estimators": 10}
     # Search space after Grinsztajn, Oyallon & Varoquaux 2022, "Why do tree-based models still
     # outperform deep learning on tabular data?" (NeurIPS Datasets & Benchmarks), repo
     # LeoGrin/tabular-benchmark src/configs/model_configs/rf_config.py:

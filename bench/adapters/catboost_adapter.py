@@ -77,6 +77,8 @@ class CatBoostAdapter(TrivialFitFallback, Adapter):
         "one_hot_max_size": 2, "bootstrap_type": "Bayesian", "bagging_temperature": 1.0,
         "border_count": 254,
     }
+    # 30 iterations, early stopping never cutting below them: one pruning report (REPORT_EVERY) per fit.
+    smoke_params = {"iterations": 30, "early_stopping_rounds": 30}
     # Prokhorenkova et al. 2018, "CatBoost: unbiased boosting with categorical features" (NeurIPS),
     # appendix tuning space for CatBoost, as reused by Shwartz-Ziv & Armon 2022 and in Grinsztajn et al.'s
     # benchmark code (github.com/LeoGrin/tabular-benchmark, .../catboost_david_config.py).

@@ -52,6 +52,8 @@ class LightGBMAdapter(TrivialFitFallback, Adapter):
         "bagging_freq": 1, "lambda_l1": _E ** -16, "lambda_l2": _E ** -16, "max_bin": 255,
         "max_cat_to_onehot": 4, "cat_smooth": 10.0, "cat_l2": 10.0,
     }
+    # 30 rounds, early stopping never cutting below them: one pruning report (REPORT_EVERY) per fit.
+    smoke_params = {"n_estimators": 30, "early_stopping_rounds": 30}
     # Prokhorenkova et al. 2018, "CatBoost: unbiased boosting with categorical features" (NeurIPS),
     # appendix tuning space for LightGBM, as reused by Shwartz-Ziv & Armon 2022 ("Tabular data: deep
     # learning is not all you need") and in Grinsztajn et al.'s benchmark code

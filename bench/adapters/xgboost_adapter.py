@@ -52,6 +52,8 @@ class XGBoostAdapter(TrivialFitFallback, Adapter):
         "colsample_bytree": 1.0, "colsample_bylevel": 1.0, "gamma": 1e-8, "reg_alpha": 1e-8,
         "reg_lambda": 1.0, "max_bin": 256, "max_cat_to_onehot": 4,
     }
+    # 30 rounds, early stopping never cutting below them: one pruning report (REPORT_EVERY) per fit.
+    smoke_params = {"n_estimators": 30, "early_stopping_rounds": 30}
     # Grinsztajn, Oyallon & Varoquaux 2022, "Why do tree-based models still outperform deep learning on
     # tabular data?" (NeurIPS Datasets & Benchmarks), Table/Appendix A.2 and their code
     # (github.com/LeoGrin/tabular-benchmark, src/configs/model_configs/xgb_config.py).

@@ -1,0 +1,385 @@
+"""`check_adapter`: does a model adapter keep the contract the harness relies on?
+
+In the spirit of scikit-learn's `check_estimator`. For every task type the adapter declares, it builds
+small data with the warts real data has (missing numerics, a categorical with missing values and a
+level seen only in the test part, a constant and an all-missing column, column names XGBoost and
+LightGBM reject, a class absent from the training part), drives the adapter the way bench.tuning does
+(preprocessor fit on the training part only -> fit(train, val) -> predictions on the test part) and
+asserts what the metrics, the tuner and the records depend on. It then runs a real job through
+bench.jobs.execute_job (Optuna study: the defaults plus sampled configurations). Task types the adapter
+does not declare must be refused with a reason, and the same job must become a "skipped" record.
+
+    from bench.testing import check_adapter
+    check_adapter(MyAdapter)            # raises AdapterCheckError naming adapter, task type and contract
+
+Fits use the adapter's `smoke_params` (tiny round / epoch counts), then the caller's `params`.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+
+from bench.adapters.base import FAMILIES, Adapter, Capabilities, FitContext, TaskInfo
+from bench.adapters.space import invalid_values, suggest_params
+from bench.check_data import CheckData, make_check_data
+from bench.datasets import TASK_TYPES
+from bench.metrics import score_predictions
+
+SPACE_SAMPLES = 25  # random configurations per task type checked against the declared bounds
+TUNING_TRIALS = 3  # trials of the execute_job run: the defaults and two sampled configurations
+PROBA_TOLERANCE = 1e-5  # float32 softmax rows sum to 1 within ~1e-7; anything beyond is a bug
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # model names become record paths
+
+
+class AdapterCheckError(AssertionError):
+    """An adapter broke the contract; the message names the adapter, the task type and the contract."""
+
+
+@dataclass
+class CheckReport:
+    adapter: str
+    passed: dict[str, list[str]] = field(default_factory=dict)  # task type -> contracts verified
+    refused: dict[str, str] = field(default_factory=dict)  # undeclared task type -> the reason given
+    not_run: dict[str, str] = field(default_factory=dict)  # declared, but not runnable here (GPU)
+    seconds: float = 0.0
+
+    def __str__(self) -> str:
+        lines = [f"check_adapter({self.adapter}): {self.seconds:.1f}s"]
+        lines += [f"  {t}: ok ({', '.join(c)})" for t, c in self.passed.items()]
+        lines += [f"  {t}: refused as it should be: {r}" for t, r in self.refused.items()]
+        lines += [f"  {t}: not run here: {r}" for t, r in self.not_run.items()]
+        return "\n".join(lines)
+
+
+def check_adapter(adapter_cls: type[Adapter], *, task_types=None, params: dict | None = None, seed: int = 0,
+                  device: str = "cpu", smoke: bool = True) -> CheckReport:
+    """Check `adapter_cls` on every declared task type (or the given subset); raise AdapterCheckError
+    on the first broken contract, else return what was checked."""
+    start = time.perf_counter()
+    checker = _Checker(adapter_cls)
+    checker.metadata()
+    requested = tuple(task_types or TASK_TYPES)
+    unknown = [t for t in requested if t not in TASK_TYPES]
+    if unknown:
+        raise ValueError(f"unknown task type(s) {unknown}; valid: {TASK_TYPES}")
+    overrides = {**(adapter_cls.smoke_params if smoke else {}), **(params or {})}
+    configured = _with_defaults(adapter_cls, overrides)
+    report = CheckReport(adapter_cls.name)
+    caps = adapter_cls.capabilities
+    with tempfile.TemporaryDirectory(prefix=f"check-{adapter_cls.name}-") as tmp:
+        for task_type in TASK_TYPES:
+            data = make_check_data(task_type, seed)
+            checker.task_type = task_type
+            if task_type not in caps.task_types:
+                report.refused[task_type] = checker.refuses_unsupported(configured, data, Path(tmp), seed)
+                continue
+            if task_type not in requested:
+                continue
+            reason = caps.refusal(task_type, data.n_train, data.n_features, data.n_classes, device)
+            if reason and caps.gpu == "required" and device != "cuda":
+                report.not_run[task_type] = reason
+                continue
+            if reason:
+                checker.fail("capabilities", f"refuses the check's small data ({data.n_train} rows, "
+                             f"{data.n_features} features, {data.n_classes} classes): {reason}")
+            checker.search_space(task_type, seed)
+            checker.fit_and_predict(configured, data, seed, device)
+            checker.full_job(configured, data, Path(tmp), seed, device)
+            report.passed[task_type] = list(checker.passed)
+            checker.passed.clear()
+        checker.task_type = None
+        checker.limits()
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _with_defaults(adapter_cls: type[Adapter], overrides: dict) -> type[Adapter]:
+    """The adapter with `overrides` folded into its defaults, so that the tuner's trials (which start
+    from `defaults`) use them too. Same name and module: messages and records read as the original."""
+    if not overrides:
+        return adapter_cls
+    attrs = {"defaults": {**adapter_cls.defaults, **overrides}, "__module__": adapter_cls.__module__,
+             "__qualname__": adapter_cls.__qualname__, "__doc__": adapter_cls.__doc__}
+    return type(adapter_cls.__name__, (adapter_cls,), attrs)
+
+
+class _Checker:
+    def __init__(self, adapter_cls: type[Adapter]):
+        self.cls = adapter_cls
+        self.label = f"'{getattr(adapter_cls, 'name', '?')}' ({adapter_cls.__module__}.{adapter_cls.__qualname__})"
+        self.task_type: str | None = None
+        self.passed: list[str] = []
+
+    def fail(self, contract: str, detail: str):
+        where = f", task type '{self.task_type}'" if self.task_type else ""
+        raise AdapterCheckError(f"adapter {self.label}{where}: {contract}: {detail}")
+
+    def ok(self, contract: str) -> None:
+        if contract not in self.passed:
+            self.passed.append(contract)
+
+    def expect(self, condition, contract: str, detail: str) -> None:
+        if not condition:
+            self.fail(contract, detail)
+
+    @contextmanager
+    def running(self, contract: str):
+        """Adapter code that raises breaks `contract`; the original exception stays chained."""
+        try:
+            yield
+        except AdapterCheckError:
+            raise
+        except optuna.TrialPruned:
+            self.fail(contract, "raised optuna.TrialPruned although its report callback never asked for it")
+        except Exception as exc:
+            try:
+                self.fail(contract, f"raised {type(exc).__name__}: {exc}")
+            except AdapterCheckError as err:
+                raise err from exc
+
+    # --- class-level declarations ----------------------------------------------------------------
+
+    def metadata(self) -> None:
+        cls = self.cls
+        name = getattr(cls, "name", None)
+        self.expect(isinstance(name, str) and NAME_PATTERN.fullmatch(name), "name",
+                    f"{name!r} must be a non-empty string of letters, digits, '_', '.', '-' (it names record paths)")
+        family = getattr(cls, "family", None)
+        self.expect(family in FAMILIES, "family", f"{family!r} is not one of {FAMILIES}")
+        self.expect(isinstance(cls.libraries, tuple) and all(isinstance(x, str) for x in cls.libraries),
+                    "libraries", f"{cls.libraries!r} must be a tuple of distribution names")
+        for lib in cls.libraries:
+            try:
+                version(lib)
+            except PackageNotFoundError:
+                self.fail("libraries", f"'{lib}' is not an installed distribution, so records cannot carry "
+                          "its version (use the name pip knows, e.g. 'scikit-learn', not 'sklearn')")
+        caps = cls.capabilities
+        self.expect(isinstance(caps, Capabilities), "capabilities", f"{caps!r} is not a Capabilities")
+        self.expect(caps.task_types and set(caps.task_types) <= set(TASK_TYPES), "capabilities",
+                    f"task_types {caps.task_types!r} must be a non-empty subset of {TASK_TYPES}")
+        self.expect(caps.gpu in ("no", "optional", "required"), "capabilities",
+                    f"gpu={caps.gpu!r} must be 'no', 'optional' or 'required'")
+        self.expect(isinstance(cls.defaults, dict), "defaults", "must be a dict")
+        unknown = sorted(set(cls.smoke_params) - set(cls.defaults))
+        self.expect(not unknown, "smoke_params", f"{unknown} are not keys of defaults (a typo would be ignored)")
+        for task_type in caps.task_types:
+            self.task_type = task_type
+            space = cls.search_space_for(task_type)
+            self.expect(isinstance(space, dict), "search space", f"search_space_for returned {type(space).__name__}")
+            for key, spec in space.items():
+                self.expect(callable(getattr(spec, "suggest", None)) and callable(getattr(spec, "contains", None)),
+                            "search space", f"'{key}' is {spec!r}, not a bench.adapters.space parameter")
+            missing = sorted(set(space) - set(cls.defaults))
+            self.expect(not missing, "defaults cover the search space",
+                        f"{missing} are tuned but have no default, so the defaults trial (trial 0) cannot run")
+            outside = invalid_values(space, cls.defaults)
+            self.expect(not outside, "defaults inside the search space",
+                        ", ".join(f"{k}={cls.defaults[k]!r} outside {space[k]}" for k in outside))
+        self.task_type = None
+
+    def search_space(self, task_type: str, seed: int) -> None:
+        space = self.cls.search_space_for(task_type)
+        if not space:
+            return
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+        for _ in range(SPACE_SAMPLES):
+            trial = study.ask()
+            with self.running("search-space sampling"):
+                values = suggest_params(trial, space)
+            bad = invalid_values(space, values)
+            self.expect(not bad, "search-space sampling",
+                        ", ".join(f"{k}={values[k]!r} outside {space[k]}" for k in bad))
+            study.tell(trial, 0.0)
+        self.ok(f"{SPACE_SAMPLES} search-space samples in bounds")
+
+    def limits(self) -> None:
+        """max_rows / max_features / max_classes must turn into refusals."""
+        caps = self.cls.capabilities
+        task_type = "multiclass" if "multiclass" in caps.task_types else caps.task_types[0]
+        k = 3 if task_type == "multiclass" else (2 if task_type == "binary" else 0)
+        cases = {"max_rows": (caps.max_rows, lambda m: (m + 1, 10, k)),
+                 "max_features": (caps.max_features, lambda m: (100, m + 1, k)),
+                 "max_classes": (caps.max_classes if task_type == "multiclass" else None, lambda m: (100, 10, m + 1))}
+        for limit, (value, shape) in cases.items():
+            if value is not None:
+                reason = caps.refusal(task_type, *shape(value))
+                self.expect(isinstance(reason, str) and reason.strip(), "capabilities",
+                            f"{limit}={value} declared, but a {task_type} dataset with (rows, features, "
+                            f"classes)={shape(value)} is not refused")
+
+    # --- one task type --------------------------------------------------------------------------
+
+    def fit_and_predict(self, cls: type[Adapter], data: CheckData, seed: int, device: str) -> None:
+        reported: list[tuple] = []
+        first = self._fit(cls, data, seed, device, lambda step, value: reported.append((step, value)))
+        self._check_reports(reported)
+        if device == "cpu":
+            second = self._fit(cls, data, seed, device, None)
+            for part in ("val", "test"):
+                a, b = first[part], second[part]
+                self.expect(a.shape == b.shape and np.array_equal(a, b), "determinism",
+                            f"two fits with FitContext(seed={seed}) give different {part} predictions "
+                            f"(max difference {_max_diff(a, b)}); seed every random source from ctx.seed")
+            self.ok("deterministic under a seed")
+        if reported:
+            self._check_pruning(cls, data, seed, device)
+
+    def _fit(self, cls, data: CheckData, seed: int, device: str, report) -> dict[str, np.ndarray]:
+        task = TaskInfo(data.task_type, data.n_classes)
+        ctx = FitContext(seed=seed, threads=1, device=device, report=report)
+        with self.running("construction"):
+            model = cls(task, None, ctx)
+        raw_train = data.X_train.copy()
+        with self.running("preprocessing (fit on the training part, transform all parts)"):
+            pre = model.make_preprocessor()
+            pre.fit(data.X_train)
+            parts = {p: pre.transform(getattr(data, f"X_{p}")) for p in ("train", "val", "test")}
+        self.expect(data.X_train.equals(raw_train), "inputs are read-only", "preprocessing changed the raw frame")
+        for p, X in parts.items():
+            n, expected = _n_rows(X), len(getattr(data, f"y_{p}"))
+            self.expect(n == expected, "preprocessing", f"transform of the {p} part has {n} rows, not {expected}")
+        before = {p: copy.deepcopy(parts[p]) for p in ("train", "val")}
+        with self.running("fit (missing values, constant/all-missing columns, a class absent from training)"):
+            model.fit(parts["train"], data.y_train, parts["val"], data.y_val)
+        for p in ("train", "val"):
+            self.expect(_same(before[p], parts[p]), "inputs are read-only",
+                        f"fit modified the transformed {p} part (the tuner reuses it across trials)")
+        out = {}
+        for p in ("val", "test"):
+            with self.running(f"prediction on the {p} part" + (" (holds a category unseen in training)"
+                                                              if p == "test" else "")):
+                out[p] = self._predictions(model, parts[p], len(getattr(data, f"y_{p}")))
+        with self.running("metrics accept the predictions"):
+            score_predictions(data.task_type, data.y_test, out["test"], data.n_classes)
+        return out
+
+    def _predictions(self, model: Adapter, X, n: int) -> np.ndarray:
+        task = model.task
+        if not task.is_classification:
+            pred = np.asarray(model.predict(X))
+            self.expect(pred.shape == (n,), "regression predictions", f"shape {pred.shape}, expected ({n},)")
+            self.expect(np.issubdtype(pred.dtype, np.floating) and np.all(np.isfinite(pred)),
+                        "regression predictions", f"must be finite floats (dtype {pred.dtype})")
+            self.expect(np.array_equal(np.asarray(model.predictions(X)), pred), "regression predictions",
+                        "predictions() differs from predict()")
+            self.ok("regression predictions finite, shape (n,)")
+            return pred
+        k = task.n_classes
+        proba = np.asarray(model.predict_proba(X))
+        self.expect(proba.shape == (n, k), "probabilities",
+                    f"shape {proba.shape}, expected ({n}, {k}): one column per task class, also for classes "
+                    "absent from the training part (see bench.adapters.base.expand_proba)")
+        self.expect(np.all(np.isfinite(proba)), "probabilities", "contain NaN or inf")
+        self.expect(np.all((proba >= -PROBA_TOLERANCE) & (proba <= 1 + PROBA_TOLERANCE)), "probabilities",
+                    f"outside [0, 1] (min {proba.min():.3g}, max {proba.max():.3g})")
+        deviation = float(np.max(np.abs(proba.sum(axis=1) - 1.0)))
+        self.expect(deviation <= PROBA_TOLERANCE, "probabilities", f"rows do not sum to 1 (off by up to {deviation:.3g})")
+        labels = np.asarray(model.predict(X))
+        self.expect(labels.shape == (n,) and np.issubdtype(labels.dtype, np.integer), "predict()",
+                    f"must return integer class codes of shape ({n},), got {labels.dtype} {labels.shape}")
+        self.expect(np.all((labels >= 0) & (labels < k)), "predict()", f"class codes outside 0..{k - 1}")
+        self.expect(np.all(proba[np.arange(n), labels] >= proba.max(axis=1)), "predict()",
+                    "class codes are not the most probable classes of predict_proba()")
+        self.expect(np.array_equal(np.asarray(model.predictions(X)), proba), "probabilities",
+                    "predictions() differs from predict_proba()")
+        self.ok("probabilities valid, predict() = argmax")
+        return proba
+
+    def _check_reports(self, reported: list[tuple]) -> None:
+        steps = [s for s, _ in reported]
+        self.expect(all(isinstance(s, (int, np.integer)) for s in steps) and steps == sorted(set(steps)),
+                    "ctx.report", f"steps must be increasing integers, got {steps[:10]}")
+        self.expect(all(isinstance(v, (int, float, np.number)) and math.isfinite(v) for _, v in reported),
+                    "ctx.report", f"values must be finite numbers, got {[v for _, v in reported][:10]}")
+
+    def _check_pruning(self, cls, data: CheckData, seed: int, device: str) -> None:
+        """A report callback that raises optuna.TrialPruned must end fit with that exception."""
+        def prune(step, value):
+            raise optuna.TrialPruned()
+
+        model = cls(TaskInfo(data.task_type, data.n_classes), None,
+                    FitContext(seed=seed, threads=1, device=device, report=prune))
+        pre = model.make_preprocessor()
+        pre.fit(data.X_train)
+        try:
+            model.fit(pre.transform(data.X_train), data.y_train, pre.transform(data.X_val), data.y_val)
+        except optuna.TrialPruned:
+            self.ok("pruning propagates")
+            return
+        except Exception as exc:
+            self.fail("pruning", f"ctx.report raised optuna.TrialPruned, fit raised {type(exc).__name__}: {exc} "
+                      "instead (re-raise TrialPruned unchanged, see the CatBoost adapter)")
+        self.fail("pruning", "ctx.report raised optuna.TrialPruned, but fit returned normally")
+
+    def full_job(self, cls, data: CheckData, tmp: Path, seed: int, device: str) -> None:
+        """The real path: Optuna study with the defaults + sampled configurations, records per variant."""
+        from bench.jobs import execute_job
+
+        records = execute_job(data.job(cls, tmp, TUNING_TRIALS, seed, device), cls)
+        tunable = bool(cls.search_space_for(data.task_type))
+        expected = {"default", "tuned"} if tunable else {"default"}
+        self.expect({r["variant"] for r in records} == expected, "records",
+                    f"variants {sorted(r['variant'] for r in records)}, expected {sorted(expected)}")
+        for r in records:
+            error = (r.get("error") or {}).get("message", r.get("reason", ""))
+            self.expect(r["status"] == "ok", "bench.jobs.execute_job",
+                        f"the {r['variant']} variant is '{r['status']}': {error}")
+            self.expect(math.isfinite(r["test_score"]), "bench.jobs.execute_job",
+                        f"{r['variant']} test score is {r['test_score']}")
+        for trial in records[0]["trials"]:
+            self.expect(trial["state"] == "COMPLETE", "search-space samples fit",
+                        f"trial {trial['number']} with {trial['params']} ended {trial['state']}: {trial['error']}")
+        self.ok(f"execute_job: {len(records[0]['trials'])} trials ok" if tunable else "execute_job ok")
+
+    def refuses_unsupported(self, cls, data: CheckData, tmp: Path, seed: int) -> str:
+        from bench.jobs import execute_job
+
+        reason = cls.capabilities.refusal(data.task_type, data.n_train, data.n_features, data.n_classes, "cpu")
+        self.expect(isinstance(reason, str) and reason.strip(), "unsupported task type refused",
+                    f"'{data.task_type}' is not in capabilities.task_types, yet capabilities.refusal gave "
+                    f"{reason!r} instead of a reason")
+        with self.running("unsupported task type refused"):
+            records = execute_job(data.job(cls, tmp, 1, seed, "cpu"), cls)
+        for r in records:
+            self.expect(r["status"] == "skipped" and r.get("reason") == reason, "unsupported task type refused",
+                        f"execute_job gave a '{r['status']}' record ({r.get('reason') or r.get('error')}), "
+                        f"expected 'skipped' with reason {reason!r}")
+        return reason
+
+
+def _n_rows(X) -> int:
+    if isinstance(X, (tuple, list)):  # e.g. (numeric matrix, categorical codes) for FT-Transformer
+        counts = {_n_rows(x) for x in X}
+        return counts.pop() if len(counts) == 1 else -1
+    return int(X.shape[0]) if hasattr(X, "shape") else len(X)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (tuple, list)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if hasattr(a, "equals") and hasattr(a, "columns"):
+        return a.equals(b)
+    a, b = np.asarray(a), np.asarray(b)
+    try:
+        return np.array_equal(a, b, equal_nan=True)
+    except TypeError:  # object arrays cannot compare NaN
+        return np.array_equal(a, b)
+
+
+def _max_diff(a: np.ndarray, b: np.ndarray) -> str:
+    if a.shape != b.shape:
+        return f"shapes {a.shape} vs {b.shape}"
+    return f"{float(np.nanmax(np.abs(a.astype('float64') - b.astype('float64')))):.3g}"
