@@ -17,11 +17,20 @@ import numpy as np
 import pandas as pd
 
 from bench.datasets import Dataset, make_dataset, save_dataset
+from bench.jobs import Job
 
 N_TRAIN, N_VAL, N_TEST = 160, 60, 60
 NUMERIC = ["x[0]", "x:1", "x,2", "x<3"]
 UNSEEN_LEVEL = "only-in-test"
 ABSENT_CLASS = "z-not-in-training"  # sorts last: its class code is n_classes - 1
+
+
+class InMemoryStudyJob(Job):
+    """A job whose Optuna study lives in memory. Everything else is the harness's own path; SQLite
+    persistence is tested with the tuner (tests/test_tuning.py), and its fsyncs would dominate a check."""
+
+    def storage_url(self) -> None:
+        return None
 
 
 @dataclass
@@ -60,7 +69,6 @@ class CheckData:
 
     def job(self, adapter_cls, tmp: Path, trials: int, seed: int, device: str):
         """A bench.jobs.Job over this data (dataset and frozen split written under tmp once)."""
-        from bench.jobs import Job
         from bench.splits import Split, save_frozen, split_hash
 
         ds = self.dataset
@@ -73,7 +81,7 @@ class CheckData:
             self._saved = (data_dir, split_file, split.hash)
         data_dir, split_file, hash_ = self._saved
         run_dir = tempfile.mkdtemp(prefix="run-", dir=tmp)  # a fresh Optuna study for every job
-        return Job(run_dir=run_dir, suite="check_adapter", dataset=ds.name, dataset_dir=str(data_dir),
+        return InMemoryStudyJob(run_dir=run_dir, suite="check_adapter", dataset=ds.name, dataset_dir=str(data_dir),
                    dataset_hash=ds.content_hash, split_file=str(split_file), split_index=0, repeat=0, fold=0,
                    split_hash=hash_, model=adapter_cls.name, trials=trials, tune_seconds=None, seed=seed,
                    threads=1, device=device, tunable=bool(adapter_cls.search_space_for(ds.task_type)))

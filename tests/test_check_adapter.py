@@ -1,0 +1,209 @@
+"""bench.testing.check_adapter: every built-in adapter passes it, and it catches broken adapters.
+
+The built-ins are collected from the registry, so a new adapter in BUILTIN_MODULES is checked here
+without touching this file. Each broken adapter below differs from a passing one (test_prior, checked
+first) in exactly one way, and the check must name that contract.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from bench.adapters import Capabilities, load_adapters
+from bench.adapters.space import FloatParam
+from bench.datasets import TASK_TYPES
+from bench.preprocessing import MatrixPreprocessor
+from bench.testing import AdapterCheckError, check_adapter
+
+from .fault_adapters import NanAdapter, PriorAdapter, RegressionOnlyAdapter
+
+BUILTINS = sorted(name for name, cls in load_adapters().items() if cls.__module__.startswith("bench.adapters."))
+
+
+@pytest.mark.parametrize("name", BUILTINS)
+def test_builtin_adapter_keeps_the_contract(name, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # an adapter must not leave files (catboost_info/) where it runs
+    cls = load_adapters()[name]
+    report = check_adapter(cls)
+    declared = set(cls.capabilities.task_types)
+    assert set(report.passed) | set(report.not_run) == declared
+    assert set(report.refused) == set(TASK_TYPES) - declared
+    assert all("execute_job" in " ".join(c) for c in report.passed.values())
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_passing_adapter_reports_what_was_checked():
+    report = check_adapter(PriorAdapter)
+    assert set(report.passed) == set(TASK_TYPES) and not report.refused
+    assert "deterministic under a seed" in report.passed["multiclass"]
+    assert "test_prior" in str(report)
+
+
+def test_unsupported_task_types_become_skipped_records_and_limits_refuse():
+    report = check_adapter(RegressionOnlyAdapter)
+    assert set(report.passed) == {"regression"}
+    assert "task type 'binary' not supported" in report.refused["binary"]
+
+
+# --- broken adapters: each breaks one contract ------------------------------------------------
+
+class ProbaNotSummingToOne(PriorAdapter):
+    def _predict_raw(self, X):
+        out = super()._predict_raw(X)
+        return 0.9 * out if self.task.is_classification else out
+
+
+class MissingClassColumn(PriorAdapter):
+    """Forgets the class absent from the training part (the expand_proba case)."""
+
+    def fit(self, X_train, y_train, X_val, y_val):
+        super().fit(X_train, y_train, X_val, y_val)
+        self.seen = np.unique(y_train)
+
+    def _predict_raw(self, X):
+        out = super()._predict_raw(X)
+        if not self.task.is_classification:
+            return out
+        return out[:, self.seen] / out[:, self.seen].sum(axis=1, keepdims=True)  # like a model's classes_
+
+
+class OneRowShort(PriorAdapter):
+    def _predict_raw(self, X):
+        return super()._predict_raw(X)[:-1]
+
+
+class UnseededNoise(PriorAdapter):
+    def fit(self, X_train, y_train, X_val, y_val):
+        super().fit(X_train, y_train, X_val, y_val)
+        self.value = self.value + np.random.default_rng().uniform(0, 1e-3, np.shape(self.value))  # not ctx.seed
+        if self.task.is_classification:
+            self.value = self.value / self.value.sum()
+
+
+class TunedKeyWithoutDefault(PriorAdapter):
+    search_space = {**PriorAdapter.search_space, "temperature": FloatParam(0.1, 10.0)}
+
+
+class DefaultOutsideSpace(PriorAdapter):
+    defaults = {"shrink": 2.0}
+
+
+class _StrictCategories(MatrixPreprocessor):
+    """Refuses category levels it did not see in fit, as a plain OneHotEncoder(handle_unknown='error')."""
+
+    def fit(self, X, y=None):
+        self.levels = {c: set(X[c].dropna()) for c in X.select_dtypes("category")}
+        return super().fit(X, y)
+
+    def transform(self, X):
+        for col, levels in self.levels.items():
+            unseen = set(X[col].dropna()) - levels
+            if unseen:
+                raise KeyError(f"column {col}: unknown categories {sorted(unseen)}")
+        return super().transform(X)
+
+
+class CrashOnUnseenCategory(PriorAdapter):
+    def make_preprocessor(self):
+        return _StrictCategories()
+
+
+class ClaimsMulticlassButCrashes(PriorAdapter):
+    def fit(self, X_train, y_train, X_val, y_val):
+        if self.task.task_type == "multiclass":
+            raise ValueError("only binary classification is implemented")
+        super().fit(X_train, y_train, X_val, y_val)
+
+
+@dataclass(frozen=True)
+class _NeverRefuses(Capabilities):
+    def refusal(self, task_type, n_rows, n_features, n_classes, device="cpu"):
+        return None
+
+
+class UnsupportedButNotRefused(RegressionOnlyAdapter):
+    capabilities = _NeverRefuses(task_types=("regression",))
+
+
+class IgnoresItsRowLimit(PriorAdapter):
+    capabilities = _NeverRefuses(max_rows=10_000)
+
+
+class PredictNotArgmax(PriorAdapter):
+    def predict(self, X):
+        return np.zeros(len(X), dtype=int) if self.task.is_classification else super().predict(X)
+
+
+class MutatesItsInput(PriorAdapter):
+    def fit(self, X_train, y_train, X_val, y_val):
+        X_train[:] = 0.0  # the tuner reuses this matrix for the next trial
+        super().fit(X_train, y_train, X_val, y_val)
+
+
+class SwallowsPruning(PriorAdapter):
+    def fit(self, X_train, y_train, X_val, y_val):
+        try:
+            self.ctx.report_value(1, 0.5)
+        except Exception:  # catches optuna.TrialPruned too: the tuner can never stop this trial
+            pass
+        super().fit(X_train, y_train, X_val, y_val)
+
+
+class SampledConfigsFail(PriorAdapter):
+    def fit(self, X_train, y_train, X_val, y_val):
+        if self.params["shrink"] != self.defaults["shrink"]:
+            raise RuntimeError("only the default configuration works")
+        super().fit(X_train, y_train, X_val, y_val)
+
+
+class UnknownFamily(PriorAdapter):
+    family = "transformer"
+
+
+class ImportNameAsLibrary(PriorAdapter):
+    libraries = ("sklearn",)  # the distribution is scikit-learn
+
+
+class SmokeParamTypo(PriorAdapter):
+    smoke_params = {"shrinkk": 0.1}
+
+
+BROKEN = [
+    (ProbaNotSummingToOne, "binary", "rows do not sum to 1"),
+    (MissingClassColumn, "multiclass", "shape (60, 3), expected (60, 4)"),
+    (OneRowShort, "binary", "shape (59, 2), expected (60, 2)"),
+    (UnseededNoise, "binary", "determinism"),
+    (TunedKeyWithoutDefault, "binary", "['temperature'] are tuned but have no default"),
+    (DefaultOutsideSpace, "binary", "shrink=2.0 outside"),
+    (CrashOnUnseenCategory, "binary", "unseen in training): raised KeyError"),
+    (ClaimsMulticlassButCrashes, "multiclass", "raised ValueError: only binary classification"),
+    (UnsupportedButNotRefused, "binary", "unsupported task type refused"),
+    (IgnoresItsRowLimit, None, "max_rows=10000 declared, but"),
+    (PredictNotArgmax, "multiclass", "not the most probable classes"),
+    (MutatesItsInput, "binary", "fit modified the transformed train part"),
+    (SwallowsPruning, "binary", "fit returned normally"),
+    (SampledConfigsFail, "binary", "only the default configuration works"),
+    (UnknownFamily, None, "'transformer' is not one of"),
+    (ImportNameAsLibrary, None, "'sklearn' is not an installed distribution"),
+    (SmokeParamTypo, None, "['shrinkk'] are not keys of defaults"),
+    (NanAdapter, "binary", "NaN"),
+]
+
+
+@pytest.mark.parametrize("cls, task_type, expected", BROKEN, ids=[b[0].__name__ for b in BROKEN])
+def test_broken_adapter_is_caught(cls, task_type, expected):
+    with pytest.raises(AdapterCheckError) as err:
+        check_adapter(cls)
+    message = str(err.value)
+    assert expected in message
+    assert f"'{cls.name}' (" in message and cls.__qualname__ in message  # names the adapter
+    if task_type:
+        assert f"task type '{task_type}'" in message
+
+
+def test_unknown_task_type_is_a_caller_error():
+    with pytest.raises(ValueError, match="unknown task type"):
+        check_adapter(PriorAdapter, task_types=["ranking"])
