@@ -69,29 +69,32 @@ def check_adapter(adapter_cls: type[Adapter], *, task_types=None, params: dict |
     on the first broken contract, else return what was checked.
 
     params: overrides on top of smoke_params (smoke=False: on top of the full defaults).
-    trials: Optuna trials of the execute_job run per task type: the defaults, then sampled configurations
-    (sampled from the full space, so large networks are fit too: each costs more than a smoke fit)."""
+    trials: Optuna trials of the execute_job run: the defaults, then configurations sampled from the full
+    space (so large networks are fit too: each costs more than a smoke fit), once per distinct space."""
     start = time.perf_counter()
-    checker = _Checker(adapter_cls)
-    checker.metadata()
     requested = tuple(task_types or TASK_TYPES)
     unknown = [t for t in requested if t not in TASK_TYPES]
     if unknown:
         raise ValueError(f"unknown task type(s) {unknown}; valid: {TASK_TYPES}")
     if trials < 1:
         raise ValueError("trials must be >= 1 (the defaults trial)")
+    checker = _Checker(adapter_cls)
+    checker.metadata()
+    checker.limits()  # declarations first: they fail fast, before any fit
     overrides = {**(adapter_cls.smoke_params if smoke else {}), **(params or {})}
     configured = _with_defaults(adapter_cls, overrides)
     report = CheckReport(adapter_cls.name)
     caps = adapter_cls.capabilities
+    spaces_sampled: list[dict] = []
     with tempfile.TemporaryDirectory(prefix=f"check-{adapter_cls.name}-") as tmp:
         for task_type in TASK_TYPES:
+            supported = task_type in caps.task_types
+            if supported and task_type not in requested:
+                continue
             data = make_check_data(task_type, seed)
             checker.task_type = task_type
-            if task_type not in caps.task_types:
+            if not supported:
                 report.refused[task_type] = checker.refuses_unsupported(configured, data, Path(tmp), seed)
-                continue
-            if task_type not in requested:
                 continue
             reason = caps.refusal(task_type, data.n_train, data.n_features, data.n_classes, device)
             if reason and caps.gpu == "required" and device != "cuda":
@@ -102,12 +105,14 @@ def check_adapter(adapter_cls: type[Adapter], *, task_types=None, params: dict |
                              f"{data.n_features} features, {data.n_classes} classes): {reason}")
             checker.search_space(task_type, seed)
             checker.fit_and_predict(configured, data, seed, device)
-            # A different study seed per task type: the sampled configurations differ between them.
-            checker.full_job(configured, data, Path(tmp), seed + TASK_TYPES.index(task_type), trials, device)
+            # Sampled configurations are fit once per distinct search space (linear: C, then alpha); later
+            # task types with the same space run the defaults trial only: big sampled networks are slow.
+            space = adapter_cls.search_space_for(task_type)
+            fresh_space = space not in spaces_sampled
+            spaces_sampled.append(space)
+            checker.full_job(configured, data, Path(tmp), seed, trials if fresh_space else 1, device)
             report.passed[task_type] = list(checker.passed)
             checker.passed.clear()
-        checker.task_type = None
-        checker.limits()
     report.seconds = time.perf_counter() - start
     return report
 
@@ -129,9 +134,9 @@ class _Checker:
         self.task_type: str | None = None
         self.passed: list[str] = []
 
-    def fail(self, contract: str, detail: str):
+    def fail(self, contract: str, detail: str, cause: BaseException | None = None):
         where = f", task type '{self.task_type}'" if self.task_type else ""
-        raise AdapterCheckError(f"adapter {self.label}{where}: {contract}: {detail}")
+        raise AdapterCheckError(f"adapter {self.label}{where}: {contract}: {detail}") from cause
 
     def ok(self, contract: str) -> None:
         if contract not in self.passed:
@@ -148,13 +153,10 @@ class _Checker:
             yield
         except AdapterCheckError:
             raise
-        except optuna.TrialPruned:
-            self.fail(contract, "raised optuna.TrialPruned although its report callback never asked for it")
+        except optuna.TrialPruned as exc:
+            self.fail(contract, "raised optuna.TrialPruned although its report callback never asked for it", exc)
         except Exception as exc:
-            try:
-                self.fail(contract, f"raised {type(exc).__name__}: {exc}")
-            except AdapterCheckError as err:
-                raise err from exc
+            self.fail(contract, f"raised {type(exc).__name__}: {exc}", exc)
 
     # --- class-level declarations ----------------------------------------------------------------
 
@@ -254,14 +256,16 @@ class _Checker:
         ctx = FitContext(seed=seed, threads=1, device=device, report=report)
         with self.running("construction"):
             model = cls(task, None, ctx)
-        raw_train = data.X_train.copy()
+        raw = {p: getattr(data, f"X_{p}") for p in ("train", "val", "test")}
+        snapshot = {p: X.copy() for p, X in raw.items()}
         with self.running("preprocessing (fit on the training part, transform train and val)"):
             pre = model.make_preprocessor()
-            pre.fit(data.X_train)
-            parts = {p: pre.transform(getattr(data, f"X_{p}")) for p in ("train", "val")}
+            pre.fit(raw["train"])
+            parts = {p: pre.transform(raw[p]) for p in ("train", "val")}
         with self.running("preprocessing of the test part (it holds a category unseen in training)"):
-            parts["test"] = pre.transform(data.X_test)
-        self.expect(data.X_train.equals(raw_train), "inputs are read-only", "preprocessing changed the raw frame")
+            parts["test"] = pre.transform(raw["test"])
+        for p in raw:
+            self.expect(raw[p].equals(snapshot[p]), "inputs are read-only", f"preprocessing changed the raw {p} frame")
         for p, X in parts.items():
             n, expected = _n_rows(X), len(getattr(data, f"y_{p}"))
             self.expect(n == expected, "preprocessing", f"transform of the {p} part has {n} rows, not {expected}")
@@ -334,7 +338,7 @@ class _Checker:
             return
         except Exception as exc:
             self.fail("pruning", f"ctx.report raised optuna.TrialPruned, fit raised {type(exc).__name__}: {exc} "
-                      "instead (re-raise TrialPruned unchanged, see the CatBoost adapter)")
+                      "instead (re-raise TrialPruned unchanged, see the CatBoost adapter)", exc)
         self.fail("pruning", "ctx.report raised optuna.TrialPruned, but fit returned normally")
 
     def full_job(self, cls, data: CheckData, tmp: Path, seed: int, trials: int, device: str) -> None:

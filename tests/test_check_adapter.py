@@ -207,3 +207,19 @@ def test_broken_adapter_is_caught(cls, task_type, expected):
 def test_unknown_task_type_is_a_caller_error():
     with pytest.raises(ValueError, match="unknown task type"):
         check_adapter(PriorAdapter, task_types=["ranking"])
+
+
+def test_the_readme_example_adapter_passes(monkeypatch):
+    """The one-file adapter in README.md ("Add your model in one file") is complete and correct."""
+    import re
+    from pathlib import Path
+
+    import bench.adapters
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    code = re.search(r"```python\n(# my_models/knn.py\n.*?)```", readme, re.S).group(1)
+    monkeypatch.setattr(bench.adapters, "_REGISTRY", dict(bench.adapters._REGISTRY))  # keep "knn" local
+    namespace = {"__name__": "readme_example"}
+    exec(compile(code, "README.md", "exec"), namespace)
+    report = check_adapter(namespace["KNNAdapter"])
+    assert set(report.passed) == set(TASK_TYPES)
