@@ -265,7 +265,8 @@ class _Checker:
         with self.running("preprocessing of the test part (it holds a category unseen in training)"):
             parts["test"] = pre.transform(raw["test"])
         for p in raw:
-            self.expect(raw[p].equals(snapshot[p]), "inputs are read-only", f"preprocessing changed the raw {p} frame")
+            self.expect(raw[p].equals(snapshot[p]), "inputs are read-only",
+                        f"preprocessing changed the raw {p} frame")
         for p, X in parts.items():
             n, expected = _n_rows(X), len(getattr(data, f"y_{p}"))
             self.expect(n == expected, "preprocessing", f"transform of the {p} part has {n} rows, not {expected}")
@@ -303,7 +304,8 @@ class _Checker:
         self.expect(np.all((proba >= -PROBA_TOLERANCE) & (proba <= 1 + PROBA_TOLERANCE)), "probabilities",
                     f"outside [0, 1] (min {proba.min():.3g}, max {proba.max():.3g})")
         deviation = float(np.max(np.abs(proba.sum(axis=1) - 1.0)))
-        self.expect(deviation <= PROBA_TOLERANCE, "probabilities", f"rows do not sum to 1 (off by up to {deviation:.3g})")
+        self.expect(deviation <= PROBA_TOLERANCE, "probabilities",
+                    f"rows do not sum to 1 (off by up to {deviation:.3g})")
         labels = np.asarray(model.predict(X))
         self.expect(labels.shape == (n,) and np.issubdtype(labels.dtype, np.integer), "predict()",
                     f"must return integer class codes of shape ({n},), got {labels.dtype} {labels.shape}")

@@ -23,7 +23,8 @@ def installed(tmp_path_factory) -> tuple[Path, dict]:
     Returns the copied source folder and the environment for subprocesses that should see it."""
     tmp = tmp_path_factory.mktemp("example")
     src = tmp / "src"  # a copy: setuptools writes build/ and *.egg-info/ next to the sources
-    shutil.copytree(EXAMPLE, src, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__", ".pytest_cache"))
+    shutil.copytree(EXAMPLE, src,
+                    ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__", ".pytest_cache"))
     site = tmp / "site"
     pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
                           "--no-deps", "--no-index", "--no-build-isolation", "--target", str(site), str(src)],
