@@ -52,7 +52,7 @@ class CheckReport:
     adapter: str
     passed: dict[str, list[str]] = field(default_factory=dict)  # task type -> contracts verified
     refused: dict[str, str] = field(default_factory=dict)  # undeclared task type -> the reason given
-    not_run: dict[str, str] = field(default_factory=dict)  # declared, but not runnable here (GPU)
+    not_run: dict[str, str] = field(default_factory=dict)  # declared, not runnable here (GPU, extra)
     seconds: float = 0.0
 
     def __str__(self) -> str:
@@ -81,8 +81,7 @@ def check_adapter(adapter_cls: type[Adapter], *, task_types=None, params: dict |
     checker = _Checker(adapter_cls)
     checker.metadata()
     checker.limits()  # declarations first: they fail fast, before any fit
-    overrides = {**(adapter_cls.smoke_params if smoke else {}), **(params or {})}
-    configured = _with_defaults(adapter_cls, overrides)
+    configured = _with_defaults(adapter_cls, adapter_cls.smoke_params if smoke else {}, params or {})
     report = CheckReport(adapter_cls.name)
     caps = adapter_cls.capabilities
     spaces_sampled: list[dict] = []
@@ -93,8 +92,13 @@ def check_adapter(adapter_cls: type[Adapter], *, task_types=None, params: dict |
                 continue
             data = make_check_data(task_type, seed)
             checker.task_type = task_type
+            unavailable = checker.availability(task_type)
             if not supported:
-                report.refused[task_type] = checker.refuses_unsupported(configured, data, Path(tmp), seed)
+                report.refused[task_type] = checker.refuses_unsupported(configured, data, Path(tmp), seed,
+                                                                        unavailable)
+                continue
+            if unavailable:  # an optional library or the weights are missing here
+                report.not_run[task_type] = f"unavailable: {unavailable}"
                 continue
             reason = caps.refusal(task_type, data.n_train, data.n_features, data.n_classes, device)
             if reason and caps.gpu == "required" and device != "cuda":
@@ -117,13 +121,20 @@ def check_adapter(adapter_cls: type[Adapter], *, task_types=None, params: dict |
     return report
 
 
-def _with_defaults(adapter_cls: type[Adapter], overrides: dict) -> type[Adapter]:
-    """The adapter with `overrides` folded into its defaults, so that the tuner's trials (which start
-    from `defaults`) use them too. Same name and module: messages and records read as the original."""
-    if not overrides:
+def _with_defaults(adapter_cls: type[Adapter], smoke: dict, params: dict) -> type[Adapter]:
+    """The adapter with smoke_params (where a task type's defaults have the key) and then the caller's
+    params folded into its defaults, so that the tuner's trials, which start from defaults_for(task
+    type), use them too. Same name and module: messages and records read as the original."""
+    if not smoke and not params:
         return adapter_cls
-    attrs = {"defaults": {**adapter_cls.defaults, **overrides}, "__module__": adapter_cls.__module__,
-             "__qualname__": adapter_cls.__qualname__, "__doc__": adapter_cls.__doc__}
+
+    def merged(base: dict) -> dict:
+        return {**base, **{k: v for k, v in smoke.items() if k in base}, **params}
+
+    attrs = {"defaults": merged(adapter_cls.defaults),
+             "defaults_for": classmethod(lambda cls, task_type: merged(adapter_cls.defaults_for(task_type))),
+             "__module__": adapter_cls.__module__, "__qualname__": adapter_cls.__qualname__,
+             "__doc__": adapter_cls.__doc__}
     return type(adapter_cls.__name__, (adapter_cls,), attrs)
 
 
@@ -182,21 +193,23 @@ class _Checker:
         self.expect(caps.gpu in ("no", "optional", "required"), "capabilities",
                     f"gpu={caps.gpu!r} must be 'no', 'optional' or 'required'")
         self.expect(isinstance(cls.defaults, dict), "defaults", "must be a dict")
-        unknown = sorted(set(cls.smoke_params) - set(cls.defaults))
+        known = set(cls.defaults).union(*(cls.defaults_for(t) for t in caps.task_types))
+        unknown = sorted(set(cls.smoke_params) - known)
         self.expect(not unknown, "smoke_params", f"{unknown} are not keys of defaults (a typo would be ignored)")
         for task_type in caps.task_types:
             self.task_type = task_type
+            defaults = cls.defaults_for(task_type)
             space = cls.search_space_for(task_type)
             self.expect(isinstance(space, dict), "search space", f"search_space_for returned {type(space).__name__}")
             for key, spec in space.items():
                 self.expect(callable(getattr(spec, "suggest", None)) and callable(getattr(spec, "contains", None)),
                             "search space", f"'{key}' is {spec!r}, not a bench.adapters.space parameter")
-            missing = sorted(set(space) - set(cls.defaults))
+            missing = sorted(set(space) - set(defaults))
             self.expect(not missing, "defaults cover the search space",
                         f"{missing} are tuned but have no default, so the defaults trial (trial 0) cannot run")
-            outside = invalid_values(space, cls.defaults)
+            outside = invalid_values(space, defaults)
             self.expect(not outside, "defaults inside the search space",
-                        ", ".join(f"{k}={cls.defaults[k]!r} outside {space[k]}" for k in outside))
+                        ", ".join(f"{k}={defaults[k]!r} outside {space[k]}" for k in outside))
         self.task_type = None
 
     def search_space(self, task_type: str, seed: int) -> None:
@@ -367,7 +380,16 @@ class _Checker:
                         f"trial {trial['number']} with {trial['params']} ended {trial['state']}: {trial['error']}")
         self.ok(f"execute_job: {len(records[0]['trials'])} trial(s) ok")
 
-    def refuses_unsupported(self, cls, data: CheckData, tmp: Path, seed: int) -> str:
+    def availability(self, task_type: str) -> str | None:
+        with self.running("unavailable_reason"):
+            reason = self.cls.unavailable_reason(task_type)
+        self.expect(reason is None or (isinstance(reason, str) and reason.strip()), "unavailable_reason",
+                    f"must be None or a non-empty reason, got {reason!r}")
+        return reason
+
+    def refuses_unsupported(self, cls, data: CheckData, tmp: Path, seed: int, unavailable: str | None) -> str:
+        """The refusal reason, which execute_job must turn into skipped records (into unavailable ones
+        where the model cannot run here at all: that comes first, see bench.jobs)."""
         from bench.jobs import execute_job
 
         reason = cls.capabilities.refusal(data.task_type, data.n_train, data.n_features, data.n_classes, "cpu")
@@ -376,10 +398,11 @@ class _Checker:
                     f"{reason!r} instead of a reason")
         with self.running("unsupported task type refused"):
             records = execute_job(data.job(cls, tmp, 1, seed, "cpu"), cls)
+        status, expected = ("unavailable", unavailable) if unavailable else ("skipped", reason)
         for r in records:
-            self.expect(r["status"] == "skipped" and r.get("reason") == reason, "unsupported task type refused",
+            self.expect(r["status"] == status and r.get("reason") == expected, "unsupported task type refused",
                         f"execute_job gave a '{r['status']}' record ({r.get('reason') or r.get('error')}), "
-                        f"expected 'skipped' with reason {reason!r}")
+                        f"expected '{status}' with reason {expected!r}")
         return reason
 
 
