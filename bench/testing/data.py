@@ -115,5 +115,5 @@ def make_check_data(task_type: str, seed: int = 0) -> CheckData:
     else:
         raise ValueError(f"unknown task type '{task_type}'")
     ds = make_dataset(f"check-{task_type}", X, y, task_type=task_type,
-                      source={"generated_by": "bench.check_data", "seed": seed})
+                      source={"generated_by": "bench.testing.data", "seed": seed})
     return CheckData(ds, np.arange(N_TRAIN), np.arange(N_TRAIN, N_TRAIN + N_VAL), test)
