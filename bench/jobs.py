@@ -10,6 +10,7 @@ import platform
 import socket
 import time
 import traceback
+from functools import lru_cache
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
@@ -75,13 +76,18 @@ class Job:
 
 
 def library_versions(names) -> dict[str, str]:
+    return dict(_library_versions(tuple(names)))
+
+
+@lru_cache(maxsize=None)  # installed versions do not change inside a worker; each lookup costs ~1 ms
+def _library_versions(names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     out = {"python": platform.python_version(), "bench": bench.__version__}
     for name in names:
         try:
             out[name] = version(name)
         except PackageNotFoundError:
             out[name] = "not installed"
-    return out
+    return tuple(out.items())
 
 
 def base_record(job: Job, variant: str, libraries=()) -> dict:

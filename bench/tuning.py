@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import time
+import weakref
 import traceback
 from dataclasses import dataclass, field
 
@@ -78,6 +79,9 @@ class _Prepared:
         self.parts = parts
         self._cache: dict[tuple, tuple] = {}
         self._test: dict[tuple, object] = {}
+        # weak keys: a model dropped from `kept` frees its predictions, and a new model never
+        # inherits an old one's entry
+        self._predictions: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def get(self, model: Adapter):
         key = model.preprocessing_key()
@@ -93,6 +97,16 @@ class _Prepared:
         if key not in self._test:
             self._test[key] = self.get(model)[0].transform(self.parts.X_test)
         return self._test[key]
+
+    def predict_test(self, model: Adapter) -> tuple[np.ndarray, float]:
+        """A fitted model's test predictions and the seconds they took, computed once per model: the
+        per-trial test score (tuning curves) and the final evaluation share them."""
+        if model not in self._predictions:
+            X_test = self.test(model)
+            start = time.perf_counter()
+            pred = model.predictions(X_test)
+            self._predictions[model] = (pred, time.perf_counter() - start)
+        return self._predictions[model]
 
 
 def model_seeds(seed: int, n: int) -> list[int]:
@@ -230,10 +244,7 @@ def _evaluate(adapter_cls, task, parts, prepared, trial, kept, variant, refit, s
         try:
             if model is None:  # another seed, or a trial finished in an earlier, interrupted process
                 model, _, fit_seconds = refit(params, model_seed)
-            X_test = prepared.test(model)
-            start = time.perf_counter()
-            pred = model.predictions(X_test)
-            predict_seconds = time.perf_counter() - start
+            pred, predict_seconds = prepared.predict_test(model)
             metrics = score_predictions(task.task_type, parts.y_test, pred, task.n_classes)
         except Exception as exc:
             if index == 0:
@@ -253,8 +264,7 @@ def _evaluate(adapter_cls, task, parts, prepared, trial, kept, variant, refit, s
 
 def _test_objective(task: TaskInfo, parts: Parts, prepared: _Prepared, model: Adapter) -> float | None:
     try:
-        value = objective_value(task.task_type, parts.y_test, model.predictions(prepared.test(model)),
-                                task.n_classes)
+        value = objective_value(task.task_type, parts.y_test, prepared.predict_test(model)[0], task.n_classes)
     except Exception:  # a reporting number must never fail the trial
         return None
     return float(value) if math.isfinite(value) else None
