@@ -31,7 +31,7 @@ from bench.adapters import register_adapter
 from bench.adapters.base import Adapter, Capabilities, expand_proba, missing_extra
 from bench.adapters.gbdt_common import TrivialFitFallback, objective_defined
 from bench.adapters.space import CategoricalParam, FloatParam
-from bench.preprocessing import TreeFramePreprocessor
+from bench.preprocessing import TreeFramePreprocessor, numeric_pipeline
 
 # hidden_sizes choices as Optuna-storable strings ("width x depth") -> pytabkit's list of layer widths
 HIDDEN_SIZES = {"256x3": [256] * 3, "64x5": [64] * 5, "512x1": [512]}
@@ -44,22 +44,25 @@ _QUIET_LOGGERS = ("lightning.pytorch", "pytorch_lightning", "lightning_fabric", 
 
 class ImputedFramePreprocessor(TreeFramePreprocessor):
     """The tree frame (training vocabulary, constant columns dropped) with numerics median-imputed and a
-    0/1 missing-indicator column for every numeric column that had missing values in training."""
+    0/1 missing-indicator column for every numeric column that had missing values in training (the
+    shared bench.preprocessing.numeric_pipeline, without scaling: RealMLP scales for itself)."""
 
     def fit(self, X: pd.DataFrame, y=None) -> "ImputedFramePreprocessor":
         super().fit(X)
-        numeric = super().transform(X)[self.plan.numeric]
-        self.medians = {c: float(v) for c, v in numeric.median().items()}  # finite: all-NaN columns are dropped
-        self.flagged = [c for c in self.plan.numeric if numeric[c].isna().any()]
+        self.numeric_pipeline = None
+        if self.plan.numeric:
+            self.numeric_pipeline = numeric_pipeline("none", len(X)).fit(super().transform(X)[self.plan.numeric])
         return self
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         frame = super().transform(X)
-        indicators = {f"__missing_{i}": frame[c].isna().to_numpy(dtype="float32")
-                      for i, c in enumerate(self.flagged)}
-        numeric = frame[self.plan.numeric].fillna(self.medians).astype("float32")
-        parts = [numeric, pd.DataFrame(indicators, index=frame.index), frame[self.plan.categorical]]
-        return pd.concat(parts, axis=1)
+        if self.numeric_pipeline is None:
+            return frame
+        values = self.numeric_pipeline.transform(frame[self.plan.numeric]).astype("float32")
+        # imputed numerics first, then one indicator per numeric column that had NaN in training
+        names = self.plan.numeric + [f"__missing_{i}" for i in range(values.shape[1] - len(self.plan.numeric))]
+        numeric = pd.DataFrame(values, columns=names, index=frame.index)
+        return pd.concat([numeric, frame[self.plan.categorical]], axis=1)
 
 
 @register_adapter
