@@ -12,7 +12,7 @@ from rich.table import Table
 
 from bench import leaderboard
 from bench.errors import BenchError
-from bench.results import ResultStore
+from bench.results import FAILED_STATUSES, ResultStore
 
 
 def cmd_run(args, console) -> int:
@@ -49,8 +49,9 @@ def cmd_run(args, console) -> int:
     jobs = plan_jobs(config, suite, loaded, store)
     on_gpu = sum(j.device == "cuda" for j in jobs)
     console.print(f"suite [bold]{suite.name}[/]: {len(loaded)} datasets, {len(jobs)} jobs "
-                  f"({len(models)} models, {on_gpu} on GPU), trials={args.trials}, seeds={args.seeds}, executor={config.executor}, "
-                  f"cpu workers={config.workers}, gpus={','.join(config.gpu_ids()) or 'none'}, out={out}")
+                  f"({len(models)} models, {on_gpu} on GPU), trials={args.trials}, seeds={args.seeds}, "
+                  f"executor={config.executor}, cpu workers={config.workers}, "
+                  f"gpus={','.join(config.gpu_ids()) or 'none'}, out={out}")
 
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("[green]{task.fields[ok]} ok[/] [red]{task.fields[bad]} failed[/]"),
@@ -62,14 +63,16 @@ def cmd_run(args, console) -> int:
         counts = {"ok": 0, "bad": 0}
 
         def progress(job, records):
-            bad = [r["status"] for r in records if r["status"] not in ("ok", "skipped", "unavailable")]
+            bad = [r["status"] for r in records if r["status"] in FAILED_STATUSES]
             counts["bad" if bad else "ok"] += 1
             bar.update(task, advance=1, description=f"{job.job_id}" + (f" [red]{bad[0]}[/]" if bad else ""),
                        **counts)
 
         summary = _execute(config, jobs, store, progress)
     console.print(f"{summary.total - summary.skipped_done} jobs run, {summary.skipped_done} already done, "
-                  f"in {summary.seconds:.1f}s (worker start-up {summary.startup_seconds:.1f}s, first to last job {summary.steady_seconds:.1f}s); records: {dict(summary.statuses)}; logs: {store.run_dir / 'logs'}")
+                  f"in {summary.seconds:.1f}s (worker start-up {summary.startup_seconds:.1f}s, "
+                  f"first to last job {summary.steady_seconds:.1f}s); records: {dict(summary.statuses)}; "
+                  f"logs: {store.run_dir / 'logs'}")
     _print_failures(summary.failures, console)
     for model, reason in summary.unavailable.items():
         console.print(f"[yellow]unavailable[/] {model}: {escape(reason)}", soft_wrap=True)

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import math
 import time
-import weakref
 import traceback
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -116,7 +116,8 @@ def model_seeds(seed: int, n: int) -> list[int]:
 
 
 def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budget, *, seed: int,
-         threads: int, device: str, storage: str | None, study_name: str, seeds: int = 1, tuner: str = "") -> TuningOutcome:
+         threads: int, device: str, storage: str | None, study_name: str, seeds: int = 1,
+         tuner: str = "") -> TuningOutcome:
     """Tune into `study_name` until this tuner has `budget.trials` finished trials there.
 
     Several processes may tune one study in a shared RDB storage (PostgreSQL) at the same time, each
