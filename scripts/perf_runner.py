@@ -68,7 +68,7 @@ def bare_loop(run_dir: Path, datasets: str, models: str, threads: int) -> dict:
 
 
 def _bare_main(run_dir: str, datasets: str, models: str, threads: str) -> None:
-    from bench.resources import thread_environment
+    from bench.execution.resources import thread_environment
 
     os.environ.update(thread_environment(int(threads)))  # the caps a harness worker gets
     from bench.adapters import get_adapter, resolve_models
@@ -191,7 +191,7 @@ def main() -> None:
     args = p.parse_args()
     sys.path.insert(0, str(ROOT))
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    from bench.resources import visible_gpus
+    from bench.execution.resources import visible_gpus
 
     print(f"runner benchmarks; {load()}")
     with tempfile.TemporaryDirectory(prefix="bench-perf-") as tmp:

@@ -74,7 +74,7 @@ def test_smoke_sweep_end_to_end_and_resume(capsys, tmp_path):
 
 
 def test_changing_the_budget_into_the_same_directory_is_refused(capsys, tmp_path):
-    from bench.results import ResultStore
+    from bench.records.store import ResultStore
 
     store = ResultStore(tmp_path / "run")
     store.check_config({"suite": "demo", "trials": 2, "seed": 0, "models": ["dummy"]})

@@ -2,9 +2,9 @@
 
 import json
 
-from bench.analysis import analyze, numbers
+from bench.analysis.analyze import analyze, numbers
 from bench.cli import main
-from bench.results import ResultStore
+from bench.records.store import ResultStore
 
 TIMING_KEYS = {"fit_seconds", "predict_seconds", "seconds", "finished_at", "tuning_seconds", "job_seconds", "host"}
 

@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from bench import leaderboard
+from bench.analysis import leaderboard
 
 
 def _rows(dataset, task_type, direction, scores, status=None):

@@ -41,7 +41,7 @@ def _tune_in_process(url: str, study_name: str, tuner: str, trials: int, barrier
 
 def test_two_processes_tune_one_study_concurrently(postgres, monkeypatch):
     monkeypatch.setenv("BENCH_TEST_SPY_SLEEP", "0.1")  # trials long enough for the two to interleave
-    from bench.sweep import check_storage
+    from bench.execution.sweep import check_storage
 
     check_storage(postgres.url)  # creates Optuna's schema once, as `bench run --storage` does
     ctx = mp.get_context("spawn")
@@ -69,9 +69,9 @@ def test_two_processes_tune_one_study_concurrently(postgres, monkeypatch):
 
 
 def test_a_sweep_keeps_its_studies_in_the_shared_storage(postgres, make_ds, tmp_path):
-    from bench.results import ResultStore
-    from bench.runner import run_local
-    from bench.sweep import SweepConfig, check_storage, plan_jobs
+    from bench.records.store import ResultStore
+    from bench.execution.runner import run_local
+    from bench.execution.sweep import SweepConfig, check_storage, plan_jobs
     from tests.test_splits import Protocol
 
     check_storage(postgres.url)
@@ -93,7 +93,7 @@ def test_a_sweep_keeps_its_studies_in_the_shared_storage(postgres, make_ds, tmp_
 
 def test_a_bad_storage_url_is_one_clear_error():
     from bench.errors import BenchError
-    from bench.sweep import check_storage
+    from bench.execution.sweep import check_storage
 
     with pytest.raises(BenchError, match="cannot open the Optuna storage"):
         check_storage("postgresql+psycopg2://nobody:secret@/nodb?host=/nonexistent&port=1")

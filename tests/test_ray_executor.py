@@ -4,9 +4,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from bench.results import ResultStore
-from bench.runner import run_local
-from bench.sweep import SweepConfig, plan_jobs
+from bench.records.store import ResultStore
+from bench.execution.runner import run_local
+from bench.execution.sweep import SweepConfig, plan_jobs
 from tests.test_splits import Protocol
 
 ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'tabular-bench[ray]'")
@@ -45,7 +45,7 @@ def _comparable(record: dict) -> dict:
 
 
 def test_ray_records_equal_local_records(local_ray, make_ds, tmp_path):
-    from bench.ray_executor import run_ray
+    from bench.execution.ray_executor import run_ray
 
     datasets = [make_ds("binary", n=100)]
     jobs, store = _plan(tmp_path / "local", datasets)

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from bench import regress
+from bench.analysis import regress
 from bench.cli import main
 
 

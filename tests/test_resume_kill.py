@@ -9,7 +9,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from bench.results import ResultStore
+from bench.records.store import ResultStore
 
 N_JOBS = 12  # 3 datasets x 4 folds x 1 model (no search space: one "default" record per job)
 

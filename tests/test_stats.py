@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench import critical_difference, curves, elo, stats
+from bench.analysis import critical_difference, curves, elo, stats
 
 META = {"a": (500, 10, 0), "b": (5_000, 10, 6), "c": (50_000, 4, 1)}
 

@@ -14,8 +14,8 @@ import pytest
 from bench.adapters import get_adapter
 from bench.adapters.base import FitContext
 from bench.adapters.tabpfn_adapter import ALLOW_CPU_ENV, WEIGHTS_ENV, TabPFNAdapter, find_weights
-from bench.leaderboard import compute
-from bench.runner import run_local
+from bench.analysis.leaderboard import compute
+from bench.execution.runner import run_local
 from tests.adapter_helpers import check_output, fit_predict, make_data
 from tests.test_runner import _jobs
 

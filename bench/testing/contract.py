@@ -251,7 +251,7 @@ class Checker:
 
     def full_job(self, cls, data: CheckData, tmp: Path, seed: int, trials: int, device: str) -> None:
         """The real path: Optuna study with the defaults + sampled configurations, records per variant."""
-        from bench.jobs import execute_job
+        from bench.execution.jobs import execute_job
 
         with warnings.catch_warnings():
             # smoke_params may put tuned keys outside the space on purpose (a 16-wide network); Optuna
@@ -264,9 +264,9 @@ class Checker:
                     f"variants {sorted(r['variant'] for r in records)}, expected {sorted(expected)}")
         for r in records:
             error = (r.get("error") or {}).get("message", r.get("reason", ""))
-            self.expect(r["status"] == "ok", "bench.jobs.execute_job",
+            self.expect(r["status"] == "ok", "bench.execution.jobs.execute_job",
                         f"the {r['variant']} variant is '{r['status']}': {error}")
-            self.expect(math.isfinite(r["test_score"]), "bench.jobs.execute_job",
+            self.expect(math.isfinite(r["test_score"]), "bench.execution.jobs.execute_job",
                         f"{r['variant']} test score is {r['test_score']}")
         for trial in records[0]["trials"]:
             self.expect(trial["state"] == "COMPLETE", "search-space samples fit",
@@ -282,8 +282,8 @@ class Checker:
 
     def refuses_unsupported(self, cls, data: CheckData, tmp: Path, seed: int, unavailable: str | None) -> str:
         """The refusal reason, which execute_job must turn into skipped records (into unavailable ones
-        where the model cannot run here at all: that comes first, see bench.jobs)."""
-        from bench.jobs import execute_job
+        where the model cannot run here at all: that comes first, see bench.execution.jobs)."""
+        from bench.execution.jobs import execute_job
 
         reason = cls.capabilities.refusal(data.task_type, data.n_train, data.n_features, data.n_classes, "cpu")
         self.expect(isinstance(reason, str) and reason.strip(), "unsupported task type refused",

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from bench.datasets import Dataset, make_dataset, save_dataset
-from bench.jobs import Job
+from bench.execution.jobs import Job
 
 N_TRAIN, N_VAL, N_TEST = 160, 60, 60
 NUMERIC = ["x[0]", "x:1", "x,2", "x<3"]
@@ -68,7 +68,7 @@ class CheckData:
     y_test = property(lambda self: self.dataset.y[self.test])
 
     def job(self, adapter_cls, tmp: Path, trials: int, seed: int, device: str):
-        """A bench.jobs.Job over this data (dataset and frozen split written under tmp once)."""
+        """A bench.execution.jobs.Job over this data (dataset and frozen split written under tmp once)."""
         from bench.splits import Split, save_frozen, split_hash
 
         ds = self.dataset

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench import plots
-from bench.analysis import SLICES, Analysis
+from bench.analysis import plots
+from bench.analysis.analyze import SLICES, Analysis
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }

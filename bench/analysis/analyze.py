@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from bench import critical_difference, curves, elo, stats
+from bench.analysis import critical_difference, curves, elo, stats
 from bench.errors import BenchError
-from bench.results import ResultStore
+from bench.records.store import ResultStore
 
 SLICES = {"task_type": "task type", "size": "dataset size", "categorical_share": "share of categorical features"}
 
@@ -18,7 +18,7 @@ SLICES = {"task_type": "task type", "size": "dataset size", "categorical_share":
 class Analysis:
     config: dict
     frame: pd.DataFrame
-    summary: pd.DataFrame  # per entry (bench.stats.entry_summary + Elo)
+    summary: pd.DataFrame  # per entry (bench.analysis.stats.entry_summary + Elo)
     per_dataset: pd.DataFrame  # per dataset x entry: score, seed std, normalized, rank, record paths
     rates: pd.DataFrame
     cd: critical_difference.CDResult | None

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench.results import FAILED_STATUSES as FAILURE_STATUSES  # one list of failure statuses
+from bench.records.store import FAILED_STATUSES as FAILURE_STATUSES  # one list of failure statuses
 
 TAIL_LINES = 20
 
@@ -75,7 +75,7 @@ def with_log(records: list[dict], path: Path) -> list[dict]:
 
 def execute_logged(job) -> list[dict]:
     """execute_job with the job's output captured into its log file (what every executor runs)."""
-    from bench.jobs import execute_job
+    from bench.execution.jobs import execute_job
 
     header = (f"job {job.job_id} device={job.device} threads={job.threads} "
               f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '<unset>')}")

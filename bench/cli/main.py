@@ -108,11 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "regress" and args.baseline is None:
-        from bench.regress import BASELINE
+        from bench.analysis.regress import BASELINE
 
         args.baseline = BASELINE
     try:
-        from bench import commands
+        from bench.cli import commands
 
         return getattr(commands, f"cmd_{args.command}")(args, console)
     except BenchError as exc:

@@ -8,7 +8,7 @@ persistent storage (SQLite by default) so a killed job resumes with the trials i
 Model selection, pruning and early stopping see only the training and validation parts. The test
 part is scored (1) for each chosen variant after the study, refit with `seeds` model seeds, and (2)
 after every completed trial, purely for reporting tuning curves (best-so-far by validation -> its
-test score, bench.curves). That per-trial test score is stored as a trial attribute and is never
+test score, bench.analysis.curves). That per-trial test score is stored as a trial attribute and is never
 read by the objective, the sampler, the pruner or the selection of variants.
 """
 

@@ -1,6 +1,6 @@
 """Local executor: long-lived worker processes on CPU and GPU slots; limits; failures become records.
 
-Each worker is a spawned process bound to one slot (bench.resources): its thread caps and its GPU
+Each worker is a spawned process bound to one slot (bench.execution.resources): its thread caps and its GPU
 (CUDA_VISIBLE_DEVICES) are set before it imports any model library, and it then runs job after job.
 Jobs planned for `cuda` go to GPU workers, all others to CPU workers. The parent hands out jobs, is the
 only writer of records (the worker's, or a failure record when a worker died, ran past the time limit or
@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 
 from bench.errors import BenchError
-from bench.jobs import Job, failure_records
-from bench.joblog import FAILURE_STATUSES, execute_logged, with_log
-from bench.resources import MemoryWatch, Slot, gigabytes, plan_slots
-from bench.results import ResultStore
+from bench.execution.jobs import Job, failure_records
+from bench.execution.joblog import FAILURE_STATUSES, execute_logged, with_log
+from bench.execution.resources import MemoryWatch, Slot, gigabytes, plan_slots
+from bench.records.store import ResultStore
 
 POLL_SECONDS = 0.2
 

@@ -30,7 +30,7 @@ from bench.errors import BenchError
 K = 4.0
 FLOOR_ABS = 1e-9
 FLOOR_REL = 1e-6
-BASELINE = Path(__file__).resolve().parents[1] / "results" / "baseline" / "smoke.json"
+BASELINE = Path(__file__).resolve().parents[2] / "results" / "baseline" / "smoke.json"
 # The pinned sweep (used by --update; `bench regress` re-runs what the baseline file says).
 SMOKE_SWEEP = {
     "suite": "smoke-suite.toml",  # relative to the baseline file
@@ -54,9 +54,9 @@ class Drift:
 
 def run_sweep(sweep: dict, suite_path: Path, seed: int, out_dir: Path, quiet: bool = True) -> dict[str, float]:
     """Run the pinned sweep with this base seed into out_dir (must not hold records) -> numbers."""
-    from bench.analysis import analyze, numbers
+    from bench.analysis.analyze import analyze, numbers
     from bench.cli import main
-    from bench.results import ResultStore
+    from bench.records.store import ResultStore
 
     if (out_dir / "records").exists():
         raise BenchError(f"{out_dir} already holds records; a regression run needs a fresh directory")
@@ -85,7 +85,7 @@ def compare(baseline: dict, now: dict[str, float]) -> list[Drift]:
 
 def make_baseline(runs: list[dict[str, float]], sweep: dict, seeds: list[int]) -> dict:
     """runs[0] is the pinned seed's sweep (the baseline values); all runs give the std."""
-    from bench.jobs import CORE_LIBRARIES, library_versions
+    from bench.execution.jobs import CORE_LIBRARIES, library_versions
 
     keys = sorted(runs[0])
     out = {}
@@ -103,7 +103,7 @@ def make_baseline(runs: list[dict[str, float]], sweep: dict, seeds: list[int]) -
 def version_changes(baseline: dict) -> dict[str, tuple[str, str]]:
     """Libraries whose installed version differs from the baseline's: the usual innocent cause of
     moved numbers that do not depend on the seed (their tolerance is round-off only)."""
-    from bench.jobs import library_versions
+    from bench.execution.jobs import library_versions
 
     old = baseline.get("versions", {})
     now = library_versions([k for k in old if k not in ("python", "bench")])

@@ -10,15 +10,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.markup import escape
 from rich.table import Table
 
-from bench import leaderboard
+from bench.analysis import leaderboard
 from bench.errors import BenchError
-from bench.results import FAILED_STATUSES, ResultStore
+from bench.records.store import FAILED_STATUSES, ResultStore
 
 
 def cmd_run(args, console) -> int:
     from bench.adapters import resolve_models
     from bench.suites import load_suite, materialize
-    from bench.sweep import SweepConfig, check_storage, plan_jobs
+    from bench.execution.sweep import SweepConfig, check_storage, plan_jobs
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     resolve_models(models)  # unknown names fail here, before any data is loaded
@@ -81,12 +81,12 @@ def cmd_run(args, console) -> int:
 
 def _execute(config, jobs, store, progress):
     if config.executor == "ray":
-        from bench.ray_executor import run_ray
+        from bench.execution.ray_executor import run_ray
 
         return run_ray(jobs, store, address=config.ray_address, time_limit=config.time_limit,
                        memory_limit_gb=config.memory_limit_gb, retry_failed=config.retry_failed,
                        progress=progress)
-    from bench.runner import run_local
+    from bench.execution.runner import run_local
 
     return run_local(jobs, store, workers=config.workers, gpus=config.gpu_ids(), jobs_per_gpu=config.jobs_per_gpu,
                      time_limit=config.time_limit, memory_limit_gb=config.memory_limit_gb,
@@ -223,8 +223,8 @@ def cmd_fetch(args, console) -> int:
 
 
 def cmd_report(args, console) -> int:
-    from bench.analysis import analyze
-    from bench.report import write_report
+    from bench.analysis.analyze import analyze
+    from bench.analysis.report import write_report
 
     store = ResultStore(args.run_dir)
     if not store.records_dir.exists():
@@ -241,7 +241,7 @@ def cmd_report(args, console) -> int:
 
 
 def cmd_regress(args, console) -> int:
-    from bench import regress
+    from bench.analysis import regress
 
     if args.update:
         data = regress.update(args.baseline, args.keep, progress=console.print)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bench.leaderboard import per_dataset_scores
+from bench.analysis.leaderboard import per_dataset_scores
 
 QUANTILE_FOR_TASK = {"binary": 0.1, "multiclass": 0.1, "regression": 0.5}
 TRUNCATE_FOR_TASK = {"binary": False, "multiclass": False, "regression": True}

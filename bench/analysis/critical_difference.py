@@ -18,7 +18,7 @@ import pandas as pd
 import scikit_posthocs
 from scipy import stats as scipy_stats
 
-from bench.stats import add_ranks, dataset_scores, pivot
+from bench.analysis.stats import add_ranks, dataset_scores, pivot
 
 
 @dataclass

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from bench.datasets import load_cached_dataset, save_dataset
 from bench.errors import BenchError
-from bench.jobs import Job
-from bench.resources import cpu_count, visible_gpus
-from bench.results import ResultStore
+from bench.execution.jobs import Job
+from bench.execution.resources import cpu_count, visible_gpus
+from bench.records.store import ResultStore
 from bench.splits import make_splits
 
 

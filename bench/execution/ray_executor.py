@@ -1,6 +1,6 @@
 """Executor on a Ray cluster (optional extra: pip install 'tabular-bench[ray]').
 
-Each job is one Ray task that runs exactly what a local worker runs (bench.joblog.execute_logged), so
+Each job is one Ray task that runs exactly what a local worker runs (bench.execution.joblog.execute_logged), so
 the records are the same; the driver (this process) is still the only writer of records and writes
 them into the same ResultStore, failure records included. Ray does the scheduling: `num_cpus` = the
 job's threads, one GPU for `cuda` jobs (Ray pins the device through CUDA_VISIBLE_DEVICES itself).
@@ -21,11 +21,11 @@ import time
 from collections import deque
 
 from bench.errors import BenchError
-from bench.jobs import Job, failure_records
-from bench.joblog import execute_logged, with_log
-from bench.resources import thread_environment
-from bench.results import ResultStore
-from bench.runner import Recorder, SweepSummary, pending_jobs
+from bench.execution.jobs import Job, failure_records
+from bench.execution.joblog import execute_logged, with_log
+from bench.execution.resources import thread_environment
+from bench.records.store import ResultStore
+from bench.execution.runner import Recorder, SweepSummary, pending_jobs
 
 POLL_SECONDS = 0.5
 

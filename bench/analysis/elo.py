@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
-from bench.stats import entry_label
+from bench.analysis.stats import entry_label
 
 ELO_BASE = 1000.0
 ELO_SCALE = 400.0 / math.log(10.0)

@@ -11,7 +11,7 @@ declared capability limit, or UNAVAILABLE (its optional library or weights are m
 that ran it), is left out of that dataset and its coverage shows it; both are counted in own columns.
 
 Min-max lets one weak entry (`dummy`) squeeze everyone else toward 1, so the table also shows the
-Grinsztajn et al. 2022 quantile normalization (`norm_quantile`, see bench.stats) and sorts by it, and
+Grinsztajn et al. 2022 quantile normalization (`norm_quantile`, see bench.analysis.stats) and sorts by it, and
 `seed_std`: the std over model seeds (`bench run --seeds N`) on that normalized scale.
 """
 
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.results import FAILED_STATUSES
+from bench.records.store import FAILED_STATUSES
 
 COLUMNS = ["model", "variant", "family", "norm_quantile", "seed_std", "mean_norm_score", "mean_rank", "wins",
            "datasets", "failures", "skipped", "unavailable", "median_fit_s", "median_predict_s"]
@@ -108,7 +108,7 @@ def compute(frame: pd.DataFrame, task_type: str | None = None) -> pd.DataFrame:
 
 
 def _quantile_columns(frame: pd.DataFrame) -> pd.DataFrame:
-    from bench import stats  # bench.stats builds on per_dataset_scores above
+    from bench.analysis import stats  # bench.analysis.stats builds on per_dataset_scores above
 
     scores = stats.dataset_scores(frame)
     if scores.empty:

@@ -6,7 +6,7 @@ score (the test score is computed for reporting only, see bench.tuning). Like Gr
 `default_first = T`): the defaults trial comes first, the other trials are shuffled (many seeded
 permutations), and after n trials the curve takes the test score of the best trial so far by
 validation (ties: the earlier one). Curves are averaged over permutations, then normalized with the
-dataset's leaderboard normalization (bench.stats, so 1 = the best entry's test score), averaged over
+dataset's leaderboard normalization (bench.analysis.stats, so 1 = the best entry's test score), averaged over
 splits and then over datasets. A model's curve stops at the smallest trial count any of its jobs
 reached (no extrapolation). With Optuna's TPE the trial order is not exchangeable the way random
 search is, so the shuffled curve is an estimate of "n trials of this search", not a replay.
@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bench.stats import apply_scale, dataset_scales, dataset_scores
+from bench.analysis.stats import apply_scale, dataset_scales, dataset_scores
 
 
 def job_trials(records: list[dict]) -> pd.DataFrame:

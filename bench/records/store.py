@@ -4,7 +4,7 @@ Layout of a run directory:
     run.json                                   the run's fixed configuration (suite, budget, seed)
     records/<dataset>/<model>/r<R>f<F>.<variant>.json
     optuna/<study>.db                          per-job Optuna studies (resume state)
-    logs/<dataset>/<model>/r<R>f<F>.log        each job's output (bench.joblog)
+    logs/<dataset>/<model>/r<R>f<F>.log        each job's output (bench.execution.joblog)
     records.parquet, leaderboard*.csv/.md      derived, rebuilt from the records at any time
 
 A record file exists only once it is complete (write to a temp file, fsync, rename), so a killed sweep
