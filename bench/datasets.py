@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from bench.errors import BenchError
+from bench.records.schema import strict_json
 
 TASK_TYPES = ("binary", "multiclass", "regression")
 
@@ -185,7 +186,8 @@ def write_json_atomic(path: Path, obj) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1, default=_json_default)
+        # Strict JSON: NaN / inf become null (a bare NaN token is not JSON).
+        json.dump(strict_json(obj), f, indent=1, default=_json_default, allow_nan=False)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)

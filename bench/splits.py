@@ -17,6 +17,7 @@ import numpy as np
 from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold, train_test_split
 
 from bench.datasets import Dataset, cache_root
+from bench.seeding import validation_seed
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ def _kfold(ds: Dataset, protocol):
 
 
 def _inner_validation(ds: Dataset, train_outer: np.ndarray, protocol, repeat: int, fold: int):
-    seed = protocol.seed * 1_000_003 + repeat * 1_000 + fold
+    seed = validation_seed(protocol.seed, repeat, fold)
     stratify = None
     if ds.task_type != "regression":
         counts = np.bincount(ds.y[train_outer])

@@ -47,7 +47,7 @@ def test_compare_finds_moved_missing_and_new_numbers():
 def _regress_with(monkeypatch, tmp_path, capsys, baseline, now):
     path = tmp_path / "smoke.json"
     path.write_text(json.dumps(baseline))
-    monkeypatch.setattr(regress, "run_sweep", lambda *args, **kwargs: dict(now))
+    monkeypatch.setattr(regress, "run_pinned_sweep", lambda *args, **kwargs: dict(now))
     code = main(["regress", "--baseline", str(path)])
     return code, " ".join(capsys.readouterr().out.split())
 

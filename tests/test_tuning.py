@@ -84,7 +84,7 @@ def test_each_final_configuration_is_refit_with_every_model_seed(make_ds):
     ds = make_ds("binary")
     out = tune(get_adapter("random_forest"), TaskInfo("binary", 2), _parts(ds), Budget(3), seed=7,
                threads=1, device="cpu", storage=None, study_name="seeds", seeds=3)
-    from bench.tuning import model_seeds
+    from bench.seeding import refit_seeds as model_seeds
 
     assert model_seeds(7, 3)[0] == 7 and len(set(model_seeds(7, 3))) == 3 and model_seeds(7, 3) == model_seeds(7, 3)
     for v in out.variants:

@@ -13,6 +13,7 @@ Heavy libraries (xgboost, torch, ...) are imported inside methods so that listin
 from __future__ import annotations
 
 import importlib.util
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
@@ -21,6 +22,7 @@ import numpy as np
 
 from bench.datasets import TASK_TYPES
 from bench.metrics import Objective, objective_for
+from bench.records.schema import TrialEnd
 
 FAMILIES = ("gbdt", "neural", "baseline")  # leaderboards group and compare models by family
 
@@ -79,6 +81,27 @@ class FitContext:
     def report_value(self, step: int, value: float) -> None:
         if self.report is not None:
             self.report(step, value)
+
+    def deadline_passed(self) -> bool:
+        """True once the tuning budget's clock has run out (never for the defaults trial or refits)."""
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+    def seconds_left(self) -> float | None:
+        """Seconds until the deadline (None: no deadline); may be negative."""
+        return None if self.deadline is None else self.deadline - time.monotonic()
+
+    def record_end(self, stopped_by: TrialEnd | str, iterations: int | None = None, best: int | None = None,
+                   unit: str | None = None, **extra: Any) -> None:
+        """How fit ended, for the trial's record: `stopped_by` is a bench.records.schema.TrialEnd
+        (early_stopped, converged, max_iterations, deadline, diverged), `iterations` the rounds /
+        epochs / trees done, `best` the 1-based iteration kept, `unit` what an iteration is."""
+        self.info.update(stopped_by=str(TrialEnd(stopped_by)), **extra)
+        if iterations is not None:
+            self.info["iterations"] = int(iterations)
+        if best is not None:
+            self.info["best_iteration"] = int(best)
+        if unit is not None:
+            self.info["iteration_unit"] = unit
 
 
 class Adapter(ABC):

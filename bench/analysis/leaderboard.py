@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.records.store import FAILED_STATUSES
+from bench.records.schema import FAILURES as FAILED_STATUSES
 
 COLUMNS = ["model", "variant", "family", "norm_quantile", "seed_std", "mean_norm_score", "mean_rank", "wins",
            "datasets", "failures", "skipped", "unavailable", "median_fit_s", "median_predict_s"]

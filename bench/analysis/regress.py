@@ -52,22 +52,18 @@ class Drift:
         return None if self.baseline is None or self.now is None else self.now - self.baseline
 
 
-def run_sweep(sweep: dict, suite_path: Path, seed: int, out_dir: Path, quiet: bool = True) -> dict[str, float]:
+def run_pinned_sweep(sweep: dict, suite_path: Path, seed: int, out_dir: Path) -> dict[str, float]:
     """Run the pinned sweep with this base seed into out_dir (must not hold records) -> numbers."""
     from bench.analysis.analyze import analyze, numbers
-    from bench.cli import main
-    from bench.records.store import ResultStore
+    from bench.execution.sweep import SweepConfig, run_sweep
 
     if (out_dir / "records").exists():
         raise BenchError(f"{out_dir} already holds records; a regression run needs a fresh directory")
-    argv = ["run", "--suite", str(suite_path), "--models", ",".join(sweep["models"]),
-            "--trials", str(sweep["trials"]), "--seeds", str(sweep["seeds"]), "--splits", str(sweep["splits"]),
-            "--seed", str(seed), "--jobs", str(sweep["jobs"]), "--threads", str(sweep["threads"]),
-            "--device", "cpu", "--out", str(out_dir)] + (["--quiet"] if quiet else [])
-    code = main(argv)
-    if code != 0:
-        raise BenchError(f"the regression sweep failed (exit {code}): bench {' '.join(argv)}")
-    return numbers(analyze(ResultStore(out_dir), n_boot=20))
+    config = SweepConfig(suite=str(suite_path), models=list(sweep["models"]), trials=sweep["trials"],
+                         seeds=sweep["seeds"], max_splits=sweep["splits"], seed=seed, workers=sweep["jobs"],
+                         threads=sweep["threads"], device="cpu", out=out_dir, time_limit=3600.0)
+    result = run_sweep(config)
+    return numbers(analyze(result.store, n_boot=20))
 
 
 def compare(baseline: dict, now: dict[str, float]) -> list[Drift]:
@@ -128,7 +124,7 @@ def regress(baseline_path: Path, out_dir: Path | None = None) -> tuple[dict, lis
     sweep = baseline["sweep"]
     suite = baseline_path.parent / sweep["suite"]
     with _workdir(out_dir) as work:
-        now = run_sweep(sweep, suite, sweep["seed"], work / "run")
+        now = run_pinned_sweep(sweep, suite, sweep["seed"], work / "run")
     return baseline, compare(baseline, now), now
 
 
@@ -142,7 +138,7 @@ def update(baseline_path: Path, out_dir: Path | None = None, variance_seeds: int
     with _workdir(out_dir) as work:
         for seed in seeds:
             started = time.perf_counter()
-            runs.append(run_sweep(sweep, suite, seed, work / f"seed-{seed}"))
+            runs.append(run_pinned_sweep(sweep, suite, seed, work / f"seed-{seed}"))
             progress(f"sweep with base seed {seed}: {len(runs[-1])} numbers in {time.perf_counter() - started:.0f}s")
     data = make_baseline(runs, sweep, seeds)
     baseline_path.parent.mkdir(parents=True, exist_ok=True)

@@ -12,63 +12,46 @@ from rich.table import Table
 
 from bench.analysis import leaderboard
 from bench.errors import BenchError
-from bench.records.store import FAILED_STATUSES, ResultStore
+from bench.records.schema import FAILURES
+from bench.records.store import ResultStore
 
 
 def cmd_run(args, console) -> int:
-    from bench.adapters import resolve_models
-    from bench.suites import load_suite, materialize
-    from bench.execution.sweep import SweepConfig, check_storage, plan_jobs
+    from bench.execution.sweep import SweepConfig, execute_sweep, prepare_sweep
 
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
-    resolve_models(models)  # unknown names fail here, before any data is loaded
-    suite = load_suite(args.suite)
-    out = args.out or Path("results") / suite.name
-    config = SweepConfig(suite=args.suite, models=models, out=out, trials=args.trials,
+    config = SweepConfig(suite=args.suite, models=args.models.split(","), out=args.out,
+                         datasets=args.datasets.split(",") if args.datasets else None, trials=args.trials,
                          tune_seconds=args.tune_seconds, seed=args.seed, workers=args.jobs,
                          threads=args.threads, time_limit=args.time_limit, max_splits=args.splits,
                          device=args.device, retry_failed=args.retry_failed, seeds=args.seeds, gpus=args.gpus,
                          jobs_per_gpu=args.jobs_per_gpu, memory_limit_gb=args.memory_limit,
                          storage=args.storage, executor=args.executor, ray_address=args.ray_address)
-    if config.storage:
-        check_storage(config.storage)
-    store = ResultStore(out)
-    store.check_config(config.identity(suite.name))
-    with console.status(f"loading suite '{suite.name}'"):
-        loaded, excluded = materialize(suite)
-    for ex in excluded:
+    with console.status(f"loading suite '{args.suite}'"):
+        plan = prepare_sweep(config)
+    for ex in plan.excluded:
         console.print(f"[dim]excluded {ex.name}: {ex.reason}[/]")
-    if args.datasets:
-        wanted = [d.strip() for d in args.datasets.split(",") if d.strip()]
-        names = [item.dataset.name for item in loaded]
-        unknown = [d for d in wanted if d not in names]
-        if unknown:
-            raise BenchError(f"suite '{suite.name}' has no dataset(s) {', '.join(unknown)}. "
-                             f"Its datasets: {', '.join(names)}")
-        loaded = [item for item in loaded if item.dataset.name in wanted]
-    jobs = plan_jobs(config, suite, loaded, store)
+    jobs, store = plan.jobs, plan.store
     on_gpu = sum(j.device == "cuda" for j in jobs)
-    console.print(f"suite [bold]{suite.name}[/]: {len(loaded)} datasets, {len(jobs)} jobs "
-                  f"({len(models)} models, {on_gpu} on GPU), trials={args.trials}, seeds={args.seeds}, "
+    console.print(f"suite [bold]{plan.suite.name}[/]: {len(plan.loaded)} datasets, {len(jobs)} jobs "
+                  f"({len(config.models)} models, {on_gpu} on GPU), trials={config.trials}, seeds={config.seeds}, "
                   f"executor={config.executor}, cpu workers={config.workers}, "
-                  f"gpus={','.join(config.gpu_ids()) or 'none'}, out={out}")
+                  f"gpus={','.join(config.gpu_ids()) or 'none'}, out={plan.out}")
 
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("[green]{task.fields[ok]} ok[/] [red]{task.fields[bad]} failed[/]"),
                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
     with Progress(*columns, console=console, disable=args.quiet) as bar:
         task = bar.add_task("jobs", total=len(jobs), ok=0, bad=0)
-        done_before = sum(store.is_done(j, config.retry_failed) for j in jobs)
-        bar.update(task, completed=done_before)
+        bar.update(task, completed=plan.done_count())
         counts = {"ok": 0, "bad": 0}
 
         def progress(job, records):
-            bad = [r["status"] for r in records if r["status"] in FAILED_STATUSES]
+            bad = [r["status"] for r in records if r["status"] in FAILURES]
             counts["bad" if bad else "ok"] += 1
             bar.update(task, advance=1, description=f"{job.job_id}" + (f" [red]{bad[0]}[/]" if bad else ""),
                        **counts)
 
-        summary = _execute(config, jobs, store, progress)
+        summary = execute_sweep(plan, progress).summary
     console.print(f"{summary.total - summary.skipped_done} jobs run, {summary.skipped_done} already done, "
                   f"in {summary.seconds:.1f}s (worker start-up {summary.startup_seconds:.1f}s, "
                   f"first to last job {summary.steady_seconds:.1f}s); records: {dict(summary.statuses)}; "
@@ -77,20 +60,6 @@ def cmd_run(args, console) -> int:
     for model, reason in summary.unavailable.items():
         console.print(f"[yellow]unavailable[/] {model}: {escape(reason)}", soft_wrap=True)
     return _print_leaderboard(store, console)
-
-
-def _execute(config, jobs, store, progress):
-    if config.executor == "ray":
-        from bench.execution.ray_executor import run_ray
-
-        return run_ray(jobs, store, address=config.ray_address, time_limit=config.time_limit,
-                       memory_limit_gb=config.memory_limit_gb, retry_failed=config.retry_failed,
-                       progress=progress)
-    from bench.execution.runner import run_local
-
-    return run_local(jobs, store, workers=config.workers, gpus=config.gpu_ids(), jobs_per_gpu=config.jobs_per_gpu,
-                     time_limit=config.time_limit, memory_limit_gb=config.memory_limit_gb,
-                     retry_failed=config.retry_failed, progress=progress)
 
 
 def _print_failures(failures, console, limit: int = 30) -> None:

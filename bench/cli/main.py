@@ -28,6 +28,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _number_or_none(text: str) -> float | None:
+    """A positive number, or 'none' for no limit (the sweep config range-checks the number)."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'none', got {text!r}") from None
+
+
 def _at_least_one(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -43,13 +53,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--suite", default="demo", help="suite name, suite .toml file, or folder with manifest.json")
     run.add_argument("--datasets", default=None, help="comma-separated subset of the suite's datasets")
     run.add_argument("--models", default=DEFAULT_MODELS, help="comma-separated model names (see `bench models list`)")
-    run.add_argument("--trials", type=_positive_int, default=10,
+    run.add_argument("--trials", type=int, default=10,
                      help="Optuna trials per job incl. the defaults trial; 1 = defaults only")
-    run.add_argument("--tune-seconds", type=float, default=None, help="wall-clock tuning budget per job")
+    run.add_argument("--tune-seconds", type=_number_or_none, default=None,
+                     help="wall-clock tuning budget per job after the defaults trial (default: none)")
     run.add_argument("--jobs", type=_positive_int, default=1, help="worker processes (0 = in-process, no isolation)")
     run.add_argument("--threads", type=_positive_int, default=0, help="threads per job (0 = cores / jobs)")
-    run.add_argument("--time-limit", type=float, default=3600.0, help="hard per-job time limit in seconds")
-    run.add_argument("--splits", type=_positive_int, default=None, help="use only the first N splits of each dataset")
+    run.add_argument("--time-limit", type=_number_or_none, default=3600.0,
+                     help="hard per-job time limit in seconds, or none (default: 3600)")
+    run.add_argument("--splits", type=int, default=None, help="use only the first N splits of each dataset")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--seeds", type=_at_least_one, default=1,
                      help="model seeds each final configuration (default, tuned) is refit and tested with")
@@ -61,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     scale.add_argument("--gpus", default="auto",
                        help="GPUs for GPU-capable models: auto (all visible), none, or ids like 0,1")
     scale.add_argument("--jobs-per-gpu", type=_positive_int, default=1, help="GPU worker processes per GPU")
-    scale.add_argument("--memory-limit", type=float, default=None, metavar="GB",
+    scale.add_argument("--memory-limit", type=_number_or_none, default=None, metavar="GB",
                        help="per-job memory limit (resident memory of the job's process tree); over it the "
                             "job is stopped and recorded as out_of_memory")
     scale.add_argument("--storage", default=None, metavar="URL",

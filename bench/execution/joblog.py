@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench.records.store import FAILED_STATUSES as FAILURE_STATUSES  # one list of failure statuses
+from bench.records.schema import FAILURES
 
 TAIL_LINES = 20
 
@@ -67,7 +67,7 @@ def with_log(records: list[dict], path: Path) -> list[dict]:
     last = None
     for r in records:
         r["log"] = str(path)
-        if r.get("status") in FAILURE_STATUSES:
+        if r.get("status") in FAILURES:
             last = tail(path) if last is None else last
             r["log_tail"] = last
     return records

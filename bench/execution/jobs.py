@@ -20,6 +20,8 @@ import numpy as np
 
 import bench
 from bench.datasets import load_cached_dataset
+from bench.records.schema import SCHEMA_VERSION, Status
+from bench.seeding import job_seed
 
 CORE_LIBRARIES = ("numpy", "pandas", "scikit-learn", "optuna", "pyarrow")
 VARIANTS_FOR = {True: ("default", "tuned"), False: ("default",)}
@@ -92,7 +94,7 @@ def _library_versions(names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 
 def base_record(job: Job, variant: str, libraries=()) -> dict:
     return {
-        "job_id": job.job_id, "suite": job.suite, "dataset": job.dataset, "dataset_hash": job.dataset_hash,
+        "schema_version": SCHEMA_VERSION, "job_id": job.job_id, "suite": job.suite, "dataset": job.dataset, "dataset_hash": job.dataset_hash,
         "split": {"index": job.split_index, "repeat": job.repeat, "fold": job.fold, "hash": job.split_hash},
         "model": job.model, "variant": variant, "seed": job.seed,
         "budget": {"trials": job.trials, "seconds": job.tune_seconds},
@@ -125,7 +127,7 @@ def execute_job(job: Job, adapter_cls=None) -> list[dict]:
         if split.hash != job.split_hash:
             raise RuntimeError(f"frozen split {job.split_file}[{job.split_index}] changed")
     except Exception as exc:
-        return failure_records(job, "failed", type(exc).__name__, str(exc))
+        return failure_records(job, Status.FAILED, type(exc).__name__, str(exc))
 
     from bench.adapters.base import TaskInfo
 
@@ -137,11 +139,11 @@ def execute_job(job: Job, adapter_cls=None) -> list[dict]:
     try:
         # Unavailable (an optional library or the weights are missing here) comes first: it says nothing
         # about the dataset, and such records are re-run once the environment has what the model needs.
-        status, reason = "unavailable", adapter_cls.unavailable_reason(ds.task_type)
+        status, reason = Status.UNAVAILABLE, adapter_cls.unavailable_reason(ds.task_type)
     except Exception as exc:  # a bug in the check must not take the sweep down
-        return failure_records(job, "failed", type(exc).__name__, f"availability check failed: {exc}", meta)
+        return failure_records(job, Status.FAILED, type(exc).__name__, f"availability check failed: {exc}", meta)
     if not reason:
-        status, reason = "skipped", adapter_cls.capabilities.refusal(ds.task_type, len(split.train),
+        status, reason = Status.SKIPPED, adapter_cls.capabilities.refusal(ds.task_type, len(split.train),
                                                                      ds.n_features, ds.n_classes, job.device)
     if reason:
         return [{**base_record(job, v, adapter_cls.libraries), **meta, "status": status, "reason": reason}
@@ -151,7 +153,7 @@ def execute_job(job: Job, adapter_cls=None) -> list[dict]:
     parts = Parts(take[split.train].reset_index(drop=True), ds.y[split.train],
                   take[split.val].reset_index(drop=True), ds.y[split.val],
                   take[split.test].reset_index(drop=True), ds.y[split.test])
-    seed = job.seed * 1_000 + job.split_index
+    seed = job_seed(job.seed, job.split_index)
     # A one-trial job has nothing to resume, and a persistent study would only add its database
     # set-up (0.3-1 s per job, most of the harness overhead on small jobs): it tunes in memory.
     storage = job.storage_url() if job.trials > 1 and job.tunable else None
@@ -162,7 +164,7 @@ def execute_job(job: Job, adapter_cls=None) -> list[dict]:
                        study_name=job.study_name, seeds=job.seeds)
     except Exception as exc:  # a bug or crash outside any single trial
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-3:])
-        return failure_records(job, "failed", type(exc).__name__, f"{exc}\n{tb}", meta)
+        return failure_records(job, Status.FAILED, type(exc).__name__, f"{exc}\n{tb}", meta)
 
     elapsed = time.perf_counter() - started
     common = {"objective": outcome.objective, "direction": outcome.direction, "trials": outcome.trials,
@@ -172,7 +174,7 @@ def execute_job(job: Job, adapter_cls=None) -> list[dict]:
         # test / test_score: mean over the model seeds that finished; test_by_seed keeps each one.
         seed_scores = [s[outcome.objective] for s in v.by_seed if "error" not in s]
         records.append({**base_record(job, v.variant, adapter_cls.libraries), **meta, **common,
-                        "status": "ok", "params": v.params, "trial_number": v.trial_number,
+                        "status": Status.OK, "params": v.params, "trial_number": v.trial_number,
                         "val_score": v.val_score, "test": v.test_metrics,
                         "test_score": v.test_metrics[outcome.objective],
                         "test_score_std": float(np.std(seed_scores, ddof=1)) if len(seed_scores) > 1 else None,
@@ -181,5 +183,5 @@ def execute_job(job: Job, adapter_cls=None) -> list[dict]:
                         "fit_info": v.fit_info})
     for variant, message in outcome.failures.items():
         records.append({**base_record(job, variant, adapter_cls.libraries), **meta, **common,
-                        "status": "failed", "error": {"type": message.split(":", 1)[0], "message": message}})
+                        "status": Status.FAILED, "error": {"type": message.split(":", 1)[0], "message": message}})
     return records

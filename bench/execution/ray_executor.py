@@ -24,6 +24,7 @@ from bench.errors import BenchError
 from bench.execution.jobs import Job, failure_records
 from bench.execution.joblog import execute_logged, with_log
 from bench.execution.resources import thread_environment
+from bench.records.schema import Status
 from bench.records.store import ResultStore
 from bench.execution.runner import Recorder, SweepSummary, pending_jobs
 
@@ -139,7 +140,7 @@ class _Driver:
                             del in_flight[ref]
                             self._release(used, job, capacity)
                             finished(job, with_log(failure_records(
-                                job, "timeout", "TimeLimit", f"job ran past its time limit of {self.time_limit:.0f}s"),
+                                job, Status.TIMEOUT, "TimeLimit", f"job ran past its time limit of {self.time_limit:.0f}s"),
                                 job.log_path))
         finally:
             for ref in in_flight:
@@ -155,12 +156,12 @@ class _Driver:
         try:
             return self.ray.get(ref)
         except exc_types.OutOfMemoryError as exc:
-            status, kind, message = "out_of_memory", "MemoryLimitExceeded", _first_line(exc)
+            status, kind, message = Status.OUT_OF_MEMORY, "MemoryLimitExceeded", _first_line(exc)
         except (exc_types.WorkerCrashedError, exc_types.NodeDiedError, exc_types.LocalRayletDiedError) as exc:
-            status, kind, message = "crashed", "WorkerDied", f"Ray worker died: {_first_line(exc)}"
+            status, kind, message = Status.CRASHED, "WorkerDied", f"Ray worker died: {_first_line(exc)}"
         except exc_types.RayTaskError as exc:  # the harness itself raised inside the task
             cause = exc.cause if getattr(exc, "cause", None) is not None else exc
-            status, kind, message = "failed", type(cause).__name__, _first_line(cause)
+            status, kind, message = Status.FAILED, type(cause).__name__, _first_line(cause)
         return with_log(failure_records(job, status, kind, message), job.log_path)
 
 

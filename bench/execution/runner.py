@@ -20,8 +20,9 @@ from multiprocessing.connection import wait
 
 from bench.errors import BenchError
 from bench.execution.jobs import Job, failure_records
-from bench.execution.joblog import FAILURE_STATUSES, execute_logged, with_log
+from bench.execution.joblog import execute_logged, with_log
 from bench.execution.resources import MemoryWatch, Slot, gigabytes, plan_slots
+from bench.records.schema import FAILURES, Status
 from bench.records.store import ResultStore
 
 POLL_SECONDS = 0.2
@@ -55,9 +56,9 @@ class Recorder:
         self.summary.done_at.append(time.monotonic())
         for r in records:
             self.summary.statuses[r["status"]] += 1
-            if r["status"] == "unavailable":
+            if r["status"] == Status.UNAVAILABLE:
                 self.summary.unavailable.setdefault(r["model"], r.get("reason", ""))
-            elif r["status"] in FAILURE_STATUSES:
+            elif r["status"] in FAILURES:
                 self.summary.failures.append((f"{job.job_id} [{r['variant']}]", r["status"],
                                               (r.get("error") or {}).get("message", ""), r.get("log", "")))
         if self.progress:
@@ -180,16 +181,16 @@ class _Pool:
                 return w
         if lost or not w.process.is_alive():
             w.process.join(timeout=5)  # reap it, so the exit code (signal) is known
-            return self._fail(w, finished, "crashed", "WorkerDied", _death_text(w.process.exitcode), stop=False)
+            return self._fail(w, finished, Status.CRASHED, "WorkerDied", _death_text(w.process.exitcode), stop=False)
         if self.memory_limit and w.memory:
             used = w.memory.sample()
             if used > self.memory_limit:
-                return self._fail(w, finished, "out_of_memory", "MemoryLimitExceeded",
+                return self._fail(w, finished, Status.OUT_OF_MEMORY, "MemoryLimitExceeded",
                                   f"job used {gigabytes(used)} (peak seen {gigabytes(w.memory.peak)}), over the "
                                   f"memory limit of {gigabytes(self.memory_limit)}",
                                   extra={"memory_peak_bytes": w.memory.peak, "memory_limit_bytes": self.memory_limit})
         if self.time_limit and w.started and time.monotonic() - w.started > self.time_limit:
-            return self._fail(w, finished, "timeout", "TimeLimit",
+            return self._fail(w, finished, Status.TIMEOUT, "TimeLimit",
                               f"job ran past its time limit of {self.time_limit:.0f}s")
         return w
 

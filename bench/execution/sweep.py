@@ -1,13 +1,21 @@
 """A sweep: suite -> datasets -> frozen splits -> jobs (dataset x split x model) -> executor.
 
+The Python API the CLI wraps (and `bench regress`, tests and notebooks call directly):
+
+    config = SweepConfig(suite="demo", models=["xgboost", "mlp"], trials=5)   # validated here
+    result = run_sweep(config)            # = execute_sweep(prepare_sweep(config))
+    result.summary.statuses, result.store.frame()
+
 The run directory is self-contained: it holds the materialized datasets and frozen split indices the
 jobs used, so every record can be traced back to the exact rows a model saw.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Literal, get_args
 
 from bench.datasets import load_cached_dataset, save_dataset
 from bench.errors import BenchError
@@ -16,28 +24,59 @@ from bench.execution.resources import cpu_count, visible_gpus
 from bench.records.store import ResultStore
 from bench.splits import make_splits
 
+Device = Literal["auto", "cpu", "cuda"]
+Executor = Literal["local", "ray"]
+
 
 @dataclass
 class SweepConfig:
+    """Everything a sweep needs; every value is checked when the config is made (BenchError naming
+    the option, as the command line spells it, and the value)."""
+
     suite: str
     models: list[str]
-    out: Path
+    out: Path | None = None  # run directory; None = results/<suite name>
+    datasets: list[str] | None = None  # a subset of the suite's datasets; None = all
     trials: int = 1
     tune_seconds: float | None = None
     seed: int = 0
-    workers: int = 1  # CPU worker slots
+    workers: int = 1  # CPU worker slots; 0 = in this process (debugging: no isolation, no limits)
     threads: int = 0  # per job; 0 = cores / all worker slots
     time_limit: float | None = None
     max_splits: int | None = None
-    device: str = "auto"  # auto | cpu | cuda
+    device: Device = "auto"
     retry_failed: bool = False
     seeds: int = 1  # model seeds per final configuration (default and tuned)
     gpus: str = "auto"  # auto | none | device ids "0,1"
     jobs_per_gpu: int = 1  # GPU worker slots per device
     memory_limit_gb: float | None = None  # per job (worker process tree resident memory)
     storage: str | None = None  # shared Optuna storage URL; None = one SQLite file per job
-    executor: str = "local"  # local | ray
+    executor: Executor = "local"
     ray_address: str | None = None
+
+    def __post_init__(self) -> None:
+        self.models = [m.strip() for m in self.models if m and m.strip()]
+        if not self.models:
+            raise BenchError("--models: no model named")
+        if self.datasets is not None:
+            self.datasets = [d.strip() for d in self.datasets if d and d.strip()]
+        _check_int("--trials", self.trials, 1)
+        _check_int("--seeds", self.seeds, 1)
+        _check_int("--jobs", self.workers, 0)
+        _check_int("--threads", self.threads, 0)
+        _check_int("--jobs-per-gpu", self.jobs_per_gpu, 1)
+        _check_int("--seed", self.seed, 0)
+        if self.max_splits is not None:
+            _check_int("--splits", self.max_splits, 1)
+        for option, value in (("--tune-seconds", self.tune_seconds), ("--time-limit", self.time_limit),
+                              ("--memory-limit", self.memory_limit_gb)):
+            if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise BenchError(f"{option} must be a positive number of "
+                                 f"{'GB' if option == '--memory-limit' else 'seconds'} or 'none', got {value!r}")
+        _check_choice("--device", self.device, Device)
+        _check_choice("--executor", self.executor, Executor)
+        if self.out is not None:
+            self.out = Path(self.out)
 
     def gpu_ids(self) -> list[str]:
         if not hasattr(self, "_gpu_ids"):  # detection runs nvidia-smi: once per sweep is enough
@@ -48,6 +87,97 @@ class SweepConfig:
         return {"suite": suite_name, "trials": self.trials, "tune_seconds": self.tune_seconds,
                 "seed": self.seed, "max_splits": self.max_splits, "seeds": self.seeds,
                 "models": list(self.models)}
+
+
+def _check_int(option: str, value, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise BenchError(f"{option} must be an integer >= {minimum}, got {value!r}")
+
+
+def _check_choice(option: str, value, choices) -> None:
+    allowed = get_args(choices)
+    if value not in allowed:
+        raise BenchError(f"{option} must be one of {', '.join(allowed)}, got {value!r}")
+
+
+@dataclass
+class SweepPlan:
+    """A prepared sweep: the data is loaded and split, the jobs are planned, nothing has run."""
+
+    config: SweepConfig
+    suite: object  # bench.suites.Suite
+    store: ResultStore
+    loaded: list  # bench.suites.LoadedDataset, after --datasets
+    excluded: list  # bench.suites.Excluded (suite filters)
+    jobs: list[Job]
+
+    @property
+    def out(self) -> Path:
+        return self.store.run_dir
+
+    def done_count(self) -> int:
+        return sum(self.store.is_done(j, self.config.retry_failed) for j in self.jobs)
+
+
+@dataclass
+class SweepResult:
+    plan: SweepPlan
+    summary: object  # bench.execution.runner.SweepSummary
+    store: ResultStore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.store = self.plan.store
+
+
+Progress = Callable[[Job, list[dict]], None]
+
+
+def prepare_sweep(config: SweepConfig) -> SweepPlan:
+    """Resolve models and suite, load and split the data, plan the jobs (nothing is run)."""
+    from bench.adapters import resolve_models
+    from bench.suites import load_suite, materialize
+
+    resolve_models(config.models)  # unknown names fail here, before any data is loaded
+    suite = load_suite(config.suite)
+    out = config.out or Path("results") / suite.name
+    if config.storage:
+        check_storage(config.storage)
+    store = ResultStore(out)
+    store.check_config(config.identity(suite.name))
+    loaded, excluded = materialize(suite)
+    if config.datasets:
+        names = [item.dataset.name for item in loaded]
+        unknown = [d for d in config.datasets if d not in names]
+        if unknown:
+            raise BenchError(f"suite '{suite.name}' has no dataset(s) {', '.join(unknown)}. "
+                             f"Its datasets: {', '.join(names)}")
+        loaded = [item for item in loaded if item.dataset.name in config.datasets]
+    jobs = plan_jobs(config, suite, loaded, store)
+    return SweepPlan(config, suite, store, loaded, excluded, jobs)
+
+
+def execute_sweep(plan: SweepPlan, progress: Progress | None = None) -> SweepResult:
+    """Run every planned job not already done; `progress(job, records)` as each one finishes."""
+    config = plan.config
+    if config.executor == "ray":
+        from bench.execution.ray_executor import run_ray
+
+        summary = run_ray(plan.jobs, plan.store, address=config.ray_address, time_limit=config.time_limit,
+                          memory_limit_gb=config.memory_limit_gb, retry_failed=config.retry_failed,
+                          progress=progress)
+    else:
+        from bench.execution.runner import run_local
+
+        summary = run_local(plan.jobs, plan.store, workers=config.workers, gpus=config.gpu_ids(),
+                            jobs_per_gpu=config.jobs_per_gpu, time_limit=config.time_limit,
+                            memory_limit_gb=config.memory_limit_gb, retry_failed=config.retry_failed,
+                            progress=progress)
+    return SweepResult(plan, summary)
+
+
+def run_sweep(config: SweepConfig, progress: Progress | None = None) -> SweepResult:
+    """Prepare and execute a sweep (see the module docstring)."""
+    return execute_sweep(prepare_sweep(config), progress)
 
 
 def check_storage(url: str) -> None:

@@ -21,11 +21,8 @@ import pandas as pd
 
 from bench.datasets import write_json_atomic
 from bench.errors import BenchError
+from bench.records.schema import FAILURES, Status
 
-FAILED_STATUSES = {"failed", "timeout", "crashed", "out_of_memory"}
-# Not run because this environment lacks something the model needs (optional extra, weights). Such a
-# job is never "done": the next run of the same sweep checks again (cheap) and runs it once it can.
-UNAVAILABLE = "unavailable"
 # Settings that change results: re-running into the same directory with other values would mix runs.
 RUN_IDENTITY = ("suite", "trials", "tune_seconds", "seed", "max_splits", "seeds")
 # What a run.json written before a setting existed implicitly used.
@@ -82,7 +79,8 @@ class ResultStore:
                 return False
             if rec.get("split", {}).get("hash") != job.split_hash:
                 return False
-            if rec.get("status") == UNAVAILABLE or (retry_failed and rec.get("status") in FAILED_STATUSES):
+            # unavailable: this environment lacked what the model needs; check again (cheap) every run
+            if rec.get("status") == Status.UNAVAILABLE or (retry_failed and rec.get("status") in FAILURES):
                 return False
         return True
 

@@ -18,6 +18,7 @@ from bench.adapters.base import FAMILIES, Adapter, Capabilities, FitContext, Tas
 from bench.adapters.space import invalid_values, suggest_params
 from bench.datasets import TASK_TYPES
 from bench.metrics import score_predictions
+from bench.records.schema import Status
 from bench.testing.data import CheckData
 
 SPACE_SAMPLES = 25  # random configurations per task type checked against the declared bounds
@@ -264,7 +265,7 @@ class Checker:
                     f"variants {sorted(r['variant'] for r in records)}, expected {sorted(expected)}")
         for r in records:
             error = (r.get("error") or {}).get("message", r.get("reason", ""))
-            self.expect(r["status"] == "ok", "bench.execution.jobs.execute_job",
+            self.expect(r["status"] == Status.OK, "bench.execution.jobs.execute_job",
                         f"the {r['variant']} variant is '{r['status']}': {error}")
             self.expect(math.isfinite(r["test_score"]), "bench.execution.jobs.execute_job",
                         f"{r['variant']} test score is {r['test_score']}")
@@ -291,7 +292,7 @@ class Checker:
                     f"{reason!r} instead of a reason")
         with self.running("unsupported task type refused"):
             records = execute_job(data.job(cls, tmp, 1, seed, "cpu"), cls)
-        status, expected = ("unavailable", unavailable) if unavailable else ("skipped", reason)
+        status, expected = (Status.UNAVAILABLE, unavailable) if unavailable else (Status.SKIPPED, reason)
         for r in records:
             self.expect(r["status"] == status and r.get("reason") == expected, "unsupported task type refused",
                         f"execute_job gave a '{r['status']}' record ({r.get('reason') or r.get('error')}), "

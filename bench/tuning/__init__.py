@@ -1,3 +1,3 @@
 """Tuning one model on one split: Optuna study, the defaults trial, the default and tuned variants."""
 
-from bench.tuning.study import Budget, Parts, TuningOutcome, VariantResult, model_seeds, tune  # noqa: F401
+from bench.tuning.study import Budget, Parts, TuningOutcome, VariantResult, tune  # noqa: F401

@@ -26,6 +26,7 @@ import optuna
 from bench.adapters.base import Adapter, FitContext, TaskInfo
 from bench.adapters.space import suggest_params
 from bench.metrics import objective_value, score_predictions
+from bench.seeding import refit_seeds
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
 
@@ -107,12 +108,6 @@ class _Prepared:
             pred = model.predictions(X_test)
             self._predictions[model] = (pred, time.perf_counter() - start)
         return self._predictions[model]
-
-
-def model_seeds(seed: int, n: int) -> list[int]:
-    """The job's seed first (the tuning seed), then n-1 more derived from it deterministically."""
-    extra = [int(np.random.SeedSequence([seed, i]).generate_state(1)[0] % 2**31) for i in range(1, n)]
-    return [seed, *extra]
 
 
 def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budget, *, seed: int,
@@ -218,7 +213,7 @@ def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budge
             continue
         try:
             variants.append(_evaluate(adapter_cls, task, parts, prepared, trial, kept, variant,
-                                      lambda params, s: fit_one(params, None, s), model_seeds(seed, seeds)))
+                                      lambda params, s: fit_one(params, None, s), refit_seeds(seed, seeds)))
         except Exception as exc:  # e.g. non-finite test predictions: this variant fails, not the job
             failures[variant] = _error_text(exc)
     return TuningOutcome(variants, failures, trials, tuning_seconds, objective.metric, objective.direction)

@@ -1,0 +1,157 @@
+"""The one owner of what a record is: statuses, trial end reasons, variants, the schema, upgrades.
+
+A record is one JSON file per job (dataset x split x model) and variant. Every module that reads or
+writes records takes its vocabulary from here, so a status is never a string literal elsewhere.
+
+Statuses:
+    ok             the variant finished; test metrics present
+    failed         the model raised, returned non-finite values, or no trial finished
+    timeout        the job ran past the hard --time-limit
+    crashed        the worker process died (signal, native crash)
+    out_of_memory  the job went over --memory-limit (or Ray's memory monitor killed it)
+    skipped        the model declared it cannot take this dataset (task type, size), or the dataset
+                   is too small for the protocol: left out, never a loss
+    unavailable    this environment lacks what the model needs (optional library, weights): left
+                   out exactly like skipped, and re-run when the same sweep runs again
+
+Trial end reasons (each trial of a record's `trials` list says how it ended in `end`):
+    early_stopped   validation stopped improving (patience / early-stopping rounds)
+    converged       the learner finished on its own (a solver converged, a forest grew all trees)
+    max_iterations  it used its whole cap of rounds / epochs / trees without early stopping
+    deadline        the tuning budget's clock cut it (it keeps its best state so far)
+    diverged        non-finite outputs; the best epoch before that is kept
+    pruned          the pruner stopped it (Optuna MedianPruner)
+    failed          it raised
+"""
+
+from __future__ import annotations
+
+import math
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+
+
+class Status(StrEnum):
+    OK = "ok"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    CRASHED = "crashed"
+    OUT_OF_MEMORY = "out_of_memory"
+    SKIPPED = "skipped"
+    UNAVAILABLE = "unavailable"
+
+
+# A failure says something about the model (it counts as the worst entry on that dataset); a record
+# that was not run says nothing about it and is left out of every statistic.
+FAILURES = frozenset({Status.FAILED, Status.TIMEOUT, Status.CRASHED, Status.OUT_OF_MEMORY})
+NOT_RUN = frozenset({Status.SKIPPED, Status.UNAVAILABLE})
+
+
+class TrialEnd(StrEnum):
+    EARLY_STOPPED = "early_stopped"
+    CONVERGED = "converged"
+    MAX_ITERATIONS = "max_iterations"
+    DEADLINE = "deadline"
+    DIVERGED = "diverged"
+    PRUNED = "pruned"
+    FAILED = "failed"
+
+
+class Variant(StrEnum):
+    DEFAULT = "default"  # the adapter's defaults (trial 0), its own budget track
+    TUNED = "tuned"  # the best trial on validation
+
+
+SCHEMA_VERSION = 2
+_DIRECTIONS = ("maximize", "minimize")
+
+
+def validate_record(record: Any) -> list[str]:
+    """Problems that make a record unusable for statistics (empty list: valid)."""
+    if not isinstance(record, dict):
+        return [f"a record must be a JSON object, got {type(record).__name__}"]
+    problems = []
+    for key in ("job_id", "dataset", "model", "variant", "dataset_hash"):
+        if not isinstance(record.get(key), str) or not record.get(key):
+            problems.append(f"'{key}' missing or not a string")
+    status = record.get("status")
+    if status not in Status.__members__.values():
+        problems.append(f"'status' is {status!r}, not one of {', '.join(Status)}")
+    split = record.get("split")
+    if not isinstance(split, dict) or not isinstance(split.get("index"), int) or not isinstance(split.get("hash"), str):
+        problems.append("'split' must hold an integer 'index' and a string 'hash'")
+    if status == Status.OK:
+        if not _finite(record.get("test_score")):
+            problems.append(f"ok record with non-finite 'test_score' {record.get('test_score')!r}")
+        if record.get("direction") not in _DIRECTIONS:
+            problems.append(f"'direction' is {record.get('direction')!r}, not one of {_DIRECTIONS}")
+        if not isinstance(record.get("test"), dict):
+            problems.append("ok record without a 'test' metrics object")
+        if not isinstance(record.get("task_type"), str):
+            problems.append("ok record without 'task_type'")
+    elif status in FAILURES:
+        error = record.get("error")
+        if not isinstance(error, dict) or not isinstance(error.get("message"), str):
+            problems.append("failure record without an 'error' object holding a 'message'")
+    elif status in NOT_RUN:
+        if not isinstance(record.get("reason"), str):
+            problems.append(f"{status} record without a 'reason'")
+    return problems
+
+
+def upgrade_record(record: dict) -> dict:
+    """A record written by an older version, in today's shape (the file itself is left as it is).
+
+    v1 -> v2: `schema_version` added; trials gained `end`; records gained `trial_counts`."""
+    if record.get("schema_version", 1) >= SCHEMA_VERSION:
+        return record
+    out = dict(record)
+    trials = [dict(t) for t in out.get("trials") or []]
+    for t in trials:
+        t.setdefault("end", _v1_trial_end(t))
+    if trials:
+        out["trials"] = trials
+        out.setdefault("trial_counts", trial_counts(trials))
+    out["schema_version"] = SCHEMA_VERSION
+    return out
+
+
+def _v1_trial_end(trial: dict) -> str:
+    state = trial.get("state")
+    if state == "PRUNED":
+        return TrialEnd.PRUNED
+    if state == "FAIL":
+        return TrialEnd.FAILED
+    return TrialEnd.CONVERGED  # v1 did not record how a completed trial ended
+
+
+def trial_counts(trials: list[dict]) -> dict[str, int]:
+    """How a job's trials ended: completed (incl. those the clock cut), pruned, deadline, failed."""
+    ends = [t.get("end") for t in trials]
+    return {
+        "total": len(trials),
+        "completed": sum(e not in (TrialEnd.PRUNED, TrialEnd.FAILED) for e in ends),
+        "pruned": ends.count(TrialEnd.PRUNED),
+        "deadline": ends.count(TrialEnd.DEADLINE),
+        "failed": ends.count(TrialEnd.FAILED),
+    }
+
+
+def strict_json(obj: Any) -> Any:
+    """obj with every non-finite float replaced by None: JSON has no NaN or Infinity, and a bare NaN
+    token makes a record unreadable to strict parsers (other languages, jq, browsers)."""
+    if isinstance(obj, np.generic):  # numpy scalars (float32 is no Python float)
+        obj = obj.item()
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v) for v in obj]
+    return obj
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

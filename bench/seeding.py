@@ -1,0 +1,43 @@
+"""Every seed the harness derives, from one function.
+
+A sweep has one base seed (`bench run --seed`, a suite protocol's `seed`). Everything else that needs
+randomness (a job's model seed, the refit seeds of `--seeds N`, the inner validation split of each
+outer fold, inner cross-validation folds) gets its own seed from `derive_seed(base, *keys)`: numpy's
+SeedSequence mixes the base and the keys into a well-spread 31-bit value, so neighbouring keys
+(split 0 and split 1, refit 1 and refit 2) never give correlated streams, and the same keys always
+give the same seed on every machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+MAX_SEED = 2**31  # what every library takes (torch, XGBoost, LightGBM, CatBoost, numpy, Optuna)
+
+
+def derive_seed(base: int, *keys: int | str) -> int:
+    """A seed in [0, 2**31) for `base` and a path of keys, e.g. derive_seed(0, "model", 3)."""
+    words = [int(base) % 2**32]
+    for key in keys:
+        if isinstance(key, str):  # names (purposes) become a stable 32-bit word
+            words.append(int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "little"))
+        else:
+            words.append(int(key) % 2**32)
+    return int(np.random.SeedSequence(words).generate_state(1)[0] % MAX_SEED)
+
+
+def job_seed(base: int, split_index: int) -> int:
+    """The model seed of every job on one split (tuning sampler, model initialization)."""
+    return derive_seed(base, "job", split_index)
+
+
+def refit_seeds(seed: int, n: int) -> list[int]:
+    """The job's seed first (the tuning seed), then n-1 more for `--seeds N` refits."""
+    return [seed, *(derive_seed(seed, "refit", i) for i in range(1, n))]
+
+
+def validation_seed(base: int, repeat: int, fold: int) -> int:
+    """The inner train/validation split of one outer fold."""
+    return derive_seed(base, "validation", repeat, fold)
