@@ -21,7 +21,7 @@ import pandas as pd
 
 from bench.datasets import write_json_atomic
 from bench.errors import BenchError
-from bench.records.schema import FAILURES, Status
+from bench.records.schema import FAILURES, Status, upgrade_record
 
 # Settings that change results: re-running into the same directory with other values would mix runs.
 RUN_IDENTITY = ("suite", "trials", "tune_seconds", "seed", "max_splits", "seeds")
@@ -96,7 +96,9 @@ class ResultStore:
     def frame(self) -> pd.DataFrame:
         """One row per record with the columns leaderboards and reports need."""
         rows = []
-        for r in self.load_all():
+        for r in map(upgrade_record, self.load_all()):
+            counts = r.get("trial_counts") or {}
+            device = r.get("device_seconds") or {}
             rows.append({
                 "suite": r.get("suite"), "dataset": r["dataset"], "task_type": r.get("task_type"),
                 "model": r["model"], "variant": r["variant"], "family": r.get("family"),
@@ -113,6 +115,13 @@ class ResultStore:
                                                      .relative_to(self.run_dir)),
                 "error": (r.get("error") or {}).get("message", r.get("reason")),
                 "params": json.dumps(r.get("params"), sort_keys=True) if r.get("params") else None,
+                # Budget honesty (bench.records.schema): a tuned record whose only finished trial is the
+                # defaults one, and trials the tuning clock cut.
+                "only_defaults": r.get("only_defaults"), "clock_cut": counts.get("deadline"),
+                "trials_completed": counts.get("completed"), "trials_pruned": counts.get("pruned"),
+                "trials_failed": counts.get("failed"),
+                "cpu_seconds": device.get("cpu"), "gpu_seconds": device.get("gpu"),
+                "sampler": (r.get("budget") or {}).get("sampler"),
                 **{f"test_{k}": v for k, v in (r.get("test") or {}).items()},
             })
         return pd.DataFrame(rows)
