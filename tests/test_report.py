@@ -39,6 +39,23 @@ def test_report_writes_html_markdown_and_plots(run_dir, tmp_path, capsys):
     assert "Grinsztajn" in page and "Friedman" in page
 
 
+def test_curves_start_at_the_leaderboards_default_scores_and_end_at_the_tuned_ones(run_dir):
+    """On a real run (2 model seeds, so the records' scores are seed means): every tuned model's curve
+    at n = 1 is its default entry's leaderboard score, and after all trials its tuned entry's."""
+    from bench.analysis import curves, leaderboard
+    from bench.records.store import ResultStore
+
+    store = ResultStore(run_dir)
+    board = leaderboard.compute(store.frame()).set_index(["model", "variant"]).norm_score
+    table = curves.tuning_curves(store.frame(), store.load_all())
+    assert set(table.model) == {"linear", "xgboost"}  # dummy has nothing to tune
+    for model, c in table.groupby("model"):
+        c = c.set_index("n_trials").norm_score
+        assert list(c.index) == [1, 2, 3]
+        assert c[1] == pytest.approx(board[(model, "default")], abs=1e-12)
+        assert c[3] == pytest.approx(board[(model, "tuned")], abs=1e-12)
+
+
 def test_report_of_a_folder_without_records_is_a_clear_error(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     assert "no records" in capsys.readouterr().out
@@ -60,3 +77,154 @@ def test_report_renders_in_headless_chromium(run_dir, tmp_path, capsys):
     assert table.count("<tr>") == 1 + 5  # header + 5 entries
     for name in PLOTS:
         assert f'id="plot-{name}"' in dom
+
+
+# --- hand-made runs (tests/hand_records.py): truncation, unavailable entries, readable plots ----------------
+
+
+def _bent_run(tmp_path):
+    """Two datasets x two splits; xgboost's tuning was bent: on one job only the defaults trial finished,
+    on another the clock cut two trials. tabpfn was unavailable everywhere."""
+    from bench.records.schema import Status, TrialEnd, Variant
+    from tests.hand_records import record, trial, write_run
+
+    full = [trial(0, 0.80, 0.80), trial(1, 0.85, 0.86), trial(2, 0.83, 0.84)]
+    cut = [trial(0, 0.80, 0.80), trial(1, 0.86, 0.87, end=TrialEnd.DEADLINE),
+           trial(2, 0.84, 0.83, end=TrialEnd.DEADLINE)]
+    only = [trial(0, 0.80, 0.80)]
+    records = []
+    for dataset, bump in (("d1", 0.0), ("d2", 0.02)):
+        for split in (0, 1):
+            ts = only if (dataset, split) == ("d1", 0) else cut if (dataset, split) == ("d1", 1) else full
+            tuned_trial = 0 if ts is only else 1
+            device = {"device_seconds": {"cpu": 30.0 + split, "gpu": 0.0}}
+            records += [
+                record(dataset, "xgboost", Variant.DEFAULT, split, score=0.80 + bump, trials=ts, **device),
+                record(dataset, "xgboost", Variant.TUNED, split, score=ts[tuned_trial]["test_score"] + bump, trials=ts,
+                       trial_number=tuned_trial, only_defaults=ts is only, **device),
+                record(dataset, "linear", Variant.DEFAULT, split, score=0.78 + bump, family="baseline"),
+                record(dataset, "mlp", Variant.DEFAULT, split, score=0.79 - bump, family="neural"),
+                record(dataset, "dummy", Variant.DEFAULT, split, score=0.5, family="baseline"),
+                record(dataset, "tabpfn", Variant.DEFAULT, split, status=Status.UNAVAILABLE, family="neural")]
+    return write_run(tmp_path / "run", records)
+
+
+def test_truncation_shows_in_csv_markdown_console_and_html(tmp_path):
+    import csv
+    import io
+
+    from rich.console import Console
+
+    from bench.cli import commands
+    from bench.cli.main import build_parser
+
+    store = _bent_run(tmp_path)
+    console = Console(width=100, record=True, file=io.StringIO())
+    assert commands.cmd_leaderboard(build_parser().parse_args(["leaderboard", str(store.run_dir)]), console) == 0
+    text = console.export_text()
+    row = next(line for line in text.splitlines() if line.strip().startswith("xgboost/tuned"))
+    assert "1/4" in row.split() and row.split()[-2] == "2"  # d-only 1 of 4 records, cut 2 trials
+    assert "xgboost/tuned: 1 of 4 tuned records hold only the defaults trial; 2 trials cut by the tuning clock" in text
+    with open(store.run_dir / "leaderboard.csv") as f:
+        rows = {(r["model"], r["variant"]): r for r in csv.DictReader(f)}
+    tuned = rows[("xgboost", "tuned")]
+    budget_cells = (tuned["only_defaults"], tuned["clock_cut"], tuned["cpu_seconds"], tuned["gpu_seconds"])
+    assert budget_cells == ("1", "2", "30.5", "0")
+    assert rows[("xgboost", "default")]["only_defaults"] == ""  # not applicable to the defaults
+    assert rows[("tabpfn", "default")]["unavailable"] == "4" and rows[("tabpfn", "default")]["failures"] == "0"
+    md = (store.run_dir / "leaderboard.md").read_text()
+    assert "only_defaults" in md and "clock_cut" in md and "cpu_seconds" in md
+    md_row = next(line for line in md.splitlines() if line.startswith("| xgboost | tuned |"))
+    assert "| 1/4 | 2 |" in md_row and "| 30.50 |" in md_row
+    out = tmp_path / "rep"
+    assert main(["report", str(store.run_dir), "--out", str(out), "--bootstrap", "50"]) == 0
+    page = (out / "report.html").read_text()
+    table = re.search(r'<table id="leaderboard">.*?</table>', page, re.S).group(0)
+    for header in ("defaults-only", "clock-cut", "CPU s", "GPU s", "unavailable"):
+        assert f">{header}</th>" in table
+    html_row = re.search(r"<tr><td[^>]*>\d+</td><td[^>]*>xgboost/tuned</td>.*?</tr>", table).group(0)
+    assert ">1/4</td>" in html_row and ">2</td>" in html_row and ">30.50</td>" in html_row
+    budget = re.search(r'<p id="budget">(.*?)</p>', page).group(1)
+    assert "xgboost/tuned: 1 of 4 tuned records hold only the defaults trial; 2 trials cut" in budget
+    from bench.analysis.analyze import analyze
+    from bench.analysis.report import figures
+
+    curves = figures(analyze(store, n_boot=20))["tuning-curves"][1]
+    legend = [t.get_text() for t in curves.axes[0].get_legend().get_texts()]
+    assert legend == ["xgboost (1-3 trials, 1 of 4 jobs defaults-only)"]
+
+
+def test_report_treats_an_unavailable_entry_as_the_leaderboard_does(tmp_path):
+    from bench.analysis import leaderboard
+    from bench.analysis.analyze import analyze
+    from bench.analysis.report import leaderboard_rows
+    from bench.records.schema import Status
+    from bench.records.store import ResultStore
+    from tests.hand_records import write_run
+
+    store = _bent_run(tmp_path)
+    lean = write_run(tmp_path / "lean", [r for r in store.load_all() if r["status"] != Status.UNAVAILABLE])
+    a, b = analyze(store, n_boot=50), analyze(ResultStore(lean.run_dir), n_boot=50)
+    s = a.summary.set_index("entry")
+    assert s.loc["tabpfn/default", ["failures", "unavailable", "wins"]].tolist() == [0, 4, 0]
+    assert s.loc["tabpfn/default", ["norm_score", "elo", "mean_rank"]].isna().all()
+    real = [e for e in s.index if e != "tabpfn/default"]
+    for column in ("norm_score", "norm_minmax", "mean_rank", "elo"):
+        assert s.loc[real, column].tolist() == b.summary.set_index("entry").loc[real, column].tolist(), column
+    board = leaderboard.compute(store.frame()).set_index("model")
+    assert board.loc["tabpfn", "unavailable"] == 4 and board.loc["tabpfn", "failures"] == 0
+    header, rows = leaderboard_rows(a)
+    row = dict(zip(header, next(r for r in rows if r[1] == "tabpfn/default")))
+    assert row["failed"] == "0" and row["unavailable"] == "4" and row["Elo [95% CI]"].startswith("–")
+
+
+def test_plots_keep_their_axes_on_the_real_models_with_dummy_far_below(tmp_path):
+    """12 close entries and a dummy: the 10% quantile sits near the cluster, so dummy's normalized score
+    is far below (about -12); the axes must stay on the real models, dummy drawn at the edge, labelled."""
+    from bench.analysis import plots
+    from bench.analysis.analyze import analyze
+    from bench.analysis.report import figures
+    from bench.records.schema import Variant
+    from tests.hand_records import record, write_run
+
+    records = [record(d, f"model_{i:02d}", Variant.DEFAULT, 0, score=0.90 + 0.003 * i + (0.001 * i if d == "b" else 0))
+               for d in ("a", "b") for i in range(12)]
+    records += [record(d, "dummy", Variant.DEFAULT, 0, score=0.5, family="baseline") for d in ("a", "b")]
+    a = analyze(write_run(tmp_path / "run", records), n_boot=50)
+    scores = a.summary.set_index("entry").norm_score
+    dummy, real = scores["dummy/default"], scores.drop("dummy/default")
+    assert dummy < -5
+    figs = {name: fig for name, (_, fig) in figures(a).items()}
+    ax = figs["normalized-score"].axes[0]
+    low, high = ax.get_xlim()
+    assert low > -1.5 and low <= min(real.min(), 0) and high >= real.max()  # dummy did not set the scale
+    assert any(f"{dummy:.3g} (off scale)" in t.get_text() for t in ax.texts)
+    ax = figs["time-vs-score"].axes[0]
+    low, high = ax.get_ylim()
+    assert low > dummy and low <= real.min() and high >= real.max() and high - low < 0.5 * (real.max() - dummy)
+    labels = [t for t in ax.texts if "/" in t.get_text()]
+    assert len(labels) == 13 and any("off scale" in t.get_text() for t in labels)
+    renderer = figs["time-vs-score"].canvas.get_renderer()
+    boxes = sorted((t.get_window_extent(renderer) for t in labels), key=lambda b: b.y0)
+    assert all(lower.y1 <= upper.y0 + 0.5 for lower, upper in zip(boxes, boxes[1:]))  # no label overlaps another
+    for fig in figs.values():
+        plots.png(fig)
+
+
+def test_report_screenshot_in_headless_chromium(tmp_path):
+    """A real screenshot of report.html (dummy far below): the PNG is written and not blank."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("Debian `chromium` is not installed (apt-get install chromium; .ci/run installs it)")
+    store = _bent_run(tmp_path)
+    out = tmp_path / "rep"
+    assert main(["report", str(store.run_dir), "--out", str(out), "--bootstrap", "50"]) == 0
+    shot = tmp_path / "report.png"
+    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                    "--window-size=1280,2400", f"--screenshot={shot}", (out / "report.html").as_uri()],
+                   capture_output=True, timeout=120)
+    import numpy as np
+    from PIL import Image
+
+    image = Image.open(shot).convert("L")
+    assert image.size == (1280, 2400) and len(np.unique(np.asarray(image))) > 16  # text and plots, not blank

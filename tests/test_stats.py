@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from bench.analysis import critical_difference, curves, elo, stats
+from bench.records.schema import Status
 
 META = {"a": (500, 10, 0), "b": (5_000, 10, 6), "c": (50_000, 4, 1)}
 
@@ -21,12 +22,12 @@ def _frame(spec):
             model, variant = entry.split("/")
             splits = values if isinstance(values, list) else [None]
             for split, v in enumerate(splits):
-                status = "ok" if isinstance(values, list) else values
+                status = Status.OK if isinstance(values, list) else Status(values)
                 rows.append({"dataset": dataset, "task_type": task_type, "model": model, "variant": variant,
                              "family": "x", "split": split, "status": status, "test_score": v,
                              "direction": direction, "fit_seconds": 2.0, "predict_seconds": 0.5,
                              "n_rows": n_rows, "n_features": n_features, "n_categorical": n_cat,
-                             "test_score_std": 0.01 if status == "ok" else None})
+                             "test_score_std": 0.01 if status == Status.OK else None})
     return pd.DataFrame(rows)
 
 
@@ -36,7 +37,7 @@ RMSE = {"m1/default": [10.0], "m2/default": [4.0], "m3/default": [3.0], "m4/defa
 
 def _norm(frame, method):
     out = stats.normalize(stats.dataset_scores(frame), method)
-    return {(d, e): v for d, e, v in zip(out.dataset, out.entry, out.norm)}
+    return {(d, e): v for d, e, v in zip(out.dataset, out.entry, out[stats.METHODS[method]])}
 
 
 def test_min_max_and_grinsztajn_quantile_normalization():
@@ -53,16 +54,29 @@ def test_min_max_and_grinsztajn_quantile_normalization():
     assert quant[("b", "m3/default")] == 0 and quant[("b", "m1/default")] == 0
 
 
-def test_failures_count_as_worst_skips_are_left_out_and_seed_std_is_rescaled():
-    frame = _frame({("a", "binary"): {**FIVE, "bad/default": "failed", "skip/default": "skipped"}})
-    scores = stats.normalize(stats.dataset_scores(frame), "quantile").set_index("entry")
-    assert "skip/default" not in scores.index
-    assert scores.loc["bad/default", "norm"] == pytest.approx(-0.08 / 0.42)  # the worst finisher's value
+def test_failures_count_as_worst_not_run_records_are_left_out_and_seed_std_is_rescaled():
+    spec = {("a", "binary"): {**FIVE, "bad/default": "failed", "skip/default": "skipped", "na/default": "unavailable"}}
+    frame = _frame(spec)
+    scores = stats.per_dataset(frame).set_index("entry")
+    assert "skip/default" not in scores.index and "na/default" not in scores.index
+    assert scores.loc["bad/default", "norm_score"] == pytest.approx(-0.08 / 0.42)  # the worst finisher's value
     assert scores.loc["m3/default", "norm_seed_std"] == pytest.approx(0.01 / 0.42)
-    ranked = stats.add_ranks(stats.dataset_scores(frame)).set_index("entry")
-    assert ranked.loc["bad/default", "rank"] == 6 and ranked.loc["m5/default", "win"]
-    minmax = stats.normalize(stats.dataset_scores(frame), "minmax").set_index("entry")
-    assert minmax.loc["bad/default", "norm"] == 0
+    assert scores.loc["bad/default", "rank"] == 6 and scores.loc["m5/default", "win"]
+    assert scores.loc["bad/default", "norm_minmax"] == 0
+    # skipped and unavailable are the same thing to every statistic: as if the records did not exist
+    without = stats.per_dataset(_frame({("a", "binary"): {**FIVE, "bad/default": "failed"}})).set_index("entry")
+    pd.testing.assert_frame_equal(scores, without)
+
+
+def test_summary_counts_failures_but_not_unavailable_records():
+    spec = {("a", "binary"): {**FIVE, "bad/default": "failed", "na/default": "unavailable"},
+            ("b", "binary"): {**FIVE, "bad/default": [0.6], "na/default": "skipped"}}
+    summary = stats.entry_summary(_frame(spec), n_boot=50).set_index("entry")
+    assert summary.loc["bad/default", ["failures", "skipped", "unavailable", "datasets"]].tolist() == [1, 0, 0, 1]
+    na = summary.loc["na/default"]
+    assert [na.failures, na.skipped, na.unavailable, na.datasets, na.wins] == [0, 1, 1, 0, 0]
+    assert np.isnan(na.norm_score) and np.isnan(na.mean_rank)
+    assert summary.index[-1] == "na/default"  # never ran: listed last, without a score
 
 
 def test_entry_summary_means_ranks_and_bootstrap_interval():
@@ -89,7 +103,7 @@ def test_slices_group_datasets_by_task_size_and_categorical_share():
     assert by_task.loc["m2/default", "binary (n=2)"] == pytest.approx(0.12 / 0.42)
     with pytest.raises(ValueError, match="unknown slice"):
         stats.slice_table(frame, "colour")
-    tvs = stats.time_vs_score(frame).set_index("entry")
+    tvs = stats.time_vs_score(stats.entry_summary(frame, n_boot=0)).set_index("entry")
     assert tvs.loc["m1/default", "median_seconds"] == 2.5
 
 
@@ -121,6 +135,30 @@ def test_every_dataset_weighs_the_same_and_ties_are_half():
         elo.elo_table(frame, anchor="nope/default")
 
 
+def test_elo_and_win_rates_leave_not_run_records_out_like_the_table():
+    # U is unavailable on a and skipped on b, and best on c: it must not lose on a or b (the old rule
+    # scored unavailable as -inf, a loss to everyone); the ratings equal those without the records.
+    spec = {("a", "binary"): {"A/default": [0.9, 0.8], "B/default": [0.7, 0.85], "U/default": "unavailable"},
+            ("b", "binary"): {"A/default": [0.6], "B/default": [0.7], "U/default": "skipped"},
+            ("c", "binary"): {"A/default": [0.6], "B/default": [0.7], "U/default": [0.95]}}
+    frame = _frame(spec)
+    lean = frame[~frame.status.isin([Status.UNAVAILABLE, Status.SKIPPED])]
+    rates, lean_rates = elo.win_rate_matrix(frame), elo.win_rate_matrix(lean)
+    pd.testing.assert_frame_equal(rates, lean_rates)
+    # A over B: a 1/2 (both splits share the dataset's weight), b 0, c 0 -> 0.5 / (0.5 + 0.5 + 1 + 1/3)
+    assert rates.loc["U/default", "A/default"] == 1.0 and rates.loc["A/default", "B/default"] == pytest.approx(3 / 14)
+    table = elo.elo_table(frame, anchor="A/default", n_boot=20).set_index("entry")
+    lean_table = elo.elo_table(lean, anchor="A/default", n_boot=20).set_index("entry")
+    pd.testing.assert_frame_equal(table, lean_table)
+    assert table.loc["U/default", "elo"] > table.loc["B/default", "elo"]
+    # a failure, by contrast, loses every battle of its split
+    failed = _frame({**spec, ("a", "binary"): {**spec[("a", "binary")], "U/default": "failed"}})
+    # U's failure is on split 0 of a (1 of the 4 battles there); it won c (1 of 3): (1/3) / (1/3 + 1/4)
+    assert elo.win_rate_matrix(failed).loc["U/default", "A/default"] == pytest.approx(4 / 7)
+    summary = stats.entry_summary(frame, n_boot=0).set_index("entry")
+    assert summary.loc["U/default", ["datasets", "failures", "mean_rank"]].tolist() == [1, 0, 1.0]
+
+
 def test_critical_difference_matches_demsar():
     # Demšar 2006, Table 5(a): q_0.05 = 2.569 for k = 4 -> CD = 2.569 * sqrt(4 * 5 / (6 * 10))
     assert critical_difference.nemenyi_cd(4, 10) == pytest.approx(2.569 * math.sqrt(20 / 60), rel=1e-3)
@@ -142,6 +180,9 @@ def test_best_so_far_follows_validation_not_test():
     tests = np.array([0.6, 0.99, 0.5, 0.95])
     assert curves.best_so_far(values, tests, maximize=True).tolist() == [0.6, 0.6, 0.5, 0.5]
     assert curves.best_so_far(values, tests, maximize=False).tolist() == [0.6, 0.6, 0.6, 0.6]
+    # a tie in validation goes to the lower trial number, as the tuner breaks it, whatever the order
+    tied = curves.best_so_far(np.array([0.9, 0.9]), np.array([0.5, 0.7]), True, order_numbers=np.array([2, 1]))
+    assert tied.tolist() == [0.5, 0.7]
 
 
 def test_tuning_curves_start_at_the_defaults_and_end_at_the_best_validation_trial():

@@ -94,7 +94,7 @@ def test_unavailable_records_without_weights_then_ok_once_they_exist(make_ds, no
     assert str(no_weights) in records[0]["reason"] and records[0]["task_type"] == "multiclass"
     assert summary.unavailable["tabpfn"] == records[0]["reason"] and not summary.failures
     row = compute(store.frame()).set_index("model").loc["tabpfn"]
-    assert row["unavailable"] == 2 and row["failures"] == 0 and np.isnan(row["mean_norm_score"])
+    assert row["unavailable"] == 2 and row["failures"] == 0 and np.isnan(row["norm_minmax"])
 
     _write_weights(no_weights)  # the weights arrive: the same sweep runs the jobs now
     again = run_local(jobs, store, workers=0)

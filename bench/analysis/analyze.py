@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from bench.analysis import critical_difference, curves, elo, stats
+from bench.analysis import budget, critical_difference, curves, elo, stats
 from bench.errors import BenchError
 from bench.records.store import ResultStore
 
@@ -25,6 +25,12 @@ class Analysis:
     curves: pd.DataFrame
     time_vs_score: pd.DataFrame
     slices: dict[str, pd.DataFrame] = field(default_factory=dict)
+    curve_jobs: pd.DataFrame = field(default_factory=pd.DataFrame)  # per model: jobs, trials, defaults-only
+    warnings: list[str] = field(default_factory=list)  # bench.analysis.budget.budget_warnings
+
+    @property
+    def seed_spread(self) -> bool:
+        return stats.has_seed_spread(self.frame)
 
     @property
     def anchor(self) -> str | None:
@@ -43,25 +49,25 @@ def analyze(store: ResultStore, n_boot: int = 1000, seed: int = 0, anchor: str |
     except ValueError as exc:
         raise BenchError(str(exc)) from exc
     summary = summary.merge(ratings, on="entry", how="left")
+    records = store.load_all()
     return Analysis(
         config=store.config(), frame=frame, summary=summary, per_dataset=_per_dataset(frame),
         rates=elo.win_rate_matrix(frame), cd=critical_difference.critical_difference(frame),
-        curves=curves.tuning_curves(frame, store.load_all(), seed=seed),
-        time_vs_score=stats.time_vs_score(frame),
+        curves=curves.tuning_curves(frame, records, seed=seed), curve_jobs=curves.curve_jobs(records),
+        time_vs_score=stats.time_vs_score(summary),
         slices={name: stats.slice_table(frame, name) for name in SLICES},
+        warnings=budget.budget_warnings(frame),
     )
 
 
 def _per_dataset(frame: pd.DataFrame) -> pd.DataFrame:
-    scores = stats.add_ranks(stats.dataset_scores(frame))
-    quant = stats.normalize(scores, "quantile")[["dataset", "entry", "norm"]]
-    minmax = stats.normalize(scores, "minmax")[["dataset", "entry", "norm"]].rename(columns={"norm": "norm_minmax"})
-    out = scores.merge(quant, on=["dataset", "entry"]).merge(minmax, on=["dataset", "entry"])
+    """stats.per_dataset plus the record files each row came from."""
+    out = stats.per_dataset(frame)
     records = (frame.assign(entry=[stats.entry_label(m, v) for m, v in zip(frame.model, frame.variant)])
                .groupby(["dataset", "entry"])["record"].agg(lambda s: sorted(s)).rename("records"))
     out = out.merge(records.reset_index(), on=["dataset", "entry"], how="left")
-    cols = ["dataset", "task_type", "entry", "model", "variant", "state", "score", "seed_std", "splits",
-            "direction", "norm", "norm_minmax", "rank", "records"]
+    cols = ["dataset", "task_type", "entry", "model", "variant", "state", "score", "score_seed_std", "splits",
+            "direction", "norm_score", "norm_minmax", "rank", "records"]
     return out[cols].sort_values(["dataset", "rank"], ignore_index=True)
 
 
@@ -75,6 +81,5 @@ def numbers(analysis: Analysis) -> dict[str, float]:
         out[f"norm_score {row.entry}"] = float(row.norm_score)
         out[f"norm_minmax {row.entry}"] = float(row.norm_minmax)
         out[f"mean_rank {row.entry}"] = float(row.mean_rank)
-        if not np.isnan(row.elo):
-            out[f"elo {row.entry}"] = float(row.elo)
+        out[f"elo {row.entry}"] = float(row.elo)
     return {k: v for k, v in sorted(out.items()) if np.isfinite(v)}

@@ -1,8 +1,10 @@
 """Elo ratings (Bradley-Terry over per-split battles) and the pairwise win-rate matrix.
 
 A battle: two entries on the same split of the same dataset; the one with the better test score wins,
-equal scores are a tie (half a win each). An entry that failed on a split loses to every entry that
-finished it; two failed entries tie. Skipped entries do not take part. Every dataset carries the same
+equal scores are a tie (half a win each). The battles are built from `bench.analysis.stats.split_scores`,
+so the rules are the leaderboard's: an entry that failed on a split loses to every entry that
+finished it (two failed entries tie); a record that was not run (skipped or unavailable) takes no
+part, it never loses; a dataset where nothing finished is left out. Every dataset carries the same
 total weight however many splits and entries it has, so large suites of splits do not dominate.
 
 Bradley-Terry: P(i beats j) = sigmoid(b_i - b_j), fit by weighted logistic regression
@@ -21,7 +23,8 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
-from bench.analysis.stats import entry_label
+from bench.analysis.stats import split_scores
+from bench.records.schema import Status
 
 ELO_BASE = 1000.0
 ELO_SCALE = 400.0 / math.log(10.0)
@@ -32,17 +35,6 @@ BATTLES_PER_DATASET = 100.0
 ANCHOR_PREFERENCE = ("random_forest/default", "linear/default", "dummy/default")
 
 
-def split_scores(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per (dataset, split, entry) that was not skipped: direction-aware score, -inf if failed."""
-    rows = frame[frame.status != "skipped"].copy()
-    higher = rows.groupby("dataset")["direction"].transform(
-        lambda s: s.dropna().iloc[0] if s.notna().any() else None) == "maximize"
-    score = pd.to_numeric(rows.test_score, errors="coerce")
-    rows["signed"] = np.where(rows.status == "ok", np.where(higher, score, -score), -np.inf)
-    rows["entry"] = [entry_label(m, v) for m, v in zip(rows.model, rows.variant)]
-    return rows[["dataset", "split", "entry", "signed"]]
-
-
 def dataset_battles(frame: pd.DataFrame, entries: list[str] | None = None) -> tuple[list[str], dict[str, np.ndarray]]:
     """Per dataset a matrix W[i, j] = weighted wins of entry i over entry j (ties: half to each),
     normalized so that every dataset's battles sum to 1."""
@@ -51,6 +43,8 @@ def dataset_battles(frame: pd.DataFrame, entries: list[str] | None = None) -> tu
     index = {e: i for i, e in enumerate(entries)}
     out = {}
     for dataset, d in rows.groupby("dataset"):
+        if not (d.state == Status.OK).any():
+            continue  # no scale, as in the leaderboard
         wins = np.zeros((len(entries), len(entries)))
         for _, s in d.groupby("split"):
             ids = np.array([index[e] for e in s.entry])

@@ -17,14 +17,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.analysis import plots
+from bench.analysis import leaderboard, plots
 from bench.analysis.analyze import SLICES, Analysis
+from bench.records.schema import Variant
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
 table { border-collapse: collapse; margin: 1em 0; font-size: 13px; }
 th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: right; }
-th { background: #f0f0f0; } td.l, th.l { text-align: left; }
+th { background: #f0f0f0; } td.l, th.l { text-align: left; } td { white-space: nowrap; }
 figure { margin: 1.5em 0; } img { max-width: 100%; border: 1px solid #eee; }
 .note { color: #555; font-size: 13px; } code { background: #f4f4f4; padding: 0 3px; }
 """
@@ -37,16 +38,28 @@ window.addEventListener("load", function () {
 </script>"""
 
 METHODS = [
-    "Score per dataset: mean test objective over splits (binary ROC AUC, multiclass log loss, regression "
-    "RMSE), each split's value the mean over model seeds.",
+    "Score per dataset: mean test objective over the splits an entry finished (binary ROC AUC, multiclass log "
+    "loss, regression RMSE), each split's value the mean over model seeds.",
     "Normalized score (quantile): Grinsztajn et al. 2022; per dataset the 10% quantile (classification) / "
     "median (regression, truncated at 0) of the entries' scores maps to 0 and the best to 1. "
     "Interval: 95% percentile bootstrap over datasets. Min-max: worst entry 0, best 1.",
-    "Seed std: the std over model seeds of the test score, on the normalized scale, averaged over datasets.",
+    "Seed std: the std over model seeds of the test score, on the normalized scale, averaged over datasets "
+    "(shown when a run used --seeds 2 or more).",
     "Elo: Bradley-Terry fit on per-split battles (ties 1/2, failures lose), every dataset weighted equally; "
     "the anchor entry is fixed at 1000; 95% bootstrap interval over datasets.",
     "Critical difference: Friedman test, Nemenyi post-hoc (Demšar 2006).",
-    "Failed entries count as the worst on that dataset; skipped entries (capability limits) are left out.",
+    "Failed entries (failed, timeout, crashed, out of memory) count as the worst on that dataset and lose every "
+    "battle of the split; skipped (capability limits) and unavailable (library or weights missing) records are "
+    "left out of every number, table, Elo, win rate and curve alike, never a loss. 'failed' counts failure "
+    "records only.",
+    "Budget: 'defaults-only' counts tuned records whose only finished trial is the defaults trial (of the "
+    "entry's finished splits); 'clock-cut' counts trials the tuning clock (--tune-seconds) cut short; "
+    "'CPU s' / 'GPU s' are the median device seconds per split the variant cost (tuned: the whole tuning), "
+    "an equal-compute view next to the equal-trials one. –: not applicable or not recorded.",
+    "Tuning curves aggregate like the table: per dataset the test scores of the best-on-validation trial are "
+    "averaged over splits, then normalized (and truncated) with the table's normalization, then averaged over "
+    "datasets; a trial a record chose carries the record's score, so n = 1 is the default entry's score. A job "
+    "that stopped early stays flat at its last value; the legend gives the trials each job completed.",
 ]
 
 
@@ -59,30 +72,47 @@ def _fmt(v, digits: int = 3) -> str:
 
 
 def leaderboard_rows(a: Analysis) -> tuple[list[str], list[list[str]]]:
-    header = ["#", "entry", "norm. score [95% CI]", "min-max", "± seed std", "mean rank", "Elo [95% CI]",
-              "wins", "datasets", "failed", "median s"]
+    seeds = a.seed_spread
+    header = ["#", "entry", "norm. score [95% CI]", "min-max", *(["± seed std"] if seeds else []), "mean rank",
+              "Elo [95% CI]", "wins", "datasets", "failed", "skipped", "unavailable", "defaults-only",
+              "clock-cut", "median s", "CPU s", "GPU s"]
     rows = []
-    for i, r in enumerate(a.summary.itertuples(), 1):
+    for i, (_, r) in enumerate(a.summary.iterrows(), 1):
         rows.append([str(i), r.entry, f"{_fmt(r.norm_score)} [{_fmt(r.norm_ci_low)}, {_fmt(r.norm_ci_high)}]",
-                     _fmt(r.norm_minmax), _fmt(r.seed_std), _fmt(r.mean_rank, 2),
+                     _fmt(r.norm_minmax), *([_fmt(r.seed_std)] if seeds else []), _fmt(r.mean_rank, 2),
                      f"{_fmt(r.elo, 0)} [{_fmt(r.elo_ci_low, 0)}, {_fmt(r.elo_ci_high, 0)}]",
-                     str(r.wins), str(r.datasets), str(r.failed_records), _fmt(r.median_seconds, 2)])
+                     str(r.wins), str(r.datasets), str(r.failures), str(r.skipped), str(r.unavailable),
+                     leaderboard.cell("only_defaults", r.only_defaults, r), leaderboard.cell("clock_cut", r.clock_cut),
+                     leaderboard.seconds(r.median_seconds), leaderboard.seconds(r.cpu_seconds),
+                     leaderboard.seconds(r.gpu_seconds)])
     return header, rows
 
 
 def dataset_rows(a: Analysis, link) -> tuple[list[str], list[list[str]]]:
-    header = ["dataset", "entry", "state", "score", "± seed std", "splits", "norm.", "min-max", "rank", "records"]
+    seeds = a.seed_spread
+    header = ["dataset", "entry", "state", "score", *(["± seed std"] if seeds else []), "splits", "norm.",
+              "min-max", "rank", "records"]
     rows = []
     for r in a.per_dataset.itertuples():
         arrow = "↑" if r.direction == "maximize" else "↓"
         records = " ".join(link(p, f"r{n}") for n, p in enumerate(r.records or []))
-        rows.append([r.dataset, r.entry, r.state, f"{_fmt(r.score, 4)} {arrow}", _fmt(r.seed_std, 4),
-                     _fmt(r.splits), _fmt(r.norm), _fmt(r.norm_minmax), _fmt(r.rank, 1), records])
+        rows.append([r.dataset, r.entry, str(r.state), f"{_fmt(r.score, 4)} {arrow}",
+                     *([_fmt(r.score_seed_std, 4)] if seeds else []), _fmt(r.splits), _fmt(r.norm_score),
+                     _fmt(r.norm_minmax), _fmt(r.rank, 1), records])
     return header, rows
 
 
-def figures(a: Analysis) -> dict[str, tuple[str, bytes]]:
-    """name -> (caption, PNG) for every plot the data allows."""
+def budget_text(a: Analysis) -> str:
+    if a.warnings:
+        return "Budgets bent: " + "; ".join(a.warnings) + "."
+    tuned = a.summary[a.summary.variant == Variant.TUNED]
+    if len(tuned) and tuned.only_defaults.isna().all() and tuned.clock_cut.isna().all():
+        return "The records do not say whether a tuning budget was cut (written before that was recorded)."
+    return "No tuned record holds only the defaults trial and the tuning clock cut no trial."
+
+
+def figures(a: Analysis) -> dict[str, tuple[str, object]]:
+    """name -> (caption, matplotlib Figure) for every plot the data allows (`plots.png` renders one)."""
     s = a.summary
     out = {"normalized-score": ("Mean normalized score (quantile) with 95% bootstrap intervals over datasets",
                                 plots.interval_bars(s.entry, s.norm_score, s.norm_ci_low, s.norm_ci_high,
@@ -96,7 +126,7 @@ def figures(a: Analysis) -> dict[str, tuple[str, bytes]]:
     if not a.rates.empty:
         out["win-rate"] = ("Pairwise win rates", plots.win_rate_heatmap(a.rates))
     if not a.curves.empty:
-        out["tuning-curves"] = ("Tuning curves", plots.tuning_curves(a.curves))
+        out["tuning-curves"] = ("Tuning curves", plots.tuning_curves(a.curves, a.curve_jobs))
     if not a.time_vs_score.empty:
         out["time-vs-score"] = ("Time vs score", plots.time_vs_score(a.time_vs_score))
     return out
@@ -104,7 +134,7 @@ def figures(a: Analysis) -> dict[str, tuple[str, bytes]]:
 
 def default_vs_tuned(a: Analysis) -> pd.DataFrame:
     s = a.summary.pivot(index="model", columns="variant", values="norm_score")
-    return s.reindex(columns=[c for c in ("default", "tuned") if c in s.columns])
+    return s.reindex(columns=[c for c in (Variant.DEFAULT, Variant.TUNED) if c in s.columns])
 
 
 def _html_table(header, rows, table_id: str = "") -> str:
@@ -141,7 +171,7 @@ def write_report(a: Analysis, run_dir: Path, out_dir: Path) -> list[Path]:
     plot_dir.mkdir(exist_ok=True)
     rel = os.path.relpath(run_dir, out_dir)
     title = f"Benchmark report: {a.config.get('suite', run_dir.name)}"
-    figs = figures(a)
+    figs = {name: (caption, plots.png(fig)) for name, (caption, fig) in figures(a).items()}
     for name, (_, png) in figs.items():
         (plot_dir / f"{name}.png").write_bytes(png)
 
@@ -175,8 +205,10 @@ def write_report(a: Analysis, run_dir: Path, out_dir: Path) -> list[Path]:
     lb_note = (f'<p class="note">Records: {link_html("records.parquet", "records.parquet")} '
                f'(one row per record; column <code>record</code> is the JSON file), per-dataset rows below link '
                f"each record file.</p>")
-    add("Leaderboard", _html_table(lb_header, lb_rows, "leaderboard") + lb_note,
-        _md_table(lb_header, lb_rows) + f"\n\nRecords: {link_md('records.parquet', 'records.parquet')}")
+    budget = budget_text(a)
+    add("Leaderboard",
+        _html_table(lb_header, lb_rows, "leaderboard") + f'<p id="budget">{html.escape(budget)}</p>' + lb_note,
+        _md_table(lb_header, lb_rows) + f"\n\n{budget}\n\nRecords: {link_md('records.parquet', 'records.parquet')}")
     for name, heading in (("normalized-score", "Normalized score"), ("elo", "Elo"),
                           ("critical-difference", "Critical difference"), ("win-rate", "Win rates")):
         h, m = fig(name)

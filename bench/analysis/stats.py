@@ -1,10 +1,20 @@
-"""Per-dataset normalization, ranks, bootstrap intervals and slices of a run's results frame.
+"""The one statistics path of a run: per-split and per-dataset scores, both normalizations, ranks,
+wins and the per-entry summary that the leaderboard, the report, Elo, the tuning curves and
+`bench regress` all read. Everything is a pure function of the frame `ResultStore.frame()` returns
+(one row per record); the presenters only format what is computed here.
 
-Everything here is a pure function of the frame `ResultStore.frame()` returns (one row per record).
-An *entry* is one model and variant ("xgboost/tuned"). Per dataset, an entry's score is its mean test
-objective over the splits it finished (each split's value is already the mean over model seeds).
+One name per quantity:
+  entry          one model and variant, "xgboost/tuned"
+  score          per dataset and entry: the mean test objective over the splits the entry finished
+                 (each split's value is already the mean over model seeds)
+  signed         score, direction-aware (higher = better); -inf where the entry failed
+  norm_score     quantile normalization of score (below); per entry its mean over datasets
+  norm_minmax    min-max normalization of score; per entry its mean over datasets
+  rank / win     per dataset (1 = best, ties share the average rank); per entry mean_rank / wins
+  score_seed_std the std over model seeds of a split's test score (objective units), mean over splits
+  norm_seed_std  score_seed_std on the norm_score scale; per entry its mean over datasets is seed_std
 
-Normalizations (per dataset, on the direction-aware score s, higher = better):
+Normalizations (per dataset, on signed):
   min-max   (s - min) / (max - min) over the entries that finished; 1 = best, 0 = worst. Sensitive to
             the worst entry: a weak baseline (`dummy`) squeezes every useful model toward 1.
   quantile  Grinsztajn et al. 2022 ("Why do tree-based models still outperform deep learning on
@@ -15,58 +25,103 @@ Normalizations (per dataset, on the direction-aware score s, higher = better):
             regression, and regression values below 0 are truncated to 0 (`truncate_scores = T` for
             regression only). They take the quantile over every random-search iteration of every
             model; here it is over the leaderboard's entries. numpy's default (linear) quantile is
-            R's default (type 7).
-An entry that FAILED on a dataset counts there as the worst entry (its normalized score is the lowest
-of that dataset, and at most 0); an entry SKIPPED for a declared capability limit is left out.
+            R's default (type 7). The truncation applies to the per-dataset mean over splits, never
+            to single splits (the tuning curves follow the same rule).
+
+Which records count (bench.records.schema): a FAILURE makes the entry the worst on that dataset (its
+normalized score is the lowest there, and at most 0; it ranks last and loses every battle of that
+split); a record that was NOT_RUN (skipped for a declared capability limit, or unavailable in this
+environment) says nothing about the model and is left out of every statistic — never a loss.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
-from bench.analysis.leaderboard import per_dataset_scores
+from bench.analysis.budget import entry_budget
+from bench.records.schema import FAILURES, NOT_RUN, Status
 
 QUANTILE_FOR_TASK = {"binary": 0.1, "multiclass": 0.1, "regression": 0.5}
 TRUNCATE_FOR_TASK = {"binary": False, "multiclass": False, "regression": True}
+METHODS = {"quantile": "norm_score", "minmax": "norm_minmax"}  # normalization -> its column
 SIZE_BINS = [0, 1_000, 10_000, np.inf]
 SIZE_LABELS = ["< 1k rows", "1k-10k rows", ">= 10k rows"]
 CATEGORICAL_BINS = [-np.inf, 0.0, 0.5, np.inf]
 CATEGORICAL_LABELS = ["no categorical", "<= 50% categorical", "> 50% categorical"]
+ENTRY_KEYS = ["dataset", "task_type", "model", "variant", "entry"]
 
 
 def entry_label(model: str, variant: str) -> str:
     return f"{model}/{variant}"
 
 
+def per_dataset_value(frame: pd.DataFrame, column: str) -> pd.Series:
+    """A dataset-level value (task type, direction) taken from any record that has it: failure
+    records written before the data loaded may lack it."""
+    return frame.groupby("dataset")[column].transform(lambda s: s.dropna().iloc[0] if s.notna().any() else None)
+
+
+def split_scores(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per record that ran (status ok or a failure; NOT_RUN records are left out): dataset,
+    task_type, split, model, variant, entry, state (Status.OK or Status.FAILED), score (the test
+    objective, NaN for failures), direction, and signed (direction-aware, -inf for failures).
+    Elo's battles and every per-dataset score are built from these rows."""
+    columns = [*ENTRY_KEYS, "split", "state", "score", "direction", "signed", "score_seed_std"]
+    if frame.empty:
+        return pd.DataFrame(columns=columns)
+    rows = frame.assign(task_type=per_dataset_value(frame, "task_type"),
+                        direction=per_dataset_value(frame, "direction"))
+    rows = rows[~rows.status.isin(NOT_RUN)].copy()
+    ok = (rows.status == Status.OK).to_numpy()
+    rows["state"] = np.where(ok, Status.OK, Status.FAILED)
+    rows["score"] = pd.to_numeric(rows.test_score, errors="coerce").where(ok)
+    higher = (rows.direction == "maximize").to_numpy()
+    rows["signed"] = np.where(ok, np.where(higher, rows.score, -rows.score), -np.inf)
+    std = rows.test_score_std if "test_score_std" in rows else pd.Series(np.nan, index=rows.index)
+    rows["score_seed_std"] = pd.to_numeric(std, errors="coerce").where(ok)
+    rows["entry"] = [entry_label(m, v) for m, v in zip(rows.model, rows.variant)]
+    return rows[columns].reset_index(drop=True)
+
+
 def dataset_scores(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per (dataset, entry) that was not skipped: score, direction-aware `signed` score
-    (-inf for failures), seed std, and the dataset's size / categorical share for slicing."""
-    scores = per_dataset_scores(frame)
-    scores = scores[scores.state != "skipped"].copy()
-    ok = frame[frame.status == "ok"]
-    if "test_score_std" not in ok:  # records written before multi-seed runs
-        ok = ok.assign(test_score_std=np.nan)
-    seed_std = (ok.groupby(["dataset", "model", "variant"])["test_score_std"]
-                .agg(lambda s: pd.to_numeric(s, errors="coerce").mean()).rename("seed_std").reset_index())
-    scores = scores.merge(seed_std, on=["dataset", "model", "variant"], how="left")
+    """One row per (dataset, entry) that ran there: state (ok if any split finished, else failed),
+    score (mean over the finished splits), splits (how many finished), score_seed_std, direction,
+    signed, and the dataset's size / categorical share for slicing. Datasets where nothing finished
+    are dropped: they have no scale to normalize on."""
+    splits = split_scores(frame)
+    columns = [*ENTRY_KEYS, "state", "score", "splits", "score_seed_std", "direction", "signed",
+               "n_rows", "n_features", "n_categorical"]
+    if splits.empty:
+        return pd.DataFrame(columns=columns)
+    ok = splits[splits.state == Status.OK]
+    grouped = splits.groupby(ENTRY_KEYS, dropna=False, sort=True)
+    out = grouped.agg(direction=("direction", "first")).reset_index()
+    out["state"] = grouped.state.agg(lambda s: Status.OK if (s == Status.OK).any() else Status.FAILED).to_numpy()
+    means = ok.groupby(ENTRY_KEYS, dropna=False).agg(score=("score", "mean"), splits=("split", "nunique"),
+                                                     score_seed_std=("score_seed_std", "mean")).reset_index()
+    out = out.merge(means, on=ENTRY_KEYS, how="left")
+    out["splits"] = out.splits.fillna(0).astype(int)
+    higher = out.direction == "maximize"
+    out["signed"] = np.where(out.state == Status.OK, np.where(higher, out.score, -out.score), -np.inf)
     present = [c for c in ("n_rows", "n_features", "n_categorical") if c in frame]
-    meta = frame.groupby("dataset")[present].max() if present else pd.DataFrame(index=pd.Index([], name="dataset"))
-    scores = scores.merge(meta.reset_index(), on="dataset", how="left")
-    higher = scores.direction == "maximize"
-    scores["signed"] = np.where(scores.state == "ok", np.where(higher, scores.score, -scores.score), -np.inf)
-    scores["entry"] = [entry_label(m, v) for m, v in zip(scores.model, scores.variant)]
-    # A dataset where nothing finished has no scale to normalize on.
-    finished = scores.groupby("dataset")["state"].transform(lambda s: (s == "ok").any())
-    return scores[finished].reset_index(drop=True)
+    meta = frame.groupby("dataset")[present].max().reset_index()
+    out = out.merge(meta, on="dataset", how="left").reindex(columns=columns)
+    finished = out.groupby("dataset")["state"].transform(lambda s: (s == Status.OK).any())
+    return out[finished].reset_index(drop=True)
 
 
 def scale(ok_signed: np.ndarray, task_type: str, method: str) -> tuple[float, float, bool]:
     """The dataset's affine map norm = (signed - low) / span, and whether to truncate below 0."""
-    if method not in ("minmax", "quantile"):
-        raise ValueError(f"unknown normalization {method!r} (minmax or quantile)")
+    if method not in METHODS:
+        raise ValueError(f"unknown normalization {method!r} ({' or '.join(METHODS)})")
     best = float(np.max(ok_signed))
-    low = float(np.min(ok_signed)) if method == "minmax" else float(np.quantile(ok_signed, QUANTILE_FOR_TASK[task_type]))
+    if method == "minmax":
+        low = float(np.min(ok_signed))
+    else:
+        low = float(np.quantile(ok_signed, QUANTILE_FOR_TASK[task_type]))
     return low, best - low, method == "quantile" and TRUNCATE_FOR_TASK[task_type]
 
 
@@ -80,26 +135,28 @@ def apply_scale(signed, low: float, span: float, truncate: bool) -> np.ndarray:
 
 
 def dataset_scales(scores: pd.DataFrame, method: str = "quantile") -> pd.DataFrame:
-    """Per dataset: low, span, truncate (see `scale`)."""
+    """Per dataset (index): low, span, truncate (see `scale`), from `dataset_scores` rows."""
     rows = {}
     for dataset, d in scores.groupby("dataset", sort=False):
-        rows[dataset] = dict(zip(("low", "span", "truncate"),
-                                 scale(d.signed[d.state == "ok"].to_numpy(float), d.task_type.iloc[0], method)))
-    return pd.DataFrame.from_dict(rows, orient="index")
+        ok = d.signed[d.state == Status.OK].to_numpy(float)
+        rows[dataset] = dict(zip(("low", "span", "truncate"), scale(ok, d.task_type.iloc[0], method)))
+    return pd.DataFrame.from_dict(rows, orient="index", columns=["low", "span", "truncate"])
 
 
 def normalize(scores: pd.DataFrame, method: str = "quantile") -> pd.DataFrame:
-    """Adds `norm` (and `norm_seed_std`, the seed std on the same scale) per dataset."""
-    parts = []
-    for _, d in scores.groupby("dataset", sort=False):
-        d = d.copy()
-        low, span, truncate = scale(d.signed[d.state == "ok"].to_numpy(float), d.task_type.iloc[0], method)
-        ok = (d.state == "ok").to_numpy()
+    """`dataset_scores` rows plus the method's column (norm_score or norm_minmax). A failed entry gets
+    the dataset's lowest normalized value, and at most 0."""
+    column = METHODS.get(method)
+    if column is None:
+        raise ValueError(f"unknown normalization {method!r} ({' or '.join(METHODS)})")
+    out = scores.copy()
+    out[column] = np.nan
+    for dataset, d in out.groupby("dataset", sort=False):
+        low, span, truncate = scale(d.signed[d.state == Status.OK].to_numpy(float), d.task_type.iloc[0], method)
+        ok = (d.state == Status.OK).to_numpy()
         norm = apply_scale(np.where(ok, d.signed, np.nan), low, span, truncate)
-        d["norm"] = np.where(ok, norm, min(0.0, float(np.nanmin(norm))))
-        d["norm_seed_std"] = d.seed_std / span if span > 0 else 0.0
-        parts.append(d)
-    return pd.concat(parts, ignore_index=True) if parts else scores.assign(norm=[], norm_seed_std=[])
+        out.loc[d.index, column] = np.where(ok, norm, min(0.0, float(np.nanmin(norm))))
+    return out
 
 
 def add_ranks(scores: pd.DataFrame) -> pd.DataFrame:
@@ -111,8 +168,16 @@ def add_ranks(scores: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def per_dataset(frame: pd.DataFrame) -> pd.DataFrame:
+    """`dataset_scores` with rank, win, norm_score, norm_minmax and norm_seed_std."""
+    scores = normalize(normalize(add_ranks(dataset_scores(frame)), "quantile"), "minmax")
+    span = scores.dataset.map(dataset_scales(scores, "quantile").span) if len(scores) else pd.Series(dtype=float)
+    scores["norm_seed_std"] = np.where(span > 0, scores.score_seed_std / span.where(span > 0), 0.0)
+    return scores
+
+
 def pivot(scores: pd.DataFrame, value: str) -> pd.DataFrame:
-    """datasets x entries matrix of one column (NaN where an entry was skipped)."""
+    """datasets x entries matrix of one column (NaN where an entry did not run)."""
     return scores.pivot(index="dataset", columns="entry", values=value)
 
 
@@ -122,51 +187,68 @@ def bootstrap_mean_ci(matrix: pd.DataFrame, n_boot: int = 1000, level: float = 0
     rng = np.random.default_rng(seed)
     values = matrix.to_numpy(dtype=float)
     idx = rng.integers(0, len(values), size=(n_boot, len(values)))
-    with np.errstate(invalid="ignore"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an entry absent from a whole resample: NaN
         means = np.nanmean(values[idx], axis=1) if len(values) else np.empty((n_boot, values.shape[1]))
-    lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
-    return pd.DataFrame({"mean": np.nanmean(values, axis=0) if len(values) else np.nan,
-                         "ci_low": np.nanquantile(means, lo, axis=0),
-                         "ci_high": np.nanquantile(means, hi, axis=0)}, index=matrix.columns)
+        lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
+        return pd.DataFrame({"mean": np.nanmean(values, axis=0) if len(values) else np.nan,
+                             "ci_low": np.nanquantile(means, lo, axis=0),
+                             "ci_high": np.nanquantile(means, hi, axis=0)}, index=matrix.columns)
+
+
+def has_seed_spread(frame: pd.DataFrame) -> bool:
+    """Whether any record was tested with more than one model seed (else seed std columns are empty)."""
+    return "test_score_std" in frame and pd.to_numeric(frame.test_score_std, errors="coerce").notna().any()
+
+
+SUMMARY_COLUMNS = [
+    "entry", "model", "variant", "family", "norm_score", "norm_ci_low", "norm_ci_high", "norm_minmax",
+    "seed_std", "mean_rank", "wins", "datasets", "splits", "failures", "skipped", "unavailable",
+    "median_fit_s", "median_predict_s", "median_seconds", "cpu_seconds", "gpu_seconds",
+    "only_defaults", "clock_cut"]
 
 
 def entry_summary(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """Per entry: quantile- and min-max-normalized means (with bootstrap CIs over datasets for the
-    quantile one), normalized seed std, mean rank, wins, datasets, failures and median times."""
-    base = add_ranks(dataset_scores(frame))
-    quant, minmax = normalize(base, "quantile"), normalize(base, "minmax")
-    ci = bootstrap_mean_ci(pivot(quant, "norm"), n_boot=n_boot, seed=seed)
-    ok = frame[frame.status == "ok"].assign(total_seconds=lambda f: f.fit_seconds + f.predict_seconds)
+    """One row per entry of the frame (also entries that never ran: their scores are NaN), sorted by
+    norm_score: normalized means (with a bootstrap CI over datasets for norm_score when n_boot > 0),
+    seed_std, mean_rank, wins, datasets finished, splits finished (ok records), record counts by
+    status (failures, skipped, unavailable), median seconds per split (fit, predict, both), device
+    seconds and budget truncation (bench.analysis.budget)."""
+    if frame.empty:
+        return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    scores = per_dataset(frame)
+    ci = bootstrap_mean_ci(pivot(scores, "norm_score"), n_boot=n_boot, seed=seed) if n_boot and len(scores) else None
+    families = frame.groupby("model")["family"].agg(lambda s: s.dropna().iloc[0] if s.notna().any() else None)
     rows = []
-    for entry, g in base.groupby("entry"):
-        model, variant = g.model.iloc[0], g.variant.iloc[0]
-        recs = ok[(ok.model == model) & (ok.variant == variant)]
-        failed = frame[(frame.model == model) & (frame.variant == variant) & ~frame.status.isin(["ok", "skipped"])]
+    for (model, variant), g in frame.groupby(["model", "variant"], sort=True):
+        entry = entry_label(model, variant)
+        s = scores[scores.entry == entry]
+        ok = g[g.status == Status.OK]
+        fit, predict = (pd.to_numeric(ok[c], errors="coerce") for c in ("fit_seconds", "predict_seconds"))
         rows.append({
-            "entry": entry, "model": model, "variant": variant,
-            "norm_score": ci.loc[entry, "mean"], "norm_ci_low": ci.loc[entry, "ci_low"],
-            "norm_ci_high": ci.loc[entry, "ci_high"],
-            "norm_minmax": _mean_norm(minmax, entry),
-            "seed_std": quant[quant.entry == entry].norm_seed_std.mean(),
-            "mean_rank": g["rank"].mean(), "wins": int(g.win.sum()),
-            "datasets": int((g.state == "ok").sum()), "failed_datasets": int((g.state == "failed").sum()),
-            "failed_records": len(failed),
-            "median_seconds": recs.total_seconds.median() if len(recs) else np.nan,
+            "entry": entry, "model": model, "variant": variant, "family": families.get(model),
+            "norm_score": s.norm_score.mean(), "norm_minmax": s.norm_minmax.mean(),
+            "norm_ci_low": ci.loc[entry, "ci_low"] if ci is not None and entry in ci.index else np.nan,
+            "norm_ci_high": ci.loc[entry, "ci_high"] if ci is not None and entry in ci.index else np.nan,
+            "seed_std": s.norm_seed_std.mean(), "mean_rank": s["rank"].mean(), "wins": int(s.win.sum()),
+            "datasets": int((s.state == Status.OK).sum()), "splits": len(ok),
+            "failures": int(g.status.isin(FAILURES).sum()),
+            "skipped": int((g.status == Status.SKIPPED).sum()),
+            "unavailable": int((g.status == Status.UNAVAILABLE).sum()),
+            "median_fit_s": fit.median(), "median_predict_s": predict.median(),
+            "median_seconds": (fit + predict).median(),
         })
-    return pd.DataFrame(rows).sort_values(["norm_score", "mean_rank"], ascending=[False, True],
-                                          ignore_index=True)
-
-
-def _mean_norm(normalized: pd.DataFrame, entry: str) -> float:
-    return float(normalized[normalized.entry == entry].norm.mean())
+    summary = pd.DataFrame(rows).merge(entry_budget(frame), on=["model", "variant"], how="left")
+    return (summary.reindex(columns=SUMMARY_COLUMNS)
+            .sort_values(["norm_score", "mean_rank", "entry"], ascending=[False, True, True], na_position="last")
+            .reset_index(drop=True))
 
 
 def add_slices(scores: pd.DataFrame) -> pd.DataFrame:
     """Slice columns per dataset: task type, size bin (rows), categorical-feature share bin."""
     out = scores.copy()
     out["size"] = pd.cut(out.n_rows.astype(float), SIZE_BINS, labels=SIZE_LABELS, right=False).astype(str)
-    share = (out.n_categorical.astype(float) / out.n_features.astype(float)
-             if "n_categorical" in out else pd.Series(np.nan, index=out.index))
+    share = out.n_categorical.astype(float) / out.n_features.astype(float)
     out["categorical_share"] = pd.cut(share, CATEGORICAL_BINS, labels=CATEGORICAL_LABELS).astype(str)
     return out
 
@@ -174,21 +256,16 @@ def add_slices(scores: pd.DataFrame) -> pd.DataFrame:
 def slice_table(frame: pd.DataFrame, by: str, method: str = "quantile") -> pd.DataFrame:
     """entries x slices: mean normalized score over the datasets in each slice (normalized over all
     entries of a dataset, as in the leaderboard); the column names carry the dataset count."""
-    scores = add_slices(normalize(dataset_scores(frame), method))
     if by not in ("task_type", "size", "categorical_share"):
         raise ValueError(f"unknown slice {by!r} (task_type, size, categorical_share)")
+    scores = add_slices(normalize(dataset_scores(frame), method))
     counts = scores.groupby(by).dataset.nunique()
-    table = scores.groupby(["entry", by]).norm.mean().unstack(by)
+    table = scores.groupby(["entry", by])[METHODS[method]].mean().unstack(by)
     table.columns = [f"{c} (n={counts[c]})" for c in table.columns]
     return table
 
 
-def time_vs_score(frame: pd.DataFrame, method: str = "quantile") -> pd.DataFrame:
-    """Per entry: median (fit + predict) seconds per split and mean normalized score."""
-    norm = normalize(dataset_scores(frame), method).groupby("entry").norm.mean()
-    ok = frame[frame.status == "ok"]
-    seconds = (ok.fit_seconds + ok.predict_seconds).groupby(
-        [entry_label(m, v) for m, v in zip(ok.model, ok.variant)]).median()
-    out = pd.DataFrame({"median_seconds": seconds, "norm_score": norm}).dropna()
-    out.index.name = "entry"
-    return out.reset_index()
+def time_vs_score(summary: pd.DataFrame) -> pd.DataFrame:
+    """Per entry that finished somewhere: median (fit + predict) seconds per split and norm_score,
+    straight from `entry_summary`."""
+    return summary[["entry", "median_seconds", "norm_score"]].dropna().reset_index(drop=True)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich import box
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from bench.analysis import leaderboard
+from bench.analysis.budget import budget_warnings
 from bench.errors import BenchError
 from bench.records.schema import FAILURES
 from bench.records.store import ResultStore
@@ -59,7 +61,11 @@ def cmd_run(args, console) -> int:
     _print_failures(summary.failures, console)
     for model, reason in summary.unavailable.items():
         console.print(f"[yellow]unavailable[/] {model}: {escape(reason)}", soft_wrap=True)
-    return _print_leaderboard(store, console)
+    warnings = _print_leaderboard(store, console)
+    if warnings and args.strict_budget:
+        console.print("[red]--strict-budget: a declared budget was bent (see above)[/]")
+        return 1
+    return 0
 
 
 def _print_failures(failures, console, limit: int = 30) -> None:
@@ -79,10 +85,12 @@ def cmd_leaderboard(args, console) -> int:
     store = ResultStore(args.run_dir)
     if not store.records_dir.exists():
         raise BenchError(f"{args.run_dir} has no records/ folder: is it a run directory of `bench run`?")
-    return _print_leaderboard(store, console)
+    _print_leaderboard(store, console, wide=args.wide)
+    return 0
 
 
-def _print_leaderboard(store: ResultStore, console) -> int:
+def _print_leaderboard(store: ResultStore, console, wide: bool = False) -> list[str]:
+    """Prints and writes the leaderboards; returns the budget warnings (bench.analysis.budget)."""
     frame = store.frame()
     if frame.empty:
         raise BenchError(f"no records in {store.records_dir}")
@@ -90,23 +98,28 @@ def _print_leaderboard(store: ResultStore, console) -> int:
     tables = leaderboard.all_tables(frame)
     title = f"Leaderboard: {store.config().get('suite', store.run_dir.name)}"
     for name, table in tables.items():
-        console.print(_rich_table(table, f"{title} — {name}"))
+        shown, rows = leaderboard.console_view(table, wide)
+        console.print(_rich_table(shown, rows, f"{title} — {name}"))
+    for line in textwrap.wrap(leaderboard.legend(shown, wide), width=min(console.width, 100)):
+        console.print(f"[dim]{escape(line)}[/]")
     paths = leaderboard.write(tables, store.run_dir, title)
     console.print("written: " + ", ".join(str(p) for p in paths))
-    return 0
+    warnings = budget_warnings(frame)
+    if warnings:
+        console.print("[yellow]Budget bent[/] (the tuned variant got less than the declared budget):")
+        for line in warnings:
+            console.print(f"  [yellow]![/] {escape(line)}", soft_wrap=True)
+    return warnings
 
 
-HEADERS = {"norm_quantile": "norm. score (q)", "seed_std": "± seed std", "mean_norm_score": "norm. (min-max)", "mean_rank": "mean rank", "median_fit_s": "fit s (median)",
-           "median_predict_s": "predict s (median)"}
-
-
-def _rich_table(table: pd.DataFrame, title: str) -> Table:
-    out = Table(title=title, title_justify="left")
-    for col in table.columns:
-        out.add_column(HEADERS.get(col, col), justify="left" if col in ("model", "variant", "family") else "right",
+def _rich_table(columns: list[tuple[str, str]], rows: list[list[str]], title: str) -> Table:
+    # No vertical rules and one space between columns: the default view fits 100 columns.
+    out = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for col, header in columns:
+        out.add_column(header, justify="left" if col in ("entry", "model", "variant", "family") else "right",
                        no_wrap=True)
-    for row in table.itertuples(index=False):
-        out.add_row(*[(f"{v:.3f}" if isinstance(v, float) else str(v)) for v in row])
+    for row in rows:
+        out.add_row(*row)
     return out
 
 
@@ -202,9 +215,11 @@ def cmd_report(args, console) -> int:
         analysis = analyze(store, n_boot=args.bootstrap, seed=args.seed, anchor=args.anchor)
         store.write_table()  # the report links records.parquet
         paths = write_report(analysis, store.run_dir, args.out or store.run_dir)
-    console.print(_rich_table(analysis.summary[["entry", "norm_score", "norm_ci_low", "norm_ci_high", "norm_minmax",
-                                                "seed_std", "mean_rank", "elo", "wins", "datasets"]],
-                              f"Report: {analysis.config.get('suite', store.run_dir.name)}"))
+    shown = [("entry", "entry"), ("norm_score", "score"), ("norm_ci_low", "ci low"), ("norm_ci_high", "ci high"),
+             ("norm_minmax", "minmax"), *([("seed_std", "±sd")] if analysis.seed_spread else []),
+             ("mean_rank", "rank"), ("elo", "Elo"), ("wins", "wins"), ("datasets", "ds")]
+    rows = [[leaderboard.cell(c, r[c]) for c, _ in shown] for _, r in analysis.summary.iterrows()]
+    console.print(_rich_table(shown, rows, f"Report: {analysis.config.get('suite', store.run_dir.name)}"))
     console.print("written: " + ", ".join(str(p) for p in paths[:2]) + f" and {len(paths) - 2} plots")
     return 0
 

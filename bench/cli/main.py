@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=None, help="run directory (default: results/<suite>)")
     run.add_argument("--retry-failed", action="store_true", help="re-run jobs whose records are failures")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--strict-budget", action="store_true",
+                     help="exit 1 when a tuned record holds only the defaults trial or the tuning clock cut a "
+                          "trial (for CI and papers)")
     scale = run.add_argument_group("running at scale")
     scale.add_argument("--gpus", default="auto",
                        help="GPUs for GPU-capable models: auto (all visible), none, or ids like 0,1")
@@ -84,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     lb = sub.add_parser("leaderboard", help="print and write (CSV + Markdown) the leaderboard of a run")
     lb.add_argument("run_dir", type=Path)
+    lb.add_argument("--wide", action="store_true", help="all columns (the default view fits 100 columns)")
 
     rep = sub.add_parser("report", help="write report.html (self-contained) and report.md with statistics and plots")
     rep.add_argument("run_dir", type=Path)

@@ -1,0 +1,77 @@
+"""What bent an entry's budget, and what it cost: the columns that make truncation visible.
+
+Per entry (model x variant), from the record columns `ResultStore.frame()` exposes:
+  only_defaults  tuned records (ok) whose only finished trial is the defaults trial: the tuned
+                 variant there IS the default one, so "tuned" means less than the budget promised
+  clock_cut      trials the tuning clock (--tune-seconds) cut short, over the entry's tuned records
+                 (`trial_counts.deadline`); such a trial still produced a model, from fewer rounds
+  cpu_seconds    median per split of the process CPU seconds the variant cost (default: the defaults
+  gpu_seconds    trial and its refits; tuned: the whole tuning and its refits), and of the seconds a
+                 GPU was held: with them an equal-compute view sits next to the equal-trials one
+Both truncation counts belong to tuning, so they are empty (NaN) for default entries, and for tuned
+entries whose records predate the fields (unknown is not zero).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from bench.records.schema import NOT_RUN, Status, Variant
+
+COLUMNS = ["model", "variant", "only_defaults", "clock_cut", "cpu_seconds", "gpu_seconds"]
+
+
+def _known_sum(values: pd.Series) -> float:
+    """Sum of the values that were recorded; NaN when none was (an old record is not a zero)."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    return float(numbers.sum()) if numbers.notna().any() else np.nan
+
+
+def _count_true(frame: pd.DataFrame, column: str) -> float:
+    """How many records have the flag set; NaN when no record says either way."""
+    flags = frame[column].dropna() if column in frame else pd.Series(dtype=object)
+    return float(sum(bool(v) for v in flags)) if len(flags) else np.nan
+
+
+def _median(frame: pd.DataFrame, column: str) -> float:
+    if column not in frame:
+        return np.nan
+    return float(pd.to_numeric(frame[column], errors="coerce").median())
+
+
+def entry_budget(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per (model, variant) of the frame with the columns above."""
+    rows = []
+    for (model, variant), g in frame.groupby(["model", "variant"], sort=True):
+        ok = g[g.status == Status.OK]
+        tuned = variant == Variant.TUNED
+        ran = g[~g.status.isin(NOT_RUN)]
+        rows.append({
+            "model": model, "variant": variant,
+            "only_defaults": _count_true(ok, "only_defaults") if tuned else np.nan,
+            "clock_cut": _known_sum(ran.clock_cut) if tuned and "clock_cut" in ran else np.nan,
+            "cpu_seconds": _median(ok, "cpu_seconds"), "gpu_seconds": _median(ok, "gpu_seconds"),
+        })
+    out = pd.DataFrame(rows, columns=COLUMNS)
+    for column in ("only_defaults", "clock_cut"):
+        out[column] = out[column].astype("Int64")  # counts; <NA> = not applicable or not recorded
+    return out
+
+
+def budget_warnings(frame: pd.DataFrame) -> list[str]:
+    """One line per entry whose declared budget was bent (empty: every budget held, as far as the
+    records say)."""
+    lines = []
+    table = entry_budget(frame)
+    ok_counts = frame[frame.status == Status.OK].groupby(["model", "variant"]).size()
+    for row in table.itertuples():
+        parts = []
+        if pd.notna(row.only_defaults) and row.only_defaults > 0:
+            parts.append(f"{row.only_defaults} of {ok_counts.get((row.model, row.variant), 0)} tuned records "
+                         f"hold only the defaults trial")
+        if pd.notna(row.clock_cut) and row.clock_cut > 0:
+            parts.append(f"{row.clock_cut} trial{'s' if row.clock_cut != 1 else ''} cut by the tuning clock")
+        if parts:
+            lines.append(f"{row.model}/{row.variant}: " + "; ".join(parts))
+    return lines
