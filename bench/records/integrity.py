@@ -129,7 +129,9 @@ def _check_splits(store: ResultStore, jobs: dict, check: RunCheck) -> None:
             if frozen[name] is None:
                 check.problems["data"].append(f"{name}: missing or unreadable (planned splits of {entry['dataset']})")
         splits, index = frozen[name], entry.get("split_index")
-        if splits is not None and (index is None or index >= len(splits) or splits[index].hash != entry.get("split_hash")):
+        if splits is None:
+            continue
+        if not isinstance(index, int) or index >= len(splits) or splits[index].hash != entry.get("split_hash"):
             check.problems["data"].append(f"{name}[{index}]: not the split {job_id} was planned with")
 
 
