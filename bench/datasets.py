@@ -21,6 +21,7 @@ from bench.errors import BenchError
 from bench.records.schema import strict_json
 
 TASK_TYPES = ("binary", "multiclass", "regression")
+FEW_ROWS = 100  # below this, test scores are too noisy to rank models: said out loud, not refused
 
 
 @dataclass
@@ -34,6 +35,9 @@ class Dataset:
     source: dict = field(default_factory=dict)  # provenance: openml ids, file, licence...
     dropped: dict = field(default_factory=dict)  # column -> why it was dropped
     content_hash: str = ""
+    # What loading changed in the data (see data_warnings): inf_values, inf_columns,
+    # missing_targets_dropped, inf_targets_dropped.
+    checks: dict = field(default_factory=dict)
 
     @property
     def n_rows(self) -> int:
@@ -77,7 +81,9 @@ def make_dataset(
     drop: list[str] | None = None,
     source: dict | None = None,
 ) -> Dataset:
-    """Canonicalize raw features/target. Rows with a missing target are removed (they carry no label)."""
+    """Canonicalize raw features/target. Rows with a missing (or infinite) target are removed (they carry
+    no label); infinite feature values become missing values (models disagree about inf: some fail,
+    some do not, which would rank them by an accident of the data). Both are counted in `checks`."""
     X = X.copy()
     dropped: dict[str, str] = {}
     for col in drop or []:
@@ -104,7 +110,23 @@ def make_dataset(
             X = X.drop(columns=col)
             dropped[col] = "free-text column (not numeric or categorical)"
 
-    keep = y.notna().to_numpy()
+    checks: dict = {}
+    numeric = [c for c in X.columns if c not in cats]
+    if numeric:
+        inf = np.isinf(X[numeric].to_numpy(dtype="float64"))
+        if inf.any():
+            columns = [c for c, n in zip(numeric, inf.sum(axis=0)) if n]
+            X[columns] = X[columns].replace([np.inf, -np.inf], np.nan)
+            checks["inf_values"], checks["inf_columns"] = int(inf.sum()), columns
+    missing = y.isna().to_numpy()
+    infinite = np.zeros(len(y), dtype=bool)
+    if pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y):
+        infinite = np.isinf(y.to_numpy(dtype="float64", na_value=np.nan))
+    if missing.any():
+        checks["missing_targets_dropped"] = int(missing.sum())
+    if infinite.any():
+        checks["inf_targets_dropped"] = int(infinite.sum())
+    keep = ~(missing | infinite)
     X, y = X.loc[keep].reset_index(drop=True), y.loc[keep].reset_index(drop=True)
     task_type = task_type or infer_task_type(y)
     if task_type not in TASK_TYPES:
@@ -116,15 +138,35 @@ def make_dataset(
         # Only classes with rows: a declared but empty class (anneal's '4') cannot be learned or scored.
         labels = y.astype("string")
         classes = sorted(labels.unique().tolist())
-        if len(classes) < 2:
+        # A dataset with no rows left is reported and skipped by the sweep, not an error here: one
+        # empty file must not stop a whole folder suite.
+        if len(classes) < 2 and len(labels):
             raise BenchError(f"dataset '{name}': classification target has {len(classes)} class(es)")
-        if task_type == "binary" and len(classes) != 2:
+        if task_type == "binary" and len(classes) != 2 and len(labels):
             raise BenchError(f"dataset '{name}': declared binary but has {len(classes)} classes")
         y_arr = pd.Categorical(labels, categories=classes).codes.astype("int64")
 
-    ds = Dataset(name, X, y_arr, task_type, cats, classes, dict(source or {}), dropped)
+    ds = Dataset(name, X, y_arr, task_type, cats, classes, dict(source or {}), dropped, checks=checks)
     ds.content_hash = content_hash(ds)
     return ds
+
+
+def data_warnings(ds: Dataset) -> list[str]:
+    """What a user should know about a dataset before trusting its scores (empty: nothing)."""
+    c, out = ds.checks, []
+    if c.get("inf_values"):
+        cols = c.get("inf_columns") or []
+        out.append(f"{c['inf_values']} infinite feature value(s) set to missing"
+                   + (f" (columns {', '.join(map(str, cols[:5]))}{', ...' if len(cols) > 5 else ''})" if cols else ""))
+    if c.get("missing_targets_dropped"):
+        out.append(f"{c['missing_targets_dropped']} row(s) with a missing target dropped")
+    if c.get("inf_targets_dropped"):
+        out.append(f"{c['inf_targets_dropped']} row(s) with an infinite target dropped")
+    if ds.n_features == 0:
+        out.append("no features: every model can only predict the prior or mean")
+    if ds.n_rows < FEW_ROWS:
+        out.append(f"only {ds.n_rows} rows: scores are noisy (fewer than {FEW_ROWS})")
+    return out
 
 
 def _as_category(s: pd.Series) -> pd.Series:
@@ -162,7 +204,7 @@ def save_dataset(ds: Dataset, directory: Path) -> Path:
     meta = {
         "name": ds.name, "task_type": ds.task_type, "categorical": ds.categorical,
         "classes": ds.classes, "source": ds.source, "dropped": ds.dropped,
-        "content_hash": ds.content_hash,
+        "content_hash": ds.content_hash, "checks": ds.checks,
     }
     write_json_atomic(directory / "meta.json", meta)
     return directory
@@ -176,7 +218,7 @@ def load_cached_dataset(directory: Path) -> Dataset | None:
     frame = pd.read_parquet(data_path)
     y = frame.pop("__target__").to_numpy()
     ds = Dataset(meta["name"], frame, y, meta["task_type"], meta["categorical"], meta["classes"],
-                 meta["source"], meta["dropped"], meta["content_hash"])
+                 meta["source"], meta["dropped"], meta["content_hash"], meta.get("checks") or {})
     if content_hash(ds) != meta["content_hash"]:
         return None  # corrupted or written by an incompatible version: rebuild it
     return ds

@@ -68,6 +68,34 @@ def make_splits(ds: Dataset, protocol, task_splits=None, cache_dir: Path | None 
     return splits, path
 
 
+def splits_or_reason(ds: Dataset, protocol, task_splits=None,
+                     cache_dir: Path | None = None) -> tuple[list[Split], Path | None, str | None]:
+    """make_splits, or the reason the dataset is too small for the protocol (then no splits): the
+    sweep records such a dataset as `skipped` and goes on with the others."""
+    use_task = bool(task_splits) and protocol.use_task_splits
+    if ds.n_rows == 0:
+        return [], None, "the dataset has no rows"
+    if not use_task and ds.n_rows < protocol.folds:
+        return [], None, f"too small for the protocol: {ds.n_rows} rows, fewer than protocol.folds = {protocol.folds}"
+    try:
+        splits, path = make_splits(ds, protocol, task_splits, cache_dir)
+    except ValueError as exc:  # sklearn: a part too small to split, or to stratify
+        return [], None, (f"too small for the protocol ({ds.n_rows} rows, {protocol.folds} folds, validation "
+                          f"fraction {protocol.validation_fraction}): {exc}")
+    empty = [s.label for s in splits if not (len(s.train) and len(s.val) and len(s.test))]
+    if empty:
+        return [], None, (f"too small for the protocol ({ds.n_rows} rows): split(s) {', '.join(empty)} would "
+                          f"have an empty training, validation or test part")
+    return splits, path, None
+
+
+def planned_labels(protocol, task_splits=None) -> list[tuple[int, int]]:
+    """(repeat, fold) of every split the protocol asks for, without making them."""
+    if task_splits and protocol.use_task_splits:
+        return [(int(r), int(f)) for r, f, _, _ in task_splits]
+    return [(r, f) for r in range(protocol.repeats) for f in range(protocol.folds)]
+
+
 def _kfold(ds: Dataset, protocol):
     n = ds.n_rows
     if protocol.folds < 2:

@@ -163,3 +163,32 @@ class CpuSpyAdapter(DeviceSpyAdapter):
 
     name = "test_cpu_spy"
     capabilities = Capabilities(gpu="no")
+
+
+@register_adapter
+class FlakyAdapter(_Prior):
+    """Fails while the file named by $BENCH_TEST_FLAKY exists (a fault that goes away)."""
+
+    name = "test_flaky"
+
+    def fit(self, X_train, y_train, X_val, y_val):
+        if os.path.exists(os.environ.get("BENCH_TEST_FLAKY", "")):
+            raise RuntimeError("injected failure while the flag file exists")
+        super().fit(X_train, y_train, X_val, y_val)
+
+
+@register_adapter
+class ProcessTreeAdapter(_Prior):
+    """Starts a child process (as data loaders and native helpers do), appends "<worker pid> <child pid>"
+    to $BENCH_TEST_TREE, then hangs: what stopping a sweep must clean up."""
+
+    name = "test_tree"
+    search_space = {}
+
+    def fit(self, X_train, y_train, X_val, y_val):
+        import subprocess
+
+        child = subprocess.Popen(["sleep", "600"])
+        with open(os.environ["BENCH_TEST_TREE"], "a") as f:
+            f.write(f"{os.getpid()} {child.pid}\n")
+        time.sleep(3600)

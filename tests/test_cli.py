@@ -77,6 +77,6 @@ def test_changing_the_budget_into_the_same_directory_is_refused(capsys, tmp_path
     from bench.records.store import ResultStore
 
     store = ResultStore(tmp_path / "run")
-    store.check_config({"suite": "demo", "trials": 2, "seed": 0, "models": ["dummy"]})
+    store.write_config(store.check_config({"suite": "demo", "trials": 2, "seed": 0, "models": ["dummy"]})[0])
     with pytest.raises(Exception, match="trials: 2 -> 5"):
         store.check_config({"suite": "demo", "trials": 5, "seed": 0, "models": ["dummy"]})

@@ -76,7 +76,7 @@ def test_a_sweep_keeps_its_studies_in_the_shared_storage(postgres, make_ds, tmp_
 
     check_storage(postgres.url)
     store = ResultStore(tmp_path / "run")
-    store.check_config({"suite": "t", "trials": 3, "seed": 0, "models": ["test_prior"]})
+    store.write_config(store.check_config({"suite": "t", "trials": 3, "seed": 0, "models": ["test_prior"]})[0])
     config = SweepConfig(suite="t", models=["test_prior"], out=store.run_dir, trials=3, device="cpu",
                          storage=postgres.url)
     suite = SimpleNamespace(name="t", protocol=Protocol(folds=2, repeats=1))
@@ -86,8 +86,9 @@ def test_a_sweep_keeps_its_studies_in_the_shared_storage(postgres, make_ds, tmp_
     run_id = store.config()["run_id"]
     names = set(optuna.get_all_study_names(storage=postgres.url))
     for job in jobs:
-        name = f"{run_id}__{job.job_id.replace('/', '__')}"
-        assert name in names and len(optuna.load_study(study_name=name, storage=postgres.url).trials) == 3
+        name = job.study_name
+        assert name.startswith(f"{run_id}__{job.job_id.replace('/', '__')}__") and name in names
+        assert len(optuna.load_study(study_name=name, storage=postgres.url).trials) == 3
     assert not (store.run_dir / "optuna").exists()  # no per-job SQLite files
 
 

@@ -165,6 +165,21 @@ def _cd_text(a: Analysis) -> str:
             f"Nemenyi CD = {cd.cd:.2f} mean-rank units.{dropped}")
 
 
+def data_check_rows(run_dir: Path) -> tuple[list[str], list[list[str]]]:
+    """What loading found in each dataset (inf values, dropped targets, no features, few rows) and
+    datasets skipped as too small for the protocol, as `bench run` stored them in plan.json."""
+    import json
+
+    try:
+        datasets = json.loads((Path(run_dir) / "plan.json").read_text()).get("datasets") or {}
+    except (OSError, ValueError, AttributeError):
+        datasets = {}
+    rows = [[html.escape(name), html.escape("; ".join(info.get("warnings") or [])),
+             html.escape(info.get("skipped") or "")]
+            for name, info in sorted(datasets.items()) if info.get("warnings") or info.get("skipped")]
+    return ["dataset", "found when loading", "skipped"], rows
+
+
 def write_report(a: Analysis, run_dir: Path, out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     plot_dir = out_dir / "report-plots"
@@ -227,6 +242,9 @@ def write_report(a: Analysis, run_dir: Path, out_dir: Path) -> list[Path]:
     if h:
         add("Time vs score", h, m)
     add("Per dataset", _html_table(*ds_html, "per-dataset"), _md_table(*ds_md))
+    checks = data_check_rows(run_dir)
+    if checks[1]:
+        add("Data checks", _html_table(*checks, "data-checks"), _md_table(*checks))
     methods = "".join(f"<li>{html.escape(t)}</li>" for t in METHODS)
     add("Definitions", f"<ul>{methods}</ul>", "\n".join(f"- {t}" for t in METHODS))
 

@@ -14,6 +14,7 @@ from rich.table import Table
 from bench.analysis import leaderboard
 from bench.analysis.budget import budget_warnings
 from bench.errors import BenchError
+from bench.records.integrity import check_run, require_whole
 from bench.records.schema import FAILURES
 from bench.records.store import ResultStore
 
@@ -30,8 +31,11 @@ def cmd_run(args, console) -> int:
                          storage=args.storage, executor=args.executor, ray_address=args.ray_address)
     with console.status(f"loading suite '{args.suite}'"):
         plan = prepare_sweep(config)
-    for ex in plan.excluded:
-        console.print(f"[dim]excluded {ex.name}: {ex.reason}[/]")
+    try:
+        _print_plan_notes(plan, console)
+    except BaseException:
+        plan.close()
+        raise
     jobs, store = plan.jobs, plan.store
     on_gpu = sum(j.device == "cuda" for j in jobs)
     console.print(f"suite [bold]{plan.suite.name}[/]: {len(plan.loaded)} datasets, {len(jobs)} jobs "
@@ -61,11 +65,24 @@ def cmd_run(args, console) -> int:
     _print_failures(summary.failures, console)
     for model, reason in summary.unavailable.items():
         console.print(f"[yellow]unavailable[/] {model}: {escape(reason)}", soft_wrap=True)
-    warnings = _print_leaderboard(store, console)
+    # Records of earlier runs into this folder may be missing or broken: shown, not fatal, after a sweep.
+    warnings = _print_leaderboard(store, console, allow_partial=True)
     if warnings and args.strict_budget:
         console.print("[red]--strict-budget: a declared budget was bent (see above)[/]")
         return 1
     return 0
+
+
+def _print_plan_notes(plan, console) -> None:
+    """What the user should know before the jobs run: filters, changed data, data warnings, skips."""
+    for ex in plan.excluded:
+        console.print(f"[dim]excluded {ex.name}: {ex.reason}[/]")
+    for note in plan.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
+    for name, warnings in plan.data_notes.items():
+        console.print(f"[yellow]data {name}:[/] {escape('; '.join(warnings))}", soft_wrap=True)
+    for name, reason in plan.skipped.items():
+        console.print(f"[yellow]skipped {name}:[/] {escape(reason)}", soft_wrap=True)
 
 
 def _print_failures(failures, console, limit: int = 30) -> None:
@@ -81,20 +98,48 @@ def _print_failures(failures, console, limit: int = 30) -> None:
         console.print(f"... and {len(failures) - limit} more failures (see the records)")
 
 
+def _run_store(run_dir: Path) -> ResultStore:
+    store = ResultStore(run_dir)
+    if not store.records_dir.is_dir():
+        raise BenchError(f"{run_dir} has no records/ folder: is it a run directory of `bench run`?")
+    store.config()  # a broken run.json is named here (BenchError), not met as a traceback later
+    return store
+
+
+def _checked(store: ResultStore, console, allow_partial: bool) -> None:
+    """Refuse a run whose records are not whole (bench.records.integrity), or warn with --allow-partial."""
+    check = require_whole(store, allow_partial)
+    if not check.ok:
+        console.print(f"[yellow]warning:[/] {store.run_dir} is not whole ({check.counts()}); using the "
+                      f"{len(check.usable)} records that pass (`bench verify {store.run_dir}` lists the problems)",
+                      soft_wrap=True)
+
+
+def cmd_verify(args, console) -> int:
+    store = _run_store(args.run_dir)
+    check = check_run(store)
+    if not check.has_plan:
+        console.print(f"[yellow]{store.run_dir} has no plan.json (a run from an older version): records were "
+                      f"checked against the schema only[/]", soft_wrap=True)
+    for line in check.lines():
+        console.print(escape(line), soft_wrap=True)
+    verdict = "[green]ok[/]" if check.ok else "[red]not whole[/]"
+    console.print(f"{verdict}: {check.found} record files, {check.planned} planned records, "
+                  f"{len(check.usable)} usable; {check.counts()}")
+    return 0 if check.ok else 1
+
+
 def cmd_leaderboard(args, console) -> int:
-    store = ResultStore(args.run_dir)
-    if not store.records_dir.exists():
-        raise BenchError(f"{args.run_dir} has no records/ folder: is it a run directory of `bench run`?")
-    _print_leaderboard(store, console, wide=args.wide)
+    _print_leaderboard(_run_store(args.run_dir), console, args.allow_partial, wide=args.wide)
     return 0
 
 
-def _print_leaderboard(store: ResultStore, console, wide: bool = False) -> list[str]:
+def _print_leaderboard(store: ResultStore, console, allow_partial: bool = False, wide: bool = False) -> list[str]:
     """Prints and writes the leaderboards; returns the budget warnings (bench.analysis.budget)."""
+    _checked(store, console, allow_partial)
     frame = store.frame()
     if frame.empty:
         raise BenchError(f"no records in {store.records_dir}")
-    store.write_table()
     tables = leaderboard.all_tables(frame)
     title = f"Leaderboard: {store.config().get('suite', store.run_dir.name)}"
     for name, table in tables.items():
@@ -102,7 +147,11 @@ def _print_leaderboard(store: ResultStore, console, wide: bool = False) -> list[
         console.print(_rich_table(shown, rows, f"{title} — {name}"))
     for line in textwrap.wrap(leaderboard.legend(shown, wide), width=min(console.width, 100)):
         console.print(f"[dim]{escape(line)}[/]")
-    paths = leaderboard.write(tables, store.run_dir, title)
+    try:
+        store.write_table()
+        paths = leaderboard.write(tables, store.run_dir, title)
+    except OSError as exc:
+        raise BenchError(f"cannot write the leaderboard files into {store.run_dir}: {exc}") from None
     console.print("written: " + ", ".join(str(p) for p in paths))
     warnings = budget_warnings(frame)
     if warnings:
@@ -208,9 +257,12 @@ def cmd_report(args, console) -> int:
     from bench.analysis.analyze import analyze
     from bench.analysis.report import write_report
 
-    store = ResultStore(args.run_dir)
-    if not store.records_dir.exists():
-        raise BenchError(f"{args.run_dir} has no records/ folder: is it a run directory of `bench run`?")
+    from bench.execution.lock import open_run_dir
+
+    store = _run_store(args.run_dir)
+    _checked(store, console, args.allow_partial)
+    if args.out:
+        open_run_dir(args.out)
     with console.status("computing statistics"):
         analysis = analyze(store, n_boot=args.bootstrap, seed=args.seed, anchor=args.anchor)
         store.write_table()  # the report links records.parquet

@@ -1,16 +1,19 @@
-"""Command line: `bench run | leaderboard | report | regress | suites | models | fetch`.
+"""Command line: `bench run | verify | leaderboard | report | regress | suites | models | fetch`.
 
-Bad input (unknown suite or model, malformed suite file, unavailable data) exits with code 2 and a
-message naming the problem; nothing here prints a traceback for a user mistake.
+Bad input (unknown suite or model, malformed suite file, unavailable data, a number out of range)
+exits with code 2 and a message naming the problem; nothing here prints a traceback for a user
+mistake. A sweep stopped by SIGTERM / SIGHUP exits with 128 + the signal's number.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from bench.errors import BenchError
 
@@ -21,28 +24,38 @@ if not console.is_terminal:
 DEFAULT_MODELS = "dummy,linear,random_forest,xgboost,lightgbm,catboost,mlp"
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be >= 0")
-    return value
+def _int_in(minimum: int, maximum: int | None = None):
+    """An argparse type: an integer in [minimum, maximum] (argparse names the option and exits 2)."""
+    span = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer {span}, got {text!r}") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            raise argparse.ArgumentTypeError(f"expected an integer {span}, got {value}")
+        return value
+
+    return parse
 
 
 def _number_or_none(text: str) -> float | None:
-    """A positive number, or 'none' for no limit (the sweep config range-checks the number)."""
+    """A positive, finite number, or 'none' for no limit (spelled out: 0 is not a way to say it)."""
     if text.strip().lower() == "none":
         return None
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number or 'none', got {text!r}") from None
-
-
-def _at_least_one(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be >= 1")
+        raise argparse.ArgumentTypeError(f"expected a positive number or 'none', got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number or 'none' (no limit), got {text!r}")
     return value
+
+
+_positive_int = _int_in(0)
+_at_least_one = _int_in(1)
+MAX_SEED = 2**31 - 1  # what every library takes as a seed (bench.seeding)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--suite", default="demo", help="suite name, suite .toml file, or folder with manifest.json")
     run.add_argument("--datasets", default=None, help="comma-separated subset of the suite's datasets")
     run.add_argument("--models", default=DEFAULT_MODELS, help="comma-separated model names (see `bench models list`)")
-    run.add_argument("--trials", type=int, default=10,
+    run.add_argument("--trials", type=_at_least_one, default=10,
                      help="Optuna trials per job incl. the defaults trial; 1 = defaults only")
     run.add_argument("--tune-seconds", type=_number_or_none, default=None,
                      help="wall-clock tuning budget per job after the defaults trial (default: none)")
@@ -61,8 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--threads", type=_positive_int, default=0, help="threads per job (0 = cores / jobs)")
     run.add_argument("--time-limit", type=_number_or_none, default=3600.0,
                      help="hard per-job time limit in seconds, or none (default: 3600)")
-    run.add_argument("--splits", type=int, default=None, help="use only the first N splits of each dataset")
-    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--splits", type=_at_least_one, default=None,
+                     help="use only the first N splits of each dataset (default: all)")
+    run.add_argument("--seed", type=_int_in(0, MAX_SEED), default=0)
     run.add_argument("--seeds", type=_at_least_one, default=1,
                      help="model seeds each final configuration (default, tuned) is refit and tested with")
     run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
@@ -75,26 +89,33 @@ def build_parser() -> argparse.ArgumentParser:
     scale = run.add_argument_group("running at scale")
     scale.add_argument("--gpus", default="auto",
                        help="GPUs for GPU-capable models: auto (all visible), none, or ids like 0,1")
-    scale.add_argument("--jobs-per-gpu", type=_positive_int, default=1, help="GPU worker processes per GPU")
+    scale.add_argument("--jobs-per-gpu", type=_at_least_one, default=1, help="GPU worker processes per GPU")
     scale.add_argument("--memory-limit", type=_number_or_none, default=None, metavar="GB",
-                       help="per-job memory limit (resident memory of the job's process tree); over it the "
-                            "job is stopped and recorded as out_of_memory")
+                       help="per-job memory limit in GB (resident memory of the job's process tree), or none "
+                            "(default); over it the job is stopped and recorded as out_of_memory")
     scale.add_argument("--storage", default=None, metavar="URL",
                        help="shared Optuna storage, e.g. postgresql://user@host/db (default: one SQLite file per job)")
     scale.add_argument("--executor", choices=("local", "ray"), default="local",
                        help="local worker processes, or tasks on a Ray cluster (pip install 'tabular-bench[ray]')")
     scale.add_argument("--ray-address", default=None, help="Ray cluster to join (default: start a local one)")
 
+    partial = "use only the records that pass the checks of `bench verify` instead of refusing the run"
+    ver = sub.add_parser("verify", help="check a run: one valid record per planned job and variant, hashes "
+                                        "match the plan, nothing foreign (exit 1 when not)")
+    ver.add_argument("run_dir", type=Path)
+
     lb = sub.add_parser("leaderboard", help="print and write (CSV + Markdown) the leaderboard of a run")
     lb.add_argument("run_dir", type=Path)
     lb.add_argument("--wide", action="store_true", help="all columns (the default view fits 100 columns)")
+    lb.add_argument("--allow-partial", action="store_true", help=partial)
 
     rep = sub.add_parser("report", help="write report.html (self-contained) and report.md with statistics and plots")
     rep.add_argument("run_dir", type=Path)
     rep.add_argument("--out", type=Path, default=None, help="folder for the report (default: the run directory)")
     rep.add_argument("--anchor", default=None, help="entry fixed at Elo 1000, e.g. random_forest/default")
-    rep.add_argument("--bootstrap", type=_at_least_one, default=1000, help="bootstrap resamples for intervals")
-    rep.add_argument("--seed", type=int, default=0, help="seed of bootstraps and trial-order shuffles")
+    rep.add_argument("--bootstrap", type=_int_in(1, 100_000), default=1000, help="bootstrap resamples for intervals")
+    rep.add_argument("--seed", type=_int_in(0, MAX_SEED), default=0, help="seed of bootstraps and trial-order shuffles")
+    rep.add_argument("--allow-partial", action="store_true", help=partial)
 
     reg = sub.add_parser("regress", help="re-run the pinned smoke sweep and compare every number with the baseline")
     reg.add_argument("--baseline", type=Path, default=None, help="baseline file (default: results/baseline/smoke.json)")
@@ -132,11 +153,14 @@ def main(argv: list[str] | None = None) -> int:
 
         return getattr(commands, f"cmd_{args.command}")(args, console)
     except BenchError as exc:
-        console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)  # "[default]" is no markup
         return 2
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted; finished jobs are saved, run the same command to resume[/]")
-        return 130
+    except KeyboardInterrupt as exc:
+        from bench.execution.signals import Interrupted
+
+        why = f"{exc}" if isinstance(exc, Interrupted) else "interrupted"
+        console.print(f"[yellow]{why}; finished jobs are saved, run the same command to resume[/]")
+        return 128 + exc.signum if isinstance(exc, Interrupted) else 130
 
 
 if __name__ == "__main__":

@@ -6,11 +6,13 @@ A job is a plain, picklable description (paths, names, numbers) so that any work
 
 from __future__ import annotations
 
+import hashlib
+import json
 import platform
 import socket
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
@@ -49,10 +51,27 @@ class Job:
     seeds: int = 1  # model seeds each final configuration is refit and tested with
     storage: str | None = None  # shared Optuna storage URL (PostgreSQL, ...); None = one SQLite file per job
     run_id: str = ""  # makes study names unique when many runs share one storage
+    # The dataset's metadata (task_type, n_rows, n_features, n_classes, n_categorical) and the model's
+    # family, known at planning time: every record of the job carries it, failure records included.
+    meta: dict = field(default_factory=dict, hash=False)
+    skip_reason: str = ""  # set when the dataset is too small for the protocol: `skipped` records
 
     @property
     def job_id(self) -> str:
         return f"{self.dataset}/{self.model}/r{self.repeat}f{self.fold}"
+
+    def settings(self) -> dict:
+        """Everything that decides what tuning this job does and on which rows. A study or record made
+        under other settings is stale: never resumed, never counted as done. (A setting that changes
+        what tuning does, such as a sampler or inner folds, belongs here.)"""
+        return {"dataset_hash": self.dataset_hash, "split_hash": self.split_hash, "model": self.model,
+                "trials": self.trials, "tune_seconds": self.tune_seconds, "seed": self.seed, "seeds": self.seeds}
+
+    @property
+    def key(self) -> str:
+        """Short hash of settings(): in study names and in every record (`job_key`)."""
+        text = json.dumps(self.settings(), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:10]
 
     @property
     def variants(self) -> tuple[str, ...]:
@@ -60,7 +79,7 @@ class Job:
 
     @property
     def study_name(self) -> str:
-        name = self.job_id.replace("/", "__")
+        name = f"{self.job_id.replace('/', '__')}__{self.key}"
         return f"{self.run_id}__{name}" if self.storage and self.run_id else name
 
     @property
@@ -68,13 +87,35 @@ class Job:
         """Everything the job printed (fd-level, so native libraries too) and logged."""
         return Path(self.run_dir) / "logs" / f"{self.job_id}.log"
 
+    @property
+    def study_file(self) -> Path:
+        return Path(self.run_dir) / "optuna" / f"{self.study_name}.db"
+
     def storage_url(self) -> str:
         if self.storage:
             return self.storage
         # One SQLite file per job: concurrent workers never contend for the same database lock.
-        path = Path(self.run_dir) / "optuna" / f"{self.study_name}.db"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{path}"
+        self.study_file.parent.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{self.study_file}"
+
+    def discard_studies(self, current: bool) -> None:
+        """Delete this job's studies made under other settings (stale: they would never be read again)
+        and, with current=True, its study under today's settings too, so that it starts afresh
+        (--retry-failed: failed trials count toward the budget, so an old study would run nothing)."""
+        if self.storage:
+            if current:
+                import optuna
+
+                try:
+                    optuna.delete_study(study_name=self.study_name, storage=self.storage)
+                except KeyError:
+                    pass  # no such study
+            return
+        folder, stem = self.study_file.parent, self.job_id.replace("/", "__")
+        # The study of today's settings, other settings' (<stem>__<key>.db) and a pre-key name (<stem>.db).
+        for path in [*folder.glob(f"{stem}__*.db"), folder / f"{stem}.db"]:
+            if path.name.removeprefix(f"{stem}__").count("__") == 0 and (current or path != self.study_file):
+                path.unlink(missing_ok=True)
 
 
 def library_versions(names) -> dict[str, str]:
@@ -96,7 +137,7 @@ def base_record(job: Job, variant: str, libraries=()) -> dict:
     return {
         "schema_version": SCHEMA_VERSION, "job_id": job.job_id, "suite": job.suite, "dataset": job.dataset, "dataset_hash": job.dataset_hash,
         "split": {"index": job.split_index, "repeat": job.repeat, "fold": job.fold, "hash": job.split_hash},
-        "model": job.model, "variant": variant, "seed": job.seed,
+        "model": job.model, "variant": variant, "seed": job.seed, "job_key": job.key,
         "budget": {"trials": job.trials, "seconds": job.tune_seconds},
         "device": job.device, "threads": job.threads, "host": socket.gethostname(),
         "versions": library_versions(CORE_LIBRARIES + tuple(libraries)),
@@ -105,8 +146,13 @@ def base_record(job: Job, variant: str, libraries=()) -> dict:
 
 
 def failure_records(job: Job, status: str, error_type: str, message: str, extra: dict | None = None) -> list[dict]:
-    return [{**base_record(job, v), **(extra or {}), "status": status,
+    return [{**base_record(job, v), **job.meta, **(extra or {}), "status": status,
              "error": {"type": error_type, "message": message}} for v in job.variants]
+
+
+def skipped_records(job: Job) -> list[dict]:
+    return [{**base_record(job, v), **job.meta, "status": Status.SKIPPED, "reason": job.skip_reason}
+            for v in job.variants]
 
 
 def execute_job(job: Job, adapter_cls=None) -> list[dict]:
@@ -117,6 +163,8 @@ def execute_job(job: Job, adapter_cls=None) -> list[dict]:
     from bench.splits import load_frozen
     from bench.tuning import Budget, Parts, tune
 
+    if job.skip_reason:  # the dataset is too small for the protocol: there is no split to run on
+        return skipped_records(job)
     started = time.perf_counter()
     try:
         adapter_cls = adapter_cls or get_adapter(job.model)

@@ -22,6 +22,7 @@ from bench.errors import BenchError
 from bench.execution.jobs import Job, failure_records
 from bench.execution.joblog import execute_logged, with_log
 from bench.execution.resources import MemoryWatch, Slot, gigabytes, plan_slots
+from bench.execution.signals import die_with_parent, kill_tree
 from bench.records.schema import FAILURES, Status
 from bench.records.store import ResultStore
 
@@ -66,8 +67,17 @@ class Recorder:
 
 
 def pending_jobs(jobs: list[Job], store: ResultStore, retry_failed: bool, summary: SweepSummary) -> list[Job]:
+    """The jobs to run. A job run again because its records are failures (--retry-failed) starts a
+    fresh study: its failed trials would otherwise count toward the budget and nothing would run."""
     summary.total = len(jobs)
-    pending = [j for j in jobs if not store.is_done(j, retry_failed)]
+    pending = []
+    for job in jobs:
+        state = store.job_state(job, retry_failed)
+        if state == "done":
+            continue
+        if state in ("retry", "stale"):
+            job.discard_studies(current=state == "retry")
+        pending.append(job)
     summary.skipped_done = len(jobs) - len(pending)
     return pending
 
@@ -152,8 +162,12 @@ class _Pool:
                 ready = wait([w.conn for w in busy] + [w.process.sentinel for w in busy], POLL_SECONDS)
                 pool = [self._check(w, ready, finished) if w.job else w for w in pool]
         finally:
+            # Normally every worker is idle here. After an error or a stop signal, busy workers are
+            # killed with their process trees at once: their jobs have no record, so a rerun runs them.
             for w in pool:
-                if w.process.is_alive():
+                if w.job is not None:
+                    _stop(w.process)
+                elif w.process.is_alive():
                     try:
                         w.conn.send(None)
                     except OSError:
@@ -205,8 +219,9 @@ class _Pool:
 
 
 def _stop(proc: mp.Process, grace: float = 3.0) -> None:
-    """Soft stop (SIGTERM), then hard kill: a model stuck in native code ignores the first."""
-    proc.terminate()
+    """Soft stop (SIGTERM), then hard kill (a model stuck in native code ignores the first), of the
+    worker and every process it started (data loaders, native helpers, subprocesses of a model)."""
+    kill_tree(proc.pid, grace)
     proc.join(grace)
     if proc.is_alive():
         proc.kill()
@@ -229,6 +244,7 @@ def _death_text(code: int | None) -> str:
 def _worker_main(conn, env: dict[str, str]) -> None:
     os.environ.update(env)  # before any native library is imported in this process
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    die_with_parent()  # a parent killed with -9 cannot stop its workers: the kernel does
     # The harness's own imports (optuna, sklearn, the adapter registry) happen before the first job is
     # accepted, so they never count against a job's time limit; model libraries load lazily per adapter.
     import bench.tuning  # noqa: F401

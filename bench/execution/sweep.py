@@ -7,22 +7,30 @@ The Python API the CLI wraps (and `bench regress`, tests and notebooks call dire
     result.summary.statuses, result.store.frame()
 
 The run directory is self-contained: it holds the materialized datasets and frozen split indices the
-jobs used, so every record can be traced back to the exact rows a model saw.
+jobs used, so every record can be traced back to the exact rows a model saw. One sweep at a time
+holds a run directory (bench.execution.lock, taken by prepare_sweep, released by execute_sweep or
+SweepPlan.close). Its identity (run.json: suite, protocol, budget, dataset hashes) and plan (plan.json:
+every job, its hashes and variants) are written when the sweep really starts, in execute_sweep.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Literal, get_args
 
-from bench.datasets import load_cached_dataset, save_dataset
+from bench.datasets import data_warnings, load_cached_dataset, save_dataset
 from bench.errors import BenchError
 from bench.execution.jobs import Job
+from bench.execution.lock import RunLock, open_run_dir
 from bench.execution.resources import cpu_count, visible_gpus
+from bench.execution.signals import stop_on_signals
+from bench.names import check_name
 from bench.records.store import ResultStore
-from bench.splits import make_splits
+from bench.splits import planned_labels, splits_or_reason
 
 Device = Literal["auto", "cpu", "cuda"]
 Executor = Literal["local", "ray"]
@@ -83,10 +91,17 @@ class SweepConfig:
             self._gpu_ids = [] if self.device == "cpu" else visible_gpus(self.gpus)
         return self._gpu_ids
 
-    def identity(self, suite_name: str) -> dict:
-        return {"suite": suite_name, "trials": self.trials, "tune_seconds": self.tune_seconds,
-                "seed": self.seed, "max_splits": self.max_splits, "seeds": self.seeds,
-                "models": list(self.models)}
+    def identity(self, suite, datasets=None) -> dict:
+        """What run.json records and compares (bench.records.store.check_config): the suite's name and
+        protocol, the budget, and, once loaded, each dataset's content hash."""
+        out = {"suite": suite.name, "protocol": asdict(suite.protocol), "trials": self.trials,
+               "tune_seconds": self.tune_seconds, "seed": self.seed, "max_splits": self.max_splits,
+               "seeds": self.seeds, "models": list(self.models)}
+        if datasets is not None:
+            out["datasets"] = {ds.name: ds.content_hash for ds in datasets}
+            text = json.dumps([out["protocol"], sorted(out["datasets"].items())], sort_keys=True)
+            out["suite_hash"] = hashlib.sha256(text.encode()).hexdigest()[:16]
+        return out
 
 
 def _check_int(option: str, value, minimum: int) -> None:
@@ -102,7 +117,8 @@ def _check_choice(option: str, value, choices) -> None:
 
 @dataclass
 class SweepPlan:
-    """A prepared sweep: the data is loaded and split, the jobs are planned, nothing has run."""
+    """A prepared sweep: the data is loaded and split, the jobs are planned, nothing has run. It holds
+    the run directory's lock until execute_sweep ends (or close())."""
 
     config: SweepConfig
     suite: object  # bench.suites.Suite
@@ -110,6 +126,11 @@ class SweepPlan:
     loaded: list  # bench.suites.LoadedDataset, after --datasets
     excluded: list  # bench.suites.Excluded (suite filters)
     jobs: list[Job]
+    run_config: dict = field(default_factory=dict)  # run.json as execute_sweep writes it
+    notes: list[str] = field(default_factory=list)  # for the user: changed datasets, a taken-over lock
+    data_notes: dict[str, list[str]] = field(default_factory=dict)  # dataset -> load-time warnings
+    skipped: dict[str, str] = field(default_factory=dict)  # dataset -> why it is too small for the protocol
+    lock: RunLock | None = None
 
     @property
     def out(self) -> Path:
@@ -117,6 +138,27 @@ class SweepPlan:
 
     def done_count(self) -> int:
         return sum(self.store.is_done(j, self.config.retry_failed) for j in self.jobs)
+
+    def close(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
+    def plan_entries(self) -> tuple[dict, dict]:
+        """(datasets, jobs) for plan.json."""
+        datasets = {}
+        for item in self.loaded:
+            ds = item.dataset
+            datasets[ds.name] = {"hash": ds.content_hash, "task_type": ds.task_type, "n_rows": ds.n_rows,
+                                 "n_features": ds.n_features, "checks": ds.checks,
+                                 "warnings": self.data_notes.get(ds.name, []), "skipped": self.skipped.get(ds.name)}
+        run_dir = self.store.run_dir
+        jobs = {j.job_id: {"dataset": j.dataset, "model": j.model, "dataset_hash": j.dataset_hash,
+                           "split_hash": j.split_hash, "job_key": j.key, "variants": list(j.variants),
+                           "split_file": str(Path(j.split_file).relative_to(run_dir)) if j.split_file else None,
+                           "split_index": j.split_index}
+                for j in self.jobs}
+        return datasets, jobs
 
 
 @dataclass
@@ -133,45 +175,68 @@ Progress = Callable[[Job, list[dict]], None]
 
 
 def prepare_sweep(config: SweepConfig) -> SweepPlan:
-    """Resolve models and suite, load and split the data, plan the jobs (nothing is run)."""
+    """Resolve models and suite, take the run directory, load and split the data, plan the jobs (nothing
+    is run, and run.json is not written: a sweep that fails here leaves nothing that blocks the next)."""
     from bench.adapters import resolve_models
     from bench.suites import load_suite, materialize
 
-    resolve_models(config.models)  # unknown names fail here, before any data is loaded
+    for adapter in resolve_models(config.models):  # unknown names fail here, before any data is loaded
+        check_name("model", adapter.name)
     suite = load_suite(config.suite)
+    check_name("suite", suite.name)
     out = config.out or Path("results") / suite.name
     if config.storage:
         check_storage(config.storage)
-    store = ResultStore(out)
-    store.check_config(config.identity(suite.name))
-    loaded, excluded = materialize(suite)
-    if config.datasets:
-        names = [item.dataset.name for item in loaded]
-        unknown = [d for d in config.datasets if d not in names]
-        if unknown:
-            raise BenchError(f"suite '{suite.name}' has no dataset(s) {', '.join(unknown)}. "
-                             f"Its datasets: {', '.join(names)}")
-        loaded = [item for item in loaded if item.dataset.name in config.datasets]
-    jobs = plan_jobs(config, suite, loaded, store)
-    return SweepPlan(config, suite, store, loaded, excluded, jobs)
+    store = ResultStore(open_run_dir(out))
+    lock = RunLock(store.run_dir).acquire()
+    try:
+        store.check_config(config.identity(suite))  # a changed budget or protocol fails before any loading
+        loaded, excluded = materialize(suite)
+        if config.datasets:
+            names = [item.dataset.name for item in loaded]
+            unknown = [d for d in config.datasets if d not in names]
+            if unknown:
+                raise BenchError(f"suite '{suite.name}' has no dataset(s) {', '.join(unknown)}. "
+                                 f"Its datasets: {', '.join(names)}")
+            loaded = [item for item in loaded if item.dataset.name in config.datasets]
+        run_config, notes = store.check_config(config.identity(suite, [item.dataset for item in loaded]))
+        plan = SweepPlan(config, suite, store, loaded, excluded, [], run_config, notes, lock=lock)
+        plan.notes += [lock.note] if lock.note else []
+        plan.data_notes = {item.dataset.name: data_warnings(item.dataset) for item in loaded
+                           if data_warnings(item.dataset)}
+        plan.jobs = plan_jobs(config, suite, loaded, store, run_id=run_config["run_id"], skipped=plan.skipped)
+        return plan
+    except BaseException:
+        lock.release()
+        raise
 
 
 def execute_sweep(plan: SweepPlan, progress: Progress | None = None) -> SweepResult:
-    """Run every planned job not already done; `progress(job, records)` as each one finishes."""
+    """Run every planned job not already done; `progress(job, records)` as each one finishes.
+
+    SIGTERM / SIGHUP stop it cleanly (bench.execution.signals.Interrupted: workers and their children
+    are stopped, finished records are kept, a rerun resumes)."""
     config = plan.config
-    if config.executor == "ray":
-        from bench.execution.ray_executor import run_ray
+    try:
+        with stop_on_signals():
+            # The run really starts: its identity and plan are written now, never by a failed start.
+            plan.store.write_config(plan.run_config)
+            plan.store.write_plan(*plan.plan_entries())
+            if config.executor == "ray":
+                from bench.execution.ray_executor import run_ray
 
-        summary = run_ray(plan.jobs, plan.store, address=config.ray_address, time_limit=config.time_limit,
-                          memory_limit_gb=config.memory_limit_gb, retry_failed=config.retry_failed,
-                          progress=progress)
-    else:
-        from bench.execution.runner import run_local
+                summary = run_ray(plan.jobs, plan.store, address=config.ray_address, time_limit=config.time_limit,
+                                  memory_limit_gb=config.memory_limit_gb, retry_failed=config.retry_failed,
+                                  progress=progress)
+            else:
+                from bench.execution.runner import run_local
 
-        summary = run_local(plan.jobs, plan.store, workers=config.workers, gpus=config.gpu_ids(),
-                            jobs_per_gpu=config.jobs_per_gpu, time_limit=config.time_limit,
-                            memory_limit_gb=config.memory_limit_gb, retry_failed=config.retry_failed,
-                            progress=progress)
+                summary = run_local(plan.jobs, plan.store, workers=config.workers, gpus=config.gpu_ids(),
+                                    jobs_per_gpu=config.jobs_per_gpu, time_limit=config.time_limit,
+                                    memory_limit_gb=config.memory_limit_gb, retry_failed=config.retry_failed,
+                                    progress=progress)
+    finally:
+        plan.close()
     return SweepResult(plan, summary)
 
 
@@ -206,7 +271,10 @@ def _redact(url: str) -> str:
         return "<unparseable URL>"
 
 
-def plan_jobs(config: SweepConfig, suite, loaded, store: ResultStore) -> list[Job]:
+def plan_jobs(config: SweepConfig, suite, loaded, store: ResultStore, run_id: str | None = None,
+              skipped: dict[str, str] | None = None) -> list[Job]:
+    """Every job (dataset x split x model). A dataset too small for the protocol gets jobs that give
+    `skipped` records with the reason (noted in `skipped`), so the suite goes on without it."""
     from bench.adapters import resolve_models
 
     adapters = resolve_models(config.models)
@@ -214,27 +282,35 @@ def plan_jobs(config: SweepConfig, suite, loaded, store: ResultStore) -> list[Jo
     gpu_slots = len(gpus) * config.jobs_per_gpu if any(a.capabilities.gpu != "no" for a in adapters) else 0
     # GPU workers feed their device from the CPU too, so they get their share of the cores.
     threads = config.threads or max(1, cpu_count() // max(1, config.workers + gpu_slots))
-    run_id = store.config().get("run_id", "")
+    run_id = store.config().get("run_id", "") if run_id is None else run_id
+    skipped = {} if skipped is None else skipped
     jobs = []
     for item in loaded:
         ds = item.dataset
-        data_dir = store.run_dir / "data" / ds.name
+        data_dir = store.run_dir / "data" / check_name("dataset", ds.name)
         cached = load_cached_dataset(data_dir)
         if cached is None or cached.content_hash != ds.content_hash:
             save_dataset(ds, data_dir)
-        splits, split_file = make_splits(ds, suite.protocol, item.task_splits, store.run_dir / "splits")
+        splits, split_file, reason = splits_or_reason(ds, suite.protocol, item.task_splits, store.run_dir / "splits")
+        labels = [(s.repeat, s.fold, s.hash) for s in splits] or \
+            [(r, f, "") for r, f in planned_labels(suite.protocol, item.task_splits)]
         if config.max_splits:
-            splits = splits[: config.max_splits]
-        for index, split in enumerate(splits):
+            labels = labels[: config.max_splits]
+        if reason:
+            skipped[ds.name] = reason
+        meta = {"task_type": ds.task_type, "n_rows": ds.n_rows, "n_features": ds.n_features,
+                "n_classes": ds.n_classes, "n_categorical": len(ds.categorical)}
+        for index, (repeat, fold, split_hash) in enumerate(labels):
             for adapter in adapters:
                 device = "cuda" if gpus and adapter.capabilities.gpu != "no" else "cpu"
                 jobs.append(Job(
                     run_dir=str(store.run_dir), suite=suite.name, dataset=ds.name, dataset_dir=str(data_dir),
-                    dataset_hash=ds.content_hash, split_file=str(split_file), split_index=index,
-                    repeat=split.repeat, fold=split.fold, split_hash=split.hash, model=adapter.name,
+                    dataset_hash=ds.content_hash, split_file=str(split_file or ""), split_index=index,
+                    repeat=repeat, fold=fold, split_hash=split_hash, model=adapter.name,
                     trials=config.trials, tune_seconds=config.tune_seconds, seed=config.seed,
                     threads=threads, device=device, tunable=bool(adapter.search_space_for(ds.task_type)),
                     seeds=config.seeds,
                     storage=config.storage, run_id=run_id,
+                    meta={**meta, "family": adapter.family}, skip_reason=reason or "",
                 ))
     return jobs

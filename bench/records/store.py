@@ -1,14 +1,17 @@
 """The results store: one JSON record per job and variant, written atomically, plus a Parquet table.
 
 Layout of a run directory:
-    run.json                                   the run's fixed configuration (suite, budget, seed)
+    run.json                                   the run's identity: suite, protocol, budget, seed, dataset hashes
+    plan.json                                  every job planned into this folder: ids, hashes, variants
+                                               (what `bench verify` checks the records against)
     records/<dataset>/<model>/r<R>f<F>.<variant>.json
     optuna/<study>.db                          per-job Optuna studies (resume state)
     logs/<dataset>/<model>/r<R>f<F>.log        each job's output (bench.execution.joblog)
     records.parquet, leaderboard*.csv/.md      derived, rebuilt from the records at any time
 
 A record file exists only once it is complete (write to a temp file, fsync, rename), so a killed sweep
-never leaves a half record that could be read as valid; an unreadable file is treated as missing.
+never leaves a half record that could be read as valid; an unreadable or invalid file is treated as
+missing by the sweep and refused by `bench leaderboard` / `report` (bench.records.integrity).
 """
 
 from __future__ import annotations
@@ -21,9 +24,10 @@ import pandas as pd
 
 from bench.datasets import write_json_atomic
 from bench.errors import BenchError
-from bench.records.schema import FAILURES, Status, upgrade_record
+from bench.records.schema import FAILURES, Status, upgrade_record, validate_record
 
 # Settings that change results: re-running into the same directory with other values would mix runs.
+# `protocol` (folds, repeats, validation fraction, split seed, task splits) is compared key by key.
 RUN_IDENTITY = ("suite", "trials", "tune_seconds", "seed", "max_splits", "seeds")
 # What a run.json written before a setting existed implicitly used.
 IDENTITY_DEFAULTS = {"seeds": 1}
@@ -33,26 +37,72 @@ class ResultStore:
     def __init__(self, run_dir: str | Path):
         self.run_dir = Path(run_dir)
         self.records_dir = self.run_dir / "records"
+        self.only: set[Path] | None = None  # restrict(): the record files reads may return
 
     # --- run configuration ---------------------------------------------------------------------
-    def check_config(self, config: dict) -> None:
-        path = self.run_dir / "run.json"
-        if path.exists():
-            old = json.loads(path.read_text())
+    def check_config(self, config: dict) -> tuple[dict, list[str]]:
+        """(run.json as it becomes, notes) for a run with `config` starting in this folder; nothing is
+        written (write_config does, when the run really starts).
+
+        A different budget, seed or protocol is refused (BenchError naming each change, e.g.
+        "protocol.folds: 3 -> 2"): records of both would mix. A dataset whose content changed is a note:
+        its jobs are re-run (records and studies are keyed by its hash). `config["datasets"]` maps
+        dataset names to content hashes; models and datasets accumulate over runs into one folder."""
+        old = self.config()
+        notes: list[str] = []
+        if old:
             known = lambda c, k: c.get(k, IDENTITY_DEFAULTS.get(k))  # noqa: E731
             diff = {k: (known(old, k), known(config, k)) for k in RUN_IDENTITY if known(old, k) != known(config, k)}
+            old_protocol, new_protocol = old.get("protocol"), config.get("protocol")
+            if isinstance(old_protocol, dict) and isinstance(new_protocol, dict):
+                diff.update({f"protocol.{k}": (old_protocol.get(k), new_protocol.get(k))
+                             for k in sorted(set(old_protocol) | set(new_protocol))
+                             if old_protocol.get(k) != new_protocol.get(k)})
             if diff:
                 changes = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in diff.items())
                 raise BenchError(f"{self.run_dir} holds a run with other settings ({changes}); "
                                  f"use another --out directory to keep both")
-            config = {**old, **config, "models": sorted(set(old.get("models", [])) | set(config.get("models", [])))}
+            old_data = old.get("datasets") if isinstance(old.get("datasets"), dict) else {}
+            for name, digest in sorted((config.get("datasets") or {}).items()):
+                if old_data.get(name) not in (None, digest):
+                    notes.append(f"dataset {name} changed since the last run into this folder (content hash "
+                                 f"{old_data[name]} -> {digest}): its jobs are run again")
+            config = {**old, **config, "models": sorted(set(old.get("models", [])) | set(config.get("models", []))),
+                      "datasets": {**old_data, **(config.get("datasets") or {})}}
         # Names this run's Optuna studies in a storage shared with other runs; kept on resume.
         config.setdefault("run_id", uuid.uuid4().hex[:12])
-        write_json_atomic(path, config)
+        return config, notes
+
+    def write_config(self, config: dict) -> None:
+        write_json_atomic(self.run_dir / "run.json", config)
 
     def config(self) -> dict:
-        path = self.run_dir / "run.json"
-        return json.loads(path.read_text()) if path.exists() else {}
+        """run.json ({} when there is none); BenchError naming the file when it is not a JSON object."""
+        return self._read_object("run.json")
+
+    def plan(self) -> dict:
+        """plan.json ({} when there is none): {"datasets": {name: {...}}, "jobs": {job_id: {...}}}."""
+        return self._read_object("plan.json")
+
+    def write_plan(self, datasets: dict, jobs: dict) -> None:
+        """Add this run's datasets and jobs to plan.json (a job planned again replaces its entry)."""
+        old = self.plan()
+        write_json_atomic(self.run_dir / "plan.json", {
+            "datasets": {**(old.get("datasets") or {}), **datasets}, "jobs": {**(old.get("jobs") or {}), **jobs}})
+
+    def _read_object(self, name: str) -> dict:
+        path = self.run_dir / name
+        if not path.exists():
+            return {}
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise BenchError(f"{path} is unreadable ({exc}); restore it, or move it away to start the folder "
+                             f"afresh") from None
+        if not isinstance(data, dict):
+            raise BenchError(f"{path} holds {type(data).__name__}, not a JSON object; restore it, or move it "
+                             f"away to start the folder afresh")
+        return data
 
     # --- records -------------------------------------------------------------------------------
     def path_for(self, job_id: str, variant: str) -> Path:
@@ -61,36 +111,61 @@ class ResultStore:
 
     def write(self, records: list[dict]) -> None:
         for record in records:
-            write_json_atomic(self.path_for(record["job_id"], record["variant"]), record)
+            path = self.path_for(record["job_id"], record["variant"])
+            try:
+                write_json_atomic(path, record)
+            except OSError as exc:
+                raise BenchError(f"cannot write the record {path}: {exc.strerror or exc}. The sweep stopped; "
+                                 f"records written before are kept: fix the problem and run the same "
+                                 f"command to resume") from None
 
     def read(self, job_id: str, variant: str) -> dict | None:
-        path = self.path_for(job_id, variant)
-        try:
-            return json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            return None
+        """The record, or None when it is missing, unreadable or invalid (bench.records.schema)."""
+        return _read_record(self.path_for(job_id, variant))
 
-    def is_done(self, job, retry_failed: bool = False) -> bool:
-        """True when every variant has a record for this exact dataset and split content (and the model
-        was available when it ran)."""
+    def job_state(self, job, retry_failed: bool = False) -> str:
+        """done | missing | stale (made for other data, splits or settings) | retry (a failure, with
+        retry_failed) | unavailable (the model could not run here: checked again, cheaply, every run)."""
+        states = []
         for variant in job.variants:
             rec = self.read(job.job_id, variant)
-            if rec is None or rec.get("dataset_hash") != job.dataset_hash:
-                return False
-            if rec.get("split", {}).get("hash") != job.split_hash:
-                return False
-            # unavailable: this environment lacked what the model needs; check again (cheap) every run
-            if rec.get("status") == Status.UNAVAILABLE or (retry_failed and rec.get("status") in FAILURES):
-                return False
-        return True
+            if rec is None:
+                states.append("missing")
+            elif (rec.get("dataset_hash") != job.dataset_hash or rec["split"].get("hash") != job.split_hash
+                  or rec.get("job_key", job.key) != job.key):  # records from before job_key: hashes only
+                states.append("stale")
+            elif rec.get("status") == Status.UNAVAILABLE:
+                states.append("unavailable")
+            elif retry_failed and rec.get("status") in FAILURES:
+                states.append("retry")
+            else:
+                states.append("done")
+        for state in ("stale", "retry", "missing", "unavailable"):
+            if state in states:
+                return state
+        return "done"
+
+    def is_done(self, job, retry_failed: bool = False) -> bool:
+        """True when every variant has a record for this exact dataset and split content and settings
+        (and the model was available when it ran)."""
+        return self.job_state(job, retry_failed) == "done"
+
+    def restrict(self, paths) -> None:
+        """From now on, reads return only these record files (bench.records.integrity's usable ones)."""
+        self.only = {Path(p).resolve() for p in paths}
+
+    def record_files(self) -> list[Path]:
+        return sorted(self.records_dir.rglob("*.json"))
 
     def load_all(self) -> list[dict]:
+        """Every valid record (unreadable and invalid files are left out: `bench verify` names them)."""
         out = []
-        for path in sorted(self.records_dir.rglob("*.json")):
-            try:
-                out.append(json.loads(path.read_text()))
-            except (OSError, json.JSONDecodeError):
-                continue  # a file being replaced right now; it is complete on the next read
+        for path in self.record_files():
+            if self.only is not None and path.resolve() not in self.only:
+                continue
+            record = _read_record(path)
+            if record is not None:
+                out.append(record)
         return out
 
     def frame(self) -> pd.DataFrame:
@@ -133,3 +208,11 @@ class ResultStore:
         frame.to_parquet(tmp, index=False)
         tmp.replace(path)
         return path
+
+
+def _read_record(path: Path) -> dict | None:
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None  # e.g. torn by a crash in the middle of a plain write
+    return record if not validate_record(record) else None

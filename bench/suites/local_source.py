@@ -16,6 +16,7 @@ import pandas as pd
 
 from bench.datasets import TASK_TYPES, Dataset, make_dataset
 from bench.errors import DataUnavailableError, SuiteFormatError
+from bench.names import name_problem
 from bench.suites.spec import DatasetEntry
 
 MANIFEST = "manifest.json"
@@ -44,6 +45,9 @@ def read_manifest(folder: Path) -> tuple[str, str, list[DatasetEntry]]:
         for key in ("name", "file", "target"):
             if not isinstance(d.get(key), str) or not d[key]:
                 raise SuiteFormatError(mpath, f"{where}.{key}", "missing or not a non-empty string")
+        problem = name_problem(d["name"])
+        if problem:
+            raise SuiteFormatError(mpath, f"{where}.name", f"dataset name {problem}")
         if d["name"] in seen:
             raise SuiteFormatError(mpath, f"{where}.name", f"duplicate dataset name '{d['name']}'")
         seen.add(d["name"])
@@ -66,6 +70,10 @@ def read_manifest(folder: Path) -> tuple[str, str, list[DatasetEntry]]:
             kind="path", path=file, name=d["name"], target=d["target"], task_type=task_type,
             categorical=list(cats), sha256=sha.lower() if sha else None, provenance=prov))
     name = raw.get("name") if isinstance(raw.get("name"), str) else folder.name
+    problem = name_problem(name)
+    if problem:
+        raise SuiteFormatError(mpath, "name", f"suite name {problem}"
+                               + ("" if "name" in raw else " (taken from the folder name; set \"name\")"))
     description = raw.get("description") if isinstance(raw.get("description"), str) else ""
     return name, description, entries
 

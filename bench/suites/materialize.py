@@ -18,9 +18,10 @@ import numpy as np
 
 from bench.datasets import Dataset, cache_root, load_cached_dataset, save_dataset, write_json_atomic
 from bench.errors import BenchError, DataUnavailableError
+from bench.names import name_problem
 from bench.suites.spec import DatasetEntry, Excluded, Filters, LoadedDataset, Suite
 
-LOADER_VERSION = 1
+LOADER_VERSION = 2  # 2: infinite feature values become missing, load-time checks in meta.json
 
 
 def expand_entries(suite: Suite, *, refresh: bool = False) -> list[DatasetEntry]:
@@ -58,6 +59,10 @@ def materialize(suite: Suite, *, refresh: bool = False) -> tuple[list[LoadedData
             ds.name = f"{ds.name}-{entry.cache_key()}"
         if ds.name in names:
             raise BenchError(f"suite '{suite.name}' lists {entry.describe()} twice")
+        problem = name_problem(ds.name)
+        if problem:  # e.g. a file's own name, used when the entry gives none
+            raise BenchError(f"suite '{suite.name}', {entry.describe()}: dataset name {problem}; "
+                             f"give the entry a name")
         names.add(ds.name)
         reason = filter_reason(ds, suite.filters)
         if reason:

@@ -18,6 +18,7 @@ import pandas as pd
 
 from bench.datasets import Dataset, cache_root, make_dataset, write_json_atomic
 from bench.errors import BenchError, DataUnavailableError
+from bench.names import safe_name
 from bench.suites.spec import DatasetEntry
 
 Splits = list[tuple[int, int, np.ndarray, np.ndarray]]
@@ -190,7 +191,8 @@ def _make(entry, oml_ds, X, y, cats, dropped, task_type, extra) -> Dataset:
     missing = [c for c in entry.categorical if c not in X.columns]
     if missing:
         raise BenchError(f"OpenML {entry.describe()}: categorical columns {missing} do not exist")
-    ds = make_dataset(entry.name or oml_ds.name, X, y, task_type=task_type,
+    # OpenML's own names are not the user's to fix: made safe for folder names instead of refused.
+    ds = make_dataset(entry.name or safe_name(oml_ds.name), X, y, task_type=task_type,
                       categorical=sorted(set(cats) | set(entry.categorical), key=list(X.columns).index),
                       drop=entry.drop, source=source)
     ds.dropped.update(dropped)

@@ -18,6 +18,7 @@ import numpy as np
 
 from bench.datasets import TASK_TYPES, Dataset
 from bench.errors import SuiteFormatError
+from bench.names import name_problem
 
 
 @dataclass
@@ -153,6 +154,13 @@ class _Checker:
             self.fail(fld, f"expected a non-empty string, got {_type_name(v)}")
         return v
 
+    def name(self, v, fld, what: str):
+        """A suite or dataset name: it becomes a folder name (bench.names)."""
+        problem = name_problem(v)
+        if problem:
+            self.fail(fld, f"{what} name {problem}")
+        return v
+
     def str_list(self, v, fld):
         if not isinstance(v, list) or not all(isinstance(x, str) and x for x in v):
             self.fail(fld, f"expected a list of strings, got {_type_name(v)}")
@@ -186,7 +194,8 @@ def parse_suite_file(path: str | Path) -> Suite:
     except OSError as e:
         c.fail("(file)", f"cannot read: {e.strerror or e}")
     c.unknown(raw, _TOP_KEYS, "")
-    name = c.str_(raw["name"], "name") if "name" in raw else path.stem
+    name = c.name(c.str_(raw["name"], "name"), "name", "suite") if "name" in raw else \
+        c.name(path.stem, "name", "suite (from the file name; set name = \"...\")")
     description = raw.get("description", "")
     if not isinstance(description, str):
         c.fail("description", f"expected a string, got {_type_name(description)}")
@@ -280,7 +289,7 @@ def _parse_entry(c: _Checker, d: dict, where: str, base: Path) -> DatasetEntry:
         if kind == "path" and e.path.suffix.lower() not in (".parquet", ".pq", ".csv"):
             c.fail(f"{where}.path", f"expected a .parquet or .csv file, got '{e.path.name}'")
     if "name" in d:
-        e.name = c.str_(d["name"], f"{where}.name")
+        e.name = c.name(c.str_(d["name"], f"{where}.name"), f"{where}.name", "dataset")
     if "target" in d:
         e.target = c.str_(d["target"], f"{where}.target")
     elif kind == "path":
