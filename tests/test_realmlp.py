@@ -67,8 +67,9 @@ def test_awkward_data_gives_well_formed_predictions(task_type):
     data = make_data(task_type, n=300)
     adapter, pred, _ = _fit(task_type, data)
     check_output(pred, len(data[4]), task_type, N_CLASSES[task_type])
-    assert adapter.ctx.info["val_metric"] == {"binary": "1-auc_ovr", "multiclass": "cross_entropy",
-                                              "regression": "rmse"}[task_type]
+    # best epoch chosen like every adapter's early stopping: log loss (classification) / RMSE
+    assert adapter.ctx.info["early_stopping_metric"] == {"binary": "cross_entropy", "multiclass": "cross_entropy",
+                                                         "regression": "rmse"}[task_type]
 
 
 def test_same_seed_same_predictions():
