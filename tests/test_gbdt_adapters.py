@@ -267,3 +267,50 @@ def test_listing_models_does_not_import_the_libraries():
             "bench.adapters.catboost_adapter; sys.exit(any(m in sys.modules for m in "
             "('xgboost', 'lightgbm', 'catboost')))")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+class _FakeGPUCatBoost:
+    """Stands in for CatBoostClassifier on GPU (no GPU here): takes the params, 'trains' every
+    iteration it is allowed, and keeps them all."""
+
+    made: list[dict] = []
+
+    def __init__(self, **params):
+        self.params = params
+        _FakeGPUCatBoost.made.append(params)
+
+    def fit(self, train, eval_set=None, callbacks=None):
+        assert callbacks is None  # CatBoost refuses Python callbacks on GPU
+        self.tree_count_ = self.params["iterations"]
+
+    def get_evals_result(self):
+        return {"validation": {"Logloss": [1.0 / (i + 1) for i in range(self.tree_count_)]}}
+
+
+@pytest.mark.parametrize("seconds_left, pace, cap, end", [
+    (None, None, 2000, "max_iterations"),  # the defaults trial: no deadline, no cap
+    (-1.0, 0.01, 1, "deadline"),  # the budget is already spent: one iteration
+    (3.0, 0.01, 300, "deadline"),  # 3 s left at 10 ms per iteration
+    (30.0, 0.01, 2000, "max_iterations"),  # enough time for the whole cap
+    (3.0, None, 2000, "max_iterations"),  # no pace measured yet (resumed job): only --time-limit bounds it
+])
+def test_catboost_on_gpu_caps_iterations_at_a_deadline(seconds_left, pace, cap, end, monkeypatch):
+    from catboost import Pool
+
+    import bench.adapters.catboost_adapter as cb
+    from bench.adapters.base import TaskInfo
+    from bench.adapters.gbdt_base import RoundMonitor
+
+    X = pd.DataFrame({"a": np.arange(10.0)})
+    train = Pool(X, np.arange(10) % 2)
+    monkeypatch.setattr(cb, "_GPU_PACE", {} if pace is None else {(10, 1): pace})
+    deadline = None if seconds_left is None else time.monotonic() + seconds_left
+    ctx = FitContext(seed=0, threads=1, device="cuda", deadline=deadline)
+    adapter = CatBoostAdapter(TaskInfo("binary", 2), {}, ctx)
+    monitor = RoundMonitor(ctx, 50, CatBoostAdapter.METRICS["binary"], report=True)
+    extra = adapter._train_gpu(_FakeGPUCatBoost, train, train, monitor)
+    params = _FakeGPUCatBoost.made[-1]
+    assert params["task_type"] == "GPU" and "custom_metric" not in params
+    assert params["early_stopping_rounds"] == MIN_ITERATIONS + 50  # never stops before the shared rule
+    assert abs(params["iterations"] - cap) <= 1 and extra == {"interruptible": False, "iteration_cap": params["iterations"]}
+    assert (monitor.stopped_by or "max_iterations") == end and monitor.rounds == params["iterations"]
