@@ -17,7 +17,7 @@ EXTRA  ?=
 SPLIT_ARG := $(if $(SPLITS),--splits $(SPLITS),)
 TUNE_ARG  := $(if $(TUNE_SECONDS),--tune-seconds $(TUNE_SECONDS),)
 
-.PHONY: install bench leaderboard report test test-all regress regress-baseline perf perf-gpu models suites clean
+.PHONY: install bench leaderboard report test test-all regress regress-baseline perf perf-gpu check-defaults models suites clean
 
 # The environment: plain venv + pip. torch is pinned to the CPU build in pyproject.toml.
 $(BIN)/bench: pyproject.toml
@@ -67,6 +67,12 @@ perf-gpu: install
 # Runner benchmarks (not tests): harness overhead vs a bare loop, 2 workers vs 1, GPU placement.
 perf: install
 	$(BIN)/python scripts/perf_runner.py
+
+# The harness's defaults trial vs the bare XGBoost/LightGBM/CatBoost defaults (no early stopping) on
+# every classification dataset of a local suite: AUC / accuracy / log loss per dataset, gaps flagged.
+CHECK_SUITE ?= ../shared/data/suites/offline-20
+check-defaults: install
+	nice -n 10 $(BIN)/python scripts/check_defaults.py --suite $(CHECK_SUITE)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

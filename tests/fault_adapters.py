@@ -15,6 +15,7 @@ import numpy as np
 from bench.adapters import Adapter, Capabilities, register_adapter
 from bench.adapters.space import FloatParam
 from bench.preprocessing import MatrixPreprocessor
+from bench.records.schema import TrialEnd
 
 
 class _Prior(Adapter):
@@ -33,6 +34,7 @@ class _Prior(Adapter):
             self.value = counts / counts.sum()
         else:
             self.value = float(np.mean(y_train))
+        self.ctx.record_end(TrialEnd.CONVERGED)
 
     def _predict_raw(self, X):
         n = len(X)

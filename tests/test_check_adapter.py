@@ -17,6 +17,7 @@ from bench.adapters import Capabilities, load_adapters
 from bench.adapters.space import FloatParam
 from bench.datasets import TASK_TYPES
 from bench.preprocessing import MatrixPreprocessor
+from bench.records.schema import TrialEnd
 from bench.testing import AdapterCheckError, check_adapter
 
 from .fault_adapters import NanAdapter, PriorAdapter, RegressionOnlyAdapter
@@ -192,6 +193,37 @@ class SmokeParamTypo(PriorAdapter):
     smoke_params = {"shrinkk": 0.1}
 
 
+class ForgetsHowItEnded(PriorAdapter):
+    """Never calls ctx.record_end, so the trial record cannot say how the fit ended."""
+
+    def fit(self, X_train, y_train, X_val, y_val):
+        super().fit(X_train, y_train, X_val, y_val)
+        self.ctx.info.clear()
+
+
+class EndsInAWordOfItsOwn(PriorAdapter):
+    def fit(self, X_train, y_train, X_val, y_val):
+        super().fit(X_train, y_train, X_val, y_val)
+        self.ctx.info["stopped_by"] = "finished"  # not a bench.records.schema.TrialEnd value
+
+
+class IgnoresTheDeadline(PriorAdapter):
+    """Iterates (ten refinement rounds) and never looks at ctx.deadline."""
+
+    def fit(self, X_train, y_train, X_val, y_val):
+        super().fit(X_train, y_train, X_val, y_val)
+        self.ctx.record_end(TrialEnd.MAX_ITERATIONS, iterations=10, best=10, unit="rounds")
+
+
+class SaysDeadlineButRunsOn(PriorAdapter):
+    """Records the deadline, yet runs every round anyway."""
+
+    def fit(self, X_train, y_train, X_val, y_val):
+        super().fit(X_train, y_train, X_val, y_val)
+        end = TrialEnd.DEADLINE if self.ctx.deadline_passed() else TrialEnd.MAX_ITERATIONS
+        self.ctx.record_end(end, iterations=10, best=10, unit="rounds")
+
+
 BROKEN = [
     (ProbaNotSummingToOne, "binary", "rows do not sum to 1"),
     (MissingClassColumn, "multiclass", "shape (60, 3), expected (60, 4)"),
@@ -211,6 +243,10 @@ BROKEN = [
     (ImportNameAsLibrary, None, "'sklearn' is not an installed distribution"),
     (SmokeParamTypo, None, "['shrinkk'] are not keys of defaults"),
     (NanAdapter, "binary", "NaN"),
+    (ForgetsHowItEnded, "binary", "ctx.info['stopped_by'] is None: fit must call ctx.record_end"),
+    (EndsInAWordOfItsOwn, "binary", "ctx.info['stopped_by'] is 'finished'"),
+    (IgnoresTheDeadline, "binary", "ended 'max_iterations' after 10 of 10 iterations"),
+    (SaysDeadlineButRunsOn, "binary", "still ran 10 of the 10 iterations"),
 ]
 
 
@@ -223,6 +259,22 @@ def test_broken_adapter_is_caught(cls, task_type, expected):
     assert f"'{cls.name}' (" in message and cls.__qualname__ in message  # names the adapter
     if task_type:
         assert f"task type '{task_type}'" in message
+
+
+class CannotBeInterrupted(IgnoresTheDeadline):
+    """Like a library with no callback: says so, and is then not held to the deadline."""
+
+    def fit(self, X_train, y_train, X_val, y_val):
+        super().fit(X_train, y_train, X_val, y_val)
+        self.ctx.info["interruptible"] = False
+
+
+def test_adapters_that_cannot_be_interrupted_are_not_held_to_the_deadline():
+    report = check_adapter(CannotBeInterrupted)
+    assert "fit records how it ended" in report.passed["binary"]
+    assert "stops at the tuning deadline" not in report.passed["binary"]
+    assert "stops at the tuning deadline" in check_adapter(load_adapters()["random_forest"],
+                                                           task_types=["binary"]).passed["binary"]
 
 
 def test_unknown_task_type_is_a_caller_error():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import numpy as np
 import optuna
@@ -21,7 +22,8 @@ from bench.adapters.catboost_adapter import CatBoostAdapter
 from bench.adapters.lightgbm_adapter import LightGBMAdapter
 from bench.adapters.space import invalid_values, suggest_params
 from bench.adapters.xgboost_adapter import XGBoostAdapter
-from bench.metrics import objective_value
+from bench.adapters.early_stopping import MIN_ITERATIONS, stopping_metric
+from bench.metrics import objective_value, score_predictions
 
 from .adapter_helpers import TASKS, check_output, fit_predict, make_data
 from .conftest import shared_data_or_skip
@@ -29,6 +31,8 @@ from .conftest import shared_data_or_skip
 ADAPTERS = {"xgboost": XGBoostAdapter, "lightgbm": LightGBMAdapter, "catboost": CatBoostAdapter}
 ROUNDS_KEY = {"xgboost": "n_estimators", "lightgbm": "n_estimators", "catboost": "iterations"}
 FAST = {name: {key: 60, "early_stopping_rounds": 20} for name, key in ROUNDS_KEY.items()}
+LOG_LOSS = {"xgboost": ("logloss", "mlogloss"), "lightgbm": ("binary_logloss", "multi_logloss"),
+            "catboost": ("Logloss", "MultiClass")}
 
 
 def fit_fast(name, task_type, data, params=None, **kwargs):
@@ -59,12 +63,90 @@ def test_shapes_metric_scale_and_better_than_prior(name, task_type, datasets, tm
         assert score < 0.7 * objective_value(task_type, y[te], np.tile(prior, (len(te), 1)), k)
     else:
         assert score < 0.6 * np.std(y[te])
-    # The library's validation metric is the harness objective, on the same scale.
-    val_score = objective_value(task_type, y[va], adapter.predictions(pre.transform(X.iloc[va])), k)
-    assert ctx.info["best_val_score"] == pytest.approx(val_score, rel=1e-4)
+    # Early stopping watches the library's log loss / RMSE, on the same scale as bench.metrics.
+    val = score_predictions(task_type, y[va], adapter.predictions(pre.transform(X.iloc[va])), k)
+    assert ctx.info["best_val_score"] == pytest.approx(val[stopping_metric(task_type)], rel=1e-4)
     assert [s for s, _ in reported] == [25, 50]  # every 25 rounds, 60 rounds without early stop
-    assert 1 <= ctx.info["best_iteration"] <= ctx.info["n_rounds"] == 60
+    assert 1 <= ctx.info["best_iteration"] <= ctx.info["iterations"] == 60
+    assert ctx.info["stopped_by"] == "max_iterations" and ctx.info["iteration_unit"] == "rounds"
     assert not (tmp_path / "catboost_info").exists()
+
+
+@pytest.mark.parametrize("task_type", ["binary", "multiclass"])
+@pytest.mark.parametrize("name", list(ADAPTERS))
+def test_classification_stops_on_log_loss_and_reports_the_objective(name, task_type, datasets):
+    """The stopping metric is log loss; the values the pruner gets are the task's objective (binary:
+    ROC AUC), taken from the library's own evaluation of the same round."""
+    X, y, tr, va, te = datasets[task_type]
+    k = TASKS[task_type]
+    reported = {}
+    slow = {"learning_rate": 0.03, "early_stopping_rounds": 60}  # log loss still falls at round 25
+    ctx = FitContext(seed=0, threads=1, report=lambda step, value: reported.__setitem__(step, value))
+    fit_fast(name, task_type, datasets[task_type], params=slow, ctx=ctx)
+    assert ctx.info["early_stopping_metric"] in LOG_LOSS[name]
+    # The same fit cut at 25 rounds (the first report): its validation objective is the reported value.
+    ctx25 = FitContext(seed=0, threads=1)
+    short, _, pre = fit_fast(name, task_type, datasets[task_type], params={**slow, ROUNDS_KEY[name]: 25},
+                             ctx=ctx25)
+    assert ctx25.info["best_iteration"] == 25  # so its predictions are those of round 25
+    val = score_predictions(task_type, y[va], short.predictions(pre.transform(X.iloc[va])), k)
+    objective = "roc_auc" if task_type == "binary" else "log_loss"
+    assert reported[25] == pytest.approx(val[objective], abs=1e-4)
+
+
+@pytest.mark.parametrize("name", list(ADAPTERS))
+def test_minimum_rounds_before_early_stopping(name, datasets):
+    """Random labels and a high learning rate: validation log loss is best after a few rounds, yet
+    training goes on to MIN_ITERATIONS + patience rounds, and the model keeps the best round."""
+    X, y, tr, va, te = datasets["binary"]
+    noise = np.random.default_rng(1).integers(0, 2, len(y))
+    ctx = FitContext(seed=0, threads=1)
+    fit_fast(name, "binary", (X, noise, tr, va, te),
+             params={"learning_rate": 0.9, ROUNDS_KEY[name]: 300, "early_stopping_rounds": 5}, ctx=ctx)
+    info = ctx.info
+    assert info["stopped_by"] == "early_stopped"
+    assert info["best_iteration"] < MIN_ITERATIONS  # the minimum is what kept training going
+    assert info["iterations"] == MIN_ITERATIONS + 5
+
+
+@pytest.mark.parametrize("task_type", list(TASKS))
+@pytest.mark.parametrize("name", list(ADAPTERS))
+def test_a_passed_deadline_stops_after_one_round_with_a_usable_model(name, task_type, datasets):
+    X, y, tr, va, te = datasets[task_type]
+    ctx = FitContext(seed=0, threads=1, deadline=time.monotonic() - 1.0)
+    _, pred, _ = fit_fast(name, task_type, datasets[task_type], params={ROUNDS_KEY[name]: 2000}, ctx=ctx)
+    assert ctx.info["stopped_by"] == "deadline"
+    assert ctx.info["iterations"] == ctx.info["best_iteration"] == 1
+    check_output(pred, len(te), task_type, TASKS[task_type])
+
+
+class DeadlineAfter(FitContext):
+    """A deadline that passes after the n-th time fit looks at it: deterministic, no clocks."""
+
+    def __init__(self, looks: int, **kwargs):
+        super().__init__(**kwargs)
+        self.looks, self.seen = looks, 0
+
+    def deadline_passed(self) -> bool:
+        self.seen += 1
+        return self.seen >= self.looks
+
+
+@pytest.mark.parametrize("name", list(ADAPTERS))
+def test_deadline_stop_keeps_the_best_round_so_far(name, datasets):
+    """Random labels, a high learning rate, no patience limit in sight: the deadline cuts at round 40
+    and the model predicts with the best round on validation log loss before it, not the last."""
+    X, y, tr, va, te = datasets["binary"]
+    y = np.random.default_rng(1).integers(0, 2, len(y))
+    ctx = DeadlineAfter(40, seed=0, threads=1)
+    adapter, _, pre = fit_fast(name, "binary", (X, y, tr, va, te),
+                               params={"learning_rate": 0.9, ROUNDS_KEY[name]: 2000, "early_stopping_rounds": 500},
+                               ctx=ctx)
+    info = ctx.info
+    assert info["stopped_by"] == "deadline" and info["iterations"] == 40
+    assert 1 <= info["best_iteration"] < 40
+    val = score_predictions("binary", y[va], adapter.predictions(pre.transform(X.iloc[va])), 2)
+    assert val["log_loss"] == pytest.approx(info["best_val_score"], rel=1e-4)
 
 
 @pytest.mark.parametrize("name", list(ADAPTERS))
@@ -185,3 +267,50 @@ def test_listing_models_does_not_import_the_libraries():
             "bench.adapters.catboost_adapter; sys.exit(any(m in sys.modules for m in "
             "('xgboost', 'lightgbm', 'catboost')))")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+class _FakeGPUCatBoost:
+    """Stands in for CatBoostClassifier on GPU (no GPU here): takes the params, 'trains' every
+    iteration it is allowed, and keeps them all."""
+
+    made: list[dict] = []
+
+    def __init__(self, **params):
+        self.params = params
+        _FakeGPUCatBoost.made.append(params)
+
+    def fit(self, train, eval_set=None, callbacks=None):
+        assert callbacks is None  # CatBoost refuses Python callbacks on GPU
+        self.tree_count_ = self.params["iterations"]
+
+    def get_evals_result(self):
+        return {"validation": {"Logloss": [1.0 / (i + 1) for i in range(self.tree_count_)]}}
+
+
+@pytest.mark.parametrize("seconds_left, pace, cap, end", [
+    (None, None, 2000, "max_iterations"),  # the defaults trial: no deadline, no cap
+    (-1.0, 0.01, 1, "deadline"),  # the budget is already spent: one iteration
+    (3.0, 0.01, 300, "deadline"),  # 3 s left at 10 ms per iteration
+    (30.0, 0.01, 2000, "max_iterations"),  # enough time for the whole cap
+    (3.0, None, 2000, "max_iterations"),  # no pace measured yet (resumed job): only --time-limit bounds it
+])
+def test_catboost_on_gpu_caps_iterations_at_a_deadline(seconds_left, pace, cap, end, monkeypatch):
+    from catboost import Pool
+
+    import bench.adapters.catboost_adapter as cb
+    from bench.adapters.base import TaskInfo
+    from bench.adapters.gbdt_base import RoundMonitor
+
+    X = pd.DataFrame({"a": np.arange(10.0)})
+    train = Pool(X, np.arange(10) % 2)
+    monkeypatch.setattr(cb, "_GPU_PACE", {} if pace is None else {(10, 1): pace})
+    deadline = None if seconds_left is None else time.monotonic() + seconds_left
+    ctx = FitContext(seed=0, threads=1, device="cuda", deadline=deadline)
+    adapter = CatBoostAdapter(TaskInfo("binary", 2), {}, ctx)
+    monitor = RoundMonitor(ctx, 50, CatBoostAdapter.METRICS["binary"], report=True)
+    extra = adapter._train_gpu(_FakeGPUCatBoost, train, train, monitor)
+    params = _FakeGPUCatBoost.made[-1]
+    assert params["task_type"] == "GPU" and "custom_metric" not in params
+    assert params["early_stopping_rounds"] == MIN_ITERATIONS + 50  # never stops before the shared rule
+    assert abs(params["iterations"] - cap) <= 1 and extra == {"interruptible": False, "iteration_cap": params["iterations"]}
+    assert (monitor.stopped_by or "max_iterations") == end and monitor.rounds == params["iterations"]

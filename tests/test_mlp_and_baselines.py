@@ -12,6 +12,7 @@ import pytest
 
 from bench.adapters import _REGISTRY
 from bench.adapters.base import FitContext
+from bench.adapters.early_stopping import MIN_ITERATIONS
 from bench.adapters.baselines import DummyAdapter, LinearAdapter, RandomForestAdapter
 from bench.adapters.mlp import MLPAdapter
 from bench.adapters.space import invalid_values, suggest_params
@@ -134,17 +135,46 @@ def test_early_stopping_restores_best_epoch(datasets):
     params = {"d_block": 256, "n_blocks": 3, "dropout": 0.0, "lr": 1e-2, "max_epochs": 60, "patience": 4}
     adapter, _, pre = fit_fast("mlp", "multiclass", datasets["multiclass"], params=params, ctx=ctx)
     info = ctx.info
-    assert info["stopped_by"] == "early_stopping"
-    assert info["epochs"] == info["best_epoch"] + 4 < 60
-    assert info["best_val"] == min(reported.values()) == reported[info["best_epoch"]]
+    assert info["stopped_by"] == "early_stopped" and info["iteration_unit"] == "epochs"
+    # the shared rule: never before MIN_ITERATIONS epochs, then patience counts
+    assert info["iterations"] == max(info["best_iteration"], MIN_ITERATIONS) + 4 < 60
+    # multiclass: the stopping metric (log loss) is also the reported objective
+    assert info["best_val"] == min(reported.values()) == reported[info["best_iteration"]]
     val_pred = adapter.predict_proba(pre.transform(X.iloc[va]))
     assert objective_value("multiclass", y[va], val_pred, 3) == pytest.approx(info["best_val"], rel=1e-9)
+
+
+def test_binary_mlp_stops_on_log_loss_and_reports_roc_auc(datasets):
+    """Early stopping watches validation log loss; the pruner still gets the objective, ROC AUC."""
+    X, y, tr, va, te = datasets["binary"]
+    reported = {}
+    ctx = FitContext(seed=0, report=lambda step, value: reported.__setitem__(step, value))
+    adapter, _, pre = fit_fast("mlp", "binary", datasets["binary"], params={"max_epochs": 6}, ctx=ctx)
+    info = ctx.info
+    assert info["early_stopping_metric"] == "log_loss" and sorted(reported) == list(range(1, 7))
+    scores = score_predictions("binary", y[va], adapter.predict_proba(pre.transform(X.iloc[va])), 2)
+    assert info["best_val"] == pytest.approx(scores["log_loss"], rel=1e-9)
+    assert reported[info["best_iteration"]] == pytest.approx(scores["roc_auc"], rel=1e-9)
+
+
+def test_minimum_epochs_before_early_stopping(datasets):
+    """Random labels: validation log loss is best within the first epochs, yet training goes on to
+    MIN_ITERATIONS + patience epochs before stopping, and keeps the best epoch."""
+    X, y, tr, va, te = datasets["binary"]
+    noise = np.random.default_rng(1).integers(0, 2, len(y))
+    ctx = FitContext(seed=0)
+    fit_fast("mlp", "binary", (X, noise, tr, va, te), params={"max_epochs": 80, "patience": 2, "lr": 1e-2},
+             ctx=ctx)
+    info = ctx.info
+    assert info["stopped_by"] == "early_stopped"
+    assert info["iterations"] == max(info["best_iteration"], MIN_ITERATIONS) + 2
+    assert info["iterations"] >= MIN_ITERATIONS + 2
 
 
 def test_time_limit_stops_training(datasets):
     ctx = FitContext(seed=0)
     _, pred, _ = fit_fast("mlp", "binary", datasets["binary"], params={"time_limit_s": 0.0}, ctx=ctx)
-    assert ctx.info["stopped_by"] == "time_limit" and ctx.info["epochs"] == 1
+    assert ctx.info["stopped_by"] == "deadline" and ctx.info["iterations"] == 1
     assert pred.shape == (len(datasets["binary"][4]), 2)
 
 
@@ -154,6 +184,49 @@ def test_one_class_binary_validation_falls_back_to_log_loss(datasets):
     ctx = FitContext(seed=0, report=lambda step, value: pytest.fail("nothing should be reported"))
     fit_fast("mlp", "binary", (X, y, tr, va, te), ctx=ctx)
     assert ctx.info["early_stopping_metric"] == "log_loss"
+
+
+class DeadlineAfter(FitContext):
+    """A deadline that passes after the n-th time fit looks at it: deterministic, no clocks."""
+
+    def __init__(self, looks: int, **kwargs):
+        super().__init__(**kwargs)
+        self.looks, self.seen = looks, 0
+
+    def deadline_passed(self) -> bool:
+        self.seen += 1
+        return self.seen >= self.looks
+
+
+def test_random_forest_grows_in_chunks_and_stops_at_the_deadline(datasets):
+    from bench.adapters.baselines import trees_per_chunk
+
+    X, y, tr, va, te = datasets["binary"]
+    full, full_pred, _ = fit_fast("random_forest", "binary", datasets["binary"], params={"n_estimators": 40})
+    assert full.ctx.info["stopped_by"] == "converged" and full.ctx.info["iterations"] == 40
+    chunk = trees_per_chunk(40, 1)
+    assert chunk == 4
+    ctx = DeadlineAfter(3, seed=0)
+    cut, pred, _ = fit_fast("random_forest", "binary", datasets["binary"], params={"n_estimators": 40}, ctx=ctx)
+    assert ctx.info["stopped_by"] == "deadline" and ctx.info["iterations"] == 3 * chunk
+    assert ctx.info["iteration_unit"] == "trees" and len(cut.model.estimators_) == 3 * chunk
+    assert pred.shape == full_pred.shape and np.all(np.isfinite(pred))
+    # growing in chunks gives the same forest as one fit with the same seed
+    from sklearn.ensemble import RandomForestClassifier
+
+    pre = full.make_preprocessor().fit(X.iloc[tr])
+    ref = RandomForestClassifier(n_estimators=40, max_features="sqrt", random_state=0, n_jobs=1)
+    ref.fit(pre.transform(X.iloc[tr]), y[tr])
+    np.testing.assert_array_equal(ref.predict_proba(pre.transform(X.iloc[te])), full_pred)
+
+
+def test_linear_and_dummy_say_how_they_ended(datasets):
+    for name, params, end in (("dummy", {}, "converged"), ("linear", {}, "converged"),
+                              ("linear", {"max_iter": 1}, "max_iterations")):
+        ctx = FitContext(seed=0)
+        fit_fast(name, "multiclass", datasets["multiclass"], params=params, ctx=ctx)
+        assert ctx.info["stopped_by"] == end
+    assert ctx.info["iterations"] == 1 and ctx.info["interruptible"] is False
 
 
 def test_importing_the_mlp_module_does_not_import_torch():

@@ -51,7 +51,9 @@ def test_learns_and_outputs_valid_predictions(name, task_type, datasets):
         assert score_predictions(task_type, y[te], pred, 3)["accuracy"] > 0.7
     else:
         assert score < 0.6 * np.std(y[te])  # RMSE well below predicting the mean
-    assert model.ctx.info["epochs"] >= 1 and model.ctx.info["best_epoch"] >= 1
+    info = model.ctx.info
+    assert info["stopped_by"] in ("early_stopped", "max_iterations") and info["iteration_unit"] == "epochs"
+    assert 1 <= info["best_iteration"] <= info["iterations"] <= 10
 
 
 @pytest.mark.parametrize("name", ZOO)
@@ -133,7 +135,7 @@ def test_tuning_deadline_stops_training_and_keeps_a_model(datasets):
     """A trial that reaches the tuning budget's end stops inside its epoch instead of overrunning."""
     ctx = FitContext(seed=0, deadline=time.monotonic() - 1.0)
     model, pred, _ = fit_quick("tabm", "binary", datasets["binary"], {"max_epochs": 50}, ctx=ctx)
-    assert model.ctx.info["stopped_by"] == "time_limit" and model.ctx.info["epochs"] == 1
+    assert model.ctx.info["stopped_by"] == "deadline" and model.ctx.info["iterations"] == 1
     check_output(pred, len(datasets["binary"][4]), "binary", 2)
 
 

@@ -48,7 +48,8 @@ def test_through_the_harness_beats_the_trivial_prediction(task_type, trials, mak
     default = variants["default"]
     assert default.params["lr"] == (0.2 if task_type == "regression" else 0.04)  # RealMLP-TD per task
     assert ("ls_eps" in default.params) == (task_type != "regression")
-    assert default.fit_info["best_epoch"] is not None
+    assert default.fit_info["best_iteration"] is not None
+    assert default.fit_info["stopped_by"] == "max_iterations" and default.fit_info["iteration_unit"] == "epochs"
     y_test = parts.y_test
     if task_type == "binary":
         assert default.test_metrics["roc_auc"] > 0.8
@@ -66,8 +67,9 @@ def test_awkward_data_gives_well_formed_predictions(task_type):
     data = make_data(task_type, n=300)
     adapter, pred, _ = _fit(task_type, data)
     check_output(pred, len(data[4]), task_type, N_CLASSES[task_type])
-    assert adapter.ctx.info["val_metric"] == {"binary": "1-auc_ovr", "multiclass": "cross_entropy",
-                                              "regression": "rmse"}[task_type]
+    # best epoch chosen like every adapter's early stopping: log loss (classification) / RMSE
+    assert adapter.ctx.info["early_stopping_metric"] == {"binary": "cross_entropy", "multiclass": "cross_entropy",
+                                                         "regression": "rmse"}[task_type]
 
 
 def test_same_seed_same_predictions():
@@ -133,4 +135,15 @@ def test_the_tuning_deadline_stops_training_and_keeps_the_best_epoch():
     adapter, pred, _ = fit_predict(RealMLPAdapter, "binary", data,
                                    {**RealMLPAdapter.defaults, **RealMLPAdapter.smoke_params, "n_epochs": 100_000}, ctx)
     check_output(pred, len(data[4]), "binary", 2)
-    assert 1 <= adapter.ctx.info["best_epoch"] < 100_000  # stopped long before; best epoch restored
+    info = adapter.ctx.info
+    assert info["stopped_by"] == "deadline"
+    assert 1 <= info["best_iteration"] <= info["iterations"] < 100_000  # stopped long before; best epoch restored
+
+
+def test_a_deadline_already_passed_trains_one_epoch():
+    data = make_data("binary", n=200)
+    ctx = FitContext(seed=0, threads=1, deadline=time.monotonic() - 1)
+    adapter, pred, _ = fit_predict(RealMLPAdapter, "binary", data,
+                                   {**RealMLPAdapter.defaults, **RealMLPAdapter.smoke_params}, ctx)
+    check_output(pred, len(data[4]), "binary", 2)
+    assert ctx.info["stopped_by"] == "deadline" and ctx.info["iterations"] == 1

@@ -196,3 +196,41 @@ def expand_proba(proba: np.ndarray, model_classes, n_classes: int) -> np.ndarray
     full = np.zeros((proba.shape[0], n_classes))
     full[:, model_classes] = proba
     return full / full.sum(axis=1, keepdims=True)
+
+
+def objective_defined(task: TaskInfo, y_val: np.ndarray) -> bool:
+    """ROC AUC is undefined on a one-class validation part (XGBoost gives NaN, LightGBM 1.0): adapters
+    then report nothing to the pruner (early stopping is on log loss anyway)."""
+    return task.task_type != "binary" or len(np.unique(y_val)) == 2
+
+
+def nothing_to_learn(task: TaskInfo, X_train, y_train) -> bool:
+    """No usable feature, or a classification training part with one class: CatBoost raises, XGBoost and
+    LightGBM return a clipped base score (P(unseen class) ~ 1e-6 / 1e-15, a huge log loss)."""
+    return X_train.shape[1] == 0 or (task.is_classification and len(np.unique(y_train)) < 2)
+
+
+def constant_prediction(task: TaskInfo, y: np.ndarray) -> np.ndarray:
+    """Laplace-smoothed class prior (finite log loss) or the mean: the fallback when nothing is learnable."""
+    if not task.is_classification:
+        return np.array([float(np.mean(y))])
+    counts = np.bincount(np.asarray(y, dtype=int), minlength=task.n_classes) + 1.0
+    return counts / counts.sum()
+
+
+class TrivialFitFallback:
+    """Mixin for adapters: when nothing is learnable, predict the smoothed prior / mean instead."""
+
+    _constant = None
+
+    def fit_constant_if_trivial(self, X_train, y_train) -> bool:
+        self._constant = None
+        if nothing_to_learn(self.task, X_train, y_train):
+            self._constant = constant_prediction(self.task, y_train)
+            self.ctx.record_end(TrialEnd.CONVERGED, iterations=0, best=0, constant_model=True)
+            return True
+        return False
+
+    def constant_output(self, n_rows: int) -> np.ndarray:
+        out = np.tile(self._constant, (n_rows, 1))
+        return out if self.task.is_classification else out.ravel()

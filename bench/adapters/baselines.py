@@ -4,6 +4,11 @@ All three are scikit-learn estimators on the dense matrix from MatrixPreprocesso
 the validation part (no early stopping), which the harness still passes for a uniform interface.
 scikit-learn estimators are imported inside methods like every other library, so listing models
 does not pay for them.
+
+How each fit ends (ctx.record_end), at its natural grain: the dummy model converges at once; the linear
+model records whether its solver converged or used max_iter (from n_iter_; lbfgs cannot be stopped
+from outside, so it records interruptible=False); the random forest grows its trees in chunks
+(warm_start) and stops between chunks once the tuning deadline has passed, keeping the trees grown.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from bench.adapters import register_adapter
 from bench.adapters.base import Adapter, expand_proba
 from bench.adapters.space import CategoricalParam, FloatParam, IntParam
 from bench.preprocessing import MatrixPreprocessor
+from bench.records.schema import TrialEnd
 
 
 class _SklearnAdapter(Adapter):
@@ -32,6 +38,7 @@ class _SklearnAdapter(Adapter):
     def fit(self, X_train, y_train, X_val=None, y_val=None) -> None:
         self.model = self._make_estimator()
         self.model.fit(X_train, y_train)
+        self.ctx.record_end(TrialEnd.CONVERGED)
 
     def _predict_raw(self, X) -> np.ndarray:
         if self.task.is_classification:
@@ -99,8 +106,18 @@ class LinearAdapter(_SklearnAdapter):
             warnings.simplefilter("ignore", ConvergenceWarning)
             super().fit(X_train, y_train)
         n_iter = getattr(self.model, "n_iter_", None)
-        if n_iter is not None:
-            self.ctx.info["converged"] = bool(np.max(n_iter) < int(self.params["max_iter"]))
+        if n_iter is None:  # ridge's direct solvers: nothing iterates
+            self.ctx.record_end(TrialEnd.CONVERGED, interruptible=False)
+            return
+        done = int(np.max(n_iter))
+        end = TrialEnd.CONVERGED if done < int(self.params["max_iter"]) else TrialEnd.MAX_ITERATIONS
+        self.ctx.record_end(end, iterations=done, best=done, unit="solver iterations", interruptible=False)
+
+
+def trees_per_chunk(total: int, threads: int) -> int:
+    """About ten chunks per forest, a multiple of the threads (each chunk keeps every thread busy)."""
+    chunk = max(1, -(-total // 10))
+    return -(-chunk // max(1, threads)) * max(1, threads)
 
 
 @register_adapter
@@ -140,6 +157,21 @@ class RandomForestAdapter(_SklearnAdapter):
         # Trees are invariant to monotone transforms: raw numerics (imputed) and ordinal categoricals
         # avoid the width of a one-hot matrix.
         return MatrixPreprocessor(numeric="none", categorical="ordinal")
+
+    def fit(self, X_train, y_train, X_val=None, y_val=None) -> None:
+        """Grow the forest in chunks (warm_start adds trees to the fitted ones, the same forest as one
+        fit with the same seed) and stop between chunks once the tuning deadline has passed."""
+        self.model = self._make_estimator()
+        total = self.model.n_estimators
+        grown = 0
+        while grown < total:
+            grown = min(total, grown + trees_per_chunk(total, self.ctx.threads))
+            self.model.set_params(n_estimators=grown, warm_start=True)
+            self.model.fit(X_train, y_train)
+            if grown < total and self.ctx.deadline_passed():
+                break
+        end = TrialEnd.CONVERGED if grown == total else TrialEnd.DEADLINE
+        self.ctx.record_end(end, iterations=grown, best=grown, unit="trees")
 
     def _make_estimator(self):
         from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor

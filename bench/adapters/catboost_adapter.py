@@ -6,66 +6,80 @@ Why it looks the way it does:
   * class_names = all task classes: without it CatBoost refuses a validation part that holds a class
     the training part lacks. Probabilities are still mapped through `expand_proba` with the model's
     classes, so a (n, n_classes) matrix comes out whatever CatBoost decides to keep.
-  * CatBoost calls Python callbacks from C++ and wraps anything they raise in CatBoostError, so the
-    callback does not raise: it records the TrialPruned, stops training, and fit re-raises it.
-  * The eval metric is the harness objective on the same scale (AUC / MultiClass log loss / RMSE);
-    use_best_model keeps the trees up to the best validation iteration.
+  * eval_metric is the early-stopping metric (Logloss / MultiClass / RMSE) and custom_metric adds the
+    harness objective where it differs (binary: AUC), so CatBoost's own evaluation gives both each
+    iteration; use_best_model keeps the trees up to the best eval_metric iteration.
+  * On CPU, early stopping follows the shared rule of bench.adapters.early_stopping (never before 20
+    iterations, then patience `early_stopping_rounds`) in a Python callback object, which also stops at
+    the tuning deadline (ctx.deadline). CatBoost's own detector (early_stopping_rounds) is not used
+    there: it has no minimum number of iterations. CatBoost calls Python callbacks from C++ and wraps
+    anything they raise in CatBoostError, so the callback does not raise: it records the TrialPruned,
+    stops training, and fit re-raises it.
+  * On GPU CatBoost accepts no Python callbacks ("User defined ... callbacks are not supported for GPU",
+    catboost issue #1792): no pruning reports; CatBoost's detector stops with a patience of
+    MIN_ITERATIONS + early_stopping_rounds (so never before the shared rule would); and where a tuning
+    deadline is set, the iteration cap is lowered up front to floor(seconds left / seconds per
+    iteration), at the pace the last GPU fit on data of the same shape in this process had (the
+    defaults trial, which has no deadline, runs first in every job); to 1 iteration when the deadline
+    has already passed. Without a known pace (a resumed job) the cap stays, and only the hard
+    --time-limit bounds the fit. Such trials record interruptible=False.
   * allow_writing_files=False: no catboost_info/ directory in the working directory.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from bench.adapters import register_adapter
-from bench.adapters.base import Adapter, Capabilities, expand_proba
+from bench.adapters.base import Capabilities, expand_proba
+from bench.adapters.early_stopping import MIN_ITERATIONS
+from bench.adapters.gbdt_base import GBDTAdapter, LibraryMetrics, RoundMonitor
 from bench.adapters.space import FloatParam, IntParam
-from bench.adapters.gbdt_common import TrivialFitFallback, early_stopping_metric
 from bench.preprocessing import CatBoostFramePreprocessor
+from bench.records.schema import TrialEnd
 
-REPORT_EVERY = 25  # iterations between pruning reports: frequent enough to prune, cheap for the study DB
-OBJECTIVES = {  # task type -> (loss function, eval metric equal to the bench.metrics objective)
-    "binary": ("Logloss", "AUC"),
-    "multiclass": ("MultiClass", "MultiClass"),
-    "regression": ("RMSE", "RMSE"),
-}
-FALLBACK_METRIC = "Logloss"  # binary early stopping when the validation part has one class
-_OWN_KEYS = ("iterations", "early_stopping_rounds")
 _E = math.e
+# GPU fits in this process: seconds per iteration by training-set shape, for the deadline cap.
+_GPU_PACE: dict[tuple[int, int], float] = {}
 
 
-class _ReportValidation:
-    """CatBoost callback object: reports the validation metric, turns a pruning request into a stop."""
+class _AfterEachIteration:
+    """CatBoost callback object: feeds the RoundMonitor, turns a pruning request into a stop."""
 
-    def __init__(self, ctx, metric: str):
-        self.ctx, self.metric, self.pruned = ctx, metric, None
+    def __init__(self, monitor: RoundMonitor):
+        self.monitor, self.pruned = monitor, None
 
     def after_iteration(self, info) -> bool:
         import optuna
 
-        if info.iteration % REPORT_EVERY:  # cheap check first: info.metrics copies the whole history
+        curves = info.metrics.get("validation", {})
+        rounds = len(curves.get(self.monitor.metrics.stop) or [])  # values so far, one per tree
+        if not rounds:
             return True
-        values = info.metrics.get("validation", {}).get(self.metric) or []
-        rounds = len(values)  # values so far, one per tree (info.iteration is 1-based, unlike XGBoost's)
-        if rounds and math.isfinite(values[-1]):
-            try:
-                self.ctx.report_value(rounds, float(values[-1]))
-            except optuna.TrialPruned as exc:
-                self.pruned = exc
-                return False  # stop training; fit re-raises
-        return True
+        try:
+            stop = self.monitor.after_round(rounds, {m: curve[-1] for m, curve in curves.items()})
+        except optuna.TrialPruned as exc:
+            self.pruned = exc
+            return False  # stop training; fit re-raises
+        return not stop
 
 
 @register_adapter
-class CatBoostAdapter(TrivialFitFallback, Adapter):
+class CatBoostAdapter(GBDTAdapter):
     name = "catboost"
-    family = "gbdt"
     libraries = ("catboost",)
     capabilities = Capabilities(gpu="optional")
+    rounds_key = "iterations"
+    METRICS = {  # task type -> (loss function, early-stopping metric, metric equal to the bench objective)
+        "binary": LibraryMetrics("Logloss", "Logloss", "AUC"),
+        "multiclass": LibraryMetrics("MultiClass", "MultiClass", "MultiClass"),
+        "regression": LibraryMetrics("RMSE", "RMSE", "RMSE"),
+    }
     # CatBoost's defaults made explicit, plus the iteration cap for early stopping. Departures, forced by
     # the published space: bootstrap_type "Bayesian" (CatBoost's default for MultiClass; it uses MVS for
     # Logloss/RMSE) because bagging_temperature is tuned and only means something with Bayesian; and an
@@ -96,50 +110,68 @@ class CatBoostAdapter(TrivialFitFallback, Adapter):
     def make_preprocessor(self):
         return CatBoostFramePreprocessor()
 
-    def _model_params(self, metric: str) -> dict[str, Any]:
-        loss, _ = OBJECTIVES[self.task.task_type]
-        params = {k: v for k, v in self.params.items() if k not in _OWN_KEYS}
-        params.update(iterations=self.params["iterations"], loss_function=loss, eval_metric=metric,
-                      early_stopping_rounds=self.params["early_stopping_rounds"], use_best_model=True,
-                      thread_count=self.ctx.threads, random_seed=self.ctx.seed, verbose=False,
-                      allow_writing_files=False)
+    def _model_params(self, monitor: RoundMonitor, iterations: int) -> dict[str, Any]:
+        gpu = self.ctx.device == "cuda"
+        metrics = monitor.metrics
+        params = self._library_params()
+        params.update(iterations=iterations, loss_function=metrics.objective, eval_metric=metrics.stop,
+                      use_best_model=True, thread_count=self.ctx.threads, random_seed=self.ctx.seed,
+                      verbose=False, allow_writing_files=False)
+        if not gpu and monitor.report_metric and monitor.report_metric != metrics.stop:
+            params["custom_metric"] = [monitor.report_metric]
         if self.task.is_classification:
             params["class_names"] = list(range(self.task.n_classes))
-        if self.ctx.device == "cuda":
-            params.update(task_type="GPU", devices="0")
+        if gpu:
+            params.update(task_type="GPU", devices="0",
+                          early_stopping_rounds=MIN_ITERATIONS + int(self.params["early_stopping_rounds"]))
         return params
 
-    def fit(self, X_train, y_train, X_val, y_val) -> None:
+    def _train(self, X_train, y_train, X_val, y_val, monitor: RoundMonitor) -> dict | None:
         from catboost import CatBoostClassifier, CatBoostRegressor, Pool
 
-        if self.fit_constant_if_trivial(X_train, y_train):
-            return
         # Categorical columns are the non-numeric ones: the preprocessor writes numerics as float32 and
         # categoricals as strings (dtype object, or pandas 3's inferred `str` dtype).
         self._cat_features = [i for i, dt in enumerate(X_train.dtypes) if not pd.api.types.is_numeric_dtype(dt)]
         train = Pool(X_train, y_train, cat_features=self._cat_features)
         val = Pool(X_val, y_val, cat_features=self._cat_features)
         cls = CatBoostClassifier if self.task.is_classification else CatBoostRegressor
-        report, metric = early_stopping_metric(self.task, y_val, OBJECTIVES, FALLBACK_METRIC)
-        self.model = cls(**self._model_params(metric))
-        reporter = _ReportValidation(self.ctx, metric)
-        # CatBoost refuses Python callbacks on GPU ("User defined ... callbacks are not supported for
-        # GPU", catboost issue #1792): GPU fits are not pruned.
-        callbacks = [reporter] if report and self.ctx.device != "cuda" else None
-        self.model.fit(train, eval_set=val, callbacks=callbacks)
-        if reporter.pruned is not None:
-            raise reporter.pruned
-        # Report rounds as 1-based counts, like the other GBDT adapters: best_iteration = trees kept.
-        curve = self.model.get_evals_result().get("validation", {}).get(metric, [])
-        best = self.model.get_best_iteration()
-        score = self.model.get_best_score().get("validation", {}).get(metric, float("nan"))
-        self.ctx.info.update(best_iteration=int(best + 1 if best is not None else self.model.tree_count_),
-                             n_rounds=int(len(curve) or self.model.tree_count_), early_stopping_metric=metric,
-                             best_val_score=float(score))
+        if self.ctx.device == "cuda":
+            return self._train_gpu(cls, train, val, monitor)
+        self.model = cls(**self._model_params(monitor, int(self.params["iterations"])))
+        callback = _AfterEachIteration(monitor)
+        self.model.fit(train, eval_set=val, callbacks=[callback])
+        if callback.pruned is not None:
+            raise callback.pruned
+        return None
 
-    def _predict_raw(self, X) -> np.ndarray:
-        if self._constant is not None:
-            return self.constant_output(len(X))
+    def _train_gpu(self, cls, train, val, monitor: RoundMonitor) -> dict:
+        """No callbacks on GPU: a deadline caps the iterations up front (module docstring)."""
+        requested = cap = int(self.params["iterations"])
+        shape = (train.num_row(), train.num_col())
+        left = self.ctx.seconds_left()
+        if left is not None:
+            pace = _GPU_PACE.get(shape)
+            if left <= 0:
+                cap = 1
+            elif pace is not None:
+                cap = max(1, min(requested, int(left / pace)))
+        self.model = cls(**self._model_params(monitor, cap))
+        started = time.monotonic()
+        self.model.fit(train, eval_set=val)
+        monitor.replay(self.model.get_evals_result().get("validation", {}).get(monitor.metrics.stop, []))
+        if monitor.rounds:
+            _GPU_PACE[shape] = (time.monotonic() - started) / monitor.rounds
+        if monitor.rounds < cap:
+            monitor.stopped_by = TrialEnd.EARLY_STOPPED
+        elif cap < requested:
+            monitor.stopped_by = TrialEnd.DEADLINE
+        return {"interruptible": False, "iteration_cap": cap}
+
+    def _kept_rounds(self, monitor: RoundMonitor) -> int:
+        # use_best_model has already cut the model to its best eval_metric iteration
+        return int(self.model.tree_count_)
+
+    def _predict_kept(self, X) -> np.ndarray:
         from catboost import Pool
 
         pool = Pool(X, cat_features=self._cat_features)

@@ -5,7 +5,13 @@ Why it looks the way it does:
     training part; LightGBM picks those columns up as categorical features by itself.
   * Columns are renamed to positional names: LightGBM rejects feature names with JSON special
     characters (",", ":", "[", "]", "{", "}", '"'), which real column names can contain.
-  * The validation metric is the harness objective on the same scale (AUC / multi-logloss / RMSE).
+  * `metric` is a list: the early-stopping metric first (binary_logloss / multi_logloss / rmse), then
+    the harness objective where it differs (binary: auc); one evaluation per round gives both.
+    Early stopping follows the shared rule of bench.adapters.early_stopping (never before 20 rounds,
+    then patience `early_stopping_rounds`), made by one callback (GBDTAdapter's RoundMonitor) that also
+    stops at the tuning deadline. lgb.early_stopping is not used: it has no minimum number of rounds.
+    The callback stops by raising lgb.callback.EarlyStopException with the best round so far, so
+    lgb.train keeps the model up to that round (also when the round cap is reached).
   * `deterministic` + `force_col_wise`: without forcing, LightGBM picks row- or column-wise histograms
     by timing them, so two runs with the same seed could take different code paths.
   * CPU only: the PyPI wheel has no CUDA build.
@@ -19,28 +25,24 @@ from typing import Any
 import numpy as np
 
 from bench.adapters import register_adapter
-from bench.adapters.base import Adapter, Capabilities, expand_proba
+from bench.adapters.base import Capabilities, expand_proba
+from bench.adapters.gbdt_base import GBDTAdapter, LibraryMetrics, RoundMonitor, positional_columns
 from bench.adapters.space import FloatParam, IntParam
-from bench.adapters.gbdt_common import TrivialFitFallback, early_stopping_metric, positional_columns
 from bench.preprocessing import TreeFramePreprocessor
 
-REPORT_EVERY = 25  # rounds between pruning reports: frequent enough to prune, cheap for the study DB
-OBJECTIVES = {  # task type -> (objective, metric equal to the bench.metrics objective)
-    "binary": ("binary", "auc"),
-    "multiclass": ("multiclass", "multi_logloss"),
-    "regression": ("regression", "rmse"),
-}
-FALLBACK_METRIC = "binary_logloss"  # binary early stopping when the validation part has one class
-_OWN_KEYS = ("n_estimators", "early_stopping_rounds")
 _E = math.e
 
 
 @register_adapter
-class LightGBMAdapter(TrivialFitFallback, Adapter):
+class LightGBMAdapter(GBDTAdapter):
     name = "lightgbm"
-    family = "gbdt"
     libraries = ("lightgbm",)
     capabilities = Capabilities(gpu="no")
+    METRICS = {  # task type -> (objective, early-stopping metric, metric equal to the bench objective)
+        "binary": LibraryMetrics("binary", "binary_logloss", "auc"),
+        "multiclass": LibraryMetrics("multiclass", "multi_logloss", "multi_logloss"),
+        "regression": LibraryMetrics("regression", "rmse", "rmse"),
+    }
     # LightGBM's own defaults made explicit, plus the round cap for early stopping. Two departures, both
     # forced by the published space: bagging_freq=1 (LightGBM ignores bagging_fraction while
     # bagging_freq=0; with bagging_fraction=1.0 no bagging happens, so the default model is unchanged),
@@ -75,56 +77,40 @@ class LightGBMAdapter(TrivialFitFallback, Adapter):
     def make_preprocessor(self):
         return TreeFramePreprocessor()
 
-    def _booster_params(self, metric: str) -> dict[str, Any]:
-        objective, _ = OBJECTIVES[self.task.task_type]
-        params = {k: v for k, v in self.params.items() if k not in _OWN_KEYS}
-        params.update(objective=objective, metric=metric, num_threads=self.ctx.threads, seed=self.ctx.seed,
-                      deterministic=True, force_col_wise=True, verbosity=-1)
+    def _booster_params(self, metrics: list[str]) -> dict[str, Any]:
+        params = self._library_params()
+        params.update(objective=self.METRICS[self.task.task_type].objective, metric=metrics,
+                      num_threads=self.ctx.threads, seed=self.ctx.seed, deterministic=True,
+                      force_col_wise=True, verbosity=-1)
         if self.task.task_type == "multiclass":
             params["num_class"] = self.task.n_classes
         return params
 
-    def fit(self, X_train, y_train, X_val, y_val) -> None:
+    def _train(self, X_train, y_train, X_val, y_val, monitor: RoundMonitor) -> None:
         import lightgbm as lgb
 
-        if self.fit_constant_if_trivial(X_train, y_train):
-            return
-        report, metric = early_stopping_metric(self.task, y_val, OBJECTIVES, FALLBACK_METRIC)
-        params = self._booster_params(metric)
+        params = self._booster_params(monitor.metrics.evaluated(monitor.report_metric is not None))
         # Dataset-level parameters (binning) must be given to the Dataset too, or LightGBM warns.
         dataset_params = {"max_bin": params["max_bin"], "verbosity": -1}
         dtrain = lgb.Dataset(positional_columns(X_train), y_train, params=dataset_params,
                              categorical_feature="auto", free_raw_data=True)
         dval = lgb.Dataset(positional_columns(X_val), y_val, reference=dtrain, params=dataset_params)
-        ctx, trained = self.ctx, [0]
+        at_best: list = []  # the evaluation results of the best round so far
 
-        def report_validation(env) -> None:
+        def after_each_round(env) -> None:
             # A plain Python callback inside lgb.train's loop: TrialPruned propagates unwrapped.
-            rounds = trained[0] = env.iteration + 1
-            if report and rounds % REPORT_EVERY == 0:
-                value = env.evaluation_result_list[0][2]
-                if math.isfinite(value):
-                    ctx.report_value(rounds, float(value))
+            rounds = env.iteration + 1
+            stop = monitor.after_round(rounds, {name: value for _, name, value, *_ in env.evaluation_result_list})
+            if monitor.stopper.best_iteration == rounds:
+                at_best[:] = env.evaluation_result_list
+            if stop or rounds == env.end_iteration:  # also at the cap: lgb.train then keeps the best round
+                raise lgb.callback.EarlyStopException(monitor.stopper.best_iteration - 1, list(at_best))
 
-        self.booster = lgb.train(
-            params, dtrain, num_boost_round=self.params["n_estimators"], valid_sets=[dval],
-            valid_names=["val"],
-            callbacks=[report_validation,
-                       lgb.early_stopping(self.params["early_stopping_rounds"], first_metric_only=True,
-                                          verbose=False)])
-        # lgb.train returns a booster cut at the best iteration, so count trained rounds in the callback.
-        # best_iteration is 1-based (trees kept), as in the other GBDT adapters.
-        rounds = trained[0]
-        best = self.booster.best_iteration or self.booster.current_iteration()
-        score = self.booster.best_score.get("val", {}).get(metric, float("nan"))
-        self.ctx.info.update(best_iteration=int(best), n_rounds=int(rounds), early_stopping_metric=metric,
-                             best_val_score=float(score))
-        self._best = int(best)
+        self.booster = lgb.train(params, dtrain, num_boost_round=self.params["n_estimators"],
+                                 valid_sets=[dval], valid_names=["val"], callbacks=[after_each_round])
 
-    def _predict_raw(self, X) -> np.ndarray:
-        if self._constant is not None:
-            return self.constant_output(len(X))
-        pred = self.booster.predict(positional_columns(X), num_iteration=self._best,
+    def _predict_kept(self, X) -> np.ndarray:
+        pred = self.booster.predict(positional_columns(X), num_iteration=self.kept_rounds,
                                     num_threads=self.ctx.threads)
         if not self.task.is_classification:
             return pred

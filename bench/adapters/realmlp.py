@@ -8,8 +8,13 @@ Why it looks the way it does:
     where training had NaN; categoricals keep the training vocabulary (bench.preprocessing.ColumnPlan),
     and missing or unseen levels land in pytabkit's own "missing/unknown" category.
   * The harness's validation part is passed as X_val/y_val: pytabkit then trains on X only and keeps the
-    weights of the best validation epoch, measured with the harness objective (AUC / log loss / RMSE)
-    instead of pytabkit's default classification error.
+    weights of the best validation epoch, measured like every other adapter's early stopping
+    (bench.adapters.early_stopping): log loss for classification, RMSE for regression, instead of
+    pytabkit's default classification error. RealMLP-TD trains its whole epoch budget (its schedules
+    are tied to it), so there is no minimum-epoch rule to apply: it never stops early.
+  * The tuning deadline reaches Lightning's max_time in whole seconds (pytabkit's grain; at least 1 s);
+    when the deadline has already passed at fit start, one epoch is trained, the smallest usable model.
+    ctx.record_end says how it ended (max_iterations or deadline; unit "epochs").
   * No pruning: pytabkit builds its Lightning trainer and callbacks internally and exposes no per-epoch
     hook through its scikit-learn interface, so nothing is reported to the tuner while training.
   * pytabkit is imported inside fit, and `unavailable_reason` only looks it up, so listing models works
@@ -29,15 +34,15 @@ import pandas as pd
 
 from bench.adapters import register_adapter
 from bench.adapters.base import Adapter, Capabilities, expand_proba, missing_extra
-from bench.adapters.gbdt_common import TrivialFitFallback, objective_defined
+from bench.adapters.base import TrivialFitFallback
 from bench.adapters.space import CategoricalParam, FloatParam
 from bench.preprocessing import TreeFramePreprocessor, numeric_pipeline
+from bench.records.schema import TrialEnd
 
 # hidden_sizes choices as Optuna-storable strings ("width x depth") -> pytabkit's list of layer widths
 HIDDEN_SIZES = {"256x3": [256] * 3, "64x5": [64] * 5, "512x1": [512]}
-# pytabkit validation metric (minimized) that matches the bench.metrics objective of each task type
-VAL_METRIC = {"binary": "1-auc_ovr", "multiclass": "cross_entropy", "regression": "rmse"}
-FALLBACK_VAL_METRIC = "cross_entropy"  # binary, when the validation part holds one class (AUC undefined)
+# pytabkit validation metric (minimized) for best-epoch selection: the shared early-stopping metric
+VAL_METRIC = {"binary": "cross_entropy", "multiclass": "cross_entropy", "regression": "rmse"}
 _OWN_KEYS = ("hidden_sizes", "time_limit_s", "ls_eps")
 _QUIET_LOGGERS = ("lightning.pytorch", "pytorch_lightning", "lightning_fabric", "lightning")
 
@@ -135,16 +140,32 @@ class RealMLPAdapter(TrivialFitFallback, Adapter):
             return
         from pytabkit import RealMLP_TD_Classifier, RealMLP_TD_Regressor
 
-        metric = VAL_METRIC[self.task.task_type] if objective_defined(self.task, y_val) else FALLBACK_VAL_METRIC
+        metric = VAL_METRIC[self.task.task_type]
         cls = RealMLP_TD_Classifier if self.task.is_classification else RealMLP_TD_Regressor
-        self.model = cls(**self._model_params(metric))
+        params = self._model_params(metric)
+        left = self.ctx.seconds_left()
+        out_of_time = left is not None and left <= 0
+        if out_of_time:
+            params["n_epochs"] = 1
+        self.model = cls(**params)
         cat_indicator = [isinstance(dt, pd.CategoricalDtype) for dt in X_train.dtypes]
         y_train, y_val = self._target(y_train), self._target(y_val)
-        extra = {"time_to_fit_in_seconds": seconds} if (seconds := self._seconds_allowed()) else {}
+        seconds = None if out_of_time else self._seconds_allowed()
+        extra = {"time_to_fit_in_seconds": seconds} if seconds else {}
         with _quiet_lightning():
             self.model.fit(X_train, y_train, X_val, y_val, cat_indicator=cat_indicator, **extra)
         stop = (getattr(self.model, "fit_params_", None) or {}).get("stop_epoch", {})
-        self.ctx.info.update(val_metric=metric, best_epoch=stop.get(metric), n_epochs=int(self.params["n_epochs"]))
+        cap = int(self.params["n_epochs"])
+        done = self._epochs_done()
+        cut = out_of_time or (seconds is not None and done is not None and done < cap)
+        self.ctx.record_end(TrialEnd.DEADLINE if cut else TrialEnd.MAX_ITERATIONS, iterations=done,
+                            best=stop.get(metric), unit="epochs", early_stopping_metric=metric)
+
+    def _epochs_done(self) -> int | None:
+        """Epochs Lightning ran (pytabkit's TabNNModule progress), None where pytabkit does not say."""
+        progress = getattr(getattr(getattr(self.model, "alg_interface_", None), "model", None), "progress", None)
+        epoch = getattr(progress, "epoch", None)
+        return int(epoch) if epoch is not None else None
 
     def _seconds_allowed(self) -> int | None:
         """The time_limit_s parameter and the tuning budget's end (ctx.deadline), whichever comes first.

@@ -35,8 +35,9 @@ import pandas as pd
 
 from bench.adapters import register_adapter
 from bench.adapters.base import Adapter, Capabilities, expand_proba, missing_extra
-from bench.adapters.gbdt_common import TrivialFitFallback
+from bench.adapters.base import TrivialFitFallback
 from bench.preprocessing import TreeFramePreprocessor
+from bench.records.schema import TrialEnd
 
 WEIGHTS_ENV = "BENCH_TABPFN_WEIGHTS"
 ALLOW_CPU_ENV = "TABPFN_ALLOW_CPU_LARGE_DATASET"  # tabpfn's own setting (tabpfn.settings)
@@ -164,7 +165,8 @@ class TabPFNAdapter(TrivialFitFallback, Adapter):
             raise RuntimeError(f"TabPFN could not load the weights {path}: {type(exc).__name__}: {exc}") from exc
         y = np.asarray(y_train, dtype=int if self.task.is_classification else "float64")
         self.model.fit(self._matrix(X_train), y)
-        self.ctx.info.update(weights=str(path), n_context_rows=len(X_train))
+        # In-context learning: nothing iterates, so there is nothing a deadline could cut.
+        self.ctx.record_end(TrialEnd.CONVERGED, weights=str(path), n_context_rows=len(X_train))
 
     def _predict_raw(self, X) -> np.ndarray:
         if self._constant is not None:

@@ -3,9 +3,15 @@
 What it does, and why:
   * AdamW with weight decay on weight matrices only: decaying biases and normalization scales only
     shrinks offsets the model needs (the usual practice in the rtdl / TabM code).
-  * Early stopping on the validation OBJECTIVE (bench.metrics: ROC AUC / log loss / RMSE on the
-    original target scale), not on the training loss, so that "best epoch" means what tuning and the
-    leaderboard mean; the best weights are restored at the end.
+  * Early stopping follows the rule every iterative adapter shares (bench.adapters.early_stopping):
+    on validation log loss for classification and RMSE (original target scale) for regression, never
+    before MIN_ITERATIONS epochs, then `patience` epochs without improvement; the weights of the best
+    epoch are restored at the end, also after a stop at the epoch cap or the deadline. Each epoch's
+    validation predictions are scored once (bench.metrics.score_predictions) for both the stopping
+    metric and the objective reported to the pruner (binary ROC AUC / log loss / RMSE).
+  * A stop at the tuning budget's end (ctx.deadline) or at `time_limit_s` is checked after every
+    batch; the epoch under way is then scored and kept if it is the best. How training ended goes to
+    ctx.record_end (bench.records.schema.TrialEnd; unit "epochs").
   * Regression is fit on a standardized target (mean/std of the training y) so one learning rate works
     for targets of any scale; predictions are mapped back.
   * Seeded: torch.manual_seed before the model is built (init, dropout) and a private torch.Generator
@@ -31,8 +37,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.adapters.base import FitContext, TaskInfo
+from bench.adapters.base import FitContext, TaskInfo, objective_defined
+from bench.adapters.early_stopping import EarlyStopper, stopping_metric
 from bench.metrics import score_predictions
+from bench.records.schema import TrialEnd
 
 Arrays = Union[np.ndarray, tuple]
 
@@ -146,12 +154,14 @@ def train_network(model: nn.Module | Callable[[int], nn.Module], task: TaskInfo,
                   X_train: Arrays, y_train: np.ndarray, X_val: Arrays, y_val: np.ndarray,
                   cfg: TrainConfig,
                   param_groups: Callable[[nn.Module, float], list[dict]] = default_param_groups) -> TrainedNet:
-    """Train with early stopping on the validation objective; returns the best-epoch network.
+    """Train with the shared early-stopping rule; returns the best-epoch network.
 
     `model` is preferably a factory called with the output width (see output_dim) after seeding, so
     that the initialization is reproducible; a ready module is accepted as is.
-    ctx.report_value(epoch, value) is called once per epoch and may raise optuna.TrialPruned, which
-    propagates. ctx.info gets epochs, best_epoch, best_val, stopped_by, batch_size, fit_seconds.
+    ctx.report_value(epoch, objective value) is called once per epoch and may raise optuna.TrialPruned,
+    which propagates. ctx.record_end gets how it ended (early_stopped, max_iterations, deadline,
+    diverged), epochs done and the best epoch; ctx.info also gets early_stopping_metric, best_val (the
+    stopping metric at the best epoch), batch_size and fit_seconds.
     """
     if int(cfg.max_epochs) < 1:
         raise ValueError(f"max_epochs must be at least 1, got {cfg.max_epochs}")
@@ -174,11 +184,10 @@ def train_network(model: nn.Module | Callable[[int], nn.Module], task: TaskInfo,
         target = torch.as_tensor((y_train - y_mean) / y_std, dtype=torch.float32, device=device)
     trained = TrainedNet(net, task, device, int(cfg.eval_batch_size), y_mean, y_std)
 
-    # A binary validation part with one class has no ROC AUC; early-stop on log loss then and do
-    # not report (the tuner's direction is that of ROC AUC).
-    metric, higher_better, report = task.objective.metric, task.objective.higher_is_better, True
-    if task.task_type == "binary" and len(np.unique(y_val)) < 2:
-        metric, higher_better, report = "log_loss", False, False
+    # A binary validation part with one class has no ROC AUC: nothing is reported then (the tuner's
+    # direction is that of ROC AUC); early stopping is on log loss either way.
+    metric, objective = stopping_metric(task.task_type), task.objective.metric
+    report = objective_defined(task, y_val)
 
     batch_size = auto_batch_size(n) if cfg.batch_size == "auto" else int(cfg.batch_size)
     optimizer = torch.optim.AdamW(param_groups(net, cfg.weight_decay), lr=cfg.lr)
@@ -187,7 +196,8 @@ def train_network(model: nn.Module | Callable[[int], nn.Module], task: TaskInfo,
     if ctx.deadline is not None:
         deadline = min(deadline, ctx.deadline)
 
-    best_val, best_epoch, best_state, stopped_by, epoch = None, 0, None, "max_epochs", 0
+    stopper = EarlyStopper(int(cfg.patience))
+    best_state, stopped_by, epoch = None, TrialEnd.MAX_ITERATIONS, 0
     ctx.info.update(batch_size=batch_size, early_stopping_metric=metric)
     for epoch in range(1, int(cfg.max_epochs) + 1):
         net.train()
@@ -205,30 +215,28 @@ def train_network(model: nn.Module | Callable[[int], nn.Module], task: TaskInfo,
                 nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
             optimizer.step()
             if time.monotonic() > deadline:
-                stopped_by = "time_limit"
+                stopped_by = TrialEnd.DEADLINE
                 break
 
         pred = trained.outputs_to_predictions(_forward_all(net, xs_val, trained.eval_batch_size, device))
         if not np.all(np.isfinite(pred)):
-            stopped_by = "diverged"  # non-finite outputs never recover; keep the best epoch so far
+            stopped_by = TrialEnd.DIVERGED  # non-finite outputs never recover; keep the best epoch so far
             break
-        value = score_predictions(task.task_type, y_val, pred, task.n_classes)[metric]  # the objective
-        if best_val is None or (value > best_val if higher_better else value < best_val):
-            best_val, best_epoch = value, epoch
+        scores = score_predictions(task.task_type, y_val, pred, task.n_classes)  # one pass, every metric
+        if stopper.update(epoch, scores[metric]):
             best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-        ctx.info.update(epochs=epoch, best_epoch=best_epoch, best_val=best_val)
         if report:
-            ctx.report_value(epoch, value)
-        if stopped_by == "time_limit":
+            ctx.report_value(epoch, scores[objective])
+        if stopped_by == TrialEnd.DEADLINE:
             break
-        if epoch - best_epoch >= cfg.patience:
-            stopped_by = "early_stopping"
+        if stopper.should_stop(epoch):
+            stopped_by = TrialEnd.EARLY_STOPPED
             break
 
     if best_state is None:
         raise FloatingPointError(f"training diverged in epoch {epoch} (non-finite outputs) before any "
                                  f"usable epoch; lr={cfg.lr} is likely too high")
     net.load_state_dict(best_state)
-    ctx.info.update(epochs=epoch, best_epoch=best_epoch, best_val=best_val, stopped_by=stopped_by,
-                    fit_seconds=round(time.monotonic() - started, 3))
+    ctx.record_end(stopped_by, iterations=epoch, best=stopper.best_iteration, unit="epochs",
+                   best_val=stopper.best_value, fit_seconds=round(time.monotonic() - started, 3))
     return trained

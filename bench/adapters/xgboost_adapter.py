@@ -6,8 +6,15 @@ Why it looks the way it does:
     and columns with no categories (which crash XGBoost 3) are already dropped.
   * Columns are renamed to positional names: XGBoost rejects feature names containing '[', ']' or '<',
     which real (OpenML) column names can contain.
-  * The eval metric is the harness objective on the same scale (AUC / multi-logloss / RMSE), so the
-    early-stopping round, the pruning curve and the tuning value all mean the same thing.
+  * eval_metric is a list: the early-stopping metric first (logloss / mlogloss / rmse), then the
+    harness objective where it differs (binary: auc), so one evaluation per round gives both. Early
+    stopping follows the shared rule of bench.adapters.early_stopping (log loss for classification,
+    never before 20 rounds, then patience `early_stopping_rounds`); the pruner gets the objective
+    every 25 rounds. XGBoost's own EarlyStopping callback is not used: it has no minimum number of
+    rounds. One xgb.callback.TrainingCallback makes every per-round decision (GBDTAdapter's
+    RoundMonitor) and also returns True once the tuning deadline (ctx.deadline) has passed.
+  * The model predicts with the best round on the stopping metric (iteration_range), however training
+    ended (early stopping, the round cap, the deadline).
   * Multiclass uses softprob with num_class = task.n_classes, so a class missing from the training
     part still gets a (near-zero) column; a training part with a single class (or no usable feature)
     gets the smoothed class prior / mean instead of a crash.
@@ -15,34 +22,27 @@ Why it looks the way it does:
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
 from bench.adapters import register_adapter
-from bench.adapters.base import Adapter, Capabilities, expand_proba
+from bench.adapters.base import Capabilities, expand_proba
+from bench.adapters.gbdt_base import GBDTAdapter, LibraryMetrics, RoundMonitor, positional_columns
 from bench.adapters.space import FloatParam, IntParam
-from bench.adapters.gbdt_common import TrivialFitFallback, early_stopping_metric, positional_columns
 from bench.preprocessing import TreeFramePreprocessor
-
-REPORT_EVERY = 25  # rounds between pruning reports: frequent enough to prune, cheap for the study DB
-OBJECTIVES = {  # task type -> (objective, eval metric that equals the bench.metrics objective)
-    "binary": ("binary:logistic", "auc"),
-    "multiclass": ("multi:softprob", "mlogloss"),
-    "regression": ("reg:squarederror", "rmse"),
-}
-FALLBACK_METRIC = "logloss"  # binary early stopping when the validation part has one class
-# Keys of `params` the adapter handles itself; everything else goes to xgboost.train as a parameter.
-_OWN_KEYS = ("n_estimators", "early_stopping_rounds")
 
 
 @register_adapter
-class XGBoostAdapter(TrivialFitFallback, Adapter):
+class XGBoostAdapter(GBDTAdapter):
     name = "xgboost"
-    family = "gbdt"
     libraries = ("xgboost",)
     capabilities = Capabilities(gpu="optional")
+    METRICS = {  # task type -> (objective, early-stopping metric, metric equal to the bench objective)
+        "binary": LibraryMetrics("binary:logistic", "logloss", "auc"),
+        "multiclass": LibraryMetrics("multi:softprob", "mlogloss", "mlogloss"),
+        "regression": LibraryMetrics("reg:squarederror", "rmse", "rmse"),
+    }
     # XGBoost's own defaults made explicit, plus the round cap for early stopping. gamma and reg_alpha
     # default to 0 in XGBoost; the published space below is log-uniform from 1e-8, so the defaults sit
     # at that floor (numerically the same model: no split has a gain below 1e-8, no L1 shrink > 1e-8).
@@ -73,58 +73,38 @@ class XGBoostAdapter(TrivialFitFallback, Adapter):
     def make_preprocessor(self):
         return TreeFramePreprocessor()
 
-    def _booster_params(self, metric: str) -> dict[str, Any]:
-        objective, _ = OBJECTIVES[self.task.task_type]
-        params = {k: v for k, v in self.params.items() if k not in _OWN_KEYS}
-        params.update(objective=objective, eval_metric=metric, tree_method="hist",
-                      device="cuda" if self.ctx.device == "cuda" else "cpu",
+    def _booster_params(self, metrics: list[str]) -> dict[str, Any]:
+        params = self._library_params()
+        params.update(objective=self.METRICS[self.task.task_type].objective, eval_metric=metrics,
+                      tree_method="hist", device="cuda" if self.ctx.device == "cuda" else "cpu",
                       nthread=self.ctx.threads, seed=self.ctx.seed, verbosity=0)
         if self.task.task_type == "multiclass":
             params["num_class"] = self.task.n_classes
         return params
 
-    def fit(self, X_train, y_train, X_val, y_val) -> None:
+    def _train(self, X_train, y_train, X_val, y_val, monitor: RoundMonitor) -> None:
         import xgboost as xgb
 
-        if self.fit_constant_if_trivial(X_train, y_train):
-            return
-        report, metric = early_stopping_metric(self.task, y_val, OBJECTIVES, FALLBACK_METRIC)
         dtrain = xgb.QuantileDMatrix(positional_columns(X_train), y_train, enable_categorical=True,
                                      max_bin=self.params["max_bin"], nthread=self.ctx.threads)
         dval = xgb.QuantileDMatrix(positional_columns(X_val), y_val, enable_categorical=True,
                                    ref=dtrain, nthread=self.ctx.threads)
-        ctx = self.ctx
 
-        class ReportValidation(xgb.callback.TrainingCallback):
+        class AfterEachRound(xgb.callback.TrainingCallback):
             # Called from Python inside xgb.train, so TrialPruned raised by ctx.report propagates as is.
             def after_iteration(self, model, epoch, evals_log) -> bool:
-                rounds = epoch + 1
-                if report and rounds % REPORT_EVERY == 0:
-                    value = evals_log["val"][metric][-1]
-                    if math.isfinite(value):
-                        ctx.report_value(rounds, float(value))
-                return False
+                return monitor.after_round(epoch + 1, {m: v[-1] for m, v in evals_log["val"].items()})
 
-        stopper = xgb.callback.EarlyStopping(rounds=self.params["early_stopping_rounds"],
-                                             metric_name=metric, data_name="val",
-                                             maximize=metric == "auc", save_best=False)
-        self.booster = xgb.train(self._booster_params(metric), dtrain,
+        metrics = monitor.metrics.evaluated(monitor.report_metric is not None)
+        self.booster = xgb.train(self._booster_params(metrics), dtrain,
                                  num_boost_round=self.params["n_estimators"], evals=[(dval, "val")],
-                                 callbacks=[ReportValidation(), stopper], verbose_eval=False)
-        # Rounds are reported as 1-based counts (best_iteration = trees kept), the same in every GBDT adapter.
-        rounds = self.booster.num_boosted_rounds()
-        best = int(getattr(self.booster, "best_iteration", rounds - 1)) + 1
-        self.ctx.info.update(best_iteration=best, n_rounds=int(rounds), early_stopping_metric=metric,
-                             best_val_score=float(getattr(self.booster, "best_score", float("nan"))))
-        self._iteration_range = (0, best)
+                                 callbacks=[AfterEachRound()], verbose_eval=False)
 
-    def _predict_raw(self, X) -> np.ndarray:
-        if self._constant is not None:
-            return self.constant_output(len(X))
+    def _predict_kept(self, X) -> np.ndarray:
         import xgboost as xgb
 
         dtest = xgb.DMatrix(positional_columns(X), enable_categorical=True, nthread=self.ctx.threads)
-        pred = self.booster.predict(dtest, iteration_range=self._iteration_range)
+        pred = self.booster.predict(dtest, iteration_range=(0, self.kept_rounds))
         if not self.task.is_classification:
             return pred
         return expand_proba(pred, np.arange(self.task.n_classes), self.task.n_classes)

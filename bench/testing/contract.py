@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 import re
+import time
 import warnings
 from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
@@ -18,12 +19,15 @@ from bench.adapters.base import FAMILIES, Adapter, Capabilities, FitContext, Tas
 from bench.adapters.space import invalid_values, suggest_params
 from bench.datasets import TASK_TYPES
 from bench.metrics import score_predictions
-from bench.records.schema import Status
+from bench.records.schema import Status, TrialEnd
 from bench.testing.data import CheckData
 
 SPACE_SAMPLES = 25  # random configurations per task type checked against the declared bounds
 PROBA_TOLERANCE = 1e-5  # float32 softmax rows sum to 1 within ~1e-7; anything beyond is a bug
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # model names become record paths
+# How a fit can end (ctx.record_end); pruned and failed are the tuner's verdicts, never a fit's.
+FIT_ENDS = (TrialEnd.EARLY_STOPPED, TrialEnd.CONVERGED, TrialEnd.MAX_ITERATIONS, TrialEnd.DEADLINE,
+            TrialEnd.DIVERGED)
 
 
 class AdapterCheckError(AssertionError):
@@ -145,10 +149,11 @@ class Checker:
 
     def fit_and_predict(self, cls: type[Adapter], data: CheckData, seed: int, device: str) -> None:
         reported: list[tuple] = []
-        first = self._fit(cls, data, seed, device, lambda step, value: reported.append((step, value)))
+        first, info = self._fit(cls, data, seed, device, lambda step, value: reported.append((step, value)))
         self._check_reports(reported)
+        self._check_end(info, "fit")
         if device == "cpu":
-            second = self._fit(cls, data, seed, device, None)
+            second, _ = self._fit(cls, data, seed, device, None)
             for part in ("val", "test"):
                 a, b = first[part], second[part]
                 self.expect(a.shape == b.shape and np.array_equal(a, b), "determinism",
@@ -157,8 +162,52 @@ class Checker:
             self.ok("deterministic under a seed")
         if reported:
             self._check_pruning(cls, data, seed, device)
+        if info.get("iterations") and info.get("interruptible", True) is not False:
+            self._check_deadline(cls, data, seed, device, int(info["iterations"]))
 
-    def _fit(self, cls, data: CheckData, seed: int, device: str, report) -> dict[str, np.ndarray]:
+    def _check_end(self, info: dict, what: str) -> None:
+        """fit must say how it ended through ctx.record_end (the trial record's `end`)."""
+        ended = info.get("stopped_by")
+        self.expect(ended in FIT_ENDS, "ctx.record_end",
+                    f"after {what}, ctx.info['stopped_by'] is {ended!r}: fit must call ctx.record_end(stopped_by, "
+                    f"iterations, best, unit) with stopped_by one of {', '.join(FIT_ENDS)}")
+        done, best = info.get("iterations"), info.get("best_iteration")
+        if done is not None:
+            self.expect(isinstance(done, int) and done >= 0 and isinstance(info.get("iteration_unit"), str),
+                        "ctx.record_end", f"after {what}: iterations={done!r} must be a count >= 0 with an "
+                        f"iteration unit (got unit {info.get('iteration_unit')!r})")
+            self.expect(best is None or (isinstance(best, int) and 0 <= best <= done), "ctx.record_end",
+                        f"after {what}: the kept iteration best={best!r} is not within 0..{done}")
+        self.ok("fit records how it ended")
+
+    def _check_deadline(self, cls, data: CheckData, seed: int, device: str, undisturbed: int) -> None:
+        """An iterating fit given a tuning deadline that has already passed must stop at its natural
+        grain (a round, an epoch, a chunk of trees), keep a usable model and say `deadline`. Adapters that
+        cannot be interrupted record interruptible=False and are not held to it."""
+        task = TaskInfo(data.task_type, data.n_classes)
+        ctx = FitContext(seed=seed, threads=1, device=device, deadline=time.monotonic() - 1.0)
+        with self.running("fit with the tuning deadline already passed"):
+            model = cls(task, None, ctx)
+            pre = model.make_preprocessor()
+            pre.fit(data.X_train)
+            model.fit(pre.transform(data.X_train), data.y_train, pre.transform(data.X_val), data.y_val)
+        if ctx.info.get("interruptible", True) is False:
+            return
+        self._check_end(ctx.info, "a fit with the deadline already passed")
+        done = ctx.info.get("iterations")
+        self.expect(ctx.info["stopped_by"] == TrialEnd.DEADLINE, "tuning deadline",
+                    f"a fit given ctx.deadline in the past ended '{ctx.info['stopped_by']}' after {done} of "
+                    f"{undisturbed} iterations; check ctx.deadline_passed() after every round / epoch / chunk, "
+                    "stop, keep the best state so far and record_end('deadline', ...) (or record "
+                    "interruptible=False if the library cannot be stopped)")
+        self.expect(undisturbed <= 1 or (done is not None and done < undisturbed), "tuning deadline",
+                    f"a fit given ctx.deadline in the past still ran {done} of the {undisturbed} iterations "
+                    "of an undisturbed fit; it must stop at the first check")
+        with self.running("prediction after a deadline stop"):
+            self._predictions(model, pre.transform(data.X_test), len(data.y_test))
+        self.ok("stops at the tuning deadline")
+
+    def _fit(self, cls, data: CheckData, seed: int, device: str, report) -> tuple[dict[str, np.ndarray], dict]:
         task = TaskInfo(data.task_type, data.n_classes)
         ctx = FitContext(seed=seed, threads=1, device=device, report=report)
         with self.running("construction"):
@@ -189,7 +238,7 @@ class Checker:
                 out[p] = self._predictions(model, parts[p], len(getattr(data, f"y_{p}")))
         with self.running("metrics accept the predictions"):
             score_predictions(data.task_type, data.y_test, out["test"], data.n_classes)
-        return out
+        return out, ctx.info
 
     def _predictions(self, model: Adapter, X, n: int) -> np.ndarray:
         task = model.task

@@ -73,7 +73,11 @@ class HistGradientBoostingAdapter(Adapter):
             X_val, y_val = X_val.iloc[np.flatnonzero(seen)], y_val[seen]
         with threadpool_limits(self.ctx.threads):
             self.model.fit(X_train, y_train, X_val=X_val, y_val=y_val)
-        self.ctx.info["n_iter"] = int(self.model.n_iter_)
+        # How fit ended, for the trial record. scikit-learn keeps every iteration it ran (no rollback to
+        # the best one) and cannot be stopped from outside, hence interruptible=False.
+        done = int(self.model.n_iter_)
+        self.ctx.record_end("early_stopped" if done < p["max_iter"] else "max_iterations", iterations=done,
+                            best=done, unit="rounds", interruptible=False)
 
     def _predict_raw(self, X) -> np.ndarray:
         from threadpoolctl import threadpool_limits
