@@ -1,4 +1,4 @@
-# Make-driven sweeps. Override on the command line, e.g.
+# Make-driven sweeps. `make help` lists the targets. Override on the command line, e.g.
 #   make bench SUITE=../shared/data/suites/offline-20 MODELS=xgboost,catboost TRIALS=30 JOBS=2
 PYTHON ?= python3
 VENV   ?= .venv
@@ -6,8 +6,9 @@ BIN    := $(VENV)/bin
 SUITE  ?= demo
 MODELS ?= dummy,linear,random_forest,xgboost,lightgbm,catboost,mlp
 TRIALS ?= 5
-# Per-job tuning cap in seconds (empty = none). It keeps `make bench` near 10 minutes on 2 cores;
-# with a cap, how many trials fit depends on the machine: leave it empty for trial-exact reruns.
+# Per-job tuning cap in seconds after the defaults trial (empty = none). It keeps `make bench` near
+# 10 minutes on 2 cores; with a cap, how many trials fit depends on the machine: leave it empty for
+# trial-exact reruns.
 TUNE_SECONDS ?= 20
 JOBS   ?= 2
 SPLITS ?=
@@ -16,63 +17,73 @@ EXTRA  ?=
 
 SPLIT_ARG := $(if $(SPLITS),--splits $(SPLITS),)
 TUNE_ARG  := $(if $(TUNE_SECONDS),--tune-seconds $(TUNE_SECONDS),)
+PIP       := $(BIN)/pip install --quiet --disable-pip-version-check
 
-.PHONY: install bench leaderboard report test test-all regress regress-baseline perf perf-gpu check-defaults models suites clean
+.DEFAULT_GOAL := help
+.PHONY: help install install-test bench leaderboard report verify test test-all regress regress-baseline \
+        perf perf-gpu check-defaults models suites clean
 
-# The environment: plain venv + pip. torch is pinned to the CPU build in pyproject.toml.
+help:  ## this list
+	@echo "tabular-bench: make <target> [SUITE=... MODELS=... TRIALS=... TUNE_SECONDS=... JOBS=... SPLITS=... OUT=...]"
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  \1\t\2/' | expand -t 20
+
+# The environment: plain venv + pip. torch is pinned to the CPU build in pyproject.toml. `make bench`
+# installs only what a sweep needs; the test extra (Ray, PostgreSQL driver, RealMLP, TabPFN and the
+# other optional models) comes with `make test`.
 $(BIN)/bench: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(PIP) -e .
 	@touch $@
 
-install: $(BIN)/bench
+$(VENV)/.test-extras: $(BIN)/bench
+	$(PIP) -e '.[test]'
+	@touch $@
 
-bench: install
+install: $(BIN)/bench  ## create .venv with what a sweep needs
+
+install-test: $(VENV)/.test-extras  ## add the test extra (every optional model, Ray, PostgreSQL driver)
+
+bench: install  ## run the default sweep on $(SUITE) into $(OUT) and print the leaderboard
 	$(BIN)/bench run --suite $(SUITE) --models $(MODELS) --trials $(TRIALS) --jobs $(JOBS) --out $(OUT) $(SPLIT_ARG) $(TUNE_ARG) $(EXTRA)
 
-leaderboard: install
+leaderboard: install  ## print and write the leaderboard of $(OUT)
 	$(BIN)/bench leaderboard $(OUT)
 
-# Static HTML + Markdown report (statistics and plots) of the run in $(OUT).
-report: install
+report: install  ## write report.html + report.md (statistics and plots) of $(OUT)
 	$(BIN)/bench report $(OUT)
 
-# Re-run the pinned smoke sweep and compare every leaderboard number with results/baseline/ (CI).
-regress: install
+verify: install  ## check that $(OUT) holds one valid record per planned job and variant
+	$(BIN)/bench verify $(OUT)
+
+regress: install  ## re-run the pinned smoke sweep, compare every number with results/baseline/ (CI)
 	$(BIN)/bench regress
 
-# Re-create the baseline (pinned sweep + 3 more base seeds for the tolerances); commit results/baseline/.
-regress-baseline: install
+regress-baseline: install  ## re-create results/baseline/ (pinned sweep + 3 base seeds); commit it
 	$(BIN)/bench regress --update
 
-models: install
+models: install  ## list the models: family, extra, available or why not
 	$(BIN)/bench models list
 
-suites: install
+suites: install  ## list the suites
 	$(BIN)/bench suites list
 
-# Unit tests + a small real smoke sweep (what CI runs).
-test: install
+test: install-test  ## unit tests + a small real smoke sweep (what CI runs)
 	$(BIN)/python -m pytest -q -m "not slow"
 
-# Everything, including slow sweeps on ../shared data.
-test-all: install
+test-all: install-test  ## everything, including slow sweeps on ../shared data
 	$(BIN)/python -m pytest -q
 
-# Neural training loop vs a bare torch loop of the same model and batch (seconds/epoch, ratio).
-# Uses the GPU when torch sees one; on CPU it measures the same overhead with CPU kernels.
-perf-gpu: install
+perf-gpu: install  ## neural training loop vs a bare torch loop (s/epoch, ratios); GPU when present
 	$(BIN)/python scripts/perf_nn.py
 
-# Runner benchmarks (not tests): harness overhead vs a bare loop, 2 workers vs 1, GPU placement.
-perf: install
+perf: install  ## runner overhead vs a bare loop, 2 workers vs 1, GPU placement
 	$(BIN)/python scripts/perf_runner.py
 
 # The harness's defaults trial vs the bare XGBoost/LightGBM/CatBoost defaults (no early stopping) on
 # every classification dataset of a local suite: AUC / accuracy / log loss per dataset, gaps flagged.
 CHECK_SUITE ?= ../shared/data/suites/offline-20
-check-defaults: install
+check-defaults: install  ## harness defaults trial vs bare GBDT defaults on offline-20 (needs ../shared)
 	nice -n 10 $(BIN)/python scripts/check_defaults.py --suite $(CHECK_SUITE)
 
-clean:
+clean:  ## remove .venv and build files
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import textwrap
+import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -43,24 +45,13 @@ def cmd_run(args, console) -> int:
                   f"executor={config.executor}, cpu workers={config.workers}, "
                   f"gpus={','.join(config.gpu_ids()) or 'none'}, out={plan.out}")
 
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("[green]{task.fields[ok]} ok[/] [red]{task.fields[bad]} failed[/]"),
-               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
-    with Progress(*columns, console=console, disable=args.quiet) as bar:
-        task = bar.add_task("jobs", total=len(jobs), ok=0, bad=0)
-        bar.update(task, completed=plan.done_count())
-        counts = {"ok": 0, "bad": 0}
-
-        def progress(job, records):
-            bad = [r["status"] for r in records if r["status"] in FAILURES]
-            counts["bad" if bad else "ok"] += 1
-            bar.update(task, advance=1, description=f"{job.job_id}" + (f" [red]{bad[0]}[/]" if bad else ""),
-                       **counts)
-
-        summary = execute_sweep(plan, progress).summary
+    if console.is_terminal or args.quiet:
+        summary = _run_with_bar(plan, console, disable=args.quiet)
+    else:  # logs and pipes (make, CI): one plain line per finished job instead of a redrawn bar
+        summary = execute_sweep(plan, _LineProgress(console, len(jobs), plan.done_count())).summary
     console.print(f"{summary.total - summary.skipped_done} jobs run, {summary.skipped_done} already done, "
                   f"in {summary.seconds:.1f}s (worker start-up {summary.startup_seconds:.1f}s, "
-                  f"first to last job {summary.steady_seconds:.1f}s); records: {dict(summary.statuses)}; "
+                  f"first to last job {summary.steady_seconds:.1f}s); records: {_counts(summary.statuses)}; "
                   f"logs: {store.run_dir / 'logs'}")
     _print_failures(summary.failures, console)
     for model, reason in summary.unavailable.items():
@@ -71,6 +62,50 @@ def cmd_run(args, console) -> int:
         console.print("[red]--strict-budget: a declared budget was bent (see above)[/]")
         return 1
     return 0
+
+
+def _counts(statuses) -> str:
+    return ", ".join(f"{n} {status}" for status, n in sorted(statuses.items(), key=lambda kv: str(kv[0]))) or "none"
+
+
+def _run_with_bar(plan, console, disable: bool):
+    from bench.execution.sweep import execute_sweep
+
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("[green]{task.fields[ok]} ok[/] [red]{task.fields[bad]} failed[/]"),
+               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
+    with Progress(*columns, console=console, disable=disable) as bar:
+        task = bar.add_task("jobs", total=len(plan.jobs), ok=0, bad=0)
+        bar.update(task, completed=plan.done_count())
+        counts = {"ok": 0, "bad": 0}
+
+        def progress(job, records):
+            bad = [r["status"] for r in records if r["status"] in FAILURES]
+            counts["bad" if bad else "ok"] += 1
+            bar.update(task, advance=1, description=f"{job.job_id}" + (f" [red]{bad[0]}[/]" if bad else ""),
+                       **counts)
+
+        return execute_sweep(plan, progress).summary
+
+
+class _LineProgress:
+    """`[done/total] job statuses (ok, failed, elapsed, eta)`, one line per finished job."""
+
+    def __init__(self, console, total: int, done: int):
+        self.console, self.total, self.done = console, total, done
+        self.ok = self.bad = self.ran = 0
+        self.started = time.monotonic()
+
+    def __call__(self, job, records) -> None:
+        statuses = sorted({str(r["status"]) for r in records})
+        self.bad += any(r["status"] in FAILURES for r in records)
+        self.ok += not any(r["status"] in FAILURES for r in records)
+        self.done, self.ran = self.done + 1, self.ran + 1
+        elapsed = time.monotonic() - self.started
+        eta = elapsed / self.ran * (self.total - self.done)
+        self.console.print(f"[{self.done}/{self.total}] {escape(job.job_id)} {'/'.join(statuses)} "
+                           f"({self.ok} ok, {self.bad} failed; {elapsed:.0f}s, eta {eta:.0f}s)",
+                           soft_wrap=True, highlight=False)
 
 
 def _print_plan_notes(plan, console) -> None:
@@ -187,11 +222,28 @@ def cmd_suites(args, console) -> int:
         console.print(t)
         return 0
     suite = load_suite(args.name)
-    console.print(f"[bold]{suite.name}[/] ({suite.path})\n{suite.description or ''}")
-    console.print(f"protocol: {suite.protocol}\nfilters: {suite.filters}")
+    console.print(f"[bold]{escape(suite.name)}[/] ({suite.path})", soft_wrap=True)
+    if suite.description:
+        console.print(escape(suite.description), soft_wrap=True)
+    console.print(_settings_table("Split protocol", asdict(suite.protocol)))
+    filters = {k: v for k, v in asdict(suite.filters).items() if v is not None}
+    console.print(_settings_table("Filters", filters) if filters else "Filters: none")
     if not args.load:
-        for e in suite.entries:
-            console.print(f"  - {e.describe()}")
+        if suite.openml_suite_id is not None:
+            console.print(f"datasets: the tasks of OpenML suite {suite.openml_suite_id} "
+                          f"(`bench suites show {escape(suite.name)} --load` lists them; needs the OpenML cache)")
+            return 0
+        t = Table(title=f"Datasets ({len(suite.entries)} entries; --load for rows, features, hashes)",
+                  title_justify="left", box=box.SIMPLE_HEAD)
+        for col in ("#", "source", "name", "target", "task type", "notes"):
+            t.add_column(col, overflow="fold")
+        for i, e in enumerate(suite.entries, 1):
+            notes = "; ".join(part for part in (
+                f"drop {', '.join(e.drop)}" if e.drop else "",
+                f"categorical {', '.join(e.categorical)}" if e.categorical else "") if part)
+            t.add_row(str(i), escape(e.describe()), escape(e.name or "(source's own)"), escape(e.target or "(default)"),
+                      e.task_type or "(inferred)", escape(notes))
+        console.print(t)
         return 0
     loaded, excluded = materialize(suite)
     t = Table()
@@ -207,6 +259,15 @@ def cmd_suites(args, console) -> int:
     for ex in excluded:
         console.print(f"excluded {ex.name}: {ex.reason}")
     return 0
+
+
+def _settings_table(title: str, values: dict) -> Table:
+    t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_header=False)
+    t.add_column("setting")
+    t.add_column("value")
+    for key, value in values.items():
+        t.add_row(key.replace("_", " "), escape(str(value)))
+    return t
 
 
 def cmd_models(args, console) -> int:
@@ -300,6 +361,8 @@ def cmd_regress(args, console) -> int:
     if changed:
         console.print("library versions differ from the baseline's: " +
                       ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items()))
+    if args.keep is None:  # the sweep ran in a temporary folder that is gone now
+        console.print("the sweep's records are not kept: `bench regress --keep DIR` keeps them for inspection")
     console.print("[red]regress failed[/]: if the change is intended, run `make regress-baseline` and commit "
                   "results/baseline/")
     return 1
