@@ -23,6 +23,7 @@ from bench.execution.jobs import Job
 from bench.execution.resources import cpu_count, visible_gpus
 from bench.records.store import ResultStore
 from bench.splits import make_splits
+from bench.tuning.samplers import Sampler
 
 Device = Literal["auto", "cpu", "cuda"]
 Executor = Literal["local", "ray"]
@@ -37,8 +38,10 @@ class SweepConfig:
     models: list[str]
     out: Path | None = None  # run directory; None = results/<suite name>
     datasets: list[str] | None = None  # a subset of the suite's datasets; None = all
-    trials: int = 1
-    tune_seconds: float | None = None
+    trials: int | None = 1  # incl. the defaults trial; None = as many as tune_seconds allows
+    tune_seconds: float | None = None  # tuning wall clock per job, counted after the defaults trial
+    sampler: Sampler = "tpe"  # bench.tuning.samplers: tpe (with median pruning) | random (no pruning)
+    inner_folds: int | None = None  # inner cross-validation folds; None = the suite protocol's (default 1)
     seed: int = 0
     workers: int = 1  # CPU worker slots; 0 = in this process (debugging: no isolation, no limits)
     threads: int = 0  # per job; 0 = cores / all worker slots
@@ -60,7 +63,13 @@ class SweepConfig:
             raise BenchError("--models: no model named")
         if self.datasets is not None:
             self.datasets = [d.strip() for d in self.datasets if d and d.strip()]
-        _check_int("--trials", self.trials, 1)
+        if self.trials is None:
+            if self.tune_seconds is None:
+                raise BenchError("--trials none (as many trials as fit) needs --tune-seconds to bound them")
+        else:
+            _check_int("--trials", self.trials, 1)
+        if self.inner_folds is not None:
+            _check_int("--inner-folds", self.inner_folds, 1)
         _check_int("--seeds", self.seeds, 1)
         _check_int("--jobs", self.workers, 0)
         _check_int("--threads", self.threads, 0)
@@ -74,6 +83,7 @@ class SweepConfig:
                 raise BenchError(f"{option} must be a positive number of "
                                  f"{'GB' if option == '--memory-limit' else 'seconds'} or 'none', got {value!r}")
         _check_choice("--device", self.device, Device)
+        _check_choice("--sampler", self.sampler, Sampler)
         _check_choice("--executor", self.executor, Executor)
         if self.out is not None:
             self.out = Path(self.out)
@@ -83,10 +93,14 @@ class SweepConfig:
             self._gpu_ids = [] if self.device == "cpu" else visible_gpus(self.gpus)
         return self._gpu_ids
 
-    def identity(self, suite_name: str) -> dict:
+    def resolved_inner_folds(self, suite) -> int:
+        """--inner-folds when given, else the suite protocol's inner_folds."""
+        return self.inner_folds if self.inner_folds is not None else getattr(suite.protocol, "inner_folds", 1)
+
+    def identity(self, suite_name: str, inner_folds: int = 1) -> dict:
         return {"suite": suite_name, "trials": self.trials, "tune_seconds": self.tune_seconds,
                 "seed": self.seed, "max_splits": self.max_splits, "seeds": self.seeds,
-                "models": list(self.models)}
+                "sampler": self.sampler, "inner_folds": inner_folds, "models": list(self.models)}
 
 
 def _check_int(option: str, value, minimum: int) -> None:
@@ -143,7 +157,7 @@ def prepare_sweep(config: SweepConfig) -> SweepPlan:
     if config.storage:
         check_storage(config.storage)
     store = ResultStore(out)
-    store.check_config(config.identity(suite.name))
+    store.check_config(config.identity(suite.name, config.resolved_inner_folds(suite)))
     loaded, excluded = materialize(suite)
     if config.datasets:
         names = [item.dataset.name for item in loaded]
@@ -215,6 +229,7 @@ def plan_jobs(config: SweepConfig, suite, loaded, store: ResultStore) -> list[Jo
     # GPU workers feed their device from the CPU too, so they get their share of the cores.
     threads = config.threads or max(1, cpu_count() // max(1, config.workers + gpu_slots))
     run_id = store.config().get("run_id", "")
+    inner_folds = config.resolved_inner_folds(suite)
     jobs = []
     for item in loaded:
         ds = item.dataset
@@ -235,6 +250,6 @@ def plan_jobs(config: SweepConfig, suite, loaded, store: ResultStore) -> list[Jo
                     trials=config.trials, tune_seconds=config.tune_seconds, seed=config.seed,
                     threads=threads, device=device, tunable=bool(adapter.search_space_for(ds.task_type)),
                     seeds=config.seeds,
-                    storage=config.storage, run_id=run_id,
+                    storage=config.storage, run_id=run_id, sampler=config.sampler, inner_folds=inner_folds,
                 ))
     return jobs

@@ -24,9 +24,9 @@ from bench.errors import BenchError
 from bench.records.schema import FAILURES, Status, upgrade_record
 
 # Settings that change results: re-running into the same directory with other values would mix runs.
-RUN_IDENTITY = ("suite", "trials", "tune_seconds", "seed", "max_splits", "seeds")
+RUN_IDENTITY = ("suite", "trials", "tune_seconds", "seed", "max_splits", "seeds", "sampler", "inner_folds")
 # What a run.json written before a setting existed implicitly used.
-IDENTITY_DEFAULTS = {"seeds": 1}
+IDENTITY_DEFAULTS = {"seeds": 1, "sampler": "tpe", "inner_folds": 1}
 
 
 class ResultStore:
