@@ -17,7 +17,7 @@ EXTRA  ?=
 SPLIT_ARG := $(if $(SPLITS),--splits $(SPLITS),)
 TUNE_ARG  := $(if $(TUNE_SECONDS),--tune-seconds $(TUNE_SECONDS),)
 
-.PHONY: install bench leaderboard report test test-all regress regress-baseline perf perf-gpu models suites clean
+.PHONY: install bench leaderboard report test test-all regress regress-baseline perf perf-gpu perf-tuning models suites clean
 
 # The environment: plain venv + pip. torch is pinned to the CPU build in pyproject.toml.
 $(BIN)/bench: pyproject.toml
@@ -67,6 +67,11 @@ perf-gpu: install
 # Runner benchmarks (not tests): harness overhead vs a bare loop, 2 workers vs 1, GPU placement.
 perf: install
 	$(BIN)/python scripts/perf_runner.py
+
+# TPE + pruning vs random search: time to reach random search's best validation score after N trials.
+PERF_TRIALS ?= 20
+perf-tuning: install
+	$(BIN)/python scripts/perf_tuning.py --trials $(PERF_TRIALS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -13,6 +13,7 @@ from pathlib import Path
 from rich.console import Console
 
 from bench.errors import BenchError
+from bench.tuning.samplers import SAMPLERS
 
 console = Console(stderr=False, highlight=False)
 if not console.is_terminal:
@@ -68,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "none = as many as --tune-seconds allows")
     run.add_argument("--tune-seconds", type=_number_or_none, default=None,
                      help="wall-clock tuning budget per job, counted after the defaults trial (default: none)")
-    run.add_argument("--sampler", choices=("tpe", "random"), default="tpe",
+    run.add_argument("--sampler", choices=SAMPLERS, default="tpe",
                      help="tpe: Optuna TPE with median pruning; random: random search, no pruning")
     run.add_argument("--inner-folds", type=_at_least_one, default=None, metavar="K",
                      help="inner cross-validation folds per trial (default: the suite's protocol, 1 = holdout)")
