@@ -127,6 +127,13 @@ def test_random_search_never_prunes(make_ds):
         _tune(_Steps, make_ds("binary", n=120), Budget(2), sampler="grid")
 
 
+def test_tpe_starts_with_the_draws_of_random_search(make_ds):
+    """What README and bench.tuning.samplers state: TPE's startup trials are random search's draws."""
+    ds = make_ds("binary", n=120)
+    runs = [[t["params"] for t in _tune(_Prior, ds, Budget(12), sampler=s).trials] for s in ("random", "tpe")]
+    assert runs[0][:10] == runs[1][:10] and runs[0][10:] != runs[1][10:]
+
+
 class _Work(_Prior):
     """Busy (CPU) in the defaults trial, asleep in the others: CPU seconds tell them apart."""
 

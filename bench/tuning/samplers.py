@@ -6,8 +6,11 @@
           trained to its own end, the random-search protocol of Grinsztajn et al. 2022 and TabArena
           (Erickson et al. 2025) that published comparisons of GBDTs and neural models use.
 
-Both enqueue the adapter's defaults as trial 0 (bench.tuning.study). The sampler is part of a run's
-identity and of every record's `budget` (with the pruner it implies).
+Both enqueue the adapter's defaults as trial 0 (bench.tuning.study). TPE samples its first 10 trials
+(Optuna's n_startup_trials, the defaults trial included) with a RandomSampler of the same seed, so
+trials 1-9 draw exactly the configurations random search draws: below 11 trials "tpe" is random
+search plus pruning. The sampler is part of a run's identity and of every record's `budget` (with
+the pruner it implies).
 """
 
 from __future__ import annotations
