@@ -69,7 +69,7 @@ perf: install
 	$(BIN)/python scripts/perf_runner.py
 
 # TPE + pruning vs random search: time to reach random search's best validation score after N trials.
-PERF_TRIALS ?= 20
+PERF_TRIALS ?= 15
 perf-tuning: install
 	$(BIN)/python scripts/perf_tuning.py --trials $(PERF_TRIALS)
 

@@ -28,14 +28,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import optuna  # noqa: E402
+import optuna
 
-from bench.adapters import get_adapter  # noqa: E402
-from bench.adapters.base import TaskInfo  # noqa: E402
-from bench.seeding import job_seed  # noqa: E402
-from bench.splits import make_splits  # noqa: E402
-from bench.suites import load_suite, materialize  # noqa: E402
-from bench.tuning import Budget, Parts, tune  # noqa: E402
+from bench.adapters import get_adapter
+from bench.adapters.base import TaskInfo
+from bench.seeding import job_seed
+from bench.splits import make_splits
+from bench.suites import load_suite, materialize
+from bench.tuning import Budget, Parts, tune
 
 DEFAULT_DATASETS = "titanic,penguins,diabetes"  # binary, multiclass, regression of the embedded demo suite
 
@@ -49,10 +49,9 @@ def load_parts(suite_name: str, names: list[str]) -> dict[str, tuple[TaskInfo, P
         if ds.name not in names:
             continue
         split = make_splits(ds, suite.protocol, item.task_splits)[0][0]
-        take = lambda rows: ds.X.iloc[rows].reset_index(drop=True)  # noqa: E731
+        X = [ds.X.iloc[rows].reset_index(drop=True) for rows in (split.train, split.val, split.test)]
         out[ds.name] = (TaskInfo(ds.task_type, ds.n_classes),
-                        Parts(take(split.train), ds.y[split.train], take(split.val), ds.y[split.val],
-                              take(split.test), ds.y[split.test]))
+                        Parts(X[0], ds.y[split.train], X[1], ds.y[split.val], X[2], ds.y[split.test]))
     missing = [n for n in names if n not in out]
     if missing:
         sys.exit(f"suite {suite_name} has no dataset(s) {', '.join(missing)}")
@@ -98,7 +97,7 @@ def _fmt(value: float | None, total: float, width: int = 8) -> str:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--trials", type=int, default=20, help="N: trials per study, incl. the defaults trial")
+    p.add_argument("--trials", type=int, default=15, help="N: trials per study, incl. the defaults trial")
     p.add_argument("--models", default="xgboost,lightgbm,mlp")
     p.add_argument("--suite", default="demo")
     p.add_argument("--datasets", default=DEFAULT_DATASETS)

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -173,7 +173,7 @@ def combine_info(infos: list[dict]) -> dict:
     for key in ("iterations", "best_iteration"):
         values = [i.get(key) for i in infos]
         if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-            out[key] = int(round(float(np.mean(values))))
+            out[key] = round(float(np.mean(values)))
     units = {i.get("iteration_unit") for i in infos}
     if len(units) == 1 and None not in units:
         out["iteration_unit"] = units.pop()

@@ -217,7 +217,7 @@ def _optimize(study: optuna.Study, run_trial, budget: Budget, tuner: str, clock:
     remaining = None if budget.trials is None else budget.trials - mine
     if remaining is not None and remaining <= 0:
         return
-    run = dict(catch=(Exception,), gc_after_trial=False)
+    run = {"catch": (Exception,), "gc_after_trial": False}
     waiting = optuna.trial.TrialState.WAITING
     if any(t.user_attrs.get("is_default") and t.state == waiting for t in study.trials):
         study.optimize(run_trial, n_trials=1, **run)  # enqueued trials are asked for first
@@ -233,8 +233,8 @@ def _optimize(study: optuna.Study, run_trial, budget: Budget, tuner: str, clock:
 
 def _open_study(storage, study_name: str, direction: str, seed: int, sampler: str) -> tuple[optuna.Study, bool]:
     """The study and whether this call created it."""
-    kwargs = dict(storage=storage, study_name=study_name, sampler=make_sampler(sampler, seed),
-                  pruner=make_pruner(sampler))
+    kwargs = {"storage": storage, "study_name": study_name, "sampler": make_sampler(sampler, seed),
+              "pruner": make_pruner(sampler)}
     try:
         return optuna.create_study(direction=direction, **kwargs), True
     except optuna.exceptions.DuplicatedStudyError:

@@ -8,8 +8,8 @@ cross-validation a "model" is the K fold models and its test prediction their me
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
