@@ -21,7 +21,7 @@ PIP       := $(BIN)/pip install --quiet --disable-pip-version-check
 
 .DEFAULT_GOAL := help
 .PHONY: help install install-test bench leaderboard report verify test test-all regress regress-baseline \
-        perf perf-gpu check-defaults models suites clean
+        perf perf-gpu perf-tuning check-defaults models suites clean
 
 help:  ## this list
 	@echo "tabular-bench: make <target> [SUITE=... MODELS=... TRIALS=... TUNE_SECONDS=... JOBS=... SPLITS=... OUT=...]"
@@ -84,6 +84,11 @@ perf: install  ## runner overhead vs a bare loop, 2 workers vs 1, GPU placement
 CHECK_SUITE ?= ../shared/data/suites/offline-20
 check-defaults: install  ## harness defaults trial vs bare GBDT defaults on offline-20 (needs ../shared)
 	nice -n 10 $(BIN)/python scripts/check_defaults.py --suite $(CHECK_SUITE)
+
+# TPE + pruning vs random search: time to reach random search's best validation score after N trials.
+PERF_TRIALS ?= 15
+perf-tuning: install  ## TPE + pruning vs random search: wall time to reach random search's best
+	$(BIN)/python scripts/perf_tuning.py --trials $(PERF_TRIALS)
 
 clean:  ## remove .venv and build files
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -6,7 +6,8 @@ from bench.analysis.analyze import analyze, numbers
 from bench.cli import main
 from bench.records.store import ResultStore
 
-TIMING_KEYS = {"fit_seconds", "predict_seconds", "seconds", "finished_at", "tuning_seconds", "job_seconds", "host"}
+TIMING_KEYS = {"fit_seconds", "predict_seconds", "seconds", "finished_at", "tuning_seconds", "job_seconds", "host",
+               "cpu_seconds", "device_seconds"}
 
 
 def _sweep(suite, out, seed):

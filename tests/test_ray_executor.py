@@ -14,7 +14,7 @@ ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install '
 MODELS = ["test_prior", "dummy", "linear", "test_raise", "test_crash", "test_hang"]
 # Fields that legitimately differ between two executions: where and when, and how long things took.
 VOLATILE = {"host", "finished_at", "log", "log_tail", "job_seconds", "tuning_seconds", "fit_seconds",
-            "predict_seconds"}
+            "predict_seconds", "device_seconds"}
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def _plan(run_dir, datasets):
 
 def _comparable(record: dict) -> dict:
     out = {k: v for k, v in record.items() if k not in VOLATILE}
-    out["trials"] = [{k: v for k, v in t.items() if k not in ("seconds", "fit_seconds")}
+    out["trials"] = [{k: v for k, v in t.items() if k not in ("seconds", "fit_seconds", "cpu_seconds")}
                      for t in record.get("trials", [])]
     out["test_by_seed"] = [{k: v for k, v in s.items() if k not in VOLATILE}
                            for s in record.get("test_by_seed", [])]

@@ -30,7 +30,8 @@ def cmd_run(args, console) -> int:
                          threads=args.threads, time_limit=args.time_limit, max_splits=args.splits,
                          device=args.device, retry_failed=args.retry_failed, seeds=args.seeds, gpus=args.gpus,
                          jobs_per_gpu=args.jobs_per_gpu, memory_limit_gb=args.memory_limit,
-                         storage=args.storage, executor=args.executor, ray_address=args.ray_address)
+                         storage=args.storage, executor=args.executor, ray_address=args.ray_address,
+                         sampler=args.sampler, inner_folds=args.inner_folds)
     with console.status(f"loading suite '{args.suite}'"):
         plan = prepare_sweep(config)
     try:

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from bench.errors import BenchError
+from bench.tuning.samplers import SAMPLERS
 
 console = Console(stderr=False, highlight=False)
 if not console.is_terminal:
@@ -53,6 +54,16 @@ def _number_or_none(text: str) -> float | None:
     return value
 
 
+def _trials(text: str) -> int | None:
+    """A number of trials, or 'none' for as many as --tune-seconds allows (the sweep config checks both)."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer or 'none', got {text!r}") from None
+
+
 _positive_int = _int_in(0)
 _at_least_one = _int_in(1)
 MAX_SEED = 2**31 - 1  # what every library takes as a seed (bench.seeding)
@@ -66,10 +77,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--suite", default="demo", help="suite name, suite .toml file, or folder with manifest.json")
     run.add_argument("--datasets", default=None, help="comma-separated subset of the suite's datasets")
     run.add_argument("--models", default=DEFAULT_MODELS, help="comma-separated model names (see `bench models list`)")
-    run.add_argument("--trials", type=_at_least_one, default=10,
-                     help="Optuna trials per job incl. the defaults trial; 1 = defaults only")
+    run.add_argument("--trials", type=_trials, default=10,
+                     help="Optuna trials per job incl. the defaults trial; 1 = defaults only; "
+                          "none = as many as --tune-seconds allows")
     run.add_argument("--tune-seconds", type=_number_or_none, default=None,
-                     help="wall-clock tuning budget per job after the defaults trial (default: none)")
+                     help="wall-clock tuning budget per job, counted after the defaults trial (default: none)")
+    run.add_argument("--sampler", choices=SAMPLERS, default="tpe",
+                     help="tpe: Optuna TPE with median pruning; random: random search, no pruning")
+    run.add_argument("--inner-folds", type=_at_least_one, default=None, metavar="K",
+                     help="inner cross-validation folds per trial (default: the suite's protocol, 1 = holdout)")
     run.add_argument("--jobs", type=_positive_int, default=1, help="worker processes (0 = in-process, no isolation)")
     run.add_argument("--threads", type=_positive_int, default=0, help="threads per job (0 = cores / jobs)")
     run.add_argument("--time-limit", type=_number_or_none, default=3600.0,

@@ -22,8 +22,9 @@ import numpy as np
 
 import bench
 from bench.datasets import load_cached_dataset
-from bench.records.schema import SCHEMA_VERSION, Status
+from bench.records.schema import SCHEMA_VERSION, Status, trial_counts
 from bench.seeding import job_seed
+from bench.tuning.samplers import PRUNER_OF
 
 CORE_LIBRARIES = ("numpy", "pandas", "scikit-learn", "optuna", "pyarrow")
 VARIANTS_FOR = {True: ("default", "tuned"), False: ("default",)}
@@ -42,7 +43,7 @@ class Job:
     fold: int
     split_hash: str
     model: str
-    trials: int
+    trials: int | None  # None: as many as tune_seconds allows (bench.tuning.Budget)
     tune_seconds: float | None
     seed: int
     threads: int = 1
@@ -55,6 +56,8 @@ class Job:
     # family, known at planning time: every record of the job carries it, failure records included.
     meta: dict = field(default_factory=dict, hash=False)
     skip_reason: str = ""  # set when the dataset is too small for the protocol: `skipped` records
+    sampler: str = "tpe"  # bench.tuning.samplers
+    inner_folds: int = 1  # 1 = holdout validation; K > 1 = inner K-fold cross-validation (bench.tuning.crossfit)
 
     @property
     def job_id(self) -> str:
@@ -74,8 +77,12 @@ class Job:
         return hashlib.sha256(text.encode()).hexdigest()[:10]
 
     @property
+    def tunes(self) -> bool:
+        return self.tunable and (self.trials is None or self.trials > 1)
+
+    @property
     def variants(self) -> tuple[str, ...]:
-        return VARIANTS_FOR[self.tunable and self.trials > 1]
+        return VARIANTS_FOR[self.tunes]
 
     @property
     def study_name(self) -> str:
@@ -138,7 +145,8 @@ def base_record(job: Job, variant: str, libraries=()) -> dict:
         "schema_version": SCHEMA_VERSION, "job_id": job.job_id, "suite": job.suite, "dataset": job.dataset, "dataset_hash": job.dataset_hash,
         "split": {"index": job.split_index, "repeat": job.repeat, "fold": job.fold, "hash": job.split_hash},
         "model": job.model, "variant": variant, "seed": job.seed, "job_key": job.key,
-        "budget": {"trials": job.trials, "seconds": job.tune_seconds},
+        "budget": {"trials": job.trials, "seconds": job.tune_seconds, "sampler": job.sampler,
+                   "pruner": PRUNER_OF.get(job.sampler), "inner_folds": job.inner_folds},
         "device": job.device, "threads": job.threads, "host": socket.gethostname(),
         "versions": library_versions(CORE_LIBRARIES + tuple(libraries)),
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -162,6 +170,7 @@ def execute_job(job: Job, adapter_cls=None) -> list[dict]:
     from bench.adapters import get_adapter
     from bench.splits import load_frozen
     from bench.tuning import Budget, Parts, tune
+    from bench.tuning.crossfit import fold_sizes
 
     if job.skip_reason:  # the dataset is too small for the protocol: there is no split to run on
         return skipped_records(job)
@@ -180,9 +189,12 @@ def execute_job(job: Job, adapter_cls=None) -> list[dict]:
     from bench.adapters.base import TaskInfo
 
     task = TaskInfo(ds.task_type, ds.n_classes)
+    # n_train: rows each model is fit on; n_val: rows its validation score comes from (inner folds:
+    # every outer training row, out of fold)
+    n_train, n_val = fold_sizes(len(split.train), len(split.val), job.inner_folds)
     meta = {"task_type": ds.task_type, "n_rows": ds.n_rows, "n_features": ds.n_features,
             "n_classes": ds.n_classes, "n_categorical": len(ds.categorical),
-            "n_train": len(split.train), "n_val": len(split.val), "n_test": len(split.test),
+            "n_train": n_train, "n_val": n_val, "n_test": len(split.test), "inner_folds": job.inner_folds,
             "family": adapter_cls.family, "source": ds.source}
     try:
         # Unavailable (an optional library or the weights are missing here) comes first: it says nothing
@@ -191,7 +203,7 @@ def execute_job(job: Job, adapter_cls=None) -> list[dict]:
     except Exception as exc:  # a bug in the check must not take the sweep down
         return failure_records(job, Status.FAILED, type(exc).__name__, f"availability check failed: {exc}", meta)
     if not reason:
-        status, reason = Status.SKIPPED, adapter_cls.capabilities.refusal(ds.task_type, len(split.train),
+        status, reason = Status.SKIPPED, adapter_cls.capabilities.refusal(ds.task_type, n_train,
                                                                      ds.n_features, ds.n_classes, job.device)
     if reason:
         return [{**base_record(job, v, adapter_cls.libraries), **meta, "status": status, "reason": reason}
@@ -204,24 +216,34 @@ def execute_job(job: Job, adapter_cls=None) -> list[dict]:
     seed = job_seed(job.seed, job.split_index)
     # A one-trial job has nothing to resume, and a persistent study would only add its database
     # set-up (0.3-1 s per job, most of the harness overhead on small jobs): it tunes in memory.
-    storage = job.storage_url() if job.trials > 1 and job.tunable else None
+    storage = job.storage_url() if job.tunes else None
     try:
         # tune() itself runs a single trial for models with nothing to tune.
         outcome = tune(adapter_cls, task, parts, Budget(job.trials, job.tune_seconds), seed=seed,
                        threads=job.threads, device=job.device, storage=storage,
-                       study_name=job.study_name, seeds=job.seeds)
+                       study_name=job.study_name, seeds=job.seeds, sampler=job.sampler,
+                       inner_folds=job.inner_folds)
     except Exception as exc:  # a bug or crash outside any single trial
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-3:])
         return failure_records(job, Status.FAILED, type(exc).__name__, f"{exc}\n{tb}", meta)
 
     elapsed = time.perf_counter() - started
     common = {"objective": outcome.objective, "direction": outcome.direction, "trials": outcome.trials,
+              "trial_counts": trial_counts(outcome.trials),
               "tuning_seconds": outcome.tuning_seconds, "job_seconds": elapsed, "model_seed": seed}
+
+    def honesty(variant: str) -> dict:
+        """What the variant cost and whether tuning really ran (bench.records.schema)."""
+        cost = outcome.costs[variant]
+        return {"only_defaults": outcome.only_defaults if variant == "tuned" else None,
+                "device_seconds": {"cpu": cost["cpu"], "gpu": cost["wall"] if job.device == "cuda" else 0.0}}
+
     records = []
     for v in outcome.variants:
         # test / test_score: mean over the model seeds that finished; test_by_seed keeps each one.
         seed_scores = [s[outcome.objective] for s in v.by_seed if "error" not in s]
         records.append({**base_record(job, v.variant, adapter_cls.libraries), **meta, **common,
+                        **honesty(v.variant),
                         "status": Status.OK, "params": v.params, "trial_number": v.trial_number,
                         "val_score": v.val_score, "test": v.test_metrics,
                         "test_score": v.test_metrics[outcome.objective],
@@ -231,5 +253,6 @@ def execute_job(job: Job, adapter_cls=None) -> list[dict]:
                         "fit_info": v.fit_info})
     for variant, message in outcome.failures.items():
         records.append({**base_record(job, variant, adapter_cls.libraries), **meta, **common,
-                        "status": Status.FAILED, "error": {"type": message.split(":", 1)[0], "message": message}})
+                        **honesty(variant), "status": Status.FAILED,
+                        "error": {"type": message.split(":", 1)[0], "message": message}})
     return records

@@ -247,7 +247,7 @@ def _worker_main(conn, env: dict[str, str]) -> None:
     die_with_parent()  # a parent killed with -9 cannot stop its workers: the kernel does
     # The harness's own imports (optuna, sklearn, the adapter registry) happen before the first job is
     # accepted, so they never count against a job's time limit; model libraries load lazily per adapter.
-    import bench.tuning  # noqa: F401
+    import bench.tuning.study  # noqa: F401
     from bench.adapters import load_adapters
 
     load_adapters()

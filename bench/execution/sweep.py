@@ -31,6 +31,7 @@ from bench.execution.signals import stop_on_signals
 from bench.names import check_name
 from bench.records.store import ResultStore
 from bench.splits import planned_labels, splits_or_reason
+from bench.tuning.samplers import Sampler
 
 Device = Literal["auto", "cpu", "cuda"]
 Executor = Literal["local", "ray"]
@@ -45,8 +46,10 @@ class SweepConfig:
     models: list[str]
     out: Path | None = None  # run directory; None = results/<suite name>
     datasets: list[str] | None = None  # a subset of the suite's datasets; None = all
-    trials: int = 1
-    tune_seconds: float | None = None
+    trials: int | None = 1  # incl. the defaults trial; None = as many as tune_seconds allows
+    tune_seconds: float | None = None  # tuning wall clock per job, counted after the defaults trial
+    sampler: Sampler = "tpe"  # bench.tuning.samplers: tpe (with median pruning) | random (no pruning)
+    inner_folds: int | None = None  # inner cross-validation folds; None = the suite protocol's (default 1)
     seed: int = 0
     workers: int = 1  # CPU worker slots; 0 = in this process (debugging: no isolation, no limits)
     threads: int = 0  # per job; 0 = cores / all worker slots
@@ -68,7 +71,13 @@ class SweepConfig:
             raise BenchError("--models: no model named")
         if self.datasets is not None:
             self.datasets = [d.strip() for d in self.datasets if d and d.strip()]
-        _check_int("--trials", self.trials, 1)
+        if self.trials is None:
+            if self.tune_seconds is None:
+                raise BenchError("--trials none (as many trials as fit) needs --tune-seconds to bound them")
+        else:
+            _check_int("--trials", self.trials, 1)
+        if self.inner_folds is not None:
+            _check_int("--inner-folds", self.inner_folds, 1)
         _check_int("--seeds", self.seeds, 1)
         _check_int("--jobs", self.workers, 0)
         _check_int("--threads", self.threads, 0)
@@ -82,6 +91,7 @@ class SweepConfig:
                 raise BenchError(f"{option} must be a positive number of "
                                  f"{'GB' if option == '--memory-limit' else 'seconds'} or 'none', got {value!r}")
         _check_choice("--device", self.device, Device)
+        _check_choice("--sampler", self.sampler, Sampler)
         _check_choice("--executor", self.executor, Executor)
         if self.out is not None:
             self.out = Path(self.out)
@@ -91,12 +101,18 @@ class SweepConfig:
             self._gpu_ids = [] if self.device == "cpu" else visible_gpus(self.gpus)
         return self._gpu_ids
 
+    def resolved_inner_folds(self, suite) -> int:
+        """--inner-folds when given, else the suite protocol's inner_folds."""
+        return self.inner_folds if self.inner_folds is not None else getattr(suite.protocol, "inner_folds", 1)
+
     def identity(self, suite, datasets=None) -> dict:
         """What run.json records and compares (bench.records.store.check_config): the suite's name and
-        protocol, the budget, and, once loaded, each dataset's content hash."""
+        protocol, the budget (sampler and inner folds included), and, once loaded, each dataset's
+        content hash."""
         out = {"suite": suite.name, "protocol": asdict(suite.protocol), "trials": self.trials,
                "tune_seconds": self.tune_seconds, "seed": self.seed, "max_splits": self.max_splits,
-               "seeds": self.seeds, "models": list(self.models)}
+               "seeds": self.seeds, "sampler": self.sampler, "inner_folds": self.resolved_inner_folds(suite),
+               "models": list(self.models)}
         if datasets is not None:
             out["datasets"] = {ds.name: ds.content_hash for ds in datasets}
             text = json.dumps([out["protocol"], sorted(out["datasets"].items())], sort_keys=True)
@@ -284,6 +300,7 @@ def plan_jobs(config: SweepConfig, suite, loaded, store: ResultStore, run_id: st
     threads = config.threads or max(1, cpu_count() // max(1, config.workers + gpu_slots))
     run_id = store.config().get("run_id", "") if run_id is None else run_id
     skipped = {} if skipped is None else skipped
+    inner_folds = config.resolved_inner_folds(suite)
     jobs = []
     for item in loaded:
         ds = item.dataset
@@ -310,7 +327,7 @@ def plan_jobs(config: SweepConfig, suite, loaded, store: ResultStore, run_id: st
                     trials=config.trials, tune_seconds=config.tune_seconds, seed=config.seed,
                     threads=threads, device=device, tunable=bool(adapter.search_space_for(ds.task_type)),
                     seeds=config.seeds,
-                    storage=config.storage, run_id=run_id,
+                    storage=config.storage, run_id=run_id, sampler=config.sampler, inner_folds=inner_folds,
                     meta={**meta, "family": adapter.family}, skip_reason=reason or "",
                 ))
     return jobs

@@ -18,19 +18,21 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
 
 from bench.datasets import write_json_atomic
 from bench.errors import BenchError
+from bench.suites.spec import Protocol
 from bench.records.schema import FAILURES, Status, upgrade_record, validate_record
 
 # Settings that change results: re-running into the same directory with other values would mix runs.
 # `protocol` (folds, repeats, validation fraction, split seed, task splits) is compared key by key.
-RUN_IDENTITY = ("suite", "trials", "tune_seconds", "seed", "max_splits", "seeds")
+RUN_IDENTITY = ("suite", "trials", "tune_seconds", "seed", "max_splits", "seeds", "sampler", "inner_folds")
 # What a run.json written before a setting existed implicitly used.
-IDENTITY_DEFAULTS = {"seeds": 1}
+IDENTITY_DEFAULTS = {"seeds": 1, "sampler": "tpe", "inner_folds": 1}
 
 
 class ResultStore:
@@ -55,9 +57,11 @@ class ResultStore:
             diff = {k: (known(old, k), known(config, k)) for k in RUN_IDENTITY if known(old, k) != known(config, k)}
             old_protocol, new_protocol = old.get("protocol"), config.get("protocol")
             if isinstance(old_protocol, dict) and isinstance(new_protocol, dict):
-                diff.update({f"protocol.{k}": (old_protocol.get(k), new_protocol.get(k))
+                # A key a run.json written before it existed lacks means the protocol's default then.
+                defaults = asdict(Protocol())
+                diff.update({f"protocol.{k}": (old_protocol.get(k, defaults.get(k)), new_protocol.get(k, defaults.get(k)))
                              for k in sorted(set(old_protocol) | set(new_protocol))
-                             if old_protocol.get(k) != new_protocol.get(k)})
+                             if old_protocol.get(k, defaults.get(k)) != new_protocol.get(k, defaults.get(k))})
             if diff:
                 changes = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in diff.items())
                 raise BenchError(f"{self.run_dir} holds a run with other settings ({changes}); "

@@ -28,6 +28,9 @@ class Protocol:
     validation_fraction: float = 0.2
     seed: int = 0
     use_task_splits: bool = True  # use an OpenML task's own splits where the entry is a task
+    # 1: tune on the validation part (holdout); K > 1: inner K-fold cross-validation of the outer
+    # training part (train + validation rows), bench.tuning.crossfit
+    inner_folds: int = 1
 
 
 @dataclass
@@ -228,7 +231,7 @@ def parse_suite_file(path: str | Path) -> Suite:
 
 
 def _parse_protocol(c: _Checker, t: dict) -> Protocol:
-    c.unknown(t, {"folds", "repeats", "validation_fraction", "seed", "use_task_splits"}, "protocol")
+    c.unknown(t, {"folds", "repeats", "validation_fraction", "seed", "use_task_splits", "inner_folds"}, "protocol")
     p = Protocol()
     if "folds" in t:
         p.folds = c.int_(t["folds"], "protocol.folds", minimum=2)
@@ -236,6 +239,8 @@ def _parse_protocol(c: _Checker, t: dict) -> Protocol:
         p.repeats = c.int_(t["repeats"], "protocol.repeats", minimum=1)
     if "seed" in t:
         p.seed = c.int_(t["seed"], "protocol.seed", minimum=0)
+    if "inner_folds" in t:
+        p.inner_folds = c.int_(t["inner_folds"], "protocol.inner_folds", minimum=1)
     if "validation_fraction" in t:
         v = t["validation_fraction"]
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 1:

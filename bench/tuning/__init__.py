@@ -1,3 +1,19 @@
-"""Tuning one model on one split: Optuna study, the defaults trial, the default and tuned variants."""
+"""Tuning one model on one split: Optuna study, the defaults trial, the default and tuned variants.
 
-from bench.tuning.study import Budget, Parts, TuningOutcome, VariantResult, tune  # noqa: F401
+Modules: study (the loop and budgets), samplers (TPE / random and their pruning), crossfit (holdout
+or inner K-fold fitting), trials (what records say about trials), variants (final test evaluation).
+
+`from bench.tuning import tune, Budget, Parts` loads the study module on first use, so that light
+modules (the sweep config, job records) can import bench.tuning.samplers without Optuna and sklearn.
+"""
+
+_STUDY_NAMES = ("Budget", "Parts", "TuningOutcome", "VariantResult", "tune")
+__all__ = list(_STUDY_NAMES)
+
+
+def __getattr__(name: str):
+    if name in _STUDY_NAMES:
+        from bench.tuning import study
+
+        return getattr(study, name)
+    raise AttributeError(f"module 'bench.tuning' has no attribute {name!r}")

@@ -1,0 +1,180 @@
+"""How one configuration is fit and validated: on the holdout split, or by inner K-fold cross-validation.
+
+inner_folds = 1 (the default) is the holdout protocol: the split's training part fits the model, its
+validation part drives early stopping and gives the trial's value.
+
+inner_folds = K > 1: the outer training part (the split's training + validation rows) is cut into K
+folds (seeded from the job seed with bench.seeding.derive_seed, stratified for classification). A trial
+fits K models, each on K-1 folds with the remaining fold as its own validation part (early stopping);
+the trial's value is the objective on the out-of-fold predictions, every outer training row predicted
+exactly once, by the one model that never saw it. Test predictions average the K models.
+
+Preprocessing is fit on each fold's training rows only (one `Prepared` per fold), so no validation or
+test row shapes it. Pruning listens to the first fold only: its intermediate values are a fixed,
+comparable learning curve for every trial, and a trial the pruner stops there costs one fit, not K.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import KFold, StratifiedKFold
+
+from bench.adapters.base import Adapter, FitContext, TaskInfo
+from bench.metrics import objective_value
+from bench.records.schema import TrialEnd
+from bench.seeding import derive_seed
+
+
+@dataclass
+class Parts:
+    """Raw (untransformed) data of one split."""
+    X_train: object
+    y_train: np.ndarray
+    X_val: object
+    y_val: np.ndarray
+    X_test: object
+    y_test: np.ndarray
+
+
+@dataclass
+class Fold:
+    """One training / validation pair; val_rows: positions of its validation rows in the outer
+    training part (None for the holdout, whose validation part is the split's own)."""
+    X_train: object
+    y_train: np.ndarray
+    X_val: object
+    y_val: np.ndarray
+    val_rows: np.ndarray | None = None
+
+
+def make_folds(parts: Parts, task: TaskInfo, k: int, seed: int) -> tuple[list[Fold], np.ndarray]:
+    """The folds of one job and the labels every validation score is computed against (the split's
+    validation labels for the holdout, the outer training labels, in the folds' row order, for K > 1)."""
+    if k == 1:
+        return [Fold(parts.X_train, parts.y_train, parts.X_val, parts.y_val)], np.asarray(parts.y_val)
+    X = pd.concat([parts.X_train, parts.X_val], ignore_index=True)
+    y = np.concatenate([parts.y_train, parts.y_val])
+    if len(y) < 2 * k:
+        raise ValueError(f"inner_folds = {k} needs at least {2 * k} rows in the outer training part, got {len(y)}")
+    splitter = KFold(n_splits=k, shuffle=True, random_state=derive_seed(seed, "inner_cv", k))
+    if task.is_classification:
+        counts = np.bincount(y)
+        if counts[counts > 0].min() >= k:  # else too few rows of a class to stratify (as bench.splits)
+            splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=derive_seed(seed, "inner_cv", k))
+    folds = [Fold(X.iloc[tr].reset_index(drop=True), y[tr], X.iloc[va].reset_index(drop=True), y[va], va)
+             for tr, va in splitter.split(np.zeros(len(y)), y)]
+    return folds, y
+
+
+def fold_sizes(n_train: int, n_val: int, k: int) -> tuple[int, int]:
+    """(rows each model is fit on, rows the validation score is computed on): for K folds the mean
+    training-fold size and the whole outer training part (every row is scored once, out of fold)."""
+    if k == 1:
+        return n_train, n_val
+    n = n_train + n_val
+    return round(n * (k - 1) / k), n
+
+
+class Prepared:
+    """Preprocessing fit on one fold's training rows, reused by every trial with the same preprocessing key."""
+
+    def __init__(self, fold: Fold, X_test):
+        self.fold, self.X_test = fold, X_test
+        self._cache: dict[tuple, tuple] = {}
+        self._test: dict[tuple, object] = {}
+
+    def get(self, model: Adapter):
+        key = model.preprocessing_key()
+        if key not in self._cache:
+            pre = model.make_preprocessor()
+            pre.fit(self.fold.X_train)
+            self._cache[key] = (pre, pre.transform(self.fold.X_train), pre.transform(self.fold.X_val))
+        return self._cache[key]
+
+    def test(self, model: Adapter):
+        """The test part through the preprocessor fit on this fold's training rows (transform only)."""
+        key = model.preprocessing_key()
+        if key not in self._test:
+            self._test[key] = self.get(model)[0].transform(self.X_test)
+        return self._test[key]
+
+
+class FoldModels:
+    """A fitted configuration: one model per fold. Its test predictions (the K models' mean) are
+    computed once and shared by the per-trial test score (tuning curves) and the final evaluation."""
+
+    def __init__(self, models: list[Adapter], prepared: list[Prepared]):
+        self.models, self.prepared = models, prepared
+        self._test: tuple[np.ndarray, float] | None = None
+
+    def predict_test(self) -> tuple[np.ndarray, float]:
+        if self._test is None:
+            start = time.perf_counter()
+            preds = [m.predictions(p.test(m)) for m, p in zip(self.models, self.prepared)]
+            pred = preds[0] if len(preds) == 1 else np.mean(preds, axis=0)
+            self._test = (pred, time.perf_counter() - start)
+        return self._test
+
+    @property
+    def info(self) -> dict:
+        return combine_info([m.ctx.info for m in self.models])
+
+
+def fit_folds(adapter_cls: type[Adapter], task: TaskInfo, folds: list[Fold], prepared: list[Prepared],
+              y_scored: np.ndarray, params: dict, make_ctx: Callable[[int], FitContext],
+              on_fold: Callable[[int], None] | None = None) -> tuple[FoldModels, float, float]:
+    """Fit `params` on every fold: (models, validation value, fit seconds summed over folds).
+    make_ctx(fold_index) gives each fit its context (the first fold's reports reach the pruner)."""
+    models, fit_seconds = [], 0.0
+    oof = None
+    for index, (fold, prep) in enumerate(zip(folds, prepared)):
+        if on_fold is not None:
+            on_fold(index)
+        model = adapter_cls(task, params, make_ctx(index))
+        _, Xtr, Xva = prep.get(model)
+        start = time.perf_counter()
+        model.fit(Xtr, fold.y_train, Xva, fold.y_val)
+        fit_seconds += time.perf_counter() - start
+        pred = model.predictions(Xva)
+        if fold.val_rows is None:
+            oof = pred
+        else:
+            if oof is None:
+                oof = np.empty((len(y_scored), *np.shape(pred)[1:]), dtype="float64")
+            oof[fold.val_rows] = pred
+        models.append(model)
+    value = objective_value(task.task_type, y_scored, oof, task.n_classes)
+    if not math.isfinite(value):
+        raise ValueError(f"validation {task.objective.metric} is {value}")
+    return FoldModels(models, prepared), value, fit_seconds
+
+
+# How a K-fold trial ended when its folds ended differently: the reason that says most about the budget.
+_END_PRIORITY = (TrialEnd.DEADLINE, TrialEnd.DIVERGED, TrialEnd.MAX_ITERATIONS, TrialEnd.EARLY_STOPPED,
+                 TrialEnd.CONVERGED)
+
+
+def combine_info(infos: list[dict]) -> dict:
+    """One fit's info as is. K folds: each fold's info under `folds`, and on top how the trial ended:
+    `stopped_by` the most telling of the folds' ends, `iterations` / `best_iteration` rounded means."""
+    if len(infos) == 1:
+        return dict(infos[0])
+    out: dict = {"folds": [dict(i) for i in infos]}
+    ends = [i.get("stopped_by") for i in infos]
+    known = [e for e in _END_PRIORITY if e in ends]
+    if known:
+        out["stopped_by"] = str(known[0])
+    for key in ("iterations", "best_iteration"):
+        values = [i.get(key) for i in infos]
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            out[key] = round(float(np.mean(values)))
+    units = {i.get("iteration_unit") for i in infos}
+    if len(units) == 1 and None not in units:
+        out["iteration_unit"] = units.pop()
+    return out
