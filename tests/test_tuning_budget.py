@@ -188,9 +188,14 @@ def test_a_tuned_record_whose_tuning_trials_all_failed_says_only_defaults(make_d
 
 
 def test_sampler_and_inner_folds_are_part_of_the_run_identity(tmp_path):
+    from types import SimpleNamespace
+
+    from bench.suites import Protocol
+
+    suite = SimpleNamespace(name="t", protocol=Protocol())
     store = ResultStore(tmp_path / "run")
-    store.check_config(SweepConfig(suite="t", models=["linear"]).identity("t"))
+    store.write_config(store.check_config(SweepConfig(suite="t", models=["linear"]).identity(suite))[0])
     with pytest.raises(BenchError, match="sampler: 'tpe' -> 'random'"):
-        store.check_config(SweepConfig(suite="t", models=["linear"], sampler="random").identity("t"))
+        store.check_config(SweepConfig(suite="t", models=["linear"], sampler="random").identity(suite))
     with pytest.raises(BenchError, match="inner_folds: 1 -> 5"):
-        store.check_config(SweepConfig(suite="t", models=["linear"], inner_folds=5).identity("t", 5))
+        store.check_config(SweepConfig(suite="t", models=["linear"], inner_folds=5).identity(suite))
