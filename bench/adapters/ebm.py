@@ -24,8 +24,8 @@ How it is driven:
   * The tuning deadline reaches EBM through its `callback` (called after every boosting step of every bag,
     in its worker processes): once the deadline has passed it returns True, which ends that bag's boosting
     and keeps its best model so far; bags and stages that start later stop at their first step.
-    ctx.record_end says "deadline" when the deadline passed during the fit, with the largest kept round
-    over the outer bags of the main-effects stage (EBM's best_iteration_).
+    ctx.record_end says "deadline" when the deadline passed during the fit, with the most boosting steps
+    any outer bag executed in the main-effects stage (EBM's best_iteration_; one step updates one term).
   * No pruning: the callback sees only EBM's internal validation score per bag, not the task's objective on
     the harness's validation part, so nothing is reported to the tuner while fitting.
   * Input: the tree frame (numerics as floats with NaN, categoricals as pandas categories with the training
@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -60,6 +61,26 @@ class DeadlineCallback:
 
     def __call__(self, bag_index: int, step_index: int, progress: bool, metric: float) -> bool:
         return time.monotonic() >= self.deadline
+
+
+@contextmanager
+def _may_start_processes(needed: bool):
+    """With a callback, EBM shares its stop flag through a SharedMemoryManager, a child process that lives
+    for the fit. The harness's workers are daemonic processes, which Python forbids to start children
+    ("daemonic processes are not allowed to have children"), so the flag is lifted for the fit. Safe here:
+    the harness stops a job's whole process tree (bench.execution.signals.kill_tree), so the child cannot
+    outlive its job, and EBM shuts the manager down when the fit returns."""
+    import multiprocessing
+
+    process = multiprocessing.current_process()
+    daemonic = needed and process.daemon
+    if daemonic:
+        process.daemon = False
+    try:
+        yield
+    finally:
+        if daemonic:
+            process.daemon = True
 
 
 @register_adapter
@@ -120,17 +141,18 @@ class EBMAdapter(TrivialFitFallback, Adapter):
         self.model = cls(**self.params, callback=DeadlineCallback(deadline) if deadline is not None else None,
                          n_jobs=max(1, int(self.ctx.threads)), random_state=int(self.ctx.seed))
         y = np.asarray(y_train, dtype=int if self.task.is_classification else "float64")
-        with warnings.catch_warnings():  # "Missing values detected. Our visualizations do not ...": not ours
-            warnings.filterwarnings("ignore", "Missing values detected", UserWarning)
+        with warnings.catch_warnings(), _may_start_processes(deadline is not None):
+            warnings.filterwarnings("ignore", "Missing values detected", UserWarning)  # about EBM's plots
             self.model.fit(X_train, y)
-        best = np.asarray(getattr(self.model, "best_iteration_", np.zeros((1, 1))))
-        kept = int(best[0].max()) if best.size else 0  # stage 0: main effects, one entry per outer bag
-        # A bag stops early `early_stopping_rounds` after its best round, so a best round closer than that to
-        # max_rounds means the bag ran into max_rounds instead.
-        patience, cap = int(self.params["early_stopping_rounds"]), int(self.params["max_rounds"])
+        # best_iteration_ (stage x bag) counts the boosting steps each bag executed (one step updates one
+        # term; interpret's own comment in _boost.py); a bag may run max_rounds x terms steps, and keeps its
+        # best model on its own validation part (which step that was, interpret does not report).
+        steps = np.asarray(getattr(self.model, "best_iteration_", np.zeros((1, 1))))
+        done = int(steps[0].max()) if steps.size else 0  # stage 0: main effects
+        cap = int(self.params["max_rounds"]) * X_train.shape[1]
         end = (TrialEnd.DEADLINE if self.ctx.deadline_passed() else
-               TrialEnd.MAX_ITERATIONS if kept > cap - patience else TrialEnd.EARLY_STOPPED)
-        self.ctx.record_end(end, iterations=kept, best=kept, unit="rounds",
+               TrialEnd.MAX_ITERATIONS if done >= cap else TrialEnd.EARLY_STOPPED)
+        self.ctx.record_end(end, iterations=done, unit="boosting steps",
                             early_stopping_metric="log_loss" if self.task.is_classification else "rmse")
 
     def _predict_raw(self, X) -> np.ndarray:
