@@ -17,11 +17,13 @@ How it is driven:
     the log loss) and the MSE of the standardized target for regression (same best epoch as the RMSE): the
     shared early-stopping metric (bench.adapters.early_stopping).
   * The shared early-stopping rule (at least 20 epochs, then patience 16, the paper's patience), the
-    tuning deadline and the per-epoch reports to the pruner run in a Lightning hook: pytabkit builds its
+    tuning deadline and the per-epoch reports to the pruner run in Lightning hooks: pytabkit builds its
     trainer and callbacks inside TabRSubSplitInterface.fit with no way to add one, so for the duration of a
-    fit its module-level TabrLightning class is replaced by a subclass whose on_validation_epoch_end does
-    this (`_watching`, on_validation_end, where Lightning's own EarlyStopping looks too); pytabkit's own EarlyStopping is given an unreachable patience. The deadline stops
-    training after the epoch in which it passed; the best epoch so far is kept.
+    fit its module-level TabrLightning class is replaced by a subclass (`_watching`) whose on_validation_end
+    (where Lightning's own EarlyStopping looks) applies them; pytabkit's own EarlyStopping is given an
+    unreachable patience. The deadline is also checked after every training batch (a TabR epoch on CPU
+    can take minutes): Lightning then validates the state reached, which becomes the last epoch, and
+    ends the fit; the best validated state is kept.
   * Pruning: the reported value is the task's objective on the validation part: ROC AUC of the validation
     logits (binary), the validation log loss (multiclass), the RMSE in target units (regression). A
     TrialPruned raised by the pruner stops training and is re-raised once pytabkit has returned.
@@ -185,7 +187,7 @@ class _EpochWatcher:
         except optuna.TrialPruned as exc:
             self.pruned, trainer.should_stop = exc, True
             return
-        if self.ctx.deadline_passed():
+        if self.deadline_hit or self.ctx.deadline_passed():
             self.deadline_hit, trainer.should_stop = True, True
         elif self.stopper.should_stop(self.epochs):
             self.early_stopped, trainer.should_stop = True, True
@@ -221,6 +223,11 @@ def _watching(watcher: _EpochWatcher):
         def on_validation_epoch_end(self):
             super().on_validation_epoch_end()
             self._watch_hook.remove()
+
+        def on_train_batch_end(self, outputs, batch, batch_idx):
+            super().on_train_batch_end(outputs, batch, batch_idx)
+            if watcher.ctx.deadline_passed():  # Lightning validates this state, then ends the fit
+                watcher.deadline_hit, self.trainer.should_stop = True, True
 
         def on_validation_end(self):  # the epoch's val_loss is in callback_metrics by now (not before)
             super().on_validation_end()
