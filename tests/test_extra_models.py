@@ -69,7 +69,8 @@ def test_ebm_records_max_iterations_when_a_bag_cannot_have_stopped_early():
     n_terms = 6  # main effects: one term per feature of make_data (5 numerics, 1 categorical)
     assert adapter.ctx.info["stopped_by"] == "max_iterations" and adapter.ctx.info["iterations"] == 30 * n_terms
     assert adapter.ctx.info["iteration_unit"] == "boosting steps"
-    assert "min_hessian" not in cls.search_space_for("regression") and cls.defaults_for("regression")["min_hessian"] == 0
+    assert "min_hessian" not in cls.search_space_for("regression")
+    assert cls.defaults_for("regression")["min_hessian"] == 0
 
 
 def _early_stopping_run(name, task_type, params):

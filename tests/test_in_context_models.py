@@ -109,8 +109,8 @@ def test_the_hugging_face_cache_is_found_without_importing_the_hub(model, tmp_pa
 
 
 def test_a_single_file_serves_the_task_its_name_says(tmp_path, monkeypatch):
-    from bench.adapters.tabicl_adapter import WEIGHTS as TABICL
     from bench.adapters.tabdpt_adapter import WEIGHTS as TABDPT
+    from bench.adapters.tabicl_adapter import WEIGHTS as TABICL
 
     clf = tmp_path / "tabicl-classifier-v2-20260212.ckpt"
     clf.write_bytes(b"")

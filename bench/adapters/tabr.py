@@ -199,9 +199,8 @@ class _EpochWatcher:
             return math.sqrt(max(val_loss, 0.0)) * self.y_std
         if len(np.unique(self.y_val)) < 2 or not self.logits:  # ROC AUC undefined on one class
             return None
-        from sklearn.metrics import roc_auc_score
-
         import torch
+        from sklearn.metrics import roc_auc_score
 
         scores = torch.cat(self.logits).reshape(-1).numpy()
         return float(roc_auc_score(self.y_val, scores)) if len(scores) == len(self.y_val) else None
