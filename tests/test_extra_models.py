@@ -139,20 +139,15 @@ def test_tabr_frame_one_hot_encodes_categoricals_with_a_missing_or_unseen_column
 
 
 @needs["ebm"]
-def test_ebm_with_a_deadline_runs_in_the_sweeps_daemonic_workers(make_ds, tmp_path):
+def test_ebm_with_a_deadline_runs_in_the_sweeps_daemonic_workers(monkeypatch):
     """The deadline callback makes EBM start a SharedMemoryManager process; the harness's workers are
-    daemonic processes, which may not start children unless the adapter allows it for the fit."""
-    from types import SimpleNamespace
+    daemonic processes (bench.execution.runner), which may not start children unless the adapter allows it
+    for the fit. This process plays such a worker."""
+    import multiprocessing
 
-    from bench.execution.runner import run_local
-    from bench.execution.sweep import SweepConfig, plan_jobs
-    from bench.records.store import ResultStore
-    from tests.test_splits import Protocol
-
-    store = ResultStore(tmp_path / "run")
-    config = SweepConfig(suite="t", models=["ebm"], out=store.run_dir, trials=1, tune_seconds=60, device="cpu")
-    suite = SimpleNamespace(name="t", protocol=Protocol(folds=2, repeats=1))
-    jobs = plan_jobs(config, suite, [SimpleNamespace(dataset=make_ds("binary", n=120), task_splits=None)], store)
-    run_local(jobs[:1], store, workers=1)
-    [record] = store.load_all()
-    assert record["status"] == "ok", record.get("error")
+    monkeypatch.setattr(multiprocessing.current_process(), "daemon", True)
+    ctx = FitContext(seed=0, threads=1, deadline=time.monotonic() + 120)
+    cls = get_adapter("ebm")
+    adapter, pred, _ = fit_predict(cls, "binary", make_data("binary", n=200), dict(cls.smoke_params), ctx)
+    check_output(pred, 40, "binary", 2)
+    assert adapter.ctx.info["stopped_by"] != "deadline" and multiprocessing.current_process().daemon

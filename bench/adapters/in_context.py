@@ -17,8 +17,10 @@ becomes a "failed" record naming the file.
 
 CPU bound. TabPFN refuses more than 1,000 training rows on CPU (tabpfn's own cpu_sample_limit); TabICL and
 TabDPT set no such bound, but are transformers of the same kind whose cost grows with the square of the
-context: measured here on one core with random checkpoints of their packages' default sizes, 1,000 rows
-take about 25 s (TabICL) and 12 s (TabDPT) per fit and prediction of 250 rows, 2,000 rows 65 s and 40 s.
+context. Measured on one busy core with random checkpoints (TabICL at its package's default architecture,
+27.5M parameters; TabDPT at an assumed 12 layers of width 512, 32M parameters, since its size comes with the
+checkpoint, which was not available), fitting and predicting 250 rows with 8 ensemble members took about
+25 s (TabICL) and 12 s (TabDPT) from 1,000 training rows, 65 s and 40 s from 2,000.
 They take the same 1,000-row CPU bound as TabPFN, so that on a CPU-only run the three in-context models
 are compared on the same datasets; BENCH_ALLOW_CPU_LARGE_DATASET=1 lifts it.
 """
