@@ -38,7 +38,22 @@ def _random_tabpfn_weights(folder, monkeypatch) -> None:
     monkeypatch.setenv(WEIGHTS_ENV, str(folder))
 
 
-ENVIRONMENT = {"tabpfn": _random_tabpfn_weights}  # what a model needs that a test machine lacks
+def _random_icl_weights(folder, monkeypatch) -> None:
+    """TabICL's and TabDPT's weights likewise: random checkpoints in their packages' formats
+    (tests/icl_checkpoints.py), found through BENCH_TABICL_WEIGHTS / BENCH_TABDPT_WEIGHTS."""
+    from tests.icl_checkpoints import write_random_tabdpt, write_random_tabicl
+
+    if importlib.util.find_spec("tabicl") is not None:
+        for kind in ("classifier", "regressor"):
+            write_random_tabicl(folder / f"tabicl-{kind}-random.ckpt", kind == "regressor")
+        monkeypatch.setenv("BENCH_TABICL_WEIGHTS", str(folder))
+    if importlib.util.find_spec("tabdpt") is not None:
+        write_random_tabdpt(folder / "tabdpt-random.safetensors")
+        monkeypatch.setenv("BENCH_TABDPT_WEIGHTS", str(folder))
+
+
+# What a model needs that a test machine lacks.
+ENVIRONMENT = {"tabpfn": _random_tabpfn_weights, "tabicl": _random_icl_weights, "tabdpt": _random_icl_weights}
 
 
 @pytest.mark.parametrize("name", BUILTINS)
@@ -291,7 +306,7 @@ def test_the_readme_example_adapter_passes(monkeypatch):
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     code = re.search(r"```python\n(# my_models/knn.py\n.*?)```", readme, re.S).group(1)
-    monkeypatch.setattr(bench.adapters, "_REGISTRY", dict(bench.adapters._REGISTRY))  # keep "knn" local
+    monkeypatch.setattr(bench.adapters, "_REGISTRY", dict(bench.adapters._REGISTRY))  # keep "my_knn" local
     namespace = {"__name__": "readme_example"}
     exec(compile(code, "README.md", "exec"), namespace)
     report = check_adapter(namespace["KNNAdapter"])

@@ -67,17 +67,46 @@ def test_demo_sweep_real_realmlp_defaults(capsys, tmp_path):
     assert record["status"] == "ok" and record["test"]["accuracy"] > 0.8
 
 
+OPTIONAL = {"pytabkit": "realmlp", "tabpfn": "tabpfn", "pytorch_tabnet": "tabnet", "interpret": "ebm",
+            "tabicl": "tabicl", "tabdpt": "tabdpt", "skorch": "tabr"}
+HEAVY = ("torch", "lightning", "pytorch_lightning", "huggingface_hub", "faiss", "omegaconf", *OPTIONAL)
+
+
 def test_models_list_works_without_the_extras_and_never_imports_them():
-    """A fresh interpreter where pytabkit and tabpfn cannot be imported (as without the extras)."""
-    code = ("import sys; sys.modules['pytabkit'] = None; sys.modules['tabpfn'] = None\n"
+    """A fresh interpreter where no optional library can be imported (as without the extras)."""
+    block = "; ".join(f"sys.modules[{m!r}] = None" for m in OPTIONAL)
+    code = (f"import sys; {block}\n"
             "from bench.cli import main\n"
             "rc = main(['models', 'list'])\n"
             "assert rc == 0, rc\n"
-            "print('imported:', sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'lightning')))\n")
+            f"print('imported:', sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}"
+            " and sys.modules[m] is not None))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          env={**os.environ, "COLUMNS": "250"})
     assert out.returncode == 0, out.stderr
     text = " ".join(out.stdout.split())
     assert "realmlp unavailable: the optional library pytabkit is not installed" in text
-    assert "tabular-bench[realmlp]" in text and "tabular-bench[tabpfn]" in text
-    assert "imported: []" in text  # listing models stays light
+    for model in ("realmlp", "tabpfn", "tabr", "tabnet", "ebm", "tabicl", "tabdpt"):
+        assert f"{model} unavailable: " in text and f"tabular-bench[{model}]" in text, model
+    assert "imported: []" in text  # listing models stays light: no model library is imported
+
+
+def test_models_list_shows_family_extra_and_availability_of_every_model(capsys, monkeypatch, no_tabpfn_weights):
+    from bench.adapters import load_adapters
+    from bench.cli import main
+
+    monkeypatch.setenv("COLUMNS", "250")  # one table row per line
+    assert main(["models", "list"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
+            for line in out.splitlines() if line.startswith("│")}
+    adapters = load_adapters()
+    assert set(rows) == set(adapters)
+    for name, cls in adapters.items():
+        family, extra, *_, available = rows[name]
+        reason = cls.unavailable_reason()
+        assert (family, extra, available) == (cls.family, cls.extra or "-", "no" if reason else "yes"), name
+        if reason:
+            assert f"{name} unavailable: " in " ".join(out.split())
+    assert rows["tabnet"][1] == "tabnet" and rows["knn"][:2] == ["baseline", "-"]
+    assert rows["tabr"][1] == "tabr" and rows["ebm"][:2] == ["baseline", "ebm"]

@@ -30,9 +30,16 @@ BUILTIN_MODULES = (
     "bench.adapters.ft_transformer",
     "bench.adapters.mlp_plr",
     "bench.adapters.tabm_adapter",
+    "bench.adapters.knn",
+    "bench.adapters.extra_trees",
     # Optional extras: these modules import without their libraries; the models then report unavailable.
     "bench.adapters.realmlp",
     "bench.adapters.tabpfn_adapter",
+    "bench.adapters.tabr",
+    "bench.adapters.tabnet",
+    "bench.adapters.ebm",
+    "bench.adapters.tabicl_adapter",
+    "bench.adapters.tabdpt_adapter",
 )
 
 _REGISTRY: dict[str, type[Adapter]] = {}

@@ -108,6 +108,9 @@ class Adapter(ABC):
     name: ClassVar[str]
     family: ClassVar[str]  # one of FAMILIES
     libraries: ClassVar[tuple[str, ...]] = ()  # distributions whose versions every record carries
+    # The optional-dependency group that installs them (pip install 'tabular-bench[EXTRA]'); None when the
+    # core install has them. `bench models list` shows it.
+    extra: ClassVar[str | None] = None
     capabilities: ClassVar[Capabilities] = Capabilities()
     # Full default configuration: the values the model runs with untuned. Keys that are also in
     # search_space are tuned; the others stay fixed in every trial.

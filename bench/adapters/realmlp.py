@@ -75,6 +75,7 @@ class RealMLPAdapter(TrivialFitFallback, Adapter):
     name = "realmlp"
     family = "neural"
     libraries = ("pytabkit", "torch")
+    extra = "realmlp"
     capabilities = Capabilities(gpu="optional")
     # RealMLP-TD defaults (pytabkit.models.sklearn.default_params.DefaultParams.RealMLP_TD_CLASS / _REG,
     # the paper's Table of RealMLP-TD settings) for the tuned keys and the training length; everything
@@ -107,7 +108,7 @@ class RealMLPAdapter(TrivialFitFallback, Adapter):
 
     @classmethod
     def unavailable_reason(cls, task_type: str | None = None) -> str | None:
-        return missing_extra("pytabkit", "realmlp")
+        return missing_extra("pytabkit", cls.extra)
 
     @classmethod
     def defaults_for(cls, task_type: str) -> dict[str, Any]:

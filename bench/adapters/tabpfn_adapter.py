@@ -113,6 +113,7 @@ class TabPFNAdapter(TrivialFitFallback, Adapter):
     name = "tabpfn"
     family = "neural"
     libraries = ("tabpfn", "torch")
+    extra = "tabpfn"
     capabilities = TabPFNCapabilities(gpu="optional", max_rows=10_000, max_features=500, max_classes=10,
                                       max_cpu_rows=1_000)
     # n_estimators: tabpfn's DEFAULT_N_ESTIMATORS (tabpfn/preprocessing/ensemble.py), what "auto" means
@@ -123,7 +124,7 @@ class TabPFNAdapter(TrivialFitFallback, Adapter):
 
     @classmethod
     def unavailable_reason(cls, task_type: str | None = None) -> str | None:
-        missing = missing_extra("tabpfn", "tabpfn")
+        missing = missing_extra("tabpfn", cls.extra)
         if missing:
             return missing
         kinds = [checkpoint_kind(task_type)] if task_type else ["classifier", "regressor"]

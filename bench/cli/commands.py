@@ -277,21 +277,22 @@ def cmd_models(args, console) -> int:
 
     if args.action == "list":
         t = Table(title="Models")
-        for col in ("name", "family", "task types", "gpu", "tuned params", "libraries", "available"):
+        for col in ("name", "family", "extra", "task types", "gpu", "tuned params", "libraries", "available"):
             t.add_column(col)
         missing = {}
         for name, cls in sorted(load_adapters().items()):
             caps = cls.capabilities
             missing[name] = cls.unavailable_reason()
-            t.add_row(name, cls.family, ", ".join(caps.task_types), caps.gpu, str(len(cls.search_space)),
-                      ", ".join(cls.libraries), "no" if missing[name] else "yes")
+            t.add_row(name, cls.family, cls.extra or "-", ", ".join(caps.task_types), caps.gpu,
+                      str(len(cls.search_space)), ", ".join(cls.libraries), "no" if missing[name] else "yes")
         console.print(t)
         for name, reason in missing.items():
             if reason:
                 console.print(f"[yellow]{name}[/] unavailable: {escape(reason)}", soft_wrap=True)
         return 0
     cls = get_adapter(args.name)
-    console.print(f"[bold]{cls.name}[/] ({cls.family}) from {cls.__module__}")
+    console.print(f"[bold]{cls.name}[/] ({cls.family}) from {cls.__module__}"
+                  + (f", optional extra '{cls.extra}'" if cls.extra else ""))
     console.print(f"capabilities: {cls.capabilities}")
     reason = cls.unavailable_reason()
     console.print(f"unavailable here: {escape(reason)}" if reason else "available: yes", soft_wrap=True)
