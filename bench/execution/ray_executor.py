@@ -12,7 +12,9 @@ driver keeps only as many tasks in flight as the cluster has room for, in plan o
 one that Ray's memory monitor kills is `out_of_memory`. `--memory-limit` is passed to Ray as the
 task's memory request (used for placement); hard enforcement is Ray's memory monitor, per node.
 Job logs are written by the worker under the run directory, so on a multi-node cluster the run
-directory must be on a shared file system (as it must for the materialized data anyway).
+directory must be on a shared file system (as it must for the materialized data anyway). Records of
+jobs that ran carry `ray_node`, the id of the Ray node that ran them (tests/test_ray_multinode.py
+checks a sweep spread over two nodes against the local executor's records).
 """
 
 from __future__ import annotations
@@ -47,7 +49,9 @@ def _run_job(job: Job, start_times) -> list[dict]:
 
     load_adapters()
     ray.get(start_times.mark.remote(job.job_id))
-    return execute_logged(job)
+    node = ray.get_runtime_context().get_node_id()
+    # Which Ray node ran the job: `host` cannot tell nodes of one machine apart (and names no Ray node).
+    return [{**r, "ray_node": node} for r in execute_logged(job)]
 
 
 class _StartTimes:
