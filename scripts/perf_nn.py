@@ -136,7 +136,7 @@ def measure(name: str, X, y, n_tr: int, batch: int, epochs: int, device: torch.d
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=None,
-                    help="rows in all (80%% train); default 50,000 on CUDA (40,000 training rows), 5,000 on CPU")
+                    help="rows in all (80%% train); default 50,000 on CUDA (40,000 training rows), 2,000 on CPU")
     ap.add_argument("--features", type=int, default=20)
     ap.add_argument("--epochs", type=int, default=None, help="timed epochs per side (default 5 on CUDA, 2 on CPU)")
     ap.add_argument("--batches", default="256,1024")
@@ -146,7 +146,7 @@ def main() -> None:
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if args.device == "auto" else args.device))
     on_cuda = device.type == "cuda"
-    rows = args.rows or (50_000 if on_cuda else 5_000)
+    rows = args.rows or (50_000 if on_cuda else 2_000)
     epochs = args.epochs or (5 if on_cuda else 2)
     fast = "graph" if on_cuda else "eager"
     X, y = make_frame(rows, args.features)

@@ -26,7 +26,7 @@ QUICK = {
     "ft_transformer": {"n_blocks": 1, "d_block": 64},
     "mlp_plr": {"n_blocks": 2, "d_block": 128},
 }
-SEEDS = (0, 1, 2, 3)
+SEEDS = (0, 1, 2)
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def _scores(name, task_type, data, fast_path):
     out, infos = [], []
     for seed in SEEDS:
         model, pred, _ = fit_predict(get_adapter(name), task_type, data[task_type],
-                                     {"max_epochs": 30, "batch_size": 128, **QUICK[name], "fast_path": fast_path},
+                                     {"max_epochs": 20, "batch_size": 128, **QUICK[name], "fast_path": fast_path},
                                      ctx=FitContext(seed=seed, device="cuda"))
         out.append(objective_value(task_type, data[task_type][1][data[task_type][4]], pred, TASKS[task_type]))
         infos.append(model.ctx.info)

@@ -45,7 +45,7 @@ import time
 import torch
 from torch import nn
 
-from bench.adapters.torch_training import _autocast, _loss, _Training
+from bench.adapters.torch_training import TrainingRun, autocast_cuda_bf16, batch_loss
 
 WARMUP_STEPS = 3  # eager steps before capture: cuBLAS handles, optimizer state, autograd streams exist
 FAST_EVAL_BATCH = 16_384  # validation rows per forward pass on CUDA
@@ -55,7 +55,7 @@ class FastPathUnavailable(RuntimeError):
     """The requested capture / compilation cannot run here; the loop falls back to eager."""
 
 
-def fast_epochs(t: _Training, mode: str) -> None:
+def fast_epochs(t: TrainingRun, mode: str) -> None:
     """Train like _eager_epochs, through the fast path `mode` ("eager", "graph" or "compile")."""
     on_cuda = t.device.type == "cuda"
     steps = {"eager": EagerSteps, "graph": GraphSteps, "compile": CompiledSteps}[mode](t)
@@ -84,7 +84,7 @@ def fast_epochs(t: _Training, mode: str) -> None:
 class EagerSteps:
     """One optimizer step per call, queued on the device without waiting for it."""
 
-    def __init__(self, t: _Training):
+    def __init__(self, t: TrainingRun):
         self.t = t
         self.module: nn.Module = t.net  # what the training forward calls (a compiled wrapper for "compile")
         self.params = [p for p in t.net.parameters() if p.requires_grad]
@@ -98,9 +98,9 @@ class EagerSteps:
     def body(self, idx: torch.Tensor) -> None:
         """Gather, forward, loss, backward, clip, step: the part a CUDA graph captures."""
         t = self.t
-        with _autocast(t.device, cache=False):
+        with autocast_cuda_bf16(t.device, cache=False):
             out = self.module(*(x[idx] for x in t.xs_train))
-        loss = _loss(out, t.target[idx], t.task)
+        loss = batch_loss(out, t.target[idx], t.task)
         self.loss_sum += loss.detach()
         loss.backward()
         if t.cfg.grad_clip:
@@ -144,7 +144,7 @@ class EagerSteps:
 class GraphSteps(EagerSteps):
     """Full batches replay one captured CUDA graph; everything else runs as EagerSteps."""
 
-    def __init__(self, t: _Training):
+    def __init__(self, t: TrainingRun):
         super().__init__(t)
         self.graph: torch.cuda.CUDAGraph | None = None
         self.failed = False
@@ -187,7 +187,7 @@ class GraphSteps(EagerSteps):
 class CompiledSteps(EagerSteps):
     """The training forward through torch.compile(mode="reduce-overhead"); eager after a failure."""
 
-    def __init__(self, t: _Training):
+    def __init__(self, t: TrainingRun):
         super().__init__(t)
         self.compiled = torch.compile(t.net, mode="reduce-overhead", dynamic=False)
         self.module = self.compiled

@@ -22,7 +22,7 @@ What it does, and why:
   * bf16 autocast on CUDA only; CPU trains in float32 (CPU bf16 is slower and less accurate).
   * Each epoch's validation scores come from bench.metrics.epoch_scores (only the two numbers the loop
     needs, in numpy): scikit-learn's per-call validation cost a tenth of a GPU epoch at batch 1024.
-  * Two loops share everything above (class _Training): the eager loop below (`fast_path="off"`) and
+  * Two loops share everything above (class TrainingRun): the eager loop below (`fast_path="off"`) and
     the CUDA fast path in bench.adapters.torch_fast (`"eager"`, `"graph"`, `"compile"`): data and
     batches on the device, fused AdamW, no host synchronisation inside an epoch, and the train step
     captured as a CUDA graph. `"auto"` (the default) is `"graph"` on CUDA and `"off"` elsewhere; the
@@ -132,7 +132,7 @@ def _tensors(X: Arrays, device: torch.device) -> tuple[torch.Tensor, ...]:
     return tuple(out)
 
 
-def _autocast(device: torch.device, cache: bool = True):
+def autocast_cuda_bf16(device: torch.device, cache: bool = True):
     # cache=False inside CUDA-graph capture: autocast's cast cache must not outlive the captured region.
     return torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda", cache_enabled=cache)
 
@@ -143,13 +143,13 @@ def _forward_all(model: nn.Module, xs: tuple[torch.Tensor, ...], batch: int, dev
     n = len(xs[0])
     outs = []
     for start in range(0, n, batch):
-        with _autocast(device):
+        with autocast_cuda_bf16(device):
             out = model(*(x[start:start + batch].to(device, non_blocking=True) for x in xs))
         outs.append(out.double())
     return torch.cat(outs)
 
 
-def _loss(out: torch.Tensor, target: torch.Tensor, task: TaskInfo) -> torch.Tensor:
+def batch_loss(out: torch.Tensor, target: torch.Tensor, task: TaskInfo) -> torch.Tensor:
     out = out.float()
     if out.ndim == 3:  # (batch, k, d_out): every ensemble member is trained on the same target
         k = out.shape[1]
@@ -185,7 +185,7 @@ class TrainedNet:
         return self.outputs_to_predictions(_forward_all(self.model, xs, self.eval_batch_size, self.device))
 
 
-class _Training:
+class TrainingRun:
     """What one fit shares between the eager loop and the fast path: the network, the data on the
     device, the optimizer, the clock, and the decisions taken once per epoch (end_epoch)."""
 
@@ -256,7 +256,7 @@ class _Training:
         return self.trained
 
 
-def _eager_epochs(t: _Training) -> None:
+def _eager_epochs(t: TrainingRun) -> None:
     """The eager loop (fast_path "off"): one optimizer step per batch, as plain torch code."""
     net, device, n, batch_size = t.net, t.device, t.n, t.batch_size
     for epoch in range(1, int(t.cfg.max_epochs) + 1):
@@ -267,9 +267,9 @@ def _eager_epochs(t: _Training) -> None:
             idx = order[start:start + batch_size]
             if len(idx) == 1 and n > 1:
                 continue  # a one-row batch breaks BatchNorm (ResNet) and says little; it is reshuffled next epoch
-            with _autocast(device):
+            with autocast_cuda_bf16(device):
                 out = net(*(x[idx] for x in t.xs_train))
-            loss = _loss(out, t.target[idx], t.task)
+            loss = batch_loss(out, t.target[idx], t.task)
             t.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if t.cfg.grad_clip:
@@ -311,7 +311,7 @@ def train_network(model: nn.Module | Callable[[int], nn.Module], task: TaskInfo,
     # counter on the device so that the step can live inside a CUDA graph. CPU keeps the default
     # implementation, so that the fast path's device-agnostic part computes exactly what "off" does.
     options = {"fused": True, "capturable": mode == "graph"} if mode != "off" and device.type == "cuda" else {}
-    t = _Training(net, task, ctx, X_train, y_train, X_val, y_val, cfg, param_groups, started, options)
+    t = TrainingRun(net, task, ctx, X_train, y_train, X_val, y_val, cfg, param_groups, started, options)
     ctx.info.update(batch_size=t.batch_size, early_stopping_metric=t.metric, fast_path=mode)
     if mode == "off":
         _eager_epochs(t)

@@ -34,6 +34,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Self
 
 MIB = 2**20
 GIB = 2**30
@@ -52,7 +53,7 @@ def query(fields: list[str], timeout: float = 20) -> list[dict[str, str]] | None
         return None
     try:
         done = subprocess.run(["nvidia-smi", f"--query-gpu={','.join(fields)}", "--format=csv,noheader,nounits"],
-                              capture_output=True, text=True, timeout=timeout)
+                              capture_output=True, text=True, timeout=timeout, check=False)
     except (OSError, subprocess.SubprocessError):
         return None
     if done.returncode != 0:
@@ -151,7 +152,7 @@ class GpuSampler:
         self._began = time.monotonic()
         self.samples = 0
 
-    def __enter__(self) -> "GpuSampler":
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
