@@ -166,17 +166,16 @@ def test_epoch_scores_equal_score_predictions():
     proba = np.c_[1 - p, p]
     proba[0] = [1.0, 0.0]  # a confident mistake or hit: the clipping matters
     full, fast = score_predictions("binary", y, proba, 2), epoch_scores("binary", y, proba, 2, {"log_loss", "roc_auc"})
-    assert fast["log_loss"] == pytest.approx(full["log_loss"], rel=1e-12)
+    assert fast["log_loss"] == full["log_loss"]  # bit-identical: early stopping decides exactly as before
     assert fast["roc_auc"] == pytest.approx(full["roc_auc"], rel=1e-12)
     assert np.isnan(epoch_scores("binary", np.zeros(5, int), proba[:5], 2, {"roc_auc"})["roc_auc"])
 
     y3 = rng.integers(0, 4, 300)
     proba3 = rng.dirichlet(np.ones(4), 300)
-    assert epoch_scores("multiclass", y3, proba3, 4, {"log_loss"})["log_loss"] == pytest.approx(
-        score_predictions("multiclass", y3, proba3, 4)["log_loss"], rel=1e-12)
+    assert epoch_scores("multiclass", y3, proba3, 4, {"log_loss"})["log_loss"] == \
+        score_predictions("multiclass", y3, proba3, 4)["log_loss"]
 
     yr, pr = rng.normal(size=300), rng.normal(size=300)
-    assert epoch_scores("regression", yr, pr, 0, {"rmse"}) == {
-        "rmse": pytest.approx(score_predictions("regression", yr, pr)["rmse"], rel=1e-12)}
+    assert epoch_scores("regression", yr, pr, 0, {"rmse"}) == {"rmse": score_predictions("regression", yr, pr)["rmse"]}
     with pytest.raises(ValueError, match="non-finite"):
         epoch_scores("regression", yr, np.full(300, np.nan), 0, {"rmse"})

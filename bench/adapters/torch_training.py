@@ -50,12 +50,12 @@ from torch import nn
 
 from bench.adapters.base import FitContext, TaskInfo, objective_defined
 from bench.adapters.early_stopping import EarlyStopper, stopping_metric
+from bench.adapters.neural_base import FAST_PATH_ENV
 from bench.metrics import epoch_scores
 from bench.records.schema import TrialEnd
 
 Arrays = Union[np.ndarray, tuple]
 FastPath = Literal["auto", "off", "eager", "graph", "compile"]
-FAST_PATH_ENV = "BENCH_FAST_PATH"
 
 
 @dataclass
