@@ -75,3 +75,42 @@ def check_proba(proba: np.ndarray, n_classes: int) -> np.ndarray:
     if np.any(np.abs(sums - 1.0) > 1e-3):
         raise ValueError("model probabilities do not sum to 1")
     return proba / sums
+
+
+def epoch_scores(task_type: str, y_true: np.ndarray, pred: np.ndarray, n_classes: int, names) -> dict:
+    """Only the metrics in `names` ("log_loss", "roc_auc", "rmse"), for loops that score every epoch.
+
+    Same definitions as score_predictions (which the trial's value and the test records use): log
+    loss on probabilities clipped to [_EPS, 1] and then, as scikit-learn does, to [eps, 1 - eps]; ROC
+    AUC with tied scores counted one half (the Mann-Whitney U statistic, equal to the area under
+    scikit-learn's ROC curve); RMSE. Plain numpy: scikit-learn's input validation costs ~6 ms per call
+    (binary, 8,000 rows), which on a GPU is a tenth of an epoch at batch 1024, for the same numbers:
+    log loss and RMSE (what early stopping compares) are bit-identical to score_predictions', ROC AUC
+    equal up to rounding (tests/test_fast_path.py compares them).
+    """
+    from scipy.stats import rankdata
+
+    names, out = set(names), {}
+    y_true = np.asarray(y_true)
+    if task_type == "regression":
+        pred = np.asarray(pred, dtype="float64").ravel()
+        if not np.all(np.isfinite(pred)):
+            raise ValueError("model produced non-finite regression predictions")
+        if "rmse" in names:
+            out["rmse"] = float(np.sqrt(np.mean((y_true - pred) ** 2)))
+        return out
+    proba = check_proba(pred, n_classes)
+    if "log_loss" in names:
+        eps = np.finfo(np.float64).eps
+        picked = np.clip(np.clip(proba[np.arange(len(y_true)), y_true.astype(int)], _EPS, 1.0), eps, 1 - eps)
+        out["log_loss"] = float(-np.mean(np.log(picked)))
+    if "roc_auc" in names:
+        positive = y_true == 1
+        n_pos = int(positive.sum())
+        n_neg = len(y_true) - n_pos
+        if n_pos == 0 or n_neg == 0:
+            out["roc_auc"] = float("nan")
+        else:
+            ranks = rankdata(proba[:, 1])  # ties get their mean rank
+            out["roc_auc"] = float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return out

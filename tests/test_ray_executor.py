@@ -14,7 +14,7 @@ ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install '
 MODELS = ["test_prior", "dummy", "linear", "test_raise", "test_crash", "test_hang"]
 # Fields that legitimately differ between two executions: where and when, and how long things took.
 VOLATILE = {"host", "finished_at", "log", "log_tail", "job_seconds", "tuning_seconds", "fit_seconds",
-            "predict_seconds", "device_seconds"}
+            "predict_seconds", "device_seconds", "ray_node"}
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,10 @@ from typing import Any, ClassVar
 from bench.adapters.base import Adapter, Capabilities
 from bench.preprocessing import MatrixPreprocessor, NumCatPreprocessor
 
+# Environment variable that overrides TrainConfig.fast_path for every fit of a process (and of the
+# sweep workers and Ray tasks it starts): off | eager | graph | compile | auto.
+FAST_PATH_ENV = "BENCH_FAST_PATH"
+
 # Training settings every neural adapter starts from; adapters override what their paper says.
 TRAINING_DEFAULTS: dict[str, Any] = {
     "lr": 1e-3,
@@ -26,6 +30,10 @@ TRAINING_DEFAULTS: dict[str, Any] = {
     "patience": 16,  # Gorishniy et al. 2021 (and the TabM paper): early-stopping patience 16
     "grad_clip": None,  # max gradient norm; None = no clipping
     "time_limit_s": None,
+    # Training loop: "auto" = the CUDA fast path (CUDA graphs) on a GPU, the eager loop on CPU;
+    # "off" | "eager" | "graph" | "compile" force one (bench.adapters.torch_training, torch_fast).
+    # Not tuned; the environment variable BENCH_FAST_PATH overrides it for a whole sweep.
+    "fast_path": "auto",
 }
 
 # Tiny fits for check_adapter and smoke sweeps: a handful of epochs on a small network.

@@ -10,8 +10,9 @@ What it does, and why:
     validation predictions are scored once (bench.metrics.score_predictions) for both the stopping
     metric and the objective reported to the pruner (binary ROC AUC / log loss / RMSE).
   * A stop at the tuning budget's end (ctx.deadline) or at `time_limit_s` is checked after every
-    batch; the epoch under way is then scored and kept if it is the best. How training ended goes to
-    ctx.record_end (bench.records.schema.TrialEnd; unit "epochs").
+    batch (time.monotonic(): a host clock read, never a device synchronisation); the epoch under way
+    is then scored and kept if it is the best. How training ended goes to ctx.record_end
+    (bench.records.schema.TrialEnd; unit "epochs").
   * Regression is fit on a standardized target (mean/std of the training y) so one learning rate works
     for targets of any scale; predictions are mapped back.
   * Seeded: torch.manual_seed before the model is built (init, dropout) and a private torch.Generator
@@ -19,6 +20,15 @@ What it does, and why:
   * Plain tensor indexing with randperm instead of a DataLoader: tabular batches are tiny and the
     DataLoader's per-item collation would dominate the step time.
   * bf16 autocast on CUDA only; CPU trains in float32 (CPU bf16 is slower and less accurate).
+  * Each epoch's validation scores come from bench.metrics.epoch_scores (only the two numbers the loop
+    needs, in numpy): scikit-learn's per-call validation cost a tenth of a GPU epoch at batch 1024.
+  * Two loops share everything above (class TrainingRun): the eager loop below (`fast_path="off"`) and
+    the CUDA fast path in bench.adapters.torch_fast (`"eager"`, `"graph"`, `"compile"`): data and
+    batches on the device, fused AdamW, no host synchronisation inside an epoch, and the train step
+    captured as a CUDA graph. `"auto"` (the default) is `"graph"` on CUDA and `"off"` elsewhere; the
+    environment variable BENCH_FAST_PATH overrides the setting for every fit of a process (and of
+    the sweep workers it starts). ctx.info["fast_path"] says which loop really ran, and
+    ctx.info["fast_path_fallback"] why a requested graph / compile step fell back to eager.
 
 Inputs may be one array or a tuple of arrays (e.g. numeric matrix + categorical codes for an
 FT-Transformer); the model is called as model(*batch). A model may return (batch, d_out) or, for
@@ -28,9 +38,10 @@ ensembles trained jointly like TabM, (batch, k, d_out): each member gets the los
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass, fields
-from typing import Any, Callable, Union
+from typing import Any, Callable, Literal, Union, get_args
 
 import numpy as np
 import torch
@@ -39,10 +50,12 @@ from torch import nn
 
 from bench.adapters.base import FitContext, TaskInfo, objective_defined
 from bench.adapters.early_stopping import EarlyStopper, stopping_metric
-from bench.metrics import score_predictions
+from bench.adapters.neural_base import FAST_PATH_ENV
+from bench.metrics import epoch_scores
 from bench.records.schema import TrialEnd
 
 Arrays = Union[np.ndarray, tuple]
+FastPath = Literal["auto", "off", "eager", "graph", "compile"]
 
 
 @dataclass
@@ -55,12 +68,32 @@ class TrainConfig:
     patience: int = 16
     grad_clip: float | None = None  # max gradient norm; None: no clipping
     time_limit_s: float | None = None  # wall-clock budget for the whole fit
+    fast_path: FastPath = "auto"  # which training loop; see the module docstring
+
+    def __post_init__(self) -> None:
+        check_fast_path("fast_path", self.fast_path)
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> "TrainConfig":
         """Pick the training keys out of an adapter's parameter dict (the rest are architecture)."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in params.items() if k in names})
+
+
+def check_fast_path(option: str, value) -> str:
+    if value not in get_args(FastPath):
+        raise ValueError(f"{option} must be one of {', '.join(get_args(FastPath))}, got {value!r}")
+    return value
+
+
+def resolve_fast_path(requested: str, device: torch.device) -> str:
+    """The loop a fit runs: BENCH_FAST_PATH (when set) beats the configuration; "auto" is the fast
+    path with CUDA graphs on CUDA and the eager loop elsewhere."""
+    override = os.environ.get(FAST_PATH_ENV, "").strip().lower()
+    mode = check_fast_path(FAST_PATH_ENV, override) if override else requested
+    if mode == "auto":
+        return "graph" if device.type == "cuda" else "off"
+    return mode
 
 
 def auto_batch_size(n_rows: int) -> int:
@@ -99,8 +132,9 @@ def _tensors(X: Arrays, device: torch.device) -> tuple[torch.Tensor, ...]:
     return tuple(out)
 
 
-def _autocast(device: torch.device):
-    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+def autocast_cuda_bf16(device: torch.device, cache: bool = True):
+    # cache=False inside CUDA-graph capture: autocast's cast cache must not outlive the captured region.
+    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda", cache_enabled=cache)
 
 
 @torch.inference_mode()
@@ -109,17 +143,18 @@ def _forward_all(model: nn.Module, xs: tuple[torch.Tensor, ...], batch: int, dev
     n = len(xs[0])
     outs = []
     for start in range(0, n, batch):
-        with _autocast(device):
+        with autocast_cuda_bf16(device):
             out = model(*(x[start:start + batch].to(device, non_blocking=True) for x in xs))
         outs.append(out.double())
     return torch.cat(outs)
 
 
-def _loss(out: torch.Tensor, target: torch.Tensor, task: TaskInfo) -> torch.Tensor:
+def batch_loss(out: torch.Tensor, target: torch.Tensor, task: TaskInfo) -> torch.Tensor:
     out = out.float()
     if out.ndim == 3:  # (batch, k, d_out): every ensemble member is trained on the same target
         k = out.shape[1]
-        out, target = out.flatten(0, 1), target.repeat_interleave(k)
+        # expand + reshape = repeat_interleave(k) without its device-to-host size read (CUDA graphs)
+        out, target = out.flatten(0, 1), target.unsqueeze(1).expand(-1, k).reshape(-1)
     if task.is_classification:
         return F.cross_entropy(out, target)
     return F.mse_loss(out.squeeze(-1), target)
@@ -150,6 +185,103 @@ class TrainedNet:
         return self.outputs_to_predictions(_forward_all(self.model, xs, self.eval_batch_size, self.device))
 
 
+class TrainingRun:
+    """What one fit shares between the eager loop and the fast path: the network, the data on the
+    device, the optimizer, the clock, and the decisions taken once per epoch (end_epoch)."""
+
+    def __init__(self, net: nn.Module, task: TaskInfo, ctx: FitContext, X_train: Arrays, y_train: np.ndarray,
+                 X_val: Arrays, y_val: np.ndarray, cfg: TrainConfig, param_groups, started: float,
+                 optimizer_options: dict):
+        self.net, self.task, self.ctx, self.cfg, self.started = net, task, ctx, cfg, started
+        self.device = device = next(net.parameters()).device
+        self.xs_train, self.xs_val = _tensors(X_train, device), _tensors(X_val, device)
+        self.n = len(self.xs_train[0])
+        y_train = np.array(y_train)  # a private, writable copy (torch refuses read-only buffers)
+        if task.is_classification:
+            y_mean, y_std = 0.0, 1.0
+            self.target = torch.as_tensor(y_train, dtype=torch.long, device=device)
+        else:
+            y_mean = float(np.mean(y_train))
+            y_std = float(np.std(y_train)) or 1.0  # a constant target: nothing to scale
+            self.target = torch.as_tensor((y_train - y_mean) / y_std, dtype=torch.float32, device=device)
+        self.trained = TrainedNet(net, task, device, int(cfg.eval_batch_size), y_mean, y_std)
+        self.y_val = np.asarray(y_val)
+
+        # A binary validation part with one class has no ROC AUC: nothing is reported then (the tuner's
+        # direction is that of ROC AUC); early stopping is on log loss either way.
+        self.metric, self.objective = stopping_metric(task.task_type), task.objective.metric
+        self.report = objective_defined(task, y_val)
+        self.metric_names = {self.metric, *([self.objective] if self.report else [])}
+
+        self.batch_size = auto_batch_size(self.n) if cfg.batch_size == "auto" else int(cfg.batch_size)
+        self.optimizer = torch.optim.AdamW(param_groups(net, cfg.weight_decay), lr=cfg.lr, **optimizer_options)
+        self.generator = torch.Generator().manual_seed(ctx.seed)
+        self.deadline = math.inf if cfg.time_limit_s is None else started + cfg.time_limit_s
+        if ctx.deadline is not None:
+            self.deadline = min(self.deadline, ctx.deadline)
+        self.stopper = EarlyStopper(int(cfg.patience))
+        self.best_state, self.stopped_by, self.epoch = None, TrialEnd.MAX_ITERATIONS, 0
+
+    def end_epoch(self, epoch: int, deadline_hit: bool, eval_batch: int | None = None) -> bool:
+        """Score epoch `epoch` on the validation part, keep its weights if best, report to the pruner
+        (may raise optuna.TrialPruned); True when training ends here."""
+        self.epoch = epoch
+        out = _forward_all(self.net, self.xs_val, eval_batch or self.trained.eval_batch_size, self.device)
+        pred = self.trained.outputs_to_predictions(out)
+        if not np.all(np.isfinite(pred)):
+            self.stopped_by = TrialEnd.DIVERGED  # non-finite outputs never recover; keep the best epoch so far
+            return True
+        scores = epoch_scores(self.task.task_type, self.y_val, pred, self.task.n_classes, self.metric_names)
+        if self.stopper.update(epoch, scores[self.metric]):
+            self.best_state = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
+        if self.report:
+            self.ctx.report_value(epoch, scores[self.objective])
+        if deadline_hit:
+            self.stopped_by = TrialEnd.DEADLINE
+            return True
+        if self.stopper.should_stop(epoch):
+            self.stopped_by = TrialEnd.EARLY_STOPPED
+            return True
+        return False
+
+    def finish(self) -> TrainedNet:
+        if self.best_state is None:
+            raise FloatingPointError(f"training diverged in epoch {self.epoch} (non-finite outputs) before any "
+                                     f"usable epoch; lr={self.cfg.lr} is likely too high")
+        self.net.load_state_dict(self.best_state)
+        if self.device.type == "cuda":  # the per-job GPU memory footprint --jobs-per-gpu auto plans with
+            self.ctx.info["cuda_peak_bytes"] = int(torch.cuda.max_memory_allocated(self.device))
+        self.ctx.record_end(self.stopped_by, iterations=self.epoch, best=self.stopper.best_iteration, unit="epochs",
+                            best_val=self.stopper.best_value, fit_seconds=round(time.monotonic() - self.started, 3))
+        return self.trained
+
+
+def _eager_epochs(t: TrainingRun) -> None:
+    """The eager loop (fast_path "off"): one optimizer step per batch, as plain torch code."""
+    net, device, n, batch_size = t.net, t.device, t.n, t.batch_size
+    for epoch in range(1, int(t.cfg.max_epochs) + 1):
+        net.train()
+        order = torch.randperm(n, generator=t.generator).to(device)
+        deadline_hit = False
+        for start in range(0, n, batch_size):
+            idx = order[start:start + batch_size]
+            if len(idx) == 1 and n > 1:
+                continue  # a one-row batch breaks BatchNorm (ResNet) and says little; it is reshuffled next epoch
+            with autocast_cuda_bf16(device):
+                out = net(*(x[idx] for x in t.xs_train))
+            loss = batch_loss(out, t.target[idx], t.task)
+            t.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if t.cfg.grad_clip:
+                nn.utils.clip_grad_norm_(net.parameters(), t.cfg.grad_clip)
+            t.optimizer.step()
+            if time.monotonic() > t.deadline:
+                deadline_hit = True
+                break
+        if t.end_epoch(epoch, deadline_hit):
+            break
+
+
 def train_network(model: nn.Module | Callable[[int], nn.Module], task: TaskInfo, ctx: FitContext,
                   X_train: Arrays, y_train: np.ndarray, X_val: Arrays, y_val: np.ndarray,
                   cfg: TrainConfig,
@@ -161,7 +293,8 @@ def train_network(model: nn.Module | Callable[[int], nn.Module], task: TaskInfo,
     ctx.report_value(epoch, objective value) is called once per epoch and may raise optuna.TrialPruned,
     which propagates. ctx.record_end gets how it ended (early_stopped, max_iterations, deadline,
     diverged), epochs done and the best epoch; ctx.info also gets early_stopping_metric, best_val (the
-    stopping metric at the best epoch), batch_size and fit_seconds.
+    stopping metric at the best epoch), batch_size, fit_seconds, fast_path (the loop that ran; see the
+    module docstring) and, on CUDA, cuda_peak_bytes (peak memory torch allocated during the fit).
     """
     if int(cfg.max_epochs) < 1:
         raise ValueError(f"max_epochs must be at least 1, got {cfg.max_epochs}")
@@ -169,74 +302,21 @@ def train_network(model: nn.Module | Callable[[int], nn.Module], task: TaskInfo,
     torch.set_num_threads(max(1, int(ctx.threads)))
     torch.manual_seed(ctx.seed)
     device = torch.device(ctx.device)
+    mode = resolve_fast_path(cfg.fast_path, device)
     net = model if isinstance(model, nn.Module) else model(output_dim(task))
     net = net.to(device)
-
-    xs_train, xs_val = _tensors(X_train, device), _tensors(X_val, device)
-    n = len(xs_train[0])
-    y_train = np.array(y_train)  # a private, writable copy (torch refuses read-only buffers)
-    if task.is_classification:
-        y_mean, y_std = 0.0, 1.0
-        target = torch.as_tensor(y_train, dtype=torch.long, device=device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    # Fused AdamW (one kernel per parameter group) on the CUDA fast path; capturable keeps its step
+    # counter on the device so that the step can live inside a CUDA graph. CPU keeps the default
+    # implementation, so that the fast path's device-agnostic part computes exactly what "off" does.
+    options = {"fused": True, "capturable": mode == "graph"} if mode != "off" and device.type == "cuda" else {}
+    t = TrainingRun(net, task, ctx, X_train, y_train, X_val, y_val, cfg, param_groups, started, options)
+    ctx.info.update(batch_size=t.batch_size, early_stopping_metric=t.metric, fast_path=mode)
+    if mode == "off":
+        _eager_epochs(t)
     else:
-        y_mean = float(np.mean(y_train))
-        y_std = float(np.std(y_train)) or 1.0  # a constant target: nothing to scale
-        target = torch.as_tensor((y_train - y_mean) / y_std, dtype=torch.float32, device=device)
-    trained = TrainedNet(net, task, device, int(cfg.eval_batch_size), y_mean, y_std)
+        from bench.adapters.torch_fast import fast_epochs
 
-    # A binary validation part with one class has no ROC AUC: nothing is reported then (the tuner's
-    # direction is that of ROC AUC); early stopping is on log loss either way.
-    metric, objective = stopping_metric(task.task_type), task.objective.metric
-    report = objective_defined(task, y_val)
-
-    batch_size = auto_batch_size(n) if cfg.batch_size == "auto" else int(cfg.batch_size)
-    optimizer = torch.optim.AdamW(param_groups(net, cfg.weight_decay), lr=cfg.lr)
-    generator = torch.Generator().manual_seed(ctx.seed)
-    deadline = math.inf if cfg.time_limit_s is None else started + cfg.time_limit_s
-    if ctx.deadline is not None:
-        deadline = min(deadline, ctx.deadline)
-
-    stopper = EarlyStopper(int(cfg.patience))
-    best_state, stopped_by, epoch = None, TrialEnd.MAX_ITERATIONS, 0
-    ctx.info.update(batch_size=batch_size, early_stopping_metric=metric)
-    for epoch in range(1, int(cfg.max_epochs) + 1):
-        net.train()
-        order = torch.randperm(n, generator=generator).to(device)
-        for start in range(0, n, batch_size):
-            idx = order[start:start + batch_size]
-            if len(idx) == 1 and n > 1:
-                continue  # a one-row batch breaks BatchNorm (ResNet) and says little; it is reshuffled next epoch
-            with _autocast(device):
-                out = net(*(x[idx] for x in xs_train))
-            loss = _loss(out, target[idx], task)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip:
-                nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
-            optimizer.step()
-            if time.monotonic() > deadline:
-                stopped_by = TrialEnd.DEADLINE
-                break
-
-        pred = trained.outputs_to_predictions(_forward_all(net, xs_val, trained.eval_batch_size, device))
-        if not np.all(np.isfinite(pred)):
-            stopped_by = TrialEnd.DIVERGED  # non-finite outputs never recover; keep the best epoch so far
-            break
-        scores = score_predictions(task.task_type, y_val, pred, task.n_classes)  # one pass, every metric
-        if stopper.update(epoch, scores[metric]):
-            best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-        if report:
-            ctx.report_value(epoch, scores[objective])
-        if stopped_by == TrialEnd.DEADLINE:
-            break
-        if stopper.should_stop(epoch):
-            stopped_by = TrialEnd.EARLY_STOPPED
-            break
-
-    if best_state is None:
-        raise FloatingPointError(f"training diverged in epoch {epoch} (non-finite outputs) before any "
-                                 f"usable epoch; lr={cfg.lr} is likely too high")
-    net.load_state_dict(best_state)
-    ctx.record_end(stopped_by, iterations=epoch, best=stopper.best_iteration, unit="epochs",
-                   best_val=stopper.best_value, fit_seconds=round(time.monotonic() - started, 3))
-    return trained
+        fast_epochs(t, mode)
+    return t.finish()

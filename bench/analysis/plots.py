@@ -207,3 +207,21 @@ def time_vs_score(table: pd.DataFrame):
     ax.set_title("Time vs score")
     ax.grid(alpha=0.3)
     return fig
+
+
+def gpu_utilization(samples: pd.DataFrame):
+    """The sweep's GPU samples (<run>/gpu-utilization.csv): utilization and memory over time, per GPU."""
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7.5, 4.8), sharex=True)
+    for gpu, s in samples.groupby("gpu", sort=True):
+        minutes = s.elapsed_s.to_numpy(float) / 60
+        top.plot(minutes, s.utilization_pct, marker=".", ms=3, lw=1, label=f"GPU {gpu}")
+        bottom.plot(minutes, s.memory_used_mib / 1024, marker=".", ms=3, lw=1, label=f"GPU {gpu}")
+    top.set_ylim(0, 105)
+    top.set_ylabel("utilization %")
+    bottom.set_ylabel("memory used (GiB)")
+    bottom.set_xlabel("minutes since the sweep's GPU workers started")
+    top.set_title("GPU utilization during the sweep (nvidia-smi samples)")
+    for ax in (top, bottom):
+        ax.grid(alpha=0.3)
+    top.legend(fontsize=7)
+    return fig

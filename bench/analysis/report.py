@@ -180,13 +180,39 @@ def data_check_rows(run_dir: Path) -> tuple[list[str], list[list[str]]]:
     return ["dataset", "found when loading", "skipped"], rows
 
 
+def gpu_samples(run_dir: Path) -> pd.DataFrame | None:
+    """<run>/gpu-utilization.csv (bench.execution.gpu_usage.GpuSampler) as a frame, or None when the
+    run has no usable samples (no GPU workers ran, or the file is unreadable)."""
+    path = Path(run_dir) / "gpu-utilization.csv"
+    try:
+        frame = pd.read_csv(path, dtype={"gpu": str})
+    except (OSError, ValueError):
+        return None
+    needed = {"elapsed_s", "gpu", "utilization_pct", "memory_used_mib"}
+    if not needed <= set(frame.columns):
+        return None
+    frame = frame.dropna(subset=["elapsed_s", "utilization_pct"])
+    return frame if len(frame) else None
+
+
+def gpu_rows(samples: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    rows = [[html.escape(str(gpu)), str(len(s)), _fmt(s.utilization_pct.mean(), 1), _fmt(s.utilization_pct.median(), 1),
+             _fmt(s.memory_used_mib.max() / 1024, 2), _fmt((s.elapsed_s.max() - s.elapsed_s.min()) / 60, 1)]
+            for gpu, s in samples.groupby("gpu", sort=True)]
+    return ["GPU", "samples", "mean util. %", "median util. %", "peak memory GiB", "minutes"], rows
+
+
 def write_report(a: Analysis, run_dir: Path, out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     plot_dir = out_dir / "report-plots"
     plot_dir.mkdir(exist_ok=True)
     rel = os.path.relpath(run_dir, out_dir)
     title = f"Benchmark report: {a.config.get('suite', run_dir.name)}"
-    figs = {name: (caption, plots.png(fig)) for name, (caption, fig) in figures(a).items()}
+    found = figures(a)
+    samples = gpu_samples(run_dir)
+    if samples is not None:
+        found["gpu-utilization"] = ("GPU utilization and memory during the sweep", plots.gpu_utilization(samples))
+    figs = {name: (caption, plots.png(fig)) for name, (caption, fig) in found.items()}
     for name, (_, png) in figs.items():
         (plot_dir / f"{name}.png").write_bytes(png)
 
@@ -241,6 +267,12 @@ def write_report(a: Analysis, run_dir: Path, out_dir: Path) -> list[Path]:
     h, m = fig("time-vs-score")
     if h:
         add("Time vs score", h, m)
+    if samples is not None:
+        h, m = fig("gpu-utilization")
+        note = ("Sampled by the sweep's parent process with nvidia-smi while GPU workers ran "
+                "(gpu-utilization.csv in the run folder).")
+        add("GPU utilization", _html_table(*gpu_rows(samples), "gpu-utilization") + f'<p class="note">{note}</p>' + h,
+            _md_table(*gpu_rows(samples)) + f"\n\n{note}\n\n{m}")
     add("Per dataset", _html_table(*ds_html, "per-dataset"), _md_table(*ds_md))
     checks = data_check_rows(run_dir)
     if checks[1]:

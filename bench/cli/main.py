@@ -66,6 +66,18 @@ def _trials(text: str) -> int | None:
 
 _positive_int = _int_in(0)
 _at_least_one = _int_in(1)
+
+
+def _jobs_per_gpu(text: str):
+    """--jobs-per-gpu: an integer >= 1, or auto."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return _at_least_one(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1 or 'auto', got {text!r}") from None
+
+
 MAX_SEED = 2**31 - 1  # what every library takes as a seed (bench.seeding)
 
 
@@ -105,7 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     scale = run.add_argument_group("running at scale")
     scale.add_argument("--gpus", default="auto",
                        help="GPUs for GPU-capable models: auto (all visible), none, or ids like 0,1")
-    scale.add_argument("--jobs-per-gpu", type=_at_least_one, default=1, help="GPU worker processes per GPU")
+    scale.add_argument("--jobs-per-gpu", type=_jobs_per_gpu, default=1,
+                       help="GPU worker processes per GPU, or auto: as many as fit the free memory at the measured "
+                            "per-job footprint (at most one per free core)")
     scale.add_argument("--memory-limit", type=_number_or_none, default=None, metavar="GB",
                        help="per-job memory limit in GB (resident memory of the job's process tree), or none "
                             "(default); over it the job is stopped and recorded as out_of_memory")

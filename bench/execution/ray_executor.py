@@ -12,14 +12,18 @@ driver keeps only as many tasks in flight as the cluster has room for, in plan o
 one that Ray's memory monitor kills is `out_of_memory`. `--memory-limit` is passed to Ray as the
 task's memory request (used for placement); hard enforcement is Ray's memory monitor, per node.
 Job logs are written by the worker under the run directory, so on a multi-node cluster the run
-directory must be on a shared file system (as it must for the materialized data anyway).
+directory must be on a shared file system (as it must for the materialized data anyway). Records of
+jobs that ran carry `ray_node`, the id of the Ray node that ran them (tests/test_ray_multinode.py
+checks a sweep spread over two nodes against the local executor's records).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections import deque
 
+from bench.adapters.neural_base import FAST_PATH_ENV
 from bench.errors import BenchError
 from bench.execution.jobs import Job, failure_records
 from bench.execution.joblog import execute_logged, with_log
@@ -47,7 +51,9 @@ def _run_job(job: Job, start_times) -> list[dict]:
 
     load_adapters()
     ray.get(start_times.mark.remote(job.job_id))
-    return execute_logged(job)
+    node = ray.get_runtime_context().get_node_id()
+    # Which Ray node ran the job: `host` cannot tell nodes of one machine apart (and names no Ray node).
+    return [{**r, "ray_node": node} for r in execute_logged(job)]
 
 
 class _StartTimes:
@@ -101,8 +107,11 @@ class _Driver:
 
     def _submit(self, job: Job, capacity: dict[str, float]):
         # A request larger than the whole cluster would wait forever ("infeasible"): cap it.
+        env = thread_environment(job.threads)
+        if os.environ.get(FAST_PATH_ENV):  # Ray workers inherit their node's environment, not the driver's
+            env[FAST_PATH_ENV] = os.environ[FAST_PATH_ENV]
         options = {"num_cpus": min(job.threads, capacity["cpu"]), "num_gpus": 1 if job.device == "cuda" else 0,
-                   "runtime_env": {"env_vars": thread_environment(job.threads)}}
+                   "runtime_env": {"env_vars": env}}
         if self.memory:
             options["memory"] = self.memory
         return self.task.options(**options).remote(job, self.start_times)

@@ -1,9 +1,10 @@
 """What the machine offers a sweep: CPU worker slots, GPU worker slots, and what a slot's process uses.
 
 A slot is one long-lived worker process. CPU slots come from `--jobs`; GPU slots are the visible GPUs
-times `--jobs-per-gpu`. Each GPU worker sees exactly one device (CUDA_VISIBLE_DEVICES is set before the
-process imports anything), so `cuda` inside a job always means "my GPU" and two workers never fight
-over one device unless asked to (`--jobs-per-gpu 2`). CPU workers see no GPU at all, so a library that
+times `--jobs-per-gpu` (with `auto`: what fits each device, bench.execution.gpu_usage). Each GPU worker
+sees exactly one device (CUDA_VISIBLE_DEVICES is set before the process imports anything), so `cuda`
+inside a job always means "my GPU" and two workers never fight over one device unless asked to
+(`--jobs-per-gpu 2`). CPU workers see no GPU at all, so a library that
 probes for CUDA on its own cannot land on a device another worker owns.
 """
 
@@ -42,10 +43,13 @@ def thread_environment(threads: int) -> dict[str, str]:
                                "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")}
 
 
-def plan_slots(cpu_workers: int, gpus: list[str], jobs_per_gpu: int = 1) -> list[Slot]:
+def plan_slots(cpu_workers: int, gpus: list[str], jobs_per_gpu: int | dict[str, int] = 1) -> list[Slot]:
+    """`jobs_per_gpu`: workers on every GPU, or per device id (what --jobs-per-gpu auto decides,
+    bench.execution.gpu_usage)."""
     slots = [Slot(i) for i in range(cpu_workers)]
     for gpu in gpus:
-        slots += [Slot(len(slots), gpu) for _ in range(max(1, jobs_per_gpu))]
+        count = jobs_per_gpu.get(gpu, 1) if isinstance(jobs_per_gpu, dict) else jobs_per_gpu
+        slots += [Slot(len(slots), gpu) for _ in range(max(1, count))]
     return slots
 
 

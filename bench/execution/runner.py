@@ -15,10 +15,12 @@ import os
 import signal
 import time
 from collections import Counter, deque
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 
 from bench.errors import BenchError
+from bench.execution.gpu_usage import SAMPLE_FILE, GpuSampler
 from bench.execution.jobs import Job, failure_records
 from bench.execution.joblog import execute_logged, with_log
 from bench.execution.resources import MemoryWatch, Slot, gigabytes, plan_slots
@@ -83,12 +85,13 @@ def pending_jobs(jobs: list[Job], store: ResultStore, retry_failed: bool, summar
 
 
 def run_local(jobs: list[Job], store: ResultStore, *, workers: int = 1, gpus: list[str] = (),
-              jobs_per_gpu: int = 1, time_limit: float | None = None, memory_limit_gb: float | None = None,
-              retry_failed: bool = False, progress=None) -> SweepSummary:
+              jobs_per_gpu: int | dict[str, int] = 1, time_limit: float | None = None,
+              memory_limit_gb: float | None = None, retry_failed: bool = False, progress=None) -> SweepSummary:
     """Run every job not already done; `progress(job, records)` is called as each one finishes.
 
-    `workers` CPU workers plus `jobs_per_gpu` workers per GPU id in `gpus`; workers=0 runs everything
-    in this process (debugging: no isolation, no limits).
+    `workers` CPU workers plus `jobs_per_gpu` workers per GPU id in `gpus` (one number, or one per id);
+    workers=0 runs everything in this process (debugging: no isolation, no limits). While GPU jobs run,
+    GPU utilization samples go to <run>/gpu-utilization.csv (bench.execution.gpu_usage).
     """
     summary = SweepSummary()
     pending = pending_jobs(jobs, store, retry_failed, summary)
@@ -100,7 +103,9 @@ def run_local(jobs: list[Job], store: ResultStore, *, workers: int = 1, gpus: li
     else:
         limit = memory_limit_gb * 1e9 if memory_limit_gb else None
         pool = _Pool(plan_slots(workers, list(gpus), jobs_per_gpu), time_limit, limit)
-        pool.run(pending, finished)
+        on_gpu = gpus and any(j.device == "cuda" for j in pending)
+        with GpuSampler(store.run_dir / SAMPLE_FILE, list(gpus)) if on_gpu else nullcontext():
+            pool.run(pending, finished)
         summary.startup_seconds = pool.startup_seconds
     summary.seconds = time.perf_counter() - start
     return summary

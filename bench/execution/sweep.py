@@ -59,7 +59,7 @@ class SweepConfig:
     retry_failed: bool = False
     seeds: int = 1  # model seeds per final configuration (default and tuned)
     gpus: str = "auto"  # auto | none | device ids "0,1"
-    jobs_per_gpu: int = 1  # GPU worker slots per device
+    jobs_per_gpu: int | Literal["auto"] = 1  # GPU worker slots per device; auto: what fits (gpu_usage)
     memory_limit_gb: float | None = None  # per job (worker process tree resident memory)
     storage: str | None = None  # shared Optuna storage URL; None = one SQLite file per job
     executor: Executor = "local"
@@ -81,7 +81,8 @@ class SweepConfig:
         _check_int("--seeds", self.seeds, 1)
         _check_int("--jobs", self.workers, 0)
         _check_int("--threads", self.threads, 0)
-        _check_int("--jobs-per-gpu", self.jobs_per_gpu, 1)
+        if self.jobs_per_gpu != "auto":
+            _check_int("--jobs-per-gpu", self.jobs_per_gpu, 1, "or 'auto'")
         _check_int("--seed", self.seed, 0)
         if self.max_splits is not None:
             _check_int("--splits", self.max_splits, 1)
@@ -105,6 +106,26 @@ class SweepConfig:
         """--inner-folds when given, else the suite protocol's inner_folds."""
         return self.inner_folds if self.inner_folds is not None else getattr(suite.protocol, "inner_folds", 1)
 
+    def gpu_workers(self, gpu_models: list[str] = (), store: ResultStore | None = None) -> dict[str, int]:
+        """Worker slots per GPU id. A number applies to every GPU; "auto" is decided once per sweep
+        from free memory and the measured per-job footprint (bench.execution.gpu_usage), with the
+        reasoning in self.gpu_note."""
+        if not hasattr(self, "_gpu_workers"):
+            gpus = self.gpu_ids()
+            self.gpu_note = ""
+            if self.jobs_per_gpu != "auto":
+                self._gpu_workers = {g: self.jobs_per_gpu for g in gpus}
+            elif not gpus or not gpu_models:
+                self._gpu_workers = {g: 1 for g in gpus}
+            else:
+                from bench.execution import gpu_usage
+
+                measured = gpu_usage.measured_footprints(store.load_all() if store is not None else [])
+                footprint = gpu_usage.job_footprint(list(gpu_models), measured)
+                self._gpu_workers, self.gpu_note = gpu_usage.auto_jobs_per_gpu(
+                    gpus, gpu_usage.free_memory(gpus), footprint, cpu_count(), self.workers)
+        return self._gpu_workers
+
     def identity(self, suite, datasets=None) -> dict:
         """What run.json records and compares (bench.records.store.check_config): the suite's name and
         protocol, the budget (sampler and inner folds included), and, once loaded, each dataset's
@@ -120,9 +141,10 @@ class SweepConfig:
         return out
 
 
-def _check_int(option: str, value, minimum: int) -> None:
+def _check_int(option: str, value, minimum: int, alternative: str = "") -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise BenchError(f"{option} must be an integer >= {minimum}, got {value!r}")
+        raise BenchError(f"{option} must be an integer >= {minimum}{' ' + alternative if alternative else ''}, "
+                         f"got {value!r}")
 
 
 def _check_choice(option: str, value, choices) -> None:
@@ -221,6 +243,7 @@ def prepare_sweep(config: SweepConfig) -> SweepPlan:
         plan.data_notes = {item.dataset.name: data_warnings(item.dataset) for item in loaded
                            if data_warnings(item.dataset)}
         plan.jobs = plan_jobs(config, suite, loaded, store, run_id=run_config["run_id"], skipped=plan.skipped)
+        plan.notes += [config.gpu_note] if getattr(config, "gpu_note", "") else []
         return plan
     except BaseException:
         lock.release()
@@ -248,7 +271,7 @@ def execute_sweep(plan: SweepPlan, progress: Progress | None = None) -> SweepRes
                 from bench.execution.runner import run_local
 
                 summary = run_local(plan.jobs, plan.store, workers=config.workers, gpus=config.gpu_ids(),
-                                    jobs_per_gpu=config.jobs_per_gpu, time_limit=config.time_limit,
+                                    jobs_per_gpu=config.gpu_workers(), time_limit=config.time_limit,
                                     memory_limit_gb=config.memory_limit_gb, retry_failed=config.retry_failed,
                                     progress=progress)
     finally:
@@ -295,7 +318,8 @@ def plan_jobs(config: SweepConfig, suite, loaded, store: ResultStore, run_id: st
 
     adapters = resolve_models(config.models)
     gpus = config.gpu_ids()
-    gpu_slots = len(gpus) * config.jobs_per_gpu if any(a.capabilities.gpu != "no" for a in adapters) else 0
+    gpu_models = [a.name for a in adapters if a.capabilities.gpu != "no"] if gpus else []
+    gpu_slots = sum(config.gpu_workers(gpu_models, store).values()) if gpu_models else 0
     # GPU workers feed their device from the CPU too, so they get their share of the cores.
     threads = config.threads or max(1, cpu_count() // max(1, config.workers + gpu_slots))
     run_id = store.config().get("run_id", "") if run_id is None else run_id
