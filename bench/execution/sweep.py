@@ -24,6 +24,7 @@ from typing import Callable, Literal, get_args
 
 from bench.datasets import data_warnings, load_cached_dataset, save_dataset
 from bench.errors import BenchError
+from bench.execution.ensembles import count_into, plan_entries as cross_model_entries, run_cross_model
 from bench.execution.jobs import Job
 from bench.execution.lock import RunLock, open_run_dir
 from bench.execution.resources import cpu_count, visible_gpus
@@ -238,6 +239,8 @@ def execute_sweep(plan: SweepPlan, progress: Progress | None = None) -> SweepRes
             # The run really starts: its identity and plan are written now, never by a failed start.
             plan.store.write_config(plan.run_config)
             plan.store.write_plan(*plan.plan_entries())
+            # The cross-model ensembles of every split with 2+ models in the folder (earlier runs' too).
+            plan.store.write_plan({}, cross_model_entries(plan.store.plan().get("jobs") or {}))
             if config.executor == "ray":
                 from bench.execution.ray_executor import run_ray
 
@@ -251,6 +254,8 @@ def execute_sweep(plan: SweepPlan, progress: Progress | None = None) -> SweepRes
                                     jobs_per_gpu=config.jobs_per_gpu, time_limit=config.time_limit,
                                     memory_limit_gb=config.memory_limit_gb, retry_failed=config.retry_failed,
                                     progress=progress)
+            # After every job: also a rerun that found them all done computes what is missing.
+            count_into(summary, run_cross_model(plan.store))
     finally:
         plan.close()
     return SweepResult(plan, summary)
