@@ -51,18 +51,19 @@ def test_caruana_finds_the_known_mix_and_cuts_back_to_its_best_step():
     assert list(sel.weights) == [1.0, 0.0, 0.0] and sel.val_score == pytest.approx(np.sqrt(np.mean(e ** 2)))
     # Binary ROC AUC (maximized): one candidate ranks every row right.
     yb = np.array([0, 1, 0, 1, 1, 0])
-    good = np.column_stack([1 - np.linspace(0.1, 0.9, 6)[[0, 4, 1, 5, 3, 2]], np.linspace(0.1, 0.9, 6)[[0, 4, 1, 5, 3, 2]]])
+    p1 = np.linspace(0.1, 0.9, 6)[[0, 4, 1, 5, 3, 2]]
+    good = np.column_stack([1 - p1, p1])
     flat = np.full((6, 2), 0.5)
     sel = caruana([flat, good], yb, TaskInfo("binary", 2))
     assert list(sel.weights) == [0.0, 1.0] and sel.val_score == 1.0
 
 
-def test_objective_value_is_the_score_predictions_objective(make_ds):
+def test_objective_value_is_the_score_predictions_objective():
     rng = np.random.default_rng(0)
-    for task_type, n_classes, metric in (("binary", 2, "roc_auc"), ("multiclass", 3, "log_loss"), ("regression", 0, "rmse")):
-        y = rng.integers(0, max(n_classes, 2), 50) if n_classes else rng.normal(size=50)
-        pred = rng.dirichlet(np.ones(n_classes), 50) if n_classes else rng.normal(size=50)
-        assert objective_value(task_type, y, pred, n_classes) == score_predictions(task_type, y, pred, n_classes)[metric]
+    for task_type, k, metric in (("binary", 2, "roc_auc"), ("multiclass", 3, "log_loss"), ("regression", 0, "rmse")):
+        y = rng.integers(0, max(k, 2), 50) if k else rng.normal(size=50)
+        pred = rng.dirichlet(np.ones(k), 50) if k else rng.normal(size=50)
+        assert objective_value(task_type, y, pred, k) == score_predictions(task_type, y, pred, k)[metric]
 
 
 # --- per-model ensembles -------------------------------------------------------------------------
@@ -158,7 +159,8 @@ def test_inner_cv_ensembles_use_out_of_fold_validation_predictions(make_ds, tmp_
     for t in out.trials:  # every outer training row predicted out of fold: the trial's own value
         n = t["number"]
         assert stored.val[n].shape == (len(y_scored), ds.n_classes) and stored.test[n].shape[0] == len(parts.y_test)
-        assert objective_value("multiclass", y_scored, stored.val[n], ds.n_classes) == pytest.approx(t["value"], rel=1e-5)
+        value = objective_value("multiclass", y_scored, stored.val[n], ds.n_classes)
+        assert value == pytest.approx(t["value"], rel=1e-5)
     assert _ensemble(out).val_score <= min(t["value"] for t in out.trials) + 1e-6
 
 
@@ -200,6 +202,12 @@ def test_sweep_records_verify_and_leaderboard_with_per_model_and_cross_model_ens
     assert code == 0 and "no problems" in text, text
     code, text = run_cli(capsys, "leaderboard", out)
     assert code == 0 and "ensemble_all/ensemble" in text and "linear/ensemble" in text, text
+    from bench.analysis.analyze import analyze, numbers
+
+    compared = numbers(analyze(ResultStore(out), n_boot=20))  # what `bench regress` compares
+    for key in ("score b ensemble_all/ensemble", "score r linear/ensemble", "norm_score linear/ensemble",
+                "elo ensemble_all/ensemble", "mean_rank test_prior/ensemble"):
+        assert key in compared, key
 
     # resume: the cross-model record is made again from the same stored predictions, identically
     ens, other = out / "records/b/ensemble_all/r0f0.ensemble.json", out / "records/r/ensemble_all/r0f0.ensemble.json"

@@ -28,7 +28,6 @@ import json
 import socket
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np
 
@@ -71,9 +70,9 @@ def _digest(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 
-def run_cross_model(store: ResultStore) -> list[dict]:
+def run_cross_model(store: ResultStore, retry_failed: bool = False) -> list[dict]:
     """Write the record of every planned cross-model ensemble whose members are done and whose record
-    is missing, stale or made from other inputs; returns the records written."""
+    is missing, stale, made from other inputs, or (retry_failed) a failure; returns the records written."""
     jobs = store.plan().get("jobs") or {}
     written = []
     for ens_id, entry in sorted(jobs.items()):
@@ -85,7 +84,8 @@ def run_cross_model(store: ResultStore) -> list[dict]:
         inputs = _digest([[m, key, sorted(str(r.get("status")) for r in recs.values()),
                            (_ok(recs) or {}).get("predictions")] for m, (key, recs) in sorted(members.items())])
         old = store.read(ens_id, Variant.ENSEMBLE)
-        if old and old.get("job_key") == entry["job_key"] and old.get("ensemble_inputs") == inputs:
+        if old and old.get("job_key") == entry["job_key"] and old.get("ensemble_inputs") == inputs \
+                and not (retry_failed and old.get("status") in FAILURES):
             continue
         record = _record(store, ens_id, entry, members)
         record["ensemble_inputs"] = inputs
@@ -155,9 +155,10 @@ def split_test_labels(store: ResultStore, entry: dict) -> tuple[np.ndarray, obje
     ds = load_cached_dataset(store.run_dir / "data" / entry["dataset"])
     if ds is None or ds.content_hash != entry.get("dataset_hash"):
         raise RuntimeError(f"materialized dataset data/{entry['dataset']} is missing or changed")
-    splits = load_frozen(store.run_dir / (entry.get("split_file") or "")) if entry.get("split_file") else None
-    index = entry.get("split_index")
-    if not splits or not isinstance(index, int) or index >= len(splits) or splits[index].hash != entry.get("split_hash"):
+    split_file, index = entry.get("split_file"), entry.get("split_index")
+    splits = load_frozen(store.run_dir / split_file) if split_file else None
+    if not splits or not isinstance(index, int) or index >= len(splits) \
+            or splits[index].hash != entry.get("split_hash"):
         raise RuntimeError(f"frozen split {entry.get('split_file')}[{index}] is missing or changed")
     return ds.y[splits[index].test], ds
 

@@ -10,7 +10,8 @@ The run directory is self-contained: it holds the materialized datasets and froz
 jobs used, so every record can be traced back to the exact rows a model saw. One sweep at a time
 holds a run directory (bench.execution.lock, taken by prepare_sweep, released by execute_sweep or
 SweepPlan.close). Its identity (run.json: suite, protocol, budget, dataset hashes) and plan (plan.json:
-every job, its hashes and variants) are written when the sweep really starts, in execute_sweep.
+every job, its hashes and variants) are written when the sweep really starts, in execute_sweep, which
+also makes the cross-model ensembles once the jobs are done (bench.execution.ensembles).
 """
 
 from __future__ import annotations
@@ -255,7 +256,7 @@ def execute_sweep(plan: SweepPlan, progress: Progress | None = None) -> SweepRes
                                     memory_limit_gb=config.memory_limit_gb, retry_failed=config.retry_failed,
                                     progress=progress)
             # After every job: also a rerun that found them all done computes what is missing.
-            count_into(summary, run_cross_model(plan.store))
+            count_into(summary, run_cross_model(plan.store, config.retry_failed))
     finally:
         plan.close()
     return SweepResult(plan, summary)

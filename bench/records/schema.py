@@ -14,6 +14,10 @@ Statuses:
     unavailable    this environment lacks what the model needs (optional library, weights): left
                    out exactly like skipped, and re-run when the same sweep runs again
 
+Variants (one record per job and variant): default (the defaults trial), tuned (the best trial on
+validation), ensemble (a Caruana ensemble of the job's trials; an ok one holds `params.weights` and an
+`ensemble` object naming the members). The cross-model ensemble is model CROSS_MODEL, variant ensemble.
+
 Trial end reasons (each trial of a record's `trials` list says how it ended in `end`):
     early_stopped   validation stopped improving (patience / early-stopping rounds)
     converged       the learner finished on its own (a solver converged, a forest grew all trees)
