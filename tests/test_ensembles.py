@@ -91,16 +91,18 @@ def test_the_ensemble_variant_selects_on_validation_and_never_reads_test_labels(
 def test_predictions_files_are_float32_and_bounded_by_the_cap(make_ds, tmp_path, monkeypatch):
     monkeypatch.setattr(P, "MAX_TRIALS", 3)
     ds = make_ds("binary")
-    out = _tune(ds, trials=7, path=tmp_path / "p.npz")
-    stored = P.load(tmp_path / "p.npz", "k")
-    completed = {t["number"]: t["value"] for t in out.trials if t["state"] == "COMPLETE"}
-    best = sorted(completed, key=lambda n: (-completed[n], n))[:3]  # ROC AUC: higher is better
-    assert stored.numbers == sorted(best) and len(completed) == 7
-    assert out.predictions["cap"]["limit"] == 3 and out.predictions["cap"]["dropped"] == 4
-    assert out.predictions["kept"] == 3 and out.predictions["without"] == 0
-    assert all(stored.val[n].dtype == np.float32 and stored.test[n].dtype == np.float32 for n in stored.numbers)
-    assert not (tmp_path / "p.parts").exists()  # merged into the one file
-    assert set(map(int, _ensemble(out).params["weights"])) <= set(best)
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    for trials in (7, 9):  # the second call resumes the study: the cap holds over both
+        out = _tune(ds, trials=trials, storage=storage, path=tmp_path / "p.npz")
+        stored = P.load(tmp_path / "p.npz", "k")
+        completed = {t["number"]: t["value"] for t in out.trials if t["state"] == "COMPLETE"}
+        best = sorted(completed, key=lambda n: (-completed[n], n))[:3]  # ROC AUC: higher is better
+        assert stored.numbers == sorted(best) and len(completed) == trials
+        assert out.predictions["cap"]["limit"] == 3 and out.predictions["cap"]["dropped"] == trials - 3
+        assert out.predictions["kept"] == 3 and out.predictions["without"] == 0
+        assert all(stored.val[n].dtype == np.float32 and stored.test[n].dtype == np.float32 for n in best)
+        assert not (tmp_path / "p.parts").exists()  # merged into the one file
+        assert set(map(int, _ensemble(out).params["weights"])) <= set(best)
     # the byte cap: trials of 30 MB each fit twice into 64 MB; a huge one alone is still kept
     assert P.trial_limit(30_000_000) == 2 and P.trial_limit(10**9) == 1 and P.trial_limit(100) == 3
 

@@ -42,7 +42,8 @@ class Stored:
     test: dict[int, np.ndarray]
     y_val: np.ndarray | None
     trials: dict[int, dict]  # number -> {"value", "fit_seconds", "predict_seconds", "is_default"}
-    info: dict = field(default_factory=dict)  # what the record says: file, counts, cap
+    info: dict = field(default_factory=dict)  # what the record says: counts, cap
+    dropped: list[int] = field(default_factory=list)  # trials the cap dropped (kept in the file only)
 
 
 def trial_limit(bytes_per_trial: int, max_trials: int | None = None, max_mb: float | None = None) -> int:
@@ -87,7 +88,8 @@ def load(path: Path, job_key: str | None = None, study_uid: str | None = None) -
             trials = {int(k): v for k, v in meta.get("trials", {}).items()}
             numbers = sorted(trials)
             return Stored(numbers, {n: data[f"val_{n}"] for n in numbers}, {n: data[f"test_{n}"] for n in numbers},
-                          data["y_val"] if "y_val" in data else None, trials, meta.get("info", {}))
+                          data["y_val"] if "y_val" in data else None, trials, meta.get("info", {}),
+                          list(meta.get("dropped_trials", [])))
     except (OSError, KeyError, ValueError, EOFError):
         return None
 
@@ -104,7 +106,7 @@ class TrialPredictions:
         old = load(self.path, job_key, study_uid)
         self.old = old  # the merged file of an earlier, interrupted or finished, process
         self.trials: dict[int, dict] = dict(old.trials) if old else {}
-        self.dropped: set[int] = set((old.info.get("cap") or {}).get("dropped_trials", [])) if old else set()
+        self.dropped: set[int] = set(old.dropped) if old else set()
         self.limit: int | None = (old.info.get("cap") or {}).get("limit") if old else None
         for part in sorted(self.parts.glob("*.npz")) if self.parts.is_dir() else []:
             meta = read_meta(part)
@@ -166,9 +168,9 @@ class TrialPredictions:
         info = {"study_uid": self.study_uid, "kept": len(numbers), "without": len(without),
                 "cap": {"max_trials": MAX_TRIALS if self.max_trials is None else self.max_trials,
                         "max_mb": MAX_MB if self.max_mb is None else self.max_mb, "limit": self.limit,
-                        "dropped": len(self.dropped & complete), "dropped_trials": sorted(self.dropped)}}
+                        "dropped": len(self.dropped & complete)}}
         arrays = {f"val_{n}": val[n] for n in numbers} | {f"test_{n}": test[n] for n in numbers}
-        meta = {"job_key": self.job_key, "study_uid": self.study_uid,
+        meta = {"job_key": self.job_key, "study_uid": self.study_uid, "dropped_trials": sorted(self.dropped),
                 "trials": {str(n): self.trials[n] for n in numbers}, "info": info}
         _write_npz(self.path, {**arrays, "y_val": self.y_val, "meta": _meta_array(meta)})
         if self.parts.is_dir():
@@ -178,4 +180,5 @@ class TrialPredictions:
                 self.parts.rmdir()
             except OSError:
                 pass  # another tuner's part arrived meanwhile: its own finish merges it
-        return Stored(numbers, val, test, self.y_val, {n: self.trials[n] for n in numbers}, info)
+        return Stored(numbers, val, test, self.y_val, {n: self.trials[n] for n in numbers}, info,
+                      sorted(self.dropped))
