@@ -100,11 +100,35 @@ def test_predictions_files_are_float32_and_bounded_by_the_cap(make_ds, tmp_path,
         assert stored.numbers == sorted(best) and len(completed) == trials
         assert out.predictions["cap"]["limit"] == 3 and out.predictions["cap"]["dropped"] == trials - 3
         assert out.predictions["kept"] == 3 and out.predictions["without"] == 0
-        assert all(stored.val[n].dtype == np.float32 and stored.test[n].dtype == np.float32 for n in best)
+        assert all(a.dtype == np.float32 for n in best for a in stored.raw[n])  # as the file holds them
         assert not (tmp_path / "p.parts").exists()  # merged into the one file
         assert set(map(int, _ensemble(out).params["weights"])) <= set(best)
     # the byte cap: trials of 30 MB each fit twice into 64 MB; a huge one alone is still kept
     assert P.trial_limit(30_000_000) == 2 and P.trial_limit(10**9) == 1 and P.trial_limit(100) == 3
+
+
+def test_probabilities_are_stored_as_float32_log_probabilities_that_keep_their_ranking():
+    p1 = 1 - np.array([1e-9, 2e-9, 5e-9, 1e-6, 0.3])  # float32 would make the first three 1.0
+    proba = np.column_stack([1 - p1, p1])
+    assert len(set(proba[:, 1].astype(np.float32))) < 5
+    stored = P.encode(proba, classification=True)
+    back = P.decode(stored, P.LOG_PROBA)
+    assert stored.dtype == np.float32 and np.all(np.diff(back[:, 1]) < 0)  # every rank kept
+    assert back == pytest.approx(proba, rel=1e-6) and np.allclose(back.sum(axis=1), 1.0)
+    values = np.array([1e5 + 0.5, -3.25])
+    assert P.decode(P.encode(values, classification=False), P.VALUES) == pytest.approx(values, rel=1e-7)
+
+
+def test_an_ensemble_of_the_tuned_trial_alone_has_its_scores_bit_for_bit(make_ds, tmp_path):
+    """Every trial of test_prior predicts the same prior: all tie on validation, the ensemble is the
+    defaults trial alone, and it is computed from the same float64 predictions as the tuned record."""
+    for task_type in ("binary", "regression"):
+        ds = make_ds(task_type)
+        out = _tune(ds, trials=4, model="test_prior", path=tmp_path / f"{task_type}.npz")
+        by = {v.variant: v for v in out.variants}
+        assert by["ensemble"].params == {"weights": {"0": 1.0}} and by["tuned"].trial_number == 0
+        assert by["ensemble"].test_metrics == by["tuned"].test_metrics
+        assert by["ensemble"].val_score == by["tuned"].val_score
 
 
 class _Killed(BaseException):

@@ -3,10 +3,18 @@
 One file per job: <run>/predictions/<dataset>/<model>/r<R>f<F>.npz (np.savez_compressed, float32):
     val_<n>, test_<n>  trial n's validation predictions (the holdout's, or with inner_folds K > 1 the
                        out-of-fold predictions over the outer training rows) and test predictions (the
-                       K fold models' mean); probabilities for classification, values for regression
+                       K fold models' mean): values for regression; for classification the natural log
+                       of the probabilities (meta `encoding: log_proba`; `load` returns probabilities)
     y_val              the labels the validation predictions are scored against (no test labels)
     meta               JSON: job_key, study_uid, per-trial value / fit and predict seconds / is_default,
                        the cap and which trials it dropped
+Why log-probabilities: float32 cannot tell 1 - 1e-8 from 1, so stored probabilities near 1 (common
+for GBDTs on easy data) would collapse into ties and change ROC AUC; log p keeps the relative precision
+of both 1 - p and small p. The trials a process runs itself are also kept in memory in float64, so a
+job's ensemble is computed from exactly the predictions its trials were scored with (an ensemble of
+the tuned trial alone has the tuned record's scores bit for bit); only trials of an earlier, killed
+process and the cross-model ensemble read the float32 files.
+
 Stale files are never mixed in: a file (or part) is used only when its job key (the job's settings)
 and its study's uid (a fresh study, e.g. --retry-failed, gets a new one) are the current ones.
 
@@ -32,11 +40,27 @@ import numpy as np
 
 MAX_TRIALS = 50  # Caruana selection with 40 iterations picks at most 40 distinct members anyway
 MAX_MB = 64.0
+LOG_PROBA, VALUES = "log_proba", "values"  # meta `encoding`
+_TINY = 1e-300  # log(0) would be -inf: probabilities are floored here (log loss clips at 1e-15 anyway)
+
+
+def encode(pred, classification: bool) -> np.ndarray:
+    pred = np.asarray(pred, dtype="float64")
+    return (np.log(np.maximum(pred, _TINY)) if classification else pred).astype(np.float32)
+
+
+def decode(stored: np.ndarray, encoding: str) -> np.ndarray:
+    """float64 predictions as metrics take them (probability rows renormalized after float32)."""
+    values = np.asarray(stored, dtype="float64")
+    if encoding != LOG_PROBA:
+        return values
+    proba = np.exp(values)
+    return proba / proba.sum(axis=1, keepdims=True)
 
 
 @dataclass
 class Stored:
-    """A job's kept predictions, in trial-number order."""
+    """A job's kept predictions (float64, decoded), in trial-number order."""
     numbers: list[int]
     val: dict[int, np.ndarray]
     test: dict[int, np.ndarray]
@@ -44,6 +68,8 @@ class Stored:
     trials: dict[int, dict]  # number -> {"value", "fit_seconds", "predict_seconds", "is_default"}
     info: dict = field(default_factory=dict)  # what the record says: counts, cap
     dropped: list[int] = field(default_factory=list)  # trials the cap dropped (kept in the file only)
+    raw: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # (val, test) as stored
+    encoding: str = VALUES
 
 
 def trial_limit(bytes_per_trial: int, max_trials: int | None = None, max_mb: float | None = None) -> int:
@@ -86,10 +112,12 @@ def load(path: Path, job_key: str | None = None, study_uid: str | None = None) -
                     (study_uid is not None and meta.get("study_uid") != study_uid):
                 return None
             trials = {int(k): v for k, v in meta.get("trials", {}).items()}
-            numbers = sorted(trials)
-            return Stored(numbers, {n: data[f"val_{n}"] for n in numbers}, {n: data[f"test_{n}"] for n in numbers},
+            numbers, enc = sorted(trials), meta.get("encoding", VALUES)
+            raw = {n: (data[f"val_{n}"], data[f"test_{n}"]) for n in numbers}
+            return Stored(numbers, {n: decode(raw[n][0], enc) for n in numbers},
+                          {n: decode(raw[n][1], enc) for n in numbers},
                           data["y_val"] if "y_val" in data else None, trials, meta.get("info", {}),
-                          list(meta.get("dropped_trials", [])))
+                          list(meta.get("dropped_trials", [])), raw, enc)
     except (OSError, KeyError, ValueError, EOFError):
         return None
 
@@ -98,8 +126,11 @@ class TrialPredictions:
     """The predictions of one job's trials while it tunes (see the module docstring)."""
 
     def __init__(self, path: Path, job_key: str, study_uid: str, y_val: np.ndarray, maximize: bool,
-                 max_trials: int | None = None, max_mb: float | None = None):
+                 classification: bool, max_trials: int | None = None, max_mb: float | None = None):
         self.path, self.job_key, self.study_uid, self.maximize = Path(path), job_key, study_uid, maximize
+        self.classification = classification
+        self.encoding = LOG_PROBA if classification else VALUES
+        self.memory: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # this process's trials, float64
         self.parts = self.path.with_suffix(".parts")
         self.y_val = np.asarray(y_val)
         self.max_trials, self.max_mb = max_trials, max_mb
@@ -118,20 +149,21 @@ class TrialPredictions:
 
     def add(self, number: int, value: float, val_pred, test_pred, fit_seconds: float | None,
             predict_seconds: float | None, is_default: bool) -> bool:
-        """Store one completed trial's predictions (float32); False when they are not finite (the
-        trial then cannot be an ensemble member)."""
-        val = np.asarray(val_pred, dtype=np.float32)
-        test = np.asarray(test_pred, dtype=np.float32)
-        if not (np.all(np.isfinite(val)) and np.all(np.isfinite(test))):
+        """Store one completed trial's predictions (float32 file, float64 in memory); False when they
+        are not finite (the trial then cannot be an ensemble member)."""
+        exact = np.asarray(val_pred, dtype="float64"), np.asarray(test_pred, dtype="float64")
+        if not all(np.all(np.isfinite(a)) for a in exact):
             return False
+        val, test = (encode(a, self.classification) for a in exact)
         if self.limit is None:
             self.limit = trial_limit(val.nbytes + test.nbytes, self.max_trials, self.max_mb)
         trial = {"value": float(value), "fit_seconds": fit_seconds, "predict_seconds": predict_seconds,
                  "is_default": bool(is_default)}
         meta = {"job_key": self.job_key, "study_uid": self.study_uid, "number": number, "trial": trial,
-                "limit": self.limit}
+                "limit": self.limit, "encoding": self.encoding}
         _write_npz(self.parts / f"{number}.npz", {"val": val, "test": test, "meta": _meta_array(meta)})
         self.trials[number] = trial
+        self.memory[number] = exact
         self._cap()
         return True
 
@@ -145,6 +177,7 @@ class TrialPredictions:
             return
         for number in self._ranked(self.trials)[self.limit:]:
             del self.trials[number]
+            self.memory.pop(number, None)
             self.dropped.add(number)
             (self.parts / f"{number}.npz").unlink(missing_ok=True)
 
@@ -156,22 +189,24 @@ class TrialPredictions:
             del self.trials[number]
         self._cap()
         numbers = sorted(self.trials)
-        val, test = {}, {}
+        raw, val, test = {}, {}, {}  # raw: the float32 arrays for the file
         for n in numbers:
             part = self.parts / f"{n}.npz"
             if part.exists():
                 with np.load(part, allow_pickle=False) as data:
-                    val[n], test[n] = data["val"], data["test"]
+                    raw[n] = data["val"], data["test"]
+                    enc = json.loads(str(data["meta"])).get("encoding", VALUES)
             else:
-                val[n], test[n] = self.old.val[n], self.old.test[n]
+                raw[n], enc = self.old.raw[n], self.old.encoding
+            val[n], test[n] = self.memory.get(n) or (decode(raw[n][0], enc), decode(raw[n][1], enc))
         without = sorted(complete - set(numbers) - self.dropped)
         info = {"study_uid": self.study_uid, "kept": len(numbers), "without": len(without),
                 "cap": {"max_trials": MAX_TRIALS if self.max_trials is None else self.max_trials,
                         "max_mb": MAX_MB if self.max_mb is None else self.max_mb, "limit": self.limit,
                         "dropped": len(self.dropped & complete)}}
-        arrays = {f"val_{n}": val[n] for n in numbers} | {f"test_{n}": test[n] for n in numbers}
+        arrays = {f"val_{n}": raw[n][0] for n in numbers} | {f"test_{n}": raw[n][1] for n in numbers}
         meta = {"job_key": self.job_key, "study_uid": self.study_uid, "dropped_trials": sorted(self.dropped),
-                "trials": {str(n): self.trials[n] for n in numbers}, "info": info}
+                "encoding": self.encoding, "trials": {str(n): self.trials[n] for n in numbers}, "info": info}
         _write_npz(self.path, {**arrays, "y_val": self.y_val, "meta": _meta_array(meta)})
         if self.parts.is_dir():
             for part in self.parts.glob("*.npz"):
@@ -181,4 +216,4 @@ class TrialPredictions:
             except OSError:
                 pass  # another tuner's part arrived meanwhile: its own finish merges it
         return Stored(numbers, val, test, self.y_val, {n: self.trials[n] for n in numbers}, info,
-                      sorted(self.dropped))
+                      sorted(self.dropped), raw, self.encoding)

@@ -135,7 +135,7 @@ def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budge
     store = None
     if predictions is not None:
         store = TrialPredictions(Path(predictions), job_key, _study_uid(study), y_scored,
-                                 objective.direction == "maximize")
+                                 objective.direction == "maximize", task.is_classification)
     prepared = [Prepared(fold, parts.X_test) for fold in folds]
     kept: dict[int, FoldModels] = {}  # trial number -> fitted models (defaults and best so far)
     default_number = [-1]
