@@ -42,27 +42,43 @@ def objective_for(task_type: str) -> Objective:
 def score_predictions(task_type: str, y_true: np.ndarray, pred: np.ndarray, n_classes: int = 0) -> dict:
     """All reported metrics. `pred` is a probability matrix (n, n_classes) or regression values (n,)."""
     if task_type == "regression":
-        pred = np.asarray(pred, dtype="float64").ravel()
-        if not np.all(np.isfinite(pred)):
-            raise ValueError("model produced non-finite regression predictions")
-        return {
-            "rmse": float(np.sqrt(skm.mean_squared_error(y_true, pred))),
-            "mae": float(skm.mean_absolute_error(y_true, pred)),
-            "r2": float(skm.r2_score(y_true, pred)),
-        }
+        pred = _regression_values(pred)
+        return {"rmse": _rmse(y_true, pred), "mae": float(skm.mean_absolute_error(y_true, pred)),
+                "r2": float(skm.r2_score(y_true, pred))}
     proba = check_proba(pred, n_classes)
-    labels = list(range(n_classes))
-    out = {
-        "log_loss": float(skm.log_loss(y_true, np.clip(proba, _EPS, 1.0), labels=labels)),
-        "accuracy": float(skm.accuracy_score(y_true, proba.argmax(axis=1))),
-    }
+    out = {"log_loss": _log_loss(y_true, proba, n_classes),
+           "accuracy": float(skm.accuracy_score(y_true, proba.argmax(axis=1)))}
     if task_type == "binary":
-        out["roc_auc"] = float(skm.roc_auc_score(y_true, proba[:, 1])) if len(np.unique(y_true)) == 2 else float("nan")
+        out["roc_auc"] = _roc_auc(y_true, proba)
     return out
 
 
 def objective_value(task_type: str, y_true, pred, n_classes: int = 0) -> float:
-    return score_predictions(task_type, y_true, pred, n_classes)[OBJECTIVES[task_type].metric]
+    """The objective metric alone: the same number as score_predictions(...)[objective], without the
+    other metrics (ensemble selection evaluates it thousands of times per job)."""
+    if task_type == "regression":
+        return _rmse(y_true, _regression_values(pred))
+    proba = check_proba(pred, n_classes)
+    return _roc_auc(y_true, proba) if task_type == "binary" else _log_loss(y_true, proba, n_classes)
+
+
+def _regression_values(pred) -> np.ndarray:
+    pred = np.asarray(pred, dtype="float64").ravel()
+    if not np.all(np.isfinite(pred)):
+        raise ValueError("model produced non-finite regression predictions")
+    return pred
+
+
+def _rmse(y_true, pred: np.ndarray) -> float:
+    return float(np.sqrt(skm.mean_squared_error(y_true, pred)))
+
+
+def _log_loss(y_true, proba: np.ndarray, n_classes: int) -> float:
+    return float(skm.log_loss(y_true, np.clip(proba, _EPS, 1.0), labels=list(range(n_classes))))
+
+
+def _roc_auc(y_true, proba: np.ndarray) -> float:
+    return float(skm.roc_auc_score(y_true, proba[:, 1])) if len(np.unique(y_true)) == 2 else float("nan")
 
 
 def check_proba(proba: np.ndarray, n_classes: int) -> np.ndarray:

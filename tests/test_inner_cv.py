@@ -165,5 +165,5 @@ def test_too_few_rows_for_the_folds_is_a_failure_record_not_a_crash(make_ds, tmp
     config = SweepConfig(suite="t", models=["test_prior"], out=store.run_dir, trials=2, device="cpu", inner_folds=5)
     job = plan_jobs(config, suite, [SimpleNamespace(dataset=make_ds("regression", n=16), task_splits=None)], store)[0]
     records = execute_job(job)
-    assert [r["status"] for r in records] == ["failed", "failed"]
+    assert [r["status"] for r in records] == ["failed", "failed", "failed"]  # default, tuned, ensemble
     assert "inner_folds = 5 needs at least 10 rows" in records[0]["error"]["message"]

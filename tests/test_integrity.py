@@ -146,14 +146,14 @@ def test_forced_timeout_on_multiclass_counts_in_the_per_task_table(make_ds, tmp_
                      [SimpleNamespace(dataset=ds, task_splits=None)], store)
     run_local(jobs, store, workers=1, time_limit=6)  # room for test_prior on a busy machine
     hung = [r for r in store.load_all() if r["model"] == "test_hang"]
-    assert {r["status"] for r in hung} == {"timeout"} and len(hung) == 2
+    assert {r["status"] for r in hung} == {"timeout"} and len(hung) == 3  # default, tuned, ensemble
     for r in hung:
         assert (r["task_type"], r["n_rows"], r["n_features"], r["n_classes"]) == \
             ("multiclass", ds.n_rows, ds.n_features, 3)
         assert r["family"] == "baseline"
     tables = leaderboard.all_tables(store.frame())
     overall, multiclass = (t.set_index(["model", "variant"]) for t in (tables["overall"], tables["multiclass"]))
-    for variant in ("default", "tuned"):
+    for variant in ("default", "tuned", "ensemble"):
         assert overall.loc[("test_hang", variant), "failures"] == 1
         assert multiclass.loc[("test_hang", variant), "failures"] == 1
         assert multiclass.loc[("test_hang", variant), "mean_rank"] == overall.loc[("test_hang", variant), "mean_rank"]

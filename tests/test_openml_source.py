@@ -163,7 +163,8 @@ def test_cli_sweep_on_an_openml_task_uses_its_splits(offline, capsys):
                  "--jobs", "1", "--out", str(out_dir), "--quiet"])
     assert code == 0, capsys.readouterr().out
     records = [json.loads(p.read_text()) for p in (out_dir / "records").rglob("*.json")]
-    assert {r["status"] for r in records} == {"ok"} and len(records) == 2 * (1 + 2)
+    # per split: dummy default; linear default, tuned, ensemble; the cross-model ensemble
+    assert {r["status"] for r in records} == {"ok"} and len(records) == 2 * (1 + 3 + 1)
     assert {r["split"]["fold"] for r in records} == {0, 1}
     linear = next(r for r in records if r["model"] == "linear" and r["variant"] == "tuned")
     assert linear["source"]["openml_task_id"] == 3 and linear["n_test"] == 320  # OpenML's fold size

@@ -26,6 +26,15 @@ def test_committed_baseline_matches_the_pinned_sweep(baseline):
     assert any(entry["std"] > 0 for entry in numbers.values())  # seeds do move some numbers
 
 
+def test_committed_baseline_covers_default_tuned_and_ensemble_entries(baseline):
+    """`bench regress` compares the ensembles too (per model and ensemble_all). The baseline is
+    re-created with `make regress-baseline` whenever the pinned sweep's entries change."""
+    entries = {key.split()[-1] for key in baseline["numbers"] if key.startswith("norm_score ")}
+    for model in ("linear", "random_forest", "xgboost", "lightgbm"):
+        assert {f"{model}/default", f"{model}/tuned", f"{model}/ensemble"} <= entries, model
+    assert "ensemble_all/ensemble" in entries and "dummy/default" in entries
+
+
 def test_tolerance_is_k_times_seed_std_with_a_floor():
     runs = [{"a": 1.0, "b": 5.0}, {"a": 1.2, "b": 5.0}, {"a": 0.8, "b": 5.0}]
     data = regress.make_baseline(runs, {"x": 1}, [0, 1, 2])

@@ -31,11 +31,14 @@ def test_report_writes_html_markdown_and_plots(run_dir, tmp_path, capsys):
     for name in PLOTS:
         assert f'id="plot-{name}"' in page and (out / "report-plots" / f"{name}.png").stat().st_size > 1000
         assert f"report-plots/{name}.png" in md
-    for entry in ("dummy/default", "linear/tuned", "xgboost/default", "xgboost/tuned"):
+    for entry in ("dummy/default", "linear/tuned", "xgboost/default", "xgboost/tuned", "xgboost/ensemble",
+                  "ensemble_all/ensemble"):
         assert entry in page and entry in md
     # every per-dataset number links its record files, relative to the report
     links = re.findall(r'href="([^"]+/records/[^"]+\.json)"', page)
-    assert len(links) == 3 * 5 * 2 and all((out / link).resolve().exists() for link in links)
+    # 3 datasets x 2 splits x 8 entries (dummy/default; linear and xgboost default, tuned, ensemble;
+    # ensemble_all/ensemble)
+    assert len(links) == 3 * 8 * 2 and all((out / link).resolve().exists() for link in links)
     assert "Grinsztajn" in page and "Friedman" in page
 
 
@@ -74,7 +77,7 @@ def test_report_renders_in_headless_chromium(run_dir, tmp_path, capsys):
     assert re.search(r'data-images-loaded="(\d+)/\1"', dom), dom[:500]
     assert f'data-images-loaded="{len(PLOTS)}/{len(PLOTS)}"' in dom
     table = re.search(r'<table id="leaderboard">.*?</table>', dom, re.S).group(0)
-    assert table.count("<tr>") == 1 + 5  # header + 5 entries
+    assert table.count("<tr>") == 1 + 8  # header + 8 entries (ensembles included)
     for name in PLOTS:
         assert f'id="plot-{name}"' in dom
 

@@ -9,7 +9,9 @@ Per entry (model x variant), from the record columns `ResultStore.frame()` expos
   gpu_seconds    trial and its refits; tuned: the whole tuning and its refits), and of the seconds a
                  GPU was held: with them an equal-compute view sits next to the equal-trials one
 Both truncation counts belong to tuning, so they are empty (NaN) for default entries, and for tuned
-entries whose records predate the fields (unknown is not zero).
+entries whose records predate the fields (unknown is not zero). Ensemble entries (schema.TUNING_VARIANTS)
+count like tuned ones: a per-model ensemble is selected from the same trials, so an ensemble of only
+the defaults trial is flagged the same way; the cross-model ensemble sums its member jobs' clock cuts.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bench.records.schema import NOT_RUN, Status, Variant
+from bench.records.schema import NOT_RUN, TUNING_VARIANTS, Status
 
 COLUMNS = ["model", "variant", "only_defaults", "clock_cut", "cpu_seconds", "gpu_seconds"]
 
@@ -45,7 +47,7 @@ def entry_budget(frame: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (model, variant), g in frame.groupby(["model", "variant"], sort=True):
         ok = g[g.status == Status.OK]
-        tuned = variant == Variant.TUNED
+        tuned = variant in TUNING_VARIANTS
         ran = g[~g.status.isin(NOT_RUN)]
         rows.append({
             "model": model, "variant": variant,
@@ -68,7 +70,7 @@ def budget_warnings(frame: pd.DataFrame) -> list[str]:
     for row in table.itertuples():
         parts = []
         if pd.notna(row.only_defaults) and row.only_defaults > 0:
-            parts.append(f"{row.only_defaults} of {ok_counts.get((row.model, row.variant), 0)} tuned records "
+            parts.append(f"{row.only_defaults} of {ok_counts.get((row.model, row.variant), 0)} {row.variant} records "
                          f"hold only the defaults trial")
         if pd.notna(row.clock_cut) and row.clock_cut > 0:
             parts.append(f"{row.clock_cut} trial{'s' if row.clock_cut != 1 else ''} cut by the tuning clock")

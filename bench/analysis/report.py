@@ -56,6 +56,11 @@ METHODS = [
     "entry's finished splits); 'clock-cut' counts trials the tuning clock (--tune-seconds) cut short; "
     "'CPU s' / 'GPU s' are the median device seconds per split the variant cost (tuned: the whole tuning), "
     "an equal-compute view next to the equal-trials one. –: not applicable or not recorded.",
+    "Ensembles: 'ensemble' is Caruana et al. 2004 greedy ensemble selection with replacement (40 steps, cut "
+    "back to the best step, as AutoGluon / TabArena's 'tuned + ensembled') over the job's trials on the "
+    "validation objective; its test prediction is the weighted mean of the members' (no refit). "
+    "'ensemble_all/ensemble' makes the same selection over every model's trials of a split. Selection never "
+    "sees test labels.",
     "Tuning curves aggregate like the table: per dataset the test scores of the best-on-validation trial are "
     "averaged over splits, then normalized (and truncated) with the table's normalization, then averaged over "
     "datasets; a trial a record chose carries the record's score, so n = 1 is the default entry's score. A job "
@@ -132,9 +137,26 @@ def figures(a: Analysis) -> dict[str, tuple[str, object]]:
     return out
 
 
-def default_vs_tuned(a: Analysis) -> pd.DataFrame:
-    s = a.summary.pivot(index="model", columns="variant", values="norm_score")
-    return s.reindex(columns=[c for c in (Variant.DEFAULT, Variant.TUNED) if c in s.columns])
+VARIANT_COLUMNS = (Variant.DEFAULT, Variant.TUNED, Variant.ENSEMBLE)
+
+
+def variants_side_by_side(a: Analysis, value: str = "norm_score") -> pd.DataFrame:
+    """Per model, its default / tuned / ensemble entries' `value` side by side (the cross-model
+    ensemble is the row `ensemble_all`, under ensemble); models sorted by their best value."""
+    s = a.summary.pivot(index="model", columns="variant", values=value)
+    s = s.reindex(columns=[c for c in VARIANT_COLUMNS if c in s.columns])
+    s.columns = [str(c) for c in s.columns]
+    return s.loc[s.max(axis=1).sort_values(ascending=False, kind="stable").index]
+
+
+def variant_rows(a: Analysis) -> tuple[list[str], list[list[str]]]:
+    """The "default / tuned / ensemble" table: quantile-normalized score, then min-max."""
+    q = variants_side_by_side(a, "norm_score")
+    m = variants_side_by_side(a, "norm_minmax").reindex(index=q.index)
+    header = ["model", *[f"{c} (norm.)" for c in q.columns], *[f"{c} (min-max)" for c in m.columns]]
+    rows = [[html.escape(str(model)), *[_fmt(v) for v in q.loc[model]], *[_fmt(v) for v in m.loc[model]]]
+            for model in q.index]
+    return header, rows
 
 
 def _html_table(header, rows, table_id: str = "") -> str:
@@ -258,8 +280,8 @@ def write_report(a: Analysis, run_dir: Path, out_dir: Path) -> list[Path]:
         if h or extra_h:
             add(heading, extra_h + h, extra_m + m)
     h, m = fig("tuning-curves")
-    dvt_header, dvt_rows = _frame_rows(default_vs_tuned(a))
-    add("Tuning: default vs tuned", _html_table(dvt_header, dvt_rows, "default-vs-tuned") + h,
+    dvt_header, dvt_rows = variant_rows(a)
+    add("Tuning: default vs tuned vs ensemble", _html_table(dvt_header, dvt_rows, "default-vs-tuned") + h,
         _md_table(dvt_header, dvt_rows) + ("\n\n" + m if m else ""))
     for key, label in SLICES.items():
         sh, srows = _frame_rows(a.slices[key])

@@ -22,12 +22,13 @@ import numpy as np
 
 import bench
 from bench.datasets import load_cached_dataset
-from bench.records.schema import SCHEMA_VERSION, Status, trial_counts
+from bench.records.schema import SCHEMA_VERSION, TUNING_VARIANTS, Status, Variant, trial_counts
 from bench.seeding import job_seed
 from bench.tuning.samplers import PRUNER_OF
 
 CORE_LIBRARIES = ("numpy", "pandas", "scikit-learn", "optuna", "pyarrow")
-VARIANTS_FOR = {True: ("default", "tuned"), False: ("default",)}
+VARIANTS_FOR = {True: (Variant.DEFAULT.value, Variant.TUNED.value, Variant.ENSEMBLE.value),
+                False: (Variant.DEFAULT.value,)}
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,11 @@ class Job:
     def log_path(self) -> Path:
         """Everything the job printed (fd-level, so native libraries too) and logged."""
         return Path(self.run_dir) / "logs" / f"{self.job_id}.log"
+
+    @property
+    def predictions_path(self) -> Path:
+        """Every completed trial's validation and test predictions (bench.tuning.predictions)."""
+        return Path(self.run_dir) / "predictions" / f"{self.job_id}.npz"
 
     @property
     def study_file(self) -> Path:
@@ -222,7 +228,7 @@ def execute_job(job: Job, adapter_cls=None) -> list[dict]:
         outcome = tune(adapter_cls, task, parts, Budget(job.trials, job.tune_seconds), seed=seed,
                        threads=job.threads, device=job.device, storage=storage,
                        study_name=job.study_name, seeds=job.seeds, sampler=job.sampler,
-                       inner_folds=job.inner_folds)
+                       inner_folds=job.inner_folds, predictions=job.predictions_path, job_key=job.key)
     except Exception as exc:  # a bug or crash outside any single trial
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-3:])
         return failure_records(job, Status.FAILED, type(exc).__name__, f"{exc}\n{tb}", meta)
@@ -231,11 +237,14 @@ def execute_job(job: Job, adapter_cls=None) -> list[dict]:
     common = {"objective": outcome.objective, "direction": outcome.direction, "trials": outcome.trials,
               "trial_counts": trial_counts(outcome.trials),
               "tuning_seconds": outcome.tuning_seconds, "job_seconds": elapsed, "model_seed": seed}
+    if outcome.predictions is not None:  # what the cross-model ensemble reads (bench.execution.ensembles)
+        common["predictions"] = {"file": str(job.predictions_path.relative_to(job.run_dir)),
+                                 **outcome.predictions}
 
     def honesty(variant: str) -> dict:
         """What the variant cost and whether tuning really ran (bench.records.schema)."""
         cost = outcome.costs[variant]
-        return {"only_defaults": outcome.only_defaults if variant == "tuned" else None,
+        return {"only_defaults": outcome.only_defaults if variant in TUNING_VARIANTS else None,
                 "device_seconds": {"cpu": cost["cpu"], "gpu": cost["wall"] if job.device == "cuda" else 0.0}}
 
     records = []
@@ -250,7 +259,7 @@ def execute_job(job: Job, adapter_cls=None) -> list[dict]:
                         "test_score_std": float(np.std(seed_scores, ddof=1)) if len(seed_scores) > 1 else None,
                         "test_by_seed": v.by_seed,
                         "fit_seconds": v.fit_seconds, "predict_seconds": v.predict_seconds,
-                        "fit_info": v.fit_info})
+                        "fit_info": v.fit_info, **({"ensemble": v.ensemble} if v.ensemble else {})})
     for variant, message in outcome.failures.items():
         records.append({**base_record(job, variant, adapter_cls.libraries), **meta, **common,
                         **honesty(variant), "status": Status.FAILED,

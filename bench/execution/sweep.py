@@ -10,7 +10,8 @@ The run directory is self-contained: it holds the materialized datasets and froz
 jobs used, so every record can be traced back to the exact rows a model saw. One sweep at a time
 holds a run directory (bench.execution.lock, taken by prepare_sweep, released by execute_sweep or
 SweepPlan.close). Its identity (run.json: suite, protocol, budget, dataset hashes) and plan (plan.json:
-every job, its hashes and variants) are written when the sweep really starts, in execute_sweep.
+every job, its hashes and variants) are written when the sweep really starts, in execute_sweep, which
+also makes the cross-model ensembles once the jobs are done (bench.execution.ensembles).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Callable, Literal, get_args
 
 from bench.datasets import data_warnings, load_cached_dataset, save_dataset
 from bench.errors import BenchError
+from bench.execution.ensembles import count_into, plan_entries as cross_model_entries, run_cross_model
 from bench.execution.jobs import Job
 from bench.execution.lock import RunLock, open_run_dir
 from bench.execution.resources import cpu_count, visible_gpus
@@ -261,6 +263,8 @@ def execute_sweep(plan: SweepPlan, progress: Progress | None = None) -> SweepRes
             # The run really starts: its identity and plan are written now, never by a failed start.
             plan.store.write_config(plan.run_config)
             plan.store.write_plan(*plan.plan_entries())
+            # The cross-model ensembles of every split with 2+ models in the folder (earlier runs' too).
+            plan.store.write_plan({}, cross_model_entries(plan.store.plan().get("jobs") or {}))
             if config.executor == "ray":
                 from bench.execution.ray_executor import run_ray
 
@@ -274,6 +278,8 @@ def execute_sweep(plan: SweepPlan, progress: Progress | None = None) -> SweepRes
                                     jobs_per_gpu=config.gpu_workers(), time_limit=config.time_limit,
                                     memory_limit_gb=config.memory_limit_gb, retry_failed=config.retry_failed,
                                     progress=progress)
+            # After every job: also a rerun that found them all done computes what is missing.
+            count_into(summary, run_cross_model(plan.store, config.retry_failed))
     finally:
         plan.close()
     return SweepResult(plan, summary)

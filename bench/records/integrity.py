@@ -1,5 +1,9 @@
 """Is a run folder whole? Its records against its plan (plan.json), the schema and the data's hashes.
 
+Planned are the model jobs (one record per variant: default, tuned, ensemble) and the cross-model
+ensembles (`<dataset>/ensemble_all/r<R>f<F>`, variant ensemble, keyed by their member jobs' keys:
+bench.execution.ensembles), so a changed member makes the cross-model record stale.
+
 `bench verify RUN` prints every problem; `bench leaderboard` and `bench report` refuse a run with any
 (naming them) unless --allow-partial, and then use only the records that passed. Problems:
     unreadable  a record file that is not JSON (torn, truncated)

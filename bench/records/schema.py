@@ -14,6 +14,10 @@ Statuses:
     unavailable    this environment lacks what the model needs (optional library, weights): left
                    out exactly like skipped, and re-run when the same sweep runs again
 
+Variants (one record per job and variant): default (the defaults trial), tuned (the best trial on
+validation), ensemble (a Caruana ensemble of the job's trials; an ok one holds `params.weights` and an
+`ensemble` object naming the members). The cross-model ensemble is model CROSS_MODEL, variant ensemble.
+
 Trial end reasons (each trial of a record's `trials` list says how it ended in `end`):
     early_stopped   validation stopped improving (patience / early-stopping rounds)
     converged       the learner finished on its own (a solver converged, a forest grew all trees)
@@ -62,6 +66,16 @@ class TrialEnd(StrEnum):
 class Variant(StrEnum):
     DEFAULT = "default"  # the adapter's defaults (trial 0), its own budget track
     TUNED = "tuned"  # the best trial on validation
+    # Post-hoc ensemble (Caruana et al. 2004) of the job's trials, selected on validation; TabArena's
+    # "tuned + ensembled" (bench.tuning.ensemble). Also the one variant of the cross-model entry.
+    ENSEMBLE = "ensemble"
+
+
+# Variants whose records come from the whole tuning (truncation counts and only_defaults apply).
+TUNING_VARIANTS = frozenset({Variant.TUNED, Variant.ENSEMBLE})
+# The model name of the cross-model ensemble: per dataset split, one selection over every model's
+# trials (bench.execution.ensembles); its records have variant `ensemble` and family `ensemble`.
+CROSS_MODEL = "ensemble_all"
 
 
 SCHEMA_VERSION = 2
@@ -91,6 +105,8 @@ def validate_record(record: Any) -> list[str]:
             problems.append("ok record without a 'test' metrics object")
         if not isinstance(record.get("task_type"), str):
             problems.append("ok record without 'task_type'")
+        if record.get("variant") == Variant.ENSEMBLE:
+            problems += _ensemble_problems(record)
     elif status in FAILURES:
         error = record.get("error")
         if not isinstance(error, dict) or not isinstance(error.get("message"), str):
@@ -99,6 +115,24 @@ def validate_record(record: Any) -> list[str]:
         if not isinstance(record.get("reason"), str):
             problems.append(f"{status} record without a 'reason'")
     return problems
+
+
+def _ensemble_problems(record: dict) -> list[str]:
+    """An ok ensemble record holds its weights (params.weights: member -> weight, finite, >= 0, summing
+    to 1) and its `ensemble` object naming the same members."""
+    weights = (record.get("params") or {}).get("weights") if isinstance(record.get("params"), dict) else None
+    if not isinstance(weights, dict) or not weights:
+        return ["ok ensemble record without 'params.weights'"]
+    values = list(weights.values())
+    if not all(_finite(w) and w >= 0 for w in values) or abs(sum(values) - 1.0) > 1e-6:
+        return [f"ensemble weights must be finite, >= 0 and sum to 1, got {weights!r}"]
+    info = record.get("ensemble")
+    if not isinstance(info, dict) or not isinstance(info.get("members"), list):
+        return ["ok ensemble record without an 'ensemble' object listing its 'members'"]
+    named = {m.get("name") for m in info["members"] if isinstance(m, dict)}
+    if named != set(weights):
+        return [f"ensemble members {sorted(map(str, named))} are not the weighted ones {sorted(weights)}"]
+    return []
 
 
 def upgrade_record(record: dict) -> dict:

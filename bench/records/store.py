@@ -6,6 +6,8 @@ Layout of a run directory:
                                                (what `bench verify` checks the records against)
     records/<dataset>/<model>/r<R>f<F>.<variant>.json
     optuna/<study>.db                          per-job Optuna studies (resume state)
+    predictions/<dataset>/<model>/r<R>f<F>.npz every trial's validation and test predictions, float32
+                                               (bench.tuning.predictions; what the ensembles select from)
     logs/<dataset>/<model>/r<R>f<F>.log        each job's output (bench.execution.joblog)
     records.parquet, leaderboard*.csv/.md      derived, rebuilt from the records at any time
 

@@ -301,7 +301,7 @@ class Checker:
 
     def full_job(self, cls, data: CheckData, tmp: Path, seed: int, trials: int, device: str) -> None:
         """The real path: Optuna study with the defaults + sampled configurations, records per variant."""
-        from bench.execution.jobs import execute_job
+        from bench.execution.jobs import VARIANTS_FOR, execute_job
 
         with warnings.catch_warnings():
             # smoke_params may put tuned keys outside the space on purpose (a 16-wide network); Optuna
@@ -309,7 +309,7 @@ class Checker:
             warnings.filterwarnings("ignore", "Fixed parameter .* is out of range", UserWarning)
             records = execute_job(data.job(cls, tmp, trials, seed, device), cls)
         tunable = bool(cls.search_space_for(data.task_type))
-        expected = {"default", "tuned"} if tunable and trials > 1 else {"default"}
+        expected = set(VARIANTS_FOR[tunable and trials > 1])  # default; with tuning also tuned and ensemble
         self.expect({r["variant"] for r in records} == expected, "records",
                     f"variants {sorted(r['variant'] for r in records)}, expected {sorted(expected)}")
         for r in records:
@@ -333,7 +333,7 @@ class Checker:
     def refuses_unsupported(self, cls, data: CheckData, tmp: Path, seed: int, unavailable: str | None) -> str:
         """The refusal reason, which execute_job must turn into skipped records (into unavailable ones
         where the model cannot run here at all: that comes first, see bench.execution.jobs)."""
-        from bench.execution.jobs import execute_job
+        from bench.execution.jobs import VARIANTS_FOR, execute_job
 
         reason = cls.capabilities.refusal(data.task_type, data.n_train, data.n_features, data.n_classes, "cpu")
         self.expect(isinstance(reason, str) and reason.strip(), "unsupported task type refused",

@@ -107,10 +107,12 @@ class Prepared:
 
 class FoldModels:
     """A fitted configuration: one model per fold. Its test predictions (the K models' mean) are
-    computed once and shared by the per-trial test score (tuning curves) and the final evaluation."""
+    computed once and shared by the per-trial test score (tuning curves), the stored predictions
+    (post-hoc ensembles) and the final evaluation. val_pred: the predictions the validation value was
+    computed from (holdout, or out of fold in the order of make_folds' labels)."""
 
-    def __init__(self, models: list[Adapter], prepared: list[Prepared]):
-        self.models, self.prepared = models, prepared
+    def __init__(self, models: list[Adapter], prepared: list[Prepared], val_pred: np.ndarray | None = None):
+        self.models, self.prepared, self.val_pred = models, prepared, val_pred
         self._test: tuple[np.ndarray, float] | None = None
 
     def predict_test(self) -> tuple[np.ndarray, float]:
@@ -152,7 +154,7 @@ def fit_folds(adapter_cls: type[Adapter], task: TaskInfo, folds: list[Fold], pre
     value = objective_value(task.task_type, y_scored, oof, task.n_classes)
     if not math.isfinite(value):
         raise ValueError(f"validation {task.objective.metric} is {value}")
-    return FoldModels(models, prepared), value, fit_seconds
+    return FoldModels(models, prepared, oof), value, fit_seconds
 
 
 # How a K-fold trial ended when its folds ended differently: the reason that says most about the budget.

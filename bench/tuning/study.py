@@ -1,4 +1,4 @@
-"""Optuna tuning of one model on one split, producing the "default" and "tuned" variants.
+"""Optuna tuning of one model on one split, producing the "default", "tuned" and "ensemble" variants.
 
 Trial 0 is always the adapter's defaults (enqueued), so the default variant costs nothing extra and
 the tuned variant can never be worse on validation than the defaults. The study lives in persistent
@@ -16,13 +16,19 @@ refit with `seeds` model seeds, and (2) after every completed trial, purely for 
 (best-so-far by validation -> its test score, bench.analysis.curves). That per-trial test score is
 stored as a trial attribute and is never read by the objective, the sampler, the pruner or the
 selection of variants.
+
+Ensemble (bench.tuning.ensemble, bench.tuning.predictions): every completed trial's validation and
+test predictions are kept in the job's predictions file; the `ensemble` variant is a Caruana
+selection over them on validation, its test prediction the weighted mean of the members' (no refit).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import optuna
 
@@ -32,6 +38,8 @@ from bench.metrics import objective_value
 from bench.seeding import refit_seeds
 from bench.tuning import trials as T
 from bench.tuning.crossfit import FoldModels, Parts, Prepared, fit_folds, make_folds
+from bench.tuning.ensemble import ensemble_variant
+from bench.tuning.predictions import TrialPredictions
 from bench.tuning.samplers import make_pruner, make_sampler
 from bench.tuning.variants import VariantResult, evaluate_variant
 
@@ -73,6 +81,9 @@ class TuningOutcome:
     # defaults trial(s) and refits; the tuned variant every trial and its refits.
     costs: dict[str, dict[str, float]]
     only_defaults: bool  # no trial other than the defaults trial completed
+    # What the job's predictions file holds (bench.tuning.predictions: kept, without, cap); None when
+    # no predictions were kept (tune() called without a predictions path).
+    predictions: dict | None = field(default=None)
 
 
 class _Clock:
@@ -92,7 +103,8 @@ class _Clock:
 
 def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budget, *, seed: int,
          threads: int, device: str, storage: str | None, study_name: str, seeds: int = 1,
-         tuner: str = "", sampler: str = "tpe", inner_folds: int = 1) -> TuningOutcome:
+         tuner: str = "", sampler: str = "tpe", inner_folds: int = 1, predictions: str | Path | None = None,
+         job_key: str = "") -> TuningOutcome:
     """Tune into `study_name` until this tuner has `budget.trials` finished trials there (or the
     budget's seconds, counted after the defaults trial, are spent).
 
@@ -100,6 +112,9 @@ def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budge
     with its own `tuner` name and budget: the study then ends with the sum of their trials, and the
     defaults are enqueued once. With the default tuner "" the caller is the study's only tuner.
     `sampler`: bench.tuning.samplers; `inner_folds`: bench.tuning.crossfit (1 = holdout validation).
+    `predictions`: the job's predictions file (bench.tuning.predictions, keyed by `job_key`): every
+    completed trial's validation and test predictions are kept there, and a tuning job also gets the
+    `ensemble` variant (bench.tuning.ensemble). None keeps nothing and makes no ensemble.
     """
     objective = task.objective
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # per-trial INFO lines would drown the progress bar
@@ -117,6 +132,10 @@ def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budge
         study.enqueue_trial({k: defaults[k] for k in tunable if k in defaults},
                             user_attrs={"is_default": True})
     folds, y_scored = make_folds(parts, task, inner_folds, seed)
+    store = None
+    if predictions is not None:
+        store = TrialPredictions(Path(predictions), job_key, _study_uid(study), y_scored,
+                                 objective.direction == "maximize", task.is_classification)
     prepared = [Prepared(fold, parts.X_test) for fold in folds]
     kept: dict[int, FoldModels] = {}  # trial number -> fitted models (defaults and best so far)
     default_number = [-1]
@@ -165,6 +184,8 @@ def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budge
         # by selection, pruning or early stopping (tests/test_tuning.py permutes the test labels to
         # prove the chosen configurations do not change).
         trial.set_user_attr("test_score", _test_objective(task, parts.y_test, fitted))
+        if store is not None:  # before the trial is COMPLETE: a resumed study's trials all have theirs
+            _keep_predictions(store, trial, value, fitted, fit_seconds, is_default)
         if is_default:
             kept[trial.number] = fitted
             default_number[0] = trial.number
@@ -188,6 +209,7 @@ def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budge
     chosen = {"default": default_trial if default_ok else None}
     if budget.tunes:
         chosen["tuned"] = all_trials[T.best(completed, objective.direction)] if completed else None
+    stored = store.finish({number for _, number in completed}) if store is not None else None
     trial_cost = {"default": T.cost([t for t in trials if t["is_default"]]), "tuned": T.cost(trials)}
     variants, failures, costs = [], {}, {}
     for variant, trial in chosen.items():
@@ -205,10 +227,39 @@ def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budge
             continue
         variants.append(result)
         costs[variant] = {"cpu": cpu + result.refit_cpu_seconds, "wall": wall + result.refit_wall_seconds}
+    if budget.tunes and stored is not None:
+        cpu, wall = trial_cost["tuned"]
+        costs["ensemble"] = {"cpu": cpu, "wall": wall}
+        try:
+            result = ensemble_variant(task, parts.y_test, stored, seed, seeds)
+        except Exception as exc:
+            failures["ensemble"] = T.error_text(exc)
+        else:
+            variants.append(result)
+            costs["ensemble"] = {"cpu": cpu + result.refit_cpu_seconds, "wall": wall + result.refit_wall_seconds}
     only_defaults = not any(t.state == optuna.trial.TrialState.COMPLETE and not t.user_attrs.get("is_default")
                             for t in all_trials)
     return TuningOutcome(variants, failures, trials, tuning_seconds, objective.metric, objective.direction,
-                         costs, only_defaults)
+                         costs, only_defaults, stored.info if stored is not None else None)
+
+
+def _study_uid(study: optuna.Study) -> str:
+    """An id of this very study (not its name): predictions of an earlier study under the same name
+    (--retry-failed deletes and recreates it) have another and are never mixed in."""
+    uid = study.user_attrs.get("predictions_uid")
+    if uid is None:
+        uid = uuid.uuid4().hex[:12]
+        study.set_user_attr("predictions_uid", uid)
+    return uid
+
+
+def _keep_predictions(store: TrialPredictions, trial: optuna.Trial, value: float, fitted: FoldModels,
+                      fit_seconds: float, is_default: bool) -> None:
+    try:
+        pred, predict_seconds = fitted.predict_test()  # cached: computed once for the test score above
+        store.add(trial.number, value, fitted.val_pred, pred, fit_seconds, predict_seconds, is_default)
+    except Exception as exc:  # keeping predictions must never fail the trial; it is then no member
+        trial.set_user_attr("predictions_error", T.error_text(exc)[:500])
 
 
 def _optimize(study: optuna.Study, run_trial, budget: Budget, tuner: str, clock: _Clock) -> None:

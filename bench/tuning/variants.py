@@ -20,9 +20,9 @@ from bench.tuning.trials import error_text, jsonable
 
 @dataclass
 class VariantResult:
-    variant: str  # "default" | "tuned"
+    variant: str  # bench.records.schema.Variant
     params: dict
-    trial_number: int
+    trial_number: int | None  # None for the ensemble (its members are in `ensemble`)
     val_score: float
     test_metrics: dict
     fit_seconds: float
@@ -34,6 +34,7 @@ class VariantResult:
     # What the evaluation itself cost beyond the trials (refits for other seeds, test predictions).
     refit_cpu_seconds: float = 0.0
     refit_wall_seconds: float = 0.0
+    ensemble: dict | None = None  # the ensemble variant: members, weights, selection (bench.tuning.ensemble)
 
 
 Refit = Callable[[dict, int], tuple[FoldModels, float, float]]  # (params, seed) -> (models, value, fit s)

@@ -1,0 +1,277 @@
+"""Post-hoc ensembles (issue 11 part 2): Caruana selection, the predictions files and their cap,
+per-model and cross-model ensembles that never see test labels, records, verify, leaderboard, resume,
+and inner cross-validation's out-of-fold predictions."""
+
+import json
+
+import numpy as np
+import optuna
+import pytest
+
+from bench.adapters import get_adapter
+from bench.adapters.base import TaskInfo
+from bench.execution.ensembles import load_members, plan_entries, split_test_labels
+from bench.metrics import objective_value, score_predictions
+from bench.records.schema import validate_record
+from bench.records.store import ResultStore
+from bench.tuning import Budget, Parts, tune
+from bench.tuning import predictions as P
+from bench.tuning import study as study_module
+from bench.tuning.crossfit import make_folds
+from bench.tuning.ensemble import build, caruana
+from tests.cli_helpers import data_file, records, run_cli, suite_file
+from tests.test_tuning import _parts
+
+REGRESSION = TaskInfo("regression")
+
+
+def _tune(ds, parts=None, trials=6, model="linear", storage=None, path=None, key="k", **kw):
+    return tune(get_adapter(model), TaskInfo(ds.task_type, ds.n_classes), parts or _parts(ds), Budget(trials),
+                seed=0, threads=1, device="cpu", storage=storage, study_name="s", predictions=path, job_key=key, **kw)
+
+
+def _ensemble(out):
+    return next(v for v in out.variants if v.variant == "ensemble")
+
+
+# --- the selection itself ------------------------------------------------------------------------
+
+def test_caruana_finds_the_known_mix_and_cuts_back_to_its_best_step():
+    y = np.array([1.0, -2.0, 0.5, 3.0, 0.0])
+    e = np.array([1.0, -1.0, 2.0, 0.5, -0.5])
+    # A errs by +2e, B by -e: 1/3 A + 2/3 B is exact. Step 1 picks B (smaller error), step 2 A
+    # (error e/2), step 3 B again (error 0); later steps only move away, so the ensemble is cut at 3.
+    a, b, worse = y + 2 * e, y - e, y + 5 * e
+    sel = caruana([worse, a, b], y, REGRESSION)
+    assert sel.weights == pytest.approx([0.0, 1 / 3, 2 / 3])
+    assert sel.val_score == pytest.approx(0.0, abs=1e-12) and sel.counts.sum() == 3
+    assert len(sel.trajectory) == 40 and sel.trajectory[2] == min(sel.trajectory)
+    # Equal candidates: the first one, and an ensemble never worse than its best member on validation.
+    sel = caruana([b, b.copy(), y - 3 * e], y, REGRESSION)  # errors of one sign: mixing only hurts
+    assert list(sel.weights) == [1.0, 0.0, 0.0] and sel.val_score == pytest.approx(np.sqrt(np.mean(e ** 2)))
+    # Binary ROC AUC (maximized): one candidate ranks every row right.
+    yb = np.array([0, 1, 0, 1, 1, 0])
+    p1 = np.linspace(0.1, 0.9, 6)[[0, 4, 1, 5, 3, 2]]
+    good = np.column_stack([1 - p1, p1])
+    flat = np.full((6, 2), 0.5)
+    sel = caruana([flat, good], yb, TaskInfo("binary", 2))
+    assert list(sel.weights) == [0.0, 1.0] and sel.val_score == 1.0
+
+
+def test_objective_value_is_the_score_predictions_objective():
+    rng = np.random.default_rng(0)
+    for task_type, k, metric in (("binary", 2, "roc_auc"), ("multiclass", 3, "log_loss"), ("regression", 0, "rmse")):
+        y = rng.integers(0, max(k, 2), 50) if k else rng.normal(size=50)
+        pred = rng.dirichlet(np.ones(k), 50) if k else rng.normal(size=50)
+        assert objective_value(task_type, y, pred, k) == score_predictions(task_type, y, pred, k)[metric]
+
+
+# --- per-model ensembles -------------------------------------------------------------------------
+
+def test_the_ensemble_variant_selects_on_validation_and_never_reads_test_labels(make_ds, tmp_path):
+    ds = make_ds("multiclass")
+    parts = _parts(ds)
+    permuted = Parts(parts.X_train, parts.y_train, parts.X_val, parts.y_val, parts.X_test,
+                     np.random.default_rng(1).permutation(parts.y_test))
+    a = _tune(ds, parts, model="xgboost", path=tmp_path / "a.npz")
+    b = _tune(ds, permuted, model="xgboost", path=tmp_path / "b.npz")
+    ea, eb = _ensemble(a), _ensemble(b)
+    assert ea.params == eb.params and ea.val_score == eb.val_score
+    assert ea.test_metrics != eb.test_metrics  # the test labels did change the test score
+    tuned = next(v for v in a.variants if v.variant == "tuned")
+    assert ea.val_score <= tuned.val_score + 1e-6  # log loss: never worse than the best trial on validation
+    # the test prediction is the weighted mean of the members' stored test predictions (no refit)
+    stored = P.load(tmp_path / "a.npz", "k")
+    weights = {int(n): w for n, w in ea.params["weights"].items()}
+    mix = sum(w * stored.test[n].astype("float64") for n, w in weights.items())
+    assert ea.test_metrics == pytest.approx(score_predictions("multiclass", parts.y_test, mix, ds.n_classes))
+    assert set(weights) <= set(stored.numbers) and ea.ensemble["members"]
+
+
+def test_predictions_files_are_float32_and_bounded_by_the_cap(make_ds, tmp_path, monkeypatch):
+    monkeypatch.setattr(P, "MAX_TRIALS", 3)
+    ds = make_ds("binary")
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    for trials in (7, 9):  # the second call resumes the study: the cap holds over both
+        out = _tune(ds, trials=trials, storage=storage, path=tmp_path / "p.npz")
+        stored = P.load(tmp_path / "p.npz", "k")
+        completed = {t["number"]: t["value"] for t in out.trials if t["state"] == "COMPLETE"}
+        best = sorted(completed, key=lambda n: (-completed[n], n))[:3]  # ROC AUC: higher is better
+        assert stored.numbers == sorted(best) and len(completed) == trials
+        assert out.predictions["cap"]["limit"] == 3 and out.predictions["cap"]["dropped"] == trials - 3
+        assert out.predictions["kept"] == 3 and out.predictions["without"] == 0
+        assert all(a.dtype == np.float32 for n in best for a in stored.raw[n])  # as the file holds them
+        assert not (tmp_path / "p.parts").exists()  # merged into the one file
+        assert set(map(int, _ensemble(out).params["weights"])) <= set(best)
+    # the byte cap: trials of 30 MB each fit twice into 64 MB; a huge one alone is still kept
+    assert P.trial_limit(30_000_000) == 2 and P.trial_limit(10**9) == 1 and P.trial_limit(100) == 3
+
+
+def test_probabilities_are_stored_as_float32_log_probabilities_that_keep_their_ranking():
+    p1 = 1 - np.array([1e-9, 2e-9, 5e-9, 1e-6, 0.3])  # float32 would make the first three 1.0
+    proba = np.column_stack([1 - p1, p1])
+    assert len(set(proba[:, 1].astype(np.float32))) < 5
+    stored = P.encode(proba, classification=True)
+    back = P.decode(stored, P.LOG_PROBA)
+    assert stored.dtype == np.float32 and np.all(np.diff(back[:, 1]) < 0)  # every rank kept
+    assert back == pytest.approx(proba, rel=1e-6) and np.allclose(back.sum(axis=1), 1.0)
+    values = np.array([1e5 + 0.5, -3.25])
+    assert P.decode(P.encode(values, classification=False), P.VALUES) == pytest.approx(values, rel=1e-7)
+
+
+def test_an_ensemble_of_the_tuned_trial_alone_has_its_scores_bit_for_bit(make_ds, tmp_path):
+    """Every trial of test_prior predicts the same prior: all tie on validation, the ensemble is the
+    defaults trial alone, and it is computed from the same float64 predictions as the tuned record."""
+    for task_type in ("binary", "regression"):
+        ds = make_ds(task_type)
+        out = _tune(ds, trials=4, model="test_prior", path=tmp_path / f"{task_type}.npz")
+        by = {v.variant: v for v in out.variants}
+        assert by["ensemble"].params == {"weights": {"0": 1.0}} and by["tuned"].trial_number == 0
+        assert by["ensemble"].test_metrics == by["tuned"].test_metrics
+        assert by["ensemble"].val_score == by["tuned"].val_score
+
+
+class _Killed(BaseException):
+    """Stands for kill -9: Optuna does not catch it, so the trial it hits stays RUNNING forever."""
+
+
+def test_resume_after_a_kill_keeps_every_completed_trials_predictions(make_ds, tmp_path, monkeypatch):
+    ds = make_ds("binary")
+    storage, path = f"sqlite:///{tmp_path / 's.db'}", tmp_path / "p.npz"
+    keep = study_module._keep_predictions
+
+    def dies_on_trial_3(store, trial, *args):
+        keep(store, trial, *args)  # its part is written, then the process "dies" before it completes
+        if trial.number == 3:
+            raise _Killed()
+
+    monkeypatch.setattr(study_module, "_keep_predictions", dies_on_trial_3)
+    with pytest.raises(_Killed):
+        _tune(ds, trials=6, storage=storage, path=path)
+    assert not path.exists() and sorted(p.name for p in (tmp_path / "p.parts").iterdir()) == \
+        ["0.npz", "1.npz", "2.npz", "3.npz"]
+    monkeypatch.setattr(study_module, "_keep_predictions", keep)
+    out = _tune(ds, trials=6, storage=storage, path=path)  # the same job again: resumes the study
+    complete = [t for t in out.trials if t["state"] == "COMPLETE"]
+    stored = P.load(path, "k")
+    assert [t["number"] for t in complete] == stored.numbers == [0, 1, 2, 4, 5, 6]  # 3 never completed
+    assert out.predictions["without"] == 0 and not (tmp_path / "p.parts").exists()
+    parts = _parts(ds)
+    for t in complete:  # each kept prediction is the one its trial's value was computed from
+        assert objective_value("binary", parts.y_val, stored.val[t["number"]], 2) == pytest.approx(t["value"], abs=1e-6)
+    assert set(map(int, _ensemble(out).params["weights"])) <= set(stored.numbers)
+
+
+def test_trials_finished_without_predictions_are_counted_and_a_fresh_study_never_mixes_in(make_ds, tmp_path):
+    ds = make_ds("regression")
+    storage, path = f"sqlite:///{tmp_path / 's.db'}", tmp_path / "p.npz"
+    _tune(ds, trials=3, storage=storage)  # a study begun by a version that kept no predictions
+    out = _tune(ds, trials=5, storage=storage, path=path)
+    assert out.predictions["kept"] == 2 and out.predictions["without"] == 3
+    assert set(map(int, _ensemble(out).params["weights"])) <= {3, 4}
+    optuna.delete_study(study_name="s", storage=storage)  # what --retry-failed does
+    again = _tune(ds, trials=2, storage=storage, path=path)
+    assert again.predictions["kept"] == 2 and P.load(path, "k").numbers == [0, 1]
+    assert P.load(path, "other-settings") is None  # a file made under other settings is never read
+
+
+def test_inner_cv_ensembles_use_out_of_fold_validation_predictions(make_ds, tmp_path):
+    ds = make_ds("multiclass", n=240)
+    parts = _parts(ds)
+    out = _tune(ds, parts, trials=4, path=tmp_path / "p.npz", inner_folds=3)
+    _, y_scored = make_folds(parts, TaskInfo(ds.task_type, ds.n_classes), 3, 0)
+    stored = P.load(tmp_path / "p.npz", "k")
+    assert np.array_equal(stored.y_val, y_scored) and len(y_scored) == len(parts.y_train) + len(parts.y_val)
+    for t in out.trials:  # every outer training row predicted out of fold: the trial's own value
+        n = t["number"]
+        assert stored.val[n].shape == (len(y_scored), ds.n_classes) and stored.test[n].shape[0] == len(parts.y_test)
+        value = objective_value("multiclass", y_scored, stored.val[n], ds.n_classes)
+        assert value == pytest.approx(t["value"], rel=1e-5)
+    assert _ensemble(out).val_score <= min(t["value"] for t in out.trials) + 1e-6
+
+
+# --- cross-model ensembles through the sweep -----------------------------------------------------
+
+def _sweep(tmp_path, capsys, models="linear,test_prior", out_name="run"):
+    data_file(tmp_path / "b.parquet", "binary", n=160)
+    data_file(tmp_path / "r.parquet", "regression", n=160, seed=1)
+    suite = suite_file(tmp_path / "s.toml", {"b": ("b.parquet", "binary"), "r": ("r.parquet", "regression")})
+    out = tmp_path / out_name
+    args = ["run", "--suite", suite, "--models", models, "--trials", 3, "--jobs", 0, "--splits", 1,
+            "--out", out, "--quiet"]
+    code, text = run_cli(capsys, *args)
+    assert code == 0, text
+    return out, args
+
+
+def test_sweep_records_verify_and_leaderboard_with_per_model_and_cross_model_ensembles(tmp_path, capsys):
+    out, args = _sweep(tmp_path, capsys)
+    recs = records(out)
+    assert {p for p in recs if "ensemble" in p} == {
+        "records/b/linear/r0f0.ensemble.json", "records/b/test_prior/r0f0.ensemble.json",
+        "records/b/ensemble_all/r0f0.ensemble.json", "records/r/linear/r0f0.ensemble.json",
+        "records/r/test_prior/r0f0.ensemble.json", "records/r/ensemble_all/r0f0.ensemble.json"}
+    for path, r in recs.items():
+        assert validate_record(r) == [], path
+        assert r["status"] == "ok", (path, r.get("error"))
+    cross = recs["records/b/ensemble_all/r0f0.ensemble.json"]
+    assert cross["family"] == "ensemble" and cross["ensemble"]["models"] == ["linear", "test_prior"]
+    assert all(m["job_key"] == recs[f"records/b/{m['model']}/r0f0.default.json"]["job_key"]
+               for m in cross["ensemble"]["members"])
+    assert abs(sum(cross["params"]["weights"].values()) - 1) < 1e-9
+    # bad weights are an invalid record
+    assert validate_record({**cross, "params": {"weights": {"linear/0": 0.7}}})
+    plan = json.loads((out / "plan.json").read_text())
+    assert plan["jobs"]["b/ensemble_all/r0f0"]["variants"] == ["ensemble"]
+    assert plan["jobs"]["b/linear/r0f0"]["variants"] == ["default", "tuned", "ensemble"]
+    code, text = run_cli(capsys, "verify", out)
+    assert code == 0 and "no problems" in text, text
+    code, text = run_cli(capsys, "leaderboard", out)
+    assert code == 0 and "ensemble_all/ensemble" in text and "linear/ensemble" in text, text
+    from bench.analysis.analyze import analyze, numbers
+
+    compared = numbers(analyze(ResultStore(out), n_boot=20))  # what `bench regress` compares
+    for key in ("score b ensemble_all/ensemble", "score r linear/ensemble", "norm_score linear/ensemble",
+                "elo ensemble_all/ensemble", "mean_rank test_prior/ensemble"):
+        assert key in compared, key
+
+    # resume: the cross-model record is made again from the same stored predictions, identically
+    ens, other = out / "records/b/ensemble_all/r0f0.ensemble.json", out / "records/r/ensemble_all/r0f0.ensemble.json"
+    before, other_bytes = json.loads(ens.read_text()), other.read_bytes()
+    ens.unlink()
+    code, text = run_cli(capsys, *args)
+    assert code == 0 and "0 jobs run, 4 already done" in text, text
+    after = json.loads(ens.read_text())
+    assert after["params"] == before["params"] and after["test_score"] == before["test_score"]
+    assert other.read_bytes() == other_bytes  # its inputs did not change: not made again
+
+    # a member whose settings change makes the cross-model record stale
+    plan["jobs"]["b/linear/r0f0"]["job_key"] = "changed"
+    plan["jobs"].update(plan_entries(plan["jobs"]))
+    (out / "plan.json").write_text(json.dumps(plan))
+    code, text = run_cli(capsys, "verify", out)
+    assert code == 1 and "b/ensemble_all/r0f0.ensemble.json: made with other settings" in text, text
+
+
+def test_cross_model_weights_never_depend_on_test_labels(tmp_path, capsys):
+    out, _ = _sweep(tmp_path, capsys)
+    store = ResultStore(out)
+    jobs = store.plan()["jobs"]
+    entry = jobs["b/ensemble_all/r0f0"]
+    from bench.execution.ensembles import _member_records
+
+    candidates, y_val, left_out = load_members(store, _member_records(store, jobs, entry))
+    y_test, ds = split_test_labels(store, entry)
+    task = TaskInfo(ds.task_type, ds.n_classes)
+    a = build(candidates, y_val, y_test, task)
+    b = build(candidates, y_val, np.random.default_rng(0).permutation(y_test), task)
+    assert a.weights == b.weights and a.val_score == b.val_score and a.test_metrics != b.test_metrics
+    recorded = store.read("b/ensemble_all/r0f0", "ensemble")
+    assert recorded["params"]["weights"] == a.weights and recorded["test_score"] == a.test_metrics["roc_auc"]
+    assert not left_out and {c.about["model"] for c in candidates} == {"linear", "test_prior"}
+
+
+def test_one_model_gets_no_cross_model_entry(tmp_path, capsys):
+    out, _ = _sweep(tmp_path, capsys, models="linear")
+    assert not list((out / "records").rglob("ensemble_all/*"))
+    assert "b/ensemble_all/r0f0" not in json.loads((out / "plan.json").read_text())["jobs"]
