@@ -17,6 +17,9 @@ What it does, and why:
 Inputs may be one array or a tuple of arrays (e.g. numeric matrix + categorical codes for an
 FT-Transformer); the model is called as model(*batch). A model may return (batch, d_out) or, for
 ensembles trained jointly like TabM, (batch, k, d_out): each member gets the loss, predictions average.
+A model whose training objective is not "its outputs vs the targets" (mixup with mixed targets,
+neighbourhood-based predictions) passes `training_loss` (see TrainingLoss); everything else (early
+stopping, pruning reports, deadline, seeding, prediction) stays the loop's.
 """
 
 from __future__ import annotations
@@ -35,6 +38,11 @@ from bench.adapters.base import FitContext, TaskInfo
 from bench.metrics import score_predictions
 
 Arrays = Union[np.ndarray, tuple]
+# training_loss(net, batch_inputs, batch_targets, batch_rows) -> scalar loss, called inside the autocast
+# context instead of "net(*batch_inputs) vs batch_targets". batch_rows are the rows' positions in the
+# training part (ModernNCA keeps a row out of its own neighbourhood); targets are class codes or the
+# standardized regression target (see target_scaling).
+TrainingLoss = Callable[[nn.Module, tuple, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @dataclass
@@ -71,6 +79,13 @@ def output_dim(task: TaskInfo) -> int:
     # Binary is a 2-class softmax: one code path for all classification, and the columns are
     # directly the probabilities the metrics expect.
     return task.n_classes if task.is_classification else 1
+
+
+def target_scaling(task: TaskInfo, y_train: np.ndarray) -> tuple[float, float]:
+    """(mean, std) the regression target is standardized with during training ((0, 1) for classes)."""
+    if task.is_classification:
+        return 0.0, 1.0
+    return float(np.mean(y_train)), float(np.std(y_train)) or 1.0  # a constant target: nothing to scale
 
 
 def default_param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -145,7 +160,8 @@ class TrainedNet:
 def train_network(model: nn.Module | Callable[[int], nn.Module], task: TaskInfo, ctx: FitContext,
                   X_train: Arrays, y_train: np.ndarray, X_val: Arrays, y_val: np.ndarray,
                   cfg: TrainConfig,
-                  param_groups: Callable[[nn.Module, float], list[dict]] = default_param_groups) -> TrainedNet:
+                  param_groups: Callable[[nn.Module, float], list[dict]] = default_param_groups,
+                  training_loss: TrainingLoss | None = None) -> TrainedNet:
     """Train with early stopping on the validation objective; returns the best-epoch network.
 
     `model` is preferably a factory called with the output width (see output_dim) after seeding, so
@@ -165,12 +181,10 @@ def train_network(model: nn.Module | Callable[[int], nn.Module], task: TaskInfo,
     xs_train, xs_val = _tensors(X_train, device), _tensors(X_val, device)
     n = len(xs_train[0])
     y_train = np.array(y_train)  # a private, writable copy (torch refuses read-only buffers)
+    y_mean, y_std = target_scaling(task, y_train)
     if task.is_classification:
-        y_mean, y_std = 0.0, 1.0
         target = torch.as_tensor(y_train, dtype=torch.long, device=device)
     else:
-        y_mean = float(np.mean(y_train))
-        y_std = float(np.std(y_train)) or 1.0  # a constant target: nothing to scale
         target = torch.as_tensor((y_train - y_mean) / y_std, dtype=torch.float32, device=device)
     trained = TrainedNet(net, task, device, int(cfg.eval_batch_size), y_mean, y_std)
 
@@ -196,9 +210,14 @@ def train_network(model: nn.Module | Callable[[int], nn.Module], task: TaskInfo,
             idx = order[start:start + batch_size]
             if len(idx) == 1 and n > 1:
                 continue  # a one-row batch breaks BatchNorm (ResNet) and says little; it is reshuffled next epoch
-            with _autocast(device):
-                out = net(*(x[idx] for x in xs_train))
-            loss = _loss(out, target[idx], task)
+            batch = tuple(x[idx] for x in xs_train)
+            if training_loss is None:
+                with _autocast(device):
+                    out = net(*batch)
+                loss = _loss(out, target[idx], task)
+            else:
+                with _autocast(device):
+                    loss = training_loss(net, batch, target[idx], idx)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip:
