@@ -30,6 +30,9 @@ BUILTIN_MODULES = (
     "bench.adapters.ft_transformer",
     "bench.adapters.mlp_plr",
     "bench.adapters.tabm_adapter",
+    "bench.adapters.modern_nca",
+    "bench.adapters.excelformer",
+    "bench.adapters.grownet",
     # Optional extras: these modules import without their libraries; the models then report unavailable.
     "bench.adapters.realmlp",
     "bench.adapters.tabpfn_adapter",
