@@ -19,7 +19,7 @@ from .adapter_helpers import TASKS, check_output, fit_predict, make_data
 QUICK = {
     "modern_nca": {"max_epochs": 15, "patience": 5, "batch_size": 64, "dim": 32, "lr": 3e-3},
     "excelformer": {"max_epochs": 10, "patience": 4, "d_token": 32, "n_heads": 4, "n_layers": 2, "lr": 1e-3},
-    "grownet": {"max_stages": 8, "patience": 4, "hidden_d": 16},
+    "grownet": {"max_stages": 6, "patience": 3, "hidden_d": 16, "min_stage_steps": 20},
 }
 
 

@@ -65,7 +65,7 @@ class GrowNetAdapter(NeuralAdapter):
         "boost_rate": 1.0,
         "time_limit_s": None,
     }
-    smoke_params = {"max_stages": 3, "patience": 2, "hidden_d": 8}
+    smoke_params = {"max_stages": 3, "patience": 2, "hidden_d": 8, "min_stage_steps": 5}
     # Search space: TALENT's (github.com/qile2000/LAMDA-TALENT, configs/opt_space/grownet.json), the
     # benchmark that tuned GrowNet across many datasets: hidden width int[32, 512], lr logU[1e-5, 1e-1],
     # weight decay {0, logU[1e-6, 1e-3]} (0 approximated by the lower end), epochs per stage int[1, 2],
