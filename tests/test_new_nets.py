@@ -19,7 +19,7 @@ from .adapter_helpers import TASKS, check_output, fit_predict, make_data
 QUICK = {
     "modern_nca": {"max_epochs": 15, "patience": 5, "batch_size": 64, "dim": 32, "lr": 3e-3},
     "excelformer": {"max_epochs": 10, "patience": 4, "d_token": 32, "n_heads": 4, "n_layers": 2, "lr": 1e-3},
-    "grownet": {"max_stages": 6, "patience": 3, "hidden_d": 16, "min_stage_steps": 20},
+    "grownet": {"max_stages": 6, "patience": 3, "hidden_d": 16, "min_stage_steps": 20, "lr": 1e-3},
 }
 
 
@@ -229,7 +229,7 @@ def _grownet_fit(task_type, X, y, **params):
 
     task = TaskInfo(task_type, 3 if task_type == "multiclass" else 0)
     ctx = FitContext(seed=0)
-    p = {**GrowNetAdapter.defaults_for(task_type), "hidden_d": 16, **params}
+    p = {**GrowNetAdapter.defaults_for(task_type), "hidden_d": 16, "lr": 1e-3, **params}
     return train_grownet(task, ctx, X, y, X, y, p), ctx  # validation = training: the training loss decides
 
 
