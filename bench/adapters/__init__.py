@@ -32,6 +32,9 @@ BUILTIN_MODULES = (
     "bench.adapters.tabm_adapter",
     "bench.adapters.knn",
     "bench.adapters.extra_trees",
+    "bench.adapters.modern_nca",
+    "bench.adapters.excelformer",
+    "bench.adapters.grownet",
     # Optional extras: these modules import without their libraries; the models then report unavailable.
     "bench.adapters.realmlp",
     "bench.adapters.tabpfn_adapter",

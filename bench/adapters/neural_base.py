@@ -68,7 +68,12 @@ class NeuralAdapter(Adapter):
 
         self._net = train_network(lambda d_out: self.build_network(X_train, d_out), self.task, self.ctx,
                                   X_train, y_train, X_val, y_val, TrainConfig.from_params(self.params),
-                                  param_groups=self.param_groups)
+                                  param_groups=self.param_groups, training_loss=self.training_loss())
+
+    def training_loss(self):
+        """A torch_training.TrainingLoss when the model trains on something other than plain
+        "outputs vs targets" (mixup, neighbourhood predictions); None: the loop's usual loss."""
+        return None
 
     def _predict_raw(self, X):
         # One output per class in task.n_classes, so a class absent from training still gets a

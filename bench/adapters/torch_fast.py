@@ -45,7 +45,7 @@ import time
 import torch
 from torch import nn
 
-from bench.adapters.torch_training import TrainingRun, autocast_cuda_bf16, batch_loss
+from bench.adapters.torch_training import TrainingRun
 
 WARMUP_STEPS = 3  # eager steps before capture: cuBLAS handles, optimizer state, autograd streams exist
 FAST_EVAL_BATCH = 16_384  # validation rows per forward pass on CUDA
@@ -98,9 +98,7 @@ class EagerSteps:
     def body(self, idx: torch.Tensor) -> None:
         """Gather, forward, loss, backward, clip, step: the part a CUDA graph captures."""
         t = self.t
-        with autocast_cuda_bf16(t.device, cache=False):
-            out = self.module(*(x[idx] for x in t.xs_train))
-        loss = batch_loss(out, t.target[idx], t.task)
+        loss = t.loss(self.module, idx, cache=False)
         self.loss_sum += loss.detach()
         loss.backward()
         if t.cfg.grad_clip:

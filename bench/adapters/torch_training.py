@@ -33,6 +33,11 @@ What it does, and why:
 Inputs may be one array or a tuple of arrays (e.g. numeric matrix + categorical codes for an
 FT-Transformer); the model is called as model(*batch). A model may return (batch, d_out) or, for
 ensembles trained jointly like TabM, (batch, k, d_out): each member gets the loss, predictions average.
+A model whose training objective is not "its outputs vs the targets" (mixup with mixed targets,
+neighbourhood-based predictions) passes `training_loss` (see TrainingLoss); everything else (early
+stopping, pruning reports, deadline, seeding, prediction) stays the loop's. Such a loss may draw random
+numbers or index data-dependently, which a captured CUDA graph would freeze: it trains on the fast
+path's eager steps ("graph" and "compile" become "eager", and ctx.info["fast_path_fallback"] says so).
 """
 
 from __future__ import annotations
@@ -56,6 +61,11 @@ from bench.records.schema import TrialEnd
 
 Arrays = Union[np.ndarray, tuple]
 FastPath = Literal["auto", "off", "eager", "graph", "compile"]
+# training_loss(net, batch_inputs, batch_targets, batch_rows) -> scalar loss, called inside the autocast
+# context instead of "net(*batch_inputs) vs batch_targets". batch_rows are the rows' positions in the
+# training part (ModernNCA keeps a row out of its own neighbourhood); targets are class codes or the
+# standardized regression target (see target_scaling).
+TrainingLoss = Callable[[nn.Module, tuple, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @dataclass
@@ -112,6 +122,13 @@ def output_dim(task: TaskInfo) -> int:
     # Binary is a 2-class softmax: one code path for all classification, and the columns are
     # directly the probabilities the metrics expect.
     return task.n_classes if task.is_classification else 1
+
+
+def target_scaling(task: TaskInfo, y_train: np.ndarray) -> tuple[float, float]:
+    """(mean, std) the regression target is standardized with during training ((0, 1) for classes)."""
+    if task.is_classification:
+        return 0.0, 1.0
+    return float(np.mean(y_train)), float(np.std(y_train)) or 1.0  # a constant target: nothing to scale
 
 
 def default_param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -191,18 +208,17 @@ class TrainingRun:
 
     def __init__(self, net: nn.Module, task: TaskInfo, ctx: FitContext, X_train: Arrays, y_train: np.ndarray,
                  X_val: Arrays, y_val: np.ndarray, cfg: TrainConfig, param_groups, started: float,
-                 optimizer_options: dict):
+                 optimizer_options: dict, training_loss: TrainingLoss | None = None):
         self.net, self.task, self.ctx, self.cfg, self.started = net, task, ctx, cfg, started
         self.device = device = next(net.parameters()).device
         self.xs_train, self.xs_val = _tensors(X_train, device), _tensors(X_val, device)
         self.n = len(self.xs_train[0])
         y_train = np.array(y_train)  # a private, writable copy (torch refuses read-only buffers)
+        y_mean, y_std = target_scaling(task, y_train)
+        self.training_loss = training_loss
         if task.is_classification:
-            y_mean, y_std = 0.0, 1.0
             self.target = torch.as_tensor(y_train, dtype=torch.long, device=device)
         else:
-            y_mean = float(np.mean(y_train))
-            y_std = float(np.std(y_train)) or 1.0  # a constant target: nothing to scale
             self.target = torch.as_tensor((y_train - y_mean) / y_std, dtype=torch.float32, device=device)
         self.trained = TrainedNet(net, task, device, int(cfg.eval_batch_size), y_mean, y_std)
         self.y_val = np.asarray(y_val)
@@ -221,6 +237,15 @@ class TrainingRun:
             self.deadline = min(self.deadline, ctx.deadline)
         self.stopper = EarlyStopper(int(cfg.patience))
         self.best_state, self.stopped_by, self.epoch = None, TrialEnd.MAX_ITERATIONS, 0
+
+    def loss(self, module: nn.Module, idx: torch.Tensor, cache: bool = True) -> torch.Tensor:
+        """The training loss of the rows `idx` (positions in the training part) through `module`."""
+        batch = tuple(x[idx] for x in self.xs_train)
+        with autocast_cuda_bf16(self.device, cache):
+            if self.training_loss is not None:
+                return self.training_loss(module, batch, self.target[idx], idx)
+            out = module(*batch)
+        return batch_loss(out, self.target[idx], self.task)
 
     def end_epoch(self, epoch: int, deadline_hit: bool, eval_batch: int | None = None) -> bool:
         """Score epoch `epoch` on the validation part, keep its weights if best, report to the pruner
@@ -267,9 +292,7 @@ def _eager_epochs(t: TrainingRun) -> None:
             idx = order[start:start + batch_size]
             if len(idx) == 1 and n > 1:
                 continue  # a one-row batch breaks BatchNorm (ResNet) and says little; it is reshuffled next epoch
-            with autocast_cuda_bf16(device):
-                out = net(*(x[idx] for x in t.xs_train))
-            loss = batch_loss(out, t.target[idx], t.task)
+            loss = t.loss(net, idx)
             t.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if t.cfg.grad_clip:
@@ -285,7 +308,8 @@ def _eager_epochs(t: TrainingRun) -> None:
 def train_network(model: nn.Module | Callable[[int], nn.Module], task: TaskInfo, ctx: FitContext,
                   X_train: Arrays, y_train: np.ndarray, X_val: Arrays, y_val: np.ndarray,
                   cfg: TrainConfig,
-                  param_groups: Callable[[nn.Module, float], list[dict]] = default_param_groups) -> TrainedNet:
+                  param_groups: Callable[[nn.Module, float], list[dict]] = default_param_groups,
+                  training_loss: TrainingLoss | None = None) -> TrainedNet:
     """Train with the shared early-stopping rule; returns the best-epoch network.
 
     `model` is preferably a factory called with the output width (see output_dim) after seeding, so
@@ -303,6 +327,9 @@ def train_network(model: nn.Module | Callable[[int], nn.Module], task: TaskInfo,
     torch.manual_seed(ctx.seed)
     device = torch.device(ctx.device)
     mode = resolve_fast_path(cfg.fast_path, device)
+    fallback = None
+    if training_loss is not None and mode in ("graph", "compile"):
+        mode, fallback = "eager", f"{mode} not used: the model trains with its own training_loss"
     net = model if isinstance(model, nn.Module) else model(output_dim(task))
     net = net.to(device)
     if device.type == "cuda":
@@ -311,8 +338,11 @@ def train_network(model: nn.Module | Callable[[int], nn.Module], task: TaskInfo,
     # counter on the device so that the step can live inside a CUDA graph. CPU keeps the default
     # implementation, so that the fast path's device-agnostic part computes exactly what "off" does.
     options = {"fused": True, "capturable": mode == "graph"} if mode != "off" and device.type == "cuda" else {}
-    t = TrainingRun(net, task, ctx, X_train, y_train, X_val, y_val, cfg, param_groups, started, options)
+    t = TrainingRun(net, task, ctx, X_train, y_train, X_val, y_val, cfg, param_groups, started, options,
+                    training_loss)
     ctx.info.update(batch_size=t.batch_size, early_stopping_metric=t.metric, fast_path=mode)
+    if fallback:
+        ctx.info["fast_path_fallback"] = fallback
     if mode == "off":
         _eager_epochs(t)
     else:
