@@ -19,10 +19,10 @@ import pytest
 from bench.adapters import _REGISTRY
 from bench.adapters.base import FitContext
 from bench.adapters.catboost_adapter import CatBoostAdapter
+from bench.adapters.early_stopping import MIN_ITERATIONS, stopping_metric
 from bench.adapters.lightgbm_adapter import LightGBMAdapter
 from bench.adapters.space import invalid_values, suggest_params
 from bench.adapters.xgboost_adapter import XGBoostAdapter
-from bench.adapters.early_stopping import MIN_ITERATIONS, stopping_metric
 from bench.metrics import objective_value, score_predictions
 
 from .adapter_helpers import TASKS, check_output, fit_predict, make_data

@@ -7,13 +7,12 @@ import sys
 
 import numpy as np
 import optuna
-import pandas as pd
 import pytest
 
 from bench.adapters import _REGISTRY
 from bench.adapters.base import FitContext
-from bench.adapters.early_stopping import MIN_ITERATIONS
 from bench.adapters.baselines import DummyAdapter, LinearAdapter, RandomForestAdapter
+from bench.adapters.early_stopping import MIN_ITERATIONS
 from bench.adapters.mlp import MLPAdapter
 from bench.adapters.space import invalid_values, suggest_params
 from bench.metrics import objective_value, score_predictions

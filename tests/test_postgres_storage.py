@@ -69,9 +69,9 @@ def test_two_processes_tune_one_study_concurrently(postgres, monkeypatch):
 
 
 def test_a_sweep_keeps_its_studies_in_the_shared_storage(postgres, make_ds, tmp_path):
-    from bench.records.store import ResultStore
     from bench.execution.runner import run_local
     from bench.execution.sweep import SweepConfig, check_storage, plan_jobs
+    from bench.records.store import ResultStore
     from tests.test_splits import Protocol
 
     check_storage(postgres.url)

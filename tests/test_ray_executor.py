@@ -4,9 +4,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from bench.records.store import ResultStore
 from bench.execution.runner import run_local
 from bench.execution.sweep import SweepConfig, plan_jobs
+from bench.records.store import ResultStore
 from tests.test_splits import Protocol
 
 ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'tabular-bench[ray]'")

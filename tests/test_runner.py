@@ -2,9 +2,9 @@
 
 from types import SimpleNamespace
 
-from bench.records.store import ResultStore
 from bench.execution.runner import run_local
 from bench.execution.sweep import SweepConfig, plan_jobs
+from bench.records.store import ResultStore
 from tests.test_splits import Protocol
 
 

@@ -7,11 +7,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from bench.execution import resources
 from bench.errors import BenchError
-from bench.records.store import ResultStore
+from bench.execution import resources
 from bench.execution.runner import run_local
 from bench.execution.sweep import SweepConfig, plan_jobs
+from bench.records.store import ResultStore
 from tests.test_splits import Protocol
 
 

@@ -160,11 +160,11 @@ def feature_order(mi: np.ndarray) -> np.ndarray:
 
 def _fit_target_encoder(x_cat, y, task, seed: int):
     """Cross-fitted target encoding (training rows are encoded by folds that exclude them), standardized."""
+    import sklearn
     from sklearn.model_selection import KFold
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler, TargetEncoder
     from sklearn.utils.fixes import parse_version
-    import sklearn
 
     target_type = {"binary": "binary", "multiclass": "multiclass"}.get(task.task_type, "continuous")
     if parse_version(sklearn.__version__) >= parse_version("1.9"):

@@ -33,8 +33,7 @@ import numpy as np
 import pandas as pd
 
 from bench.adapters import register_adapter
-from bench.adapters.base import Adapter, Capabilities, expand_proba, missing_extra
-from bench.adapters.base import TrivialFitFallback
+from bench.adapters.base import Adapter, Capabilities, TrivialFitFallback, expand_proba, missing_extra
 from bench.adapters.space import CategoricalParam, FloatParam
 from bench.preprocessing import TreeFramePreprocessor, numeric_pipeline
 from bench.records.schema import TrialEnd

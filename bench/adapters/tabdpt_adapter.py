@@ -31,8 +31,14 @@ import numpy as np
 
 from bench.adapters import register_adapter
 from bench.adapters.base import Adapter, TrivialFitFallback, expand_proba, missing_extra
-from bench.adapters.in_context import (InContextCapabilities, LocalWeights, checkpoint_kind, code_matrix,
-                                       encode_labels, offline_hub)
+from bench.adapters.in_context import (
+    InContextCapabilities,
+    LocalWeights,
+    checkpoint_kind,
+    code_matrix,
+    encode_labels,
+    offline_hub,
+)
 from bench.preprocessing import TreeFramePreprocessor
 from bench.records.schema import TrialEnd
 

@@ -38,8 +38,14 @@ from typing import Any
 import numpy as np
 
 from bench.adapters import register_adapter
-from bench.adapters.base import (Adapter, Capabilities, TrivialFitFallback, expand_proba, missing_extra,
-                                 objective_defined)
+from bench.adapters.base import (
+    Adapter,
+    Capabilities,
+    TrivialFitFallback,
+    expand_proba,
+    missing_extra,
+    objective_defined,
+)
 from bench.adapters.early_stopping import MIN_ITERATIONS, EarlyStopper
 from bench.adapters.neural_base import split_inputs
 from bench.adapters.space import CategoricalParam, FloatParam, IntParam

@@ -319,7 +319,6 @@ def cmd_fetch(args, console) -> int:
 def cmd_report(args, console) -> int:
     from bench.analysis.analyze import analyze
     from bench.analysis.report import write_report
-
     from bench.execution.lock import open_run_dir
 
     store = _run_store(args.run_dir)

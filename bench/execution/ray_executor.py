@@ -25,12 +25,12 @@ from collections import deque
 
 from bench.adapters.neural_base import FAST_PATH_ENV
 from bench.errors import BenchError
-from bench.execution.jobs import Job, failure_records
 from bench.execution.joblog import execute_logged, with_log
+from bench.execution.jobs import Job, failure_records
 from bench.execution.resources import thread_environment
+from bench.execution.runner import Recorder, SweepSummary, pending_jobs
 from bench.records.schema import Status
 from bench.records.store import ResultStore
-from bench.execution.runner import Recorder, SweepSummary, pending_jobs
 
 POLL_SECONDS = 0.5
 

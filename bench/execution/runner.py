@@ -21,8 +21,8 @@ from multiprocessing.connection import wait
 
 from bench.errors import BenchError
 from bench.execution.gpu_usage import SAMPLE_FILE, GpuSampler
-from bench.execution.jobs import Job, failure_records
 from bench.execution.joblog import execute_logged, with_log
+from bench.execution.jobs import Job, failure_records
 from bench.execution.resources import MemoryWatch, Slot, gigabytes, plan_slots
 from bench.execution.signals import die_with_parent, kill_tree
 from bench.records.schema import FAILURES, Status

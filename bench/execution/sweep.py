@@ -25,7 +25,8 @@ from typing import Callable, Literal, get_args
 
 from bench.datasets import data_warnings, load_cached_dataset, save_dataset
 from bench.errors import BenchError
-from bench.execution.ensembles import count_into, plan_entries as cross_model_entries, run_cross_model
+from bench.execution.ensembles import count_into, run_cross_model
+from bench.execution.ensembles import plan_entries as cross_model_entries
 from bench.execution.jobs import Job
 from bench.execution.lock import RunLock, open_run_dir
 from bench.execution.resources import cpu_count, visible_gpus

@@ -27,8 +27,8 @@ import pandas as pd
 
 from bench.datasets import write_json_atomic
 from bench.errors import BenchError
-from bench.suites.spec import Protocol
 from bench.records.schema import FAILURES, Status, upgrade_record, validate_record
+from bench.suites.spec import Protocol
 
 # Settings that change results: re-running into the same directory with other values would mix runs.
 # `protocol` (folds, repeats, validation fraction, split seed, task splits) is compared key by key.

@@ -333,7 +333,7 @@ class Checker:
     def refuses_unsupported(self, cls, data: CheckData, tmp: Path, seed: int, unavailable: str | None) -> str:
         """The refusal reason, which execute_job must turn into skipped records (into unavailable ones
         where the model cannot run here at all: that comes first, see bench.execution.jobs)."""
-        from bench.execution.jobs import VARIANTS_FOR, execute_job
+        from bench.execution.jobs import execute_job
 
         reason = cls.capabilities.refusal(data.task_type, data.n_train, data.n_features, data.n_classes, "cpu")
         self.expect(isinstance(reason, str) and reason.strip(), "unsupported task type refused",

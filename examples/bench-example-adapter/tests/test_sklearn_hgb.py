@@ -3,9 +3,9 @@
 from importlib.metadata import PackageNotFoundError, distribution
 
 import pytest
+from bench_example_adapter import HistGradientBoostingAdapter
 
 from bench.testing import check_adapter
-from bench_example_adapter import HistGradientBoostingAdapter
 
 
 def test_keeps_the_adapter_contract():
