@@ -46,7 +46,8 @@ def test_demo_sweep_tabpfn_unavailable_realmlp_ok(capsys, tmp_path, monkeypatch,
     by_model = {}
     for r in _records(out_dir):
         by_model.setdefault(r["model"], []).append(r)
-    assert sorted(r["status"] for r in by_model["test_realmlp_quick"]) == ["ok", "ok"]  # default + tuned
+    assert sorted(r["variant"] for r in by_model["test_realmlp_quick"] if r["status"] == "ok") == [
+        "default", "ensemble", "tuned"]
     [tabpfn] = by_model["tabpfn"]  # nothing to tune: one variant
     assert tabpfn["status"] == "unavailable" and str(no_tabpfn_weights) in tabpfn["reason"]
     assert "unavailable tabpfn: no TabPFN classifier weights" in out

@@ -82,7 +82,7 @@ def test_a_sweep_keeps_its_studies_in_the_shared_storage(postgres, make_ds, tmp_
     suite = SimpleNamespace(name="t", protocol=Protocol(folds=2, repeats=1))
     jobs = plan_jobs(config, suite, [SimpleNamespace(dataset=make_ds("binary", n=80), task_splits=None)], store)
     run_local(jobs, store, workers=2, time_limit=120)
-    assert {r["status"] for r in store.load_all()} == {"ok"} and len(store.load_all()) == 4
+    assert {r["status"] for r in store.load_all()} == {"ok"} and len(store.load_all()) == 6  # 2 splits x 3 variants
     run_id = store.config()["run_id"]
     names = set(optuna.get_all_study_names(storage=postgres.url))
     for job in jobs:

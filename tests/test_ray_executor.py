@@ -34,9 +34,10 @@ def _plan(run_dir, datasets):
 
 
 def _comparable(record: dict) -> dict:
-    out = {k: v for k, v in record.items() if k not in VOLATILE | {"predictions"}}  # its study uid is random
+    # predictions name the study's random uid; ensemble_inputs is a digest of the members' predictions
+    out = {k: v for k, v in record.items() if k not in VOLATILE | {"predictions", "ensemble_inputs"}}
     if "ensemble" in out:
-        out["ensemble"] = {k: v for k, v in out["ensemble"].items() if k != "predictions"}
+        out["ensemble"] = {k: v for k, v in out["ensemble"].items() if k not in ("predictions", "selection_seconds")}
     out["trials"] = [{k: v for k, v in t.items() if k not in ("seconds", "fit_seconds", "cpu_seconds")}
                      for t in record.get("trials", [])]
     out["test_by_seed"] = [{k: v for k, v in s.items() if k not in VOLATILE}

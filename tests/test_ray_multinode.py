@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
+from bench.execution.ensembles import CROSS_MODEL
 from bench.records.store import ResultStore
 from tests.ray_cluster import ray_command, start_two_nodes
 from tests.test_ray_executor import _comparable
@@ -48,13 +49,16 @@ def test_sweep_spread_over_two_ray_nodes_equals_the_local_executor(cluster, tmp_
 
     local = {(r["job_id"], r["variant"]): r for r in ResultStore(tmp_path / "local").load_all()}
     remote = {(r["job_id"], r["variant"]): r for r in ResultStore(tmp_path / "ray").load_all()}
-    assert set(local) == set(remote) and len(remote) == 2 * (2 * 5 - 1)  # 2 splits; dummy has no tuned variant
-    assert sorted(r["status"] for r in remote.values()) == ["crashed"] * 4 + ["failed"] * 4 + ["ok"] * 10
+    # 2 splits x (4 models x 3 variants (default, tuned, ensemble) + dummy's default + the cross-model ensemble)
+    assert set(local) == set(remote) and len(remote) == 2 * (4 * 3 + 1 + 1)
+    assert sorted(r["status"] for r in remote.values()) == ["crashed"] * 6 + ["failed"] * 6 + ["ok"] * 16
     for key, record in local.items():
         assert _comparable(remote[key]) == _comparable(record), key
-    # both nodes ran jobs; a crashed job's record is written by the driver and names no node
-    nodes = {r["ray_node"] for r in remote.values() if r["status"] != "crashed"}
+    # both nodes ran jobs; a crashed job's record and the cross-model ensembles (selected after their
+    # members finished) are written by the driver and name no node
+    nodes = {r["ray_node"] for r in remote.values() if r["status"] != "crashed" and r["model"] != CROSS_MODEL}
     assert len(nodes) == 2 and all(len(n) == 56 for n in nodes)
     assert all("ray_node" not in r for r in local.values())
     # the workers of both nodes wrote their logs into the shared run folder
-    assert all(Path(r["log"]).is_file() and str(tmp_path / "ray") in r["log"] for r in remote.values())
+    assert all(Path(r["log"]).is_file() and str(tmp_path / "ray") in r["log"]
+               for r in remote.values() if r["model"] != CROSS_MODEL)

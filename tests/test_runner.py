@@ -25,7 +25,7 @@ def test_faults_become_records_and_the_sweep_finishes(make_ds, tmp_path):
         by_model.setdefault(r["model"], set()).add(r["status"])
     assert by_model == {"test_prior": {"ok"}, "test_raise": {"failed"}, "test_crash": {"crashed"},
                         "test_hang": {"timeout"}, "test_nan": {"failed"}}
-    assert summary.statuses["ok"] == 4  # 2 splits x 2 variants
+    assert summary.statuses["ok"] == 6  # 2 splits x 3 variants (default, tuned, ensemble)
     crashed = store.read("synth-binary/test_crash/r0f0", "default")
     assert "SIGKILL" in crashed["error"]["message"]
     ok = store.read("synth-binary/test_prior/r0f1", "tuned")
@@ -44,7 +44,7 @@ def test_rerun_skips_finished_jobs_and_retries_failures_on_request(make_ds, tmp_
     assert second.skipped_done == len(jobs) and not second.statuses
     assert before == {p: p.stat().st_mtime_ns for p in store.records_dir.rglob("*.json")}
     third = run_local(jobs, store, workers=0, retry_failed=True)
-    assert third.skipped_done == 2 and third.statuses["failed"] == 4
+    assert third.skipped_done == 2 and third.statuses["failed"] == 6  # 2 splits x 3 variants
 
 
 def test_capability_refusal_is_a_skipped_record(make_ds, tmp_path):
