@@ -119,7 +119,8 @@ def job_footprint(gpu_models: list[str], measured: dict[str, int]) -> Footprint:
     unknown = sorted(m for m, p in parts.items() if p is None)
     source = "; ".join(filter(None, [
         f"measured peak of {', '.join(known)}" if known else "",
-        f"default estimate {DEFAULT_JOB_BYTES / GIB:.0f} GiB for {', '.join(unknown)} (not measured yet)" if unknown else ""]))
+        f"default estimate {DEFAULT_JOB_BYTES / GIB:.0f} GiB for {', '.join(unknown)} (not measured yet)"
+        if unknown else ""]))
     return Footprint(peak + CUDA_CONTEXT_BYTES, f"{source}; + {CUDA_CONTEXT_BYTES / MIB:.0f} MiB CUDA context")
 
 

@@ -148,7 +148,8 @@ def _library_versions(names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 
 def base_record(job: Job, variant: str, libraries=()) -> dict:
     return {
-        "schema_version": SCHEMA_VERSION, "job_id": job.job_id, "suite": job.suite, "dataset": job.dataset, "dataset_hash": job.dataset_hash,
+        "schema_version": SCHEMA_VERSION, "job_id": job.job_id, "suite": job.suite, "dataset": job.dataset,
+        "dataset_hash": job.dataset_hash,
         "split": {"index": job.split_index, "repeat": job.repeat, "fold": job.fold, "hash": job.split_hash},
         "model": job.model, "variant": variant, "seed": job.seed, "job_key": job.key,
         "budget": {"trials": job.trials, "seconds": job.tune_seconds, "sampler": job.sampler,

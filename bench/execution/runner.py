@@ -139,7 +139,8 @@ class _Pool:
         return _Worker(slot, proc, parent, watch)
 
     def run(self, jobs: list[Job], finished) -> None:
-        queues = {"cpu": deque(j for j in jobs if j.device != "cuda"), "cuda": deque(j for j in jobs if j.device == "cuda")}
+        queues = {"cpu": deque(j for j in jobs if j.device != "cuda"),
+                  "cuda": deque(j for j in jobs if j.device == "cuda")}
         for kind, queue in queues.items():
             self.threads[kind] = max((j.threads for j in queue), default=1)
         slots = {kind: [s for s in self.slots if s.kind == kind] for kind in queues}

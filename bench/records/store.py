@@ -61,9 +61,10 @@ class ResultStore:
             if isinstance(old_protocol, dict) and isinstance(new_protocol, dict):
                 # A key a run.json written before it existed lacks means the protocol's default then.
                 defaults = asdict(Protocol())
-                diff.update({f"protocol.{k}": (old_protocol.get(k, defaults.get(k)), new_protocol.get(k, defaults.get(k)))
-                             for k in sorted(set(old_protocol) | set(new_protocol))
-                             if old_protocol.get(k, defaults.get(k)) != new_protocol.get(k, defaults.get(k))})
+                for k in sorted(set(old_protocol) | set(new_protocol)):
+                    old_value, new_value = old_protocol.get(k, defaults.get(k)), new_protocol.get(k, defaults.get(k))
+                    if old_value != new_value:
+                        diff[f"protocol.{k}"] = (old_value, new_value)
             if diff:
                 changes = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in diff.items())
                 raise BenchError(f"{self.run_dir} holds a run with other settings ({changes}); "
