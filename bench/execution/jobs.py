@@ -187,7 +187,10 @@ def execute_job(job: Job, adapter_cls=None) -> list[dict]:
         ds = load_cached_dataset(Path(job.dataset_dir))
         if ds is None or ds.content_hash != job.dataset_hash:
             raise RuntimeError(f"materialized dataset at {job.dataset_dir} is missing or changed")
-        split = load_frozen(Path(job.split_file))[job.split_index]
+        splits = load_frozen(Path(job.split_file))
+        if splits is None:
+            raise RuntimeError(f"frozen split file {job.split_file} is missing or unreadable")
+        split = splits[job.split_index]
         if split.hash != job.split_hash:
             raise RuntimeError(f"frozen split {job.split_file}[{job.split_index}] changed")
     except Exception as exc:

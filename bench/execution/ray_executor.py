@@ -60,7 +60,7 @@ def _run_job(job: Job, start_times) -> list[dict]:
 class _StartTimes:
     """When each job's task began running (wall clock of the node it runs on)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.started: dict[str, float] = {}
 
     def mark(self, job_id: str) -> None:

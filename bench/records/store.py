@@ -69,7 +69,8 @@ class ResultStore:
                 changes = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in diff.items())
                 raise BenchError(f"{self.run_dir} holds a run with other settings ({changes}); "
                                  f"use another --out directory to keep both")
-            old_data = old.get("datasets") if isinstance(old.get("datasets"), dict) else {}
+            old_datasets = old.get("datasets")
+            old_data: dict = old_datasets if isinstance(old_datasets, dict) else {}
             for name, digest in sorted((config.get("datasets") or {}).items()):
                 if old_data.get(name) not in (None, digest):
                     notes.append(f"dataset {name} changed since the last run into this folder (content hash "
