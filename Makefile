@@ -20,7 +20,7 @@ TUNE_ARG  := $(if $(TUNE_SECONDS),--tune-seconds $(TUNE_SECONDS),)
 PIP       := $(BIN)/pip install --quiet --disable-pip-version-check
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-test bench leaderboard report verify test test-all regress regress-baseline \
+.PHONY: help install install-test bench leaderboard report verify lint test test-all regress regress-baseline \
         perf perf-gpu perf-tuning check-defaults models suites clean
 
 help:  ## this list
@@ -67,7 +67,11 @@ models: install  ## list the models: family, extra, available or why not
 suites: install  ## list the suites
 	$(BIN)/bench suites list
 
-test: install-test  ## unit tests + a small real smoke sweep (what CI runs)
+lint: install-test  ## ruff and mypy on the core modules (run by make test)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: install-test lint  ## lint, unit tests + a small real smoke sweep (what CI runs)
 	$(BIN)/python -m pytest -q -m "not slow"
 
 test-all: install-test  ## everything, including slow sweeps on ../shared data

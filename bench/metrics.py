@@ -10,15 +10,18 @@ The same metrics are reported on the test part together with accuracy / log loss
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from sklearn import metrics as skm
+
+Direction = Literal["maximize", "minimize"]
 
 
 @dataclass(frozen=True)
 class Objective:
     metric: str
-    direction: str  # "maximize" | "minimize"
+    direction: Direction
 
     @property
     def higher_is_better(self) -> bool:

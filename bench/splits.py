@@ -134,7 +134,8 @@ def save_frozen(path: Path, splits: list[Split]) -> None:
         arrays[f"{i}_meta"] = np.array([s.repeat, s.fold])
     arrays["origin"] = np.array([splits[0].origin if splits else "kfold"])
     tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
+    # numpy's stub has the keyword allow_pickle: bool, which mypy checks every **arrays value against.
+    np.savez(tmp, **arrays)  # type: ignore[arg-type]
     tmp.replace(path)
 
 

@@ -18,9 +18,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.execution.sweep import SweepConfig, run_sweep
-from bench.records.schema import Status
-from bench.records.store import ResultStore
+# The imports below need the repository root on sys.path (the script runs without an installed package).
+from bench.execution.sweep import SweepConfig, run_sweep  # noqa: E402
+from bench.records.schema import Status  # noqa: E402
+from bench.records.store import ResultStore  # noqa: E402
 
 SMALLEST_BINARY = "diabetes,credit-g,kr-vs-kp,churn,phoneme,mushroom"
 

@@ -136,8 +136,9 @@ def scaling(tmp: Path) -> None:
     runs = {}
     for jobs in (1, 2):
         r = runs[jobs] = bench_run(tmp / f"scale-{jobs}", **SCALING, jobs=jobs, threads=1)
-        print(f"  --jobs {jobs}: {r['jobs']} jobs, job loop {r['loop']:.1f}s ({r['jobs'] / r['loop']:.2f} jobs/s; worker "
-              f"start-up {r['startup']:.1f}s), first to last job {r['steady']:.1f}s | {load()}")
+        print(f"  --jobs {jobs}: {r['jobs']} jobs, job loop {r['loop']:.1f}s "
+              f"({r['jobs'] / r['loop']:.2f} jobs/s; worker start-up {r['startup']:.1f}s), "
+              f"first to last job {r['steady']:.1f}s | {load()}")
     one, two = runs[1], runs[2]
     print(f"  throughput 2 workers / 1 worker: job loop {one['loop'] / two['loop']:.2f}x, steady state "
           f"{one['steady'] / two['steady']:.2f}x   (goal >= 1.8x; needs 2 otherwise idle cores)")

@@ -137,7 +137,8 @@ def main() -> int:
             print(f"{model:<9} {name:<9} {task.objective.metric:<9} {target:11.5f} {r_trial:>5} | {r_wall:8.1f} "
                   f"{_fmt(t_wall, tpe_wall)} {shown[0]} | {r_cpu:8.1f} {_fmt(t_cpu, tpe_cpu)} {shown[1]} | "
                   f"{t_trial:>9} {pruned:>6} | {rand_wall:9.1f} {tpe_wall:9.1f}", flush=True)
-    print(f"median ratio TPE/random: wall {statistics.median(wall_ratios):.2f}, CPU {statistics.median(cpu_ratios):.2f} "
+    print(f"median ratio TPE/random: wall {statistics.median(wall_ratios):.2f}, "
+          f"CPU {statistics.median(cpu_ratios):.2f} "
           f"(goal <= 0.50; n/r = TPE did not reach random's best within N trials, counted as infinite) -- "
           f"{time.perf_counter() - started:.0f} s in all", flush=True)
     return 0

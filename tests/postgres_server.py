@@ -52,8 +52,10 @@ def start(bin_dir: Path) -> tuple[PostgresServer, callable]:
         shutil.chown(root, "postgres")
         shutil.chown(sockets, "postgres")
     port = _free_port()
-    run = lambda cmd: subprocess.run(_as_server_user(cmd), check=True, capture_output=True, text=True,
-                                     timeout=120)
+
+    def run(cmd: list[str]) -> subprocess.CompletedProcess:
+        return subprocess.run(_as_server_user(cmd), check=True, capture_output=True, text=True, timeout=120)
+
     run([str(bin_dir / "initdb"), "-D", str(data), "-U", "bench", "--auth=trust", "--no-sync",
          "--encoding=UTF8"])
     options = f"-p {port} -k {sockets} -c listen_addresses='' -c fsync=off -c max_connections=50"

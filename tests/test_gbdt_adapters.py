@@ -312,5 +312,6 @@ def test_catboost_on_gpu_caps_iterations_at_a_deadline(seconds_left, pace, cap, 
     params = _FakeGPUCatBoost.made[-1]
     assert params["task_type"] == "GPU" and "custom_metric" not in params
     assert params["early_stopping_rounds"] == MIN_ITERATIONS + 50  # never stops before the shared rule
-    assert abs(params["iterations"] - cap) <= 1 and extra == {"interruptible": False, "iteration_cap": params["iterations"]}
+    assert abs(params["iterations"] - cap) <= 1
+    assert extra == {"interruptible": False, "iteration_cap": params["iterations"]}
     assert (monitor.stopped_by or "max_iterations") == end and monitor.rounds == params["iterations"]

@@ -72,7 +72,8 @@ def test_auto_arithmetic_memory_cores_and_footprint():
     assert footprint.bytes == 5 * GIB + CUDA_CONTEXT_BYTES  # the largest planned model; xgboost is not planned
     assert "measured peak of mlp, tabm" in footprint.source
     unmeasured = gpu_usage.job_footprint(["mlp", "catboost"], {"mlp": peak})
-    assert unmeasured.bytes == DEFAULT_JOB_BYTES + CUDA_CONTEXT_BYTES and "catboost (not measured yet)" in unmeasured.source
+    assert unmeasured.bytes == DEFAULT_JOB_BYTES + CUDA_CONTEXT_BYTES
+    assert "catboost (not measured yet)" in unmeasured.source
 
     free = {"0": 80 * GIB, "1": 10 * GIB, "2": 1 * GIB}
     counts, note = gpu_usage.auto_jobs_per_gpu(["0", "1", "2"], free, footprint, cores=64, cpu_workers=4)
@@ -129,7 +130,8 @@ def test_planning_with_auto_uses_free_memory_and_the_footprints_measured_in_the_
     record = {**_record_of(jobs[0]), "fit_info": {"cuda_peak_bytes": 2 * GIB}}
     store.write([record])
     cfg2, _, _ = _plan(tmp_path / "run", [ds], ["test_device_spy", "dummy"], jobs_per_gpu="auto", workers=1)
-    assert cfg2.gpu_workers() == {"0": int(0.9 * 40 * GIB // (2 * GIB + CUDA_CONTEXT_BYTES)), "1": 1} == {"0": 13, "1": 1}
+    per_gpu0 = int(0.9 * 40 * GIB // (2 * GIB + CUDA_CONTEXT_BYTES))
+    assert cfg2.gpu_workers() == {"0": per_gpu0, "1": 1} == {"0": 13, "1": 1}
     assert "measured peak of test_device_spy" in cfg2.gpu_note
     fixed, _, _ = _plan(tmp_path / "fixed", [ds], ["test_device_spy"], jobs_per_gpu=3)
     assert fixed.gpu_workers() == {"0": 3, "1": 3} and fixed.gpu_note == ""

@@ -39,7 +39,8 @@ def test_visible_gpus_parsing(monkeypatch, two_fake_gpus):
         resources.visible_gpus("cuda:0")
     slots = resources.plan_slots(2, ["2", "3"], jobs_per_gpu=2)
     assert [s.kind for s in slots] == ["cpu", "cpu", "cuda", "cuda", "cuda", "cuda"]
-    assert slots[2].environment(3)["CUDA_VISIBLE_DEVICES"] == "2" and slots[0].environment(3)["CUDA_VISIBLE_DEVICES"] == ""
+    assert slots[2].environment(3)["CUDA_VISIBLE_DEVICES"] == "2"
+    assert slots[0].environment(3)["CUDA_VISIBLE_DEVICES"] == ""
     assert slots[0].environment(3)["OMP_NUM_THREADS"] == "3"
 
 

@@ -224,7 +224,9 @@ def constant_prediction(task: TaskInfo, y: np.ndarray) -> np.ndarray:
 class TrivialFitFallback:
     """Mixin for adapters: when nothing is learnable, predict the smoothed prior / mean instead."""
 
-    _constant = None
+    task: TaskInfo  # set by Adapter.__init__ of the class this is mixed into
+    ctx: FitContext
+    _constant: np.ndarray | None = None
 
     def fit_constant_if_trivial(self, X_train, y_train) -> bool:
         self._constant = None
@@ -235,5 +237,7 @@ class TrivialFitFallback:
         return False
 
     def constant_output(self, n_rows: int) -> np.ndarray:
+        if self._constant is None:
+            raise RuntimeError(f"{type(self).__name__}: constant_output called without a constant model fitted")
         out = np.tile(self._constant, (n_rows, 1))
         return out if self.task.is_classification else out.ravel()

@@ -1,1 +1,2 @@
-"""Statistics of a run and their presentation: leaderboard, Elo, critical differences, curves, plots, report, regress."""
+"""Statistics of a run and their presentation: leaderboard, Elo, critical differences, curves, plots, report,
+regress."""

@@ -34,7 +34,9 @@ class Analysis:
 
     @property
     def anchor(self) -> str | None:
-        return self.summary.anchor.dropna().iloc[0] if "anchor" in self.summary and self.summary.anchor.notna().any() else None
+        if "anchor" in self.summary and self.summary.anchor.notna().any():
+            return self.summary.anchor.dropna().iloc[0]
+        return None
 
 
 def analyze(store: ResultStore, n_boot: int = 1000, seed: int = 0, anchor: str | None = None) -> Analysis:

@@ -181,7 +181,9 @@ def _cd_text(a: Analysis) -> str:
     if a.cd is None:
         return "Critical-difference analysis needs at least 3 entries and 2 datasets where all took part."
     cd = a.cd
-    dropped = f" Datasets left out (an entry was skipped there): {', '.join(cd.dropped_datasets)}." if cd.dropped_datasets else ""
+    dropped = ""
+    if cd.dropped_datasets:
+        dropped = f" Datasets left out (an entry was skipped there): {', '.join(cd.dropped_datasets)}."
     return (f"Friedman chi² = {cd.friedman_statistic:.2f}, p = {cd.friedman_p:.3g} over {cd.n_datasets} datasets "
             f"({'significant' if cd.significant else 'not significant'} at alpha = {cd.alpha}); "
             f"Nemenyi CD = {cd.cd:.2f} mean-rank units.{dropped}")
@@ -305,7 +307,8 @@ def write_report(a: Analysis, run_dir: Path, out_dir: Path) -> list[Path]:
     page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
             f"<style>{CSS}</style></head>\n<body>\n<h1>{html.escape(title)}</h1>\n"
             f'<p class="note">{html.escape(run_info)}; records: {html.escape(str(statuses))}; '
-            f'{link_html("run.json", "run.json")}</p>\n' + "\n".join(sections_html) + f"\n{LOADED_SCRIPT}\n</body></html>\n")
+            f'{link_html("run.json", "run.json")}</p>\n' + "\n".join(sections_html)
+            + f"\n{LOADED_SCRIPT}\n</body></html>\n")
     md = f"# {title}\n\n{run_info}; records: {statuses}\n\n" + "\n\n".join(sections_md) + "\n"
     html_path, md_path = out_dir / "report.html", out_dir / "report.md"
     html_path.write_text(page)

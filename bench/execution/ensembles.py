@@ -28,11 +28,15 @@ import json
 import socket
 import time
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from bench.records.schema import CROSS_MODEL, FAILURES, NOT_RUN, SCHEMA_VERSION, Status, Variant
 from bench.records.store import ResultStore
+
+if TYPE_CHECKING:  # imported where used at run time (loading the data stack only when it is needed)
+    from bench.datasets import Dataset
 
 FAMILY = "ensemble"
 # What the cross-model record copies from its members' records: the dataset, split and budget.
@@ -135,7 +139,7 @@ def load_members(store: ResultStore, members: dict[str, tuple[str, dict]]):
         if stored is None or not stored.numbers:
             left_out[model] = f"predictions file {info['file']} is missing, empty or not this job's"
             continue
-        if y_val is not None and not np.array_equal(stored.y_val, y_val):
+        if y_val is not None and (stored.y_val is None or not np.array_equal(stored.y_val, y_val)):
             left_out[model] = "validation rows differ from the other members'"
             continue
         y_val = stored.y_val if y_val is None else y_val
@@ -147,7 +151,7 @@ def load_members(store: ResultStore, members: dict[str, tuple[str, dict]]):
     return candidates, y_val, left_out
 
 
-def split_test_labels(store: ResultStore, entry: dict) -> tuple[np.ndarray, object]:
+def split_test_labels(store: ResultStore, entry: dict) -> tuple[np.ndarray, Dataset]:
     """The split's test labels and the dataset (for its task), checked against the plan's hashes."""
     from bench.datasets import load_cached_dataset
     from bench.splits import load_frozen
@@ -188,8 +192,9 @@ def _record(store: ResultStore, ens_id: str, entry: dict, members: dict) -> dict
     except Exception as exc:  # a broken file or a bug: this entry fails, the sweep goes on
         record.update(status=Status.FAILED, error={"type": type(exc).__name__, "message": str(exc)})
         return record
-    ok_members = [_ok(recs) for _, recs in members.values() if _ok(recs) and _ok(recs).get("predictions")]
-    counts = [r.get("trial_counts") or {} for r in ok_members]
+    # (member job's records, its ok record) for the jobs that kept predictions
+    with_predictions = [(recs, ok) for _, recs in members.values() if (ok := _ok(recs)) and ok.get("predictions")]
+    counts = [ok.get("trial_counts") or {} for _, ok in with_predictions]
     cost = [_tuning_cost(recs) for _, recs in members.values()]
     record.update({
         "status": Status.OK, "params": {"weights": made.weights}, "trial_number": None,
@@ -200,8 +205,7 @@ def _record(store: ResultStore, ens_id: str, entry: dict, members: dict) -> dict
         "fit_seconds": made.fit_seconds, "predict_seconds": made.predict_seconds,
         "trial_counts": {k: sum(c.get(k) or 0 for c in counts) for k in ("total", "completed", "pruned",
                                                                           "deadline", "failed")},
-        "only_defaults": _only_defaults([recs for _, recs in members.values()
-                                         if _ok(recs) and _ok(recs).get("predictions")]),
+        "only_defaults": _only_defaults([recs for recs, _ in with_predictions]),
         "device_seconds": {"cpu": sum(c[0] for c in cost) + time.process_time() - cpu0,
                            "gpu": sum(c[1] for c in cost)},
         "ensemble": {**made.info, "left_out": left_out, "seeds_used": 1,

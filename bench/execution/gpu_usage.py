@@ -99,7 +99,7 @@ def measured_footprints(records) -> dict[str, int]:
             continue
         infos = [r.get("fit_info") or {}] + [s.get("fit_info") or {} for s in r.get("test_by_seed") or []
                                                if isinstance(s, dict)]
-        peaks = [i.get("cuda_peak_bytes") for i in infos if isinstance(i.get("cuda_peak_bytes"), (int, float))]
+        peaks = [peak for i in infos if isinstance(peak := i.get("cuda_peak_bytes"), (int, float))]
         if peaks:
             out[r["model"]] = max(out.get(r["model"], 0), int(max(peaks)))
     return out
@@ -119,7 +119,8 @@ def job_footprint(gpu_models: list[str], measured: dict[str, int]) -> Footprint:
     unknown = sorted(m for m, p in parts.items() if p is None)
     source = "; ".join(filter(None, [
         f"measured peak of {', '.join(known)}" if known else "",
-        f"default estimate {DEFAULT_JOB_BYTES / GIB:.0f} GiB for {', '.join(unknown)} (not measured yet)" if unknown else ""]))
+        f"default estimate {DEFAULT_JOB_BYTES / GIB:.0f} GiB for {', '.join(unknown)} (not measured yet)"
+        if unknown else ""]))
     return Footprint(peak + CUDA_CONTEXT_BYTES, f"{source}; + {CUDA_CONTEXT_BYTES / MIB:.0f} MiB CUDA context")
 
 
@@ -129,13 +130,14 @@ def auto_jobs_per_gpu(gpus: list[str], free: dict[str, int | None], footprint: F
     per_core = max(1, (cores - cpu_workers) // max(1, len(gpus)))
     counts, parts = {}, []
     for gpu in gpus:
-        if free.get(gpu) is None:
+        free_bytes = free.get(gpu)
+        if free_bytes is None:
             counts[gpu] = 1
             parts.append(f"GPU {gpu}: 1 (free memory unknown)")
             continue
-        fits = math.floor(HEADROOM * free[gpu] / footprint.bytes)
+        fits = math.floor(HEADROOM * free_bytes / footprint.bytes)
         counts[gpu] = max(1, min(fits, per_core))
-        parts.append(f"GPU {gpu}: {counts[gpu]} ({free[gpu] / GIB:.1f} GiB free x {HEADROOM} / "
+        parts.append(f"GPU {gpu}: {counts[gpu]} ({free_bytes / GIB:.1f} GiB free x {HEADROOM} / "
                      f"{footprint.bytes / GIB:.2f} GiB per job = {fits}; CPU cap {per_core})")
     return counts, (f"--jobs-per-gpu auto: {'; '.join(parts)}. Per-job footprint: {footprint.source}.")
 

@@ -148,7 +148,8 @@ def _library_versions(names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 
 def base_record(job: Job, variant: str, libraries=()) -> dict:
     return {
-        "schema_version": SCHEMA_VERSION, "job_id": job.job_id, "suite": job.suite, "dataset": job.dataset, "dataset_hash": job.dataset_hash,
+        "schema_version": SCHEMA_VERSION, "job_id": job.job_id, "suite": job.suite, "dataset": job.dataset,
+        "dataset_hash": job.dataset_hash,
         "split": {"index": job.split_index, "repeat": job.repeat, "fold": job.fold, "hash": job.split_hash},
         "model": job.model, "variant": variant, "seed": job.seed, "job_key": job.key,
         "budget": {"trials": job.trials, "seconds": job.tune_seconds, "sampler": job.sampler,
@@ -186,7 +187,10 @@ def execute_job(job: Job, adapter_cls=None) -> list[dict]:
         ds = load_cached_dataset(Path(job.dataset_dir))
         if ds is None or ds.content_hash != job.dataset_hash:
             raise RuntimeError(f"materialized dataset at {job.dataset_dir} is missing or changed")
-        split = load_frozen(Path(job.split_file))[job.split_index]
+        splits = load_frozen(Path(job.split_file))
+        if splits is None:
+            raise RuntimeError(f"frozen split file {job.split_file} is missing or unreadable")
+        split = splits[job.split_index]
         if split.hash != job.split_hash:
             raise RuntimeError(f"frozen split {job.split_file}[{job.split_index}] changed")
     except Exception as exc:

@@ -8,9 +8,10 @@ job's threads, one GPU for `cuda` jobs (Ray pins the device through CUDA_VISIBLE
 Time limit: as with local workers, a job's clock starts when the task says it began (after the Ray
 worker started and imported the harness), through a small actor that notes start times; a task past
 its limit is cancelled with force (its worker process is killed) and recorded as `timeout`. The
-driver keeps only as many tasks in flight as the cluster has room for, in plan order. A task whose worker dies is `crashed`;
-one that Ray's memory monitor kills is `out_of_memory`. `--memory-limit` is passed to Ray as the
-task's memory request (used for placement); hard enforcement is Ray's memory monitor, per node.
+driver keeps only as many tasks in flight as the cluster has room for, in plan order. A task whose
+worker dies is `crashed`; one that Ray's memory monitor kills is `out_of_memory`. `--memory-limit`
+is passed to Ray as the task's memory request (used for placement); hard enforcement is Ray's memory
+monitor, per node.
 Job logs are written by the worker under the run directory, so on a multi-node cluster the run
 directory must be on a shared file system (as it must for the materialized data anyway). Records of
 jobs that ran carry `ray_node`, the id of the Ray node that ran them (tests/test_ray_multinode.py
@@ -59,7 +60,7 @@ def _run_job(job: Job, start_times) -> list[dict]:
 class _StartTimes:
     """When each job's task began running (wall clock of the node it runs on)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.started: dict[str, float] = {}
 
     def mark(self, job_id: str) -> None:
@@ -148,9 +149,9 @@ class _Driver:
                             self.ray.cancel(ref, force=True)
                             del in_flight[ref]
                             self._release(used, job, capacity)
-                            finished(job, with_log(failure_records(
-                                job, Status.TIMEOUT, "TimeLimit", f"job ran past its time limit of {self.time_limit:.0f}s"),
-                                job.log_path))
+                            message = f"job ran past its time limit of {self.time_limit:.0f}s"
+                            finished(job, with_log(failure_records(job, Status.TIMEOUT, "TimeLimit", message),
+                                                   job.log_path))
         finally:
             for ref in in_flight:
                 self.ray.cancel(ref, force=True)

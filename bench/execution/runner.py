@@ -15,9 +15,11 @@ import os
 import signal
 import time
 from collections import Counter, deque
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from multiprocessing.connection import wait
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
 
 from bench.errors import BenchError
 from bench.execution.gpu_usage import SAMPLE_FILE, GpuSampler
@@ -84,7 +86,7 @@ def pending_jobs(jobs: list[Job], store: ResultStore, retry_failed: bool, summar
     return pending
 
 
-def run_local(jobs: list[Job], store: ResultStore, *, workers: int = 1, gpus: list[str] = (),
+def run_local(jobs: list[Job], store: ResultStore, *, workers: int = 1, gpus: Sequence[str] = (),
               jobs_per_gpu: int | dict[str, int] = 1, time_limit: float | None = None,
               memory_limit_gb: float | None = None, retry_failed: bool = False, progress=None) -> SweepSummary:
     """Run every job not already done; `progress(job, records)` is called as each one finishes.
@@ -114,8 +116,8 @@ def run_local(jobs: list[Job], store: ResultStore, *, workers: int = 1, gpus: li
 @dataclass
 class _Worker:
     slot: Slot
-    process: mp.Process
-    conn: object
+    process: BaseProcess  # a spawn-context process
+    conn: Connection
     memory: MemoryWatch | None = None
     job: Job | None = None
     started: float = 0.0
@@ -135,11 +137,14 @@ class _Pool:
                                 daemon=True)
         proc.start()
         child.close()
+        if proc.pid is None:  # start() sets it; None would mean the process never started
+            raise RuntimeError(f"worker process for slot {slot.name} did not start")
         watch = MemoryWatch(proc.pid) if self.memory_limit else None
         return _Worker(slot, proc, parent, watch)
 
     def run(self, jobs: list[Job], finished) -> None:
-        queues = {"cpu": deque(j for j in jobs if j.device != "cuda"), "cuda": deque(j for j in jobs if j.device == "cuda")}
+        queues = {"cpu": deque(j for j in jobs if j.device != "cuda"),
+                  "cuda": deque(j for j in jobs if j.device == "cuda")}
         for kind, queue in queues.items():
             self.threads[kind] = max((j.threads for j in queue), default=1)
         slots = {kind: [s for s in self.slots if s.kind == kind] for kind in queues}
@@ -218,14 +223,18 @@ class _Pool:
         if stop:
             _stop(w.process)
         job, w.job = w.job, None
+        if job is None:  # only busy workers are checked (see run)
+            raise RuntimeError(f"worker on slot {w.slot.name} failed without a job")
         finished(job, with_log(failure_records(job, status, error_type, message, extra), job.log_path))
         w.conn.close()
         return self._start(w.slot)
 
 
-def _stop(proc: mp.Process, grace: float = 3.0) -> None:
+def _stop(proc: BaseProcess, grace: float = 3.0) -> None:
     """Soft stop (SIGTERM), then hard kill (a model stuck in native code ignores the first), of the
     worker and every process it started (data loaders, native helpers, subprocesses of a model)."""
+    if proc.pid is None:  # never started: nothing to stop
+        return
     kill_tree(proc.pid, grace)
     proc.join(grace)
     if proc.is_alive():

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Literal, get_args
@@ -109,7 +110,7 @@ class SweepConfig:
         """--inner-folds when given, else the suite protocol's inner_folds."""
         return self.inner_folds if self.inner_folds is not None else getattr(suite.protocol, "inner_folds", 1)
 
-    def gpu_workers(self, gpu_models: list[str] = (), store: ResultStore | None = None) -> dict[str, int]:
+    def gpu_workers(self, gpu_models: Sequence[str] = (), store: ResultStore | None = None) -> dict[str, int]:
         """Worker slots per GPU id. A number applies to every GPU; "auto" is decided once per sweep
         from free memory and the measured per-job footprint (bench.execution.gpu_usage), with the
         reasoning in self.gpu_note."""

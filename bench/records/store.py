@@ -61,14 +61,16 @@ class ResultStore:
             if isinstance(old_protocol, dict) and isinstance(new_protocol, dict):
                 # A key a run.json written before it existed lacks means the protocol's default then.
                 defaults = asdict(Protocol())
-                diff.update({f"protocol.{k}": (old_protocol.get(k, defaults.get(k)), new_protocol.get(k, defaults.get(k)))
-                             for k in sorted(set(old_protocol) | set(new_protocol))
-                             if old_protocol.get(k, defaults.get(k)) != new_protocol.get(k, defaults.get(k))})
+                for k in sorted(set(old_protocol) | set(new_protocol)):
+                    old_value, new_value = old_protocol.get(k, defaults.get(k)), new_protocol.get(k, defaults.get(k))
+                    if old_value != new_value:
+                        diff[f"protocol.{k}"] = (old_value, new_value)
             if diff:
                 changes = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in diff.items())
                 raise BenchError(f"{self.run_dir} holds a run with other settings ({changes}); "
                                  f"use another --out directory to keep both")
-            old_data = old.get("datasets") if isinstance(old.get("datasets"), dict) else {}
+            old_datasets = old.get("datasets")
+            old_data: dict = old_datasets if isinstance(old_datasets, dict) else {}
             for name, digest in sorted((config.get("datasets") or {}).items()):
                 if old_data.get(name) not in (None, digest):
                     notes.append(f"dataset {name} changed since the last run into this folder (content hash "

@@ -173,8 +173,8 @@ def combine_info(infos: list[dict]) -> dict:
     if known:
         out["stopped_by"] = str(known[0])
     for key in ("iterations", "best_iteration"):
-        values = [i.get(key) for i in infos]
-        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        values = [v for i in infos if isinstance(v := i.get(key), (int, float)) and not isinstance(v, bool)]
+        if len(values) == len(infos):  # every fold says it
             out[key] = round(float(np.mean(values)))
     units = {i.get("iteration_unit") for i in infos}
     if len(units) == 1 and None not in units:

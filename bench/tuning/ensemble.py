@@ -87,6 +87,8 @@ def blend(preds: list[np.ndarray], weights: np.ndarray) -> np.ndarray:
         if w > 0:
             term = w * np.asarray(p, dtype="float64")
             out = term if out is None else out + term
+    if out is None:
+        raise ValueError("blend needs at least one member with a positive weight")
     return out
 
 

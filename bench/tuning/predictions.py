@@ -84,7 +84,8 @@ def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as f:
-        np.savez_compressed(f, **arrays)
+        # numpy's stub has the keyword allow_pickle: bool, which mypy checks every **arrays value against.
+        np.savez_compressed(f, **arrays)  # type: ignore[arg-type]
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
@@ -196,8 +197,10 @@ class TrialPredictions:
                 with np.load(part, allow_pickle=False) as data:
                     raw[n] = data["val"], data["test"]
                     enc = json.loads(str(data["meta"])).get("encoding", VALUES)
-            else:
+            elif self.old is not None:
                 raw[n], enc = self.old.raw[n], self.old.encoding
+            else:  # its part file was removed by someone else since this process listed it
+                raise RuntimeError(f"{self.path}: the predictions of trial {n} are in neither {part} nor a merged file")
             val[n], test[n] = self.memory.get(n) or (decode(raw[n][0], enc), decode(raw[n][1], enc))
         without = sorted(complete - set(numbers) - self.dropped)
         info = {"study_uid": self.study_uid, "kept": len(numbers), "without": len(without),

@@ -34,7 +34,7 @@ import optuna
 
 from bench.adapters.base import Adapter, FitContext, TaskInfo
 from bench.adapters.space import suggest_params
-from bench.metrics import objective_value
+from bench.metrics import Direction, objective_value
 from bench.seeding import refit_seeds
 from bench.tuning import trials as T
 from bench.tuning.crossfit import FoldModels, Parts, Prepared, fit_folds, make_folds
@@ -90,7 +90,8 @@ class _Clock:
     """The tuning budget's clock: started once, when the first non-default trial is about to run."""
 
     def __init__(self, seconds: float | None):
-        self.seconds, self.deadline = seconds, None
+        self.seconds = seconds
+        self.deadline: float | None = None
 
     def start(self) -> float | None:
         if self.seconds and self.deadline is None:
@@ -268,10 +269,10 @@ def _optimize(study: optuna.Study, run_trial, budget: Budget, tuner: str, clock:
     remaining = None if budget.trials is None else budget.trials - mine
     if remaining is not None and remaining <= 0:
         return
-    run = {"catch": (Exception,), "gc_after_trial": False}
     waiting = optuna.trial.TrialState.WAITING
     if any(t.user_attrs.get("is_default") and t.state == waiting for t in study.trials):
-        study.optimize(run_trial, n_trials=1, **run)  # enqueued trials are asked for first
+        # enqueued trials are asked for first
+        study.optimize(run_trial, n_trials=1, catch=(Exception,), gc_after_trial=False)
         remaining = None if remaining is None else remaining - 1
     if remaining is not None and remaining <= 0:
         return
@@ -279,10 +280,10 @@ def _optimize(study: optuna.Study, run_trial, budget: Budget, tuner: str, clock:
     left = clock.left()
     if left is not None and left <= 0:
         return
-    study.optimize(run_trial, n_trials=remaining, timeout=left, **run)
+    study.optimize(run_trial, n_trials=remaining, timeout=left, catch=(Exception,), gc_after_trial=False)
 
 
-def _open_study(storage, study_name: str, direction: str, seed: int, sampler: str) -> tuple[optuna.Study, bool]:
+def _open_study(storage, study_name: str, direction: Direction, seed: int, sampler: str) -> tuple[optuna.Study, bool]:
     """The study and whether this call created it."""
     kwargs = {"storage": storage, "study_name": study_name, "sampler": make_sampler(sampler, seed),
               "pruner": make_pruner(sampler)}

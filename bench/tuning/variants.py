@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -44,7 +45,8 @@ def evaluate_variant(variant: str, task, y_test: np.ndarray, params: dict, trial
                      refit: Refit, seeds: list[int]) -> VariantResult:
     """Test metrics of the chosen configuration for every model seed. Raises when the first (tuning)
     seed fails: the variant then fails; a later seed that fails is recorded in by_seed."""
-    by_seed, first = [], None
+    by_seed: list[dict[str, Any]] = []
+    first: FoldModels | None = None
     cpu_total, wall_total = 0.0, 0.0
     for index, model_seed in enumerate(seeds):
         fitted = kept.get(trial.number) if index == 0 else None
@@ -66,6 +68,8 @@ def evaluate_variant(variant: str, task, y_test: np.ndarray, params: dict, trial
         by_seed.append({"seed": model_seed, "fit_seconds": fit_seconds, "predict_seconds": predict_seconds,
                         **metrics})
         first = first or fitted
+    if first is None:  # only without seeds: the first seed either set it or raised
+        raise ValueError(f"variant {variant}: no model seed to evaluate")
     finished = [s for s in by_seed if "error" not in s]
     mean_metrics = {k: float(np.mean([s[k] for s in finished])) for k in finished[0]
                     if k not in ("seed", "fit_seconds", "predict_seconds")}
