@@ -38,10 +38,31 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _runuser() -> str | None:
+    # util-linux's runuser lives in /usr/sbin, which a non-login PATH may leave out
+    return shutil.which("runuser") or next((p for p in ("/usr/sbin/runuser", "/sbin/runuser") if os.path.exists(p)),
+                                           None)
+
+
+def server_user_problem() -> str | None:
+    """Why the server cannot run here (as root it must run as the `postgres` user), or None."""
+    if os.geteuid() != 0:
+        return None
+    if _runuser() is None:
+        return "running as root needs util-linux `runuser` to start PostgreSQL as the postgres user"
+    try:
+        import pwd
+
+        pwd.getpwnam("postgres")
+    except KeyError:
+        return "running as root needs the `postgres` system user (the Debian package creates it)"
+    return None
+
+
 def _as_server_user(cmd: list[str]) -> list[str]:
     if os.geteuid() != 0:
         return cmd
-    return ["runuser", "-u", "postgres", "--", *cmd]
+    return [_runuser() or "runuser", "-u", "postgres", "--", *cmd]
 
 
 def start(bin_dir: Path) -> tuple[PostgresServer, callable]:

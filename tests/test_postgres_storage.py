@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import optuna
 import pytest
 
-from tests.postgres_server import postgres_bin_dir, start
+from tests.postgres_server import postgres_bin_dir, server_user_problem, start
 
 TRIALS_PER_TUNER = {"tuner-a": 6, "tuner-b": 5}
 
@@ -19,6 +19,9 @@ def postgres():
     if bin_dir is None:
         pytest.skip("PostgreSQL server binaries not found (/usr/lib/postgresql/*/bin); "
                     "`apt-get install -y postgresql` (.ci/run does this)")
+    problem = server_user_problem()
+    if problem:
+        pytest.skip(problem)
     server, stop = start(bin_dir)
     yield server
     stop()
