@@ -90,10 +90,16 @@ class GrowNetAdapter(NeuralAdapter):
 
 
 def train_grownet(task, ctx, X_train, y_train, X_val, y_val, params: dict):
-    """Grow stages until the validation objective stops improving; returns a torch_training.TrainedNet."""
+    """Grow stages until the shared early-stopping rule ends training; returns a torch_training.TrainedNet."""
     import torch
 
-    from bench.adapters.torch_training import TrainedNet, auto_batch_size, output_dim, target_scaling
+    from bench.adapters.torch_training import (
+        TrainedNet,
+        auto_batch_size,
+        autocast_cuda_bf16,
+        output_dim,
+        target_scaling,
+    )
     from bench.metrics import epoch_scores
 
     p = params
@@ -131,9 +137,6 @@ def train_grownet(task, ctx, X_train, y_train, X_val, y_val, params: dict):
         deadline = min(deadline, ctx.deadline)
     lr, wd = float(p["lr"]), float(p["weight_decay"])
 
-    def autocast():  # bf16 on CUDA only, as the shared loop; CPU trains in float32
-        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
-
     def batches():
         order = torch.randperm(n, generator=generator).to(device)
         for start in range(0, n, batch_size):
@@ -160,17 +163,17 @@ def train_grownet(task, ctx, X_train, y_train, X_val, y_val, params: dict):
 
     def stage_loss(learner):
         def loss_fn(idx):
-            with torch.no_grad(), autocast():
+            with torch.no_grad(), autocast_cuda_bf16(device):
                 model.eval()
                 prev, feat = model(x[idx], with_features=True)
-            with autocast():
+            with autocast_cuda_bf16(device):
                 out = learner(x[idx], feat)[1]
             return newton_objective(model.boost_rate.detach() * out.float(), prev.float(), target[idx],
                                     task.is_classification)
         return loss_fn
 
     def corrective_loss(idx):
-        with autocast():
+        with autocast_cuda_bf16(device):
             out = model(x[idx]).float()
         if task.is_classification:
             return torch.nn.functional.cross_entropy(out, target[idx])
