@@ -149,7 +149,9 @@ def train_grownet(task, ctx, X_train, y_train, X_val, y_val, params: dict):
     def run_epochs(params_, lr_, epochs, loss_fn) -> bool:
         """Train `params_` for `epochs` epochs, more on small data (min_stage_steps); False once the
         deadline has passed."""
-        optimizer = torch.optim.AdamW(params_, lr=lr_, weight_decay=wd)
+        # foreach: one multi-tensor update instead of a Python loop over the parameters (on CPU the
+        # default is that loop, and with many small stages it dominated the fit time).
+        optimizer = torch.optim.AdamW(params_, lr=lr_, weight_decay=wd, foreach=True)
         epochs = max(int(epochs), -(-int(p["min_stage_steps"]) // steps_per_epoch))
         for _ in range(epochs):
             for idx in batches():
@@ -162,14 +164,21 @@ def train_grownet(task, ctx, X_train, y_train, X_val, y_val, params: dict):
         return True
 
     def stage_loss(learner):
+        # The earlier stages are fixed while a new one is fit (eval mode, no gradients): their output F
+        # and penultimate features for every training row are computed once per stage, not per batch
+        # (which made a stage cost grow with the number of stages before it).
+        model.eval()
+        with torch.no_grad(), autocast_cuda_bf16(device):
+            parts = [model(x[i:i + int(p["eval_batch_size"])], with_features=True)
+                     for i in range(0, n, int(p["eval_batch_size"]))]
+        prev = torch.cat([f for f, _ in parts]).float()
+        feat = None if parts[0][1] is None else torch.cat([h for _, h in parts])
+        boost_rate = model.boost_rate.detach()
+
         def loss_fn(idx):
-            with torch.no_grad(), autocast_cuda_bf16(device):
-                model.eval()
-                prev, feat = model(x[idx], with_features=True)
             with autocast_cuda_bf16(device):
-                out = learner(x[idx], feat)[1]
-            return newton_objective(model.boost_rate.detach() * out.float(), prev.float(), target[idx],
-                                    task.is_classification)
+                out = learner(x[idx], None if feat is None else feat[idx])[1]
+            return newton_objective(boost_rate * out.float(), prev[idx], target[idx], task.is_classification)
         return loss_fn
 
     def corrective_loss(idx):
