@@ -4,6 +4,7 @@ import time
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from bench.adapters.base import TaskInfo
@@ -199,3 +200,60 @@ def test_sampler_and_inner_folds_are_part_of_the_run_identity(tmp_path):
         store.check_config(SweepConfig(suite="t", models=["linear"], sampler="random").identity(suite))
     with pytest.raises(BenchError, match="inner_folds: 1 -> 5"):
         store.check_config(SweepConfig(suite="t", models=["linear"], inner_folds=5).identity(suite))
+
+
+class _UntilDeadline(_Prior):
+    """An iterative learner too slow for any limit: steps until its deadline (at most 20 s), then stops
+    with what it has, as the harness's iterative adapters do."""
+
+    name = "spy_until_deadline"
+
+    def fit(self, X_train, y_train, X_val, y_val):
+        CALLS.append({"default": self.params["shrink"] == self.defaults["shrink"], "deadline": self.ctx.deadline})
+        give_up = time.monotonic() + 20
+        while not self.ctx.deadline_passed() and time.monotonic() < give_up:
+            time.sleep(0.02)
+        super().fit(X_train, y_train, X_val, y_val)
+        self.ctx.record_end(TrialEnd.DEADLINE if self.ctx.deadline_passed() else TrialEnd.MAX_ITERATIONS)
+
+
+def test_fits_stop_before_the_job_time_limit_with_a_reserve():
+    from bench.execution.jobs import job_limit_deadline
+
+    assert job_limit_deadline(None, 100.0) is None
+    assert job_limit_deadline(600, 100.0) == 100 + 540  # 10% reserve
+    assert job_limit_deadline(100, 0.0) == 70  # at least 30 s
+    assert job_limit_deadline(20, 0.0) == 10  # at most half the limit
+
+
+def test_the_job_time_limit_cuts_the_defaults_trial_visibly(make_ds, tmp_path):
+    """A model slower than --time-limit stops before it with its best state: an ok record whose
+    defaults trial ended `deadline`, counted as clock-cut in the leaderboard's columns and warnings,
+    instead of a timeout with nothing. No tuning trial starts after the limit."""
+    from bench.analysis.budget import budget_warnings, entry_budget
+
+    CALLS.clear()
+    job = _job(tmp_path, make_ds("binary", n=120), "spy_until_deadline", trials=3, time_limit=2.0)
+    started = time.monotonic()
+    records = {r["variant"]: r for r in execute_job(job, _UntilDeadline)}
+    assert time.monotonic() - started < 2.0  # within the limit: the runner would not have killed it
+    assert [c["default"] for c in CALLS] == [True] and CALLS[0]["deadline"] <= started + 1.0 + 0.1
+    assert {r["status"] for r in records.values()} == {"ok"}
+    default, tuned = records["default"], records["tuned"]
+    assert [t["end"] for t in default["trials"]] == [TrialEnd.DEADLINE] and tuned["only_defaults"] is True
+    store = ResultStore(job.run_dir)
+    store.write(list(records.values()))
+    frame = store.frame()
+    assert dict(zip(frame.variant, frame.clock_cut)) == {"default": 1, "tuned": 1, "ensemble": 1}
+    table = entry_budget(frame).set_index("variant")
+    assert table.loc["default", "clock_cut"] == 1 and pd.isna(table.loc["default", "only_defaults"])
+    warnings = budget_warnings(frame)
+    assert any(w.startswith("spy_until_deadline/default: 1 trial cut by the job's time limit") for w in warnings)
+
+
+def test_without_a_time_limit_the_defaults_trial_has_no_deadline(make_ds, tmp_path):
+    CALLS.clear()
+    job = _job(tmp_path, make_ds("binary", n=120), "spy_work", trials=1)
+    assert job.time_limit is None
+    execute_job(job, _Spy)
+    assert [c["deadline"] for c in CALLS] == [None]

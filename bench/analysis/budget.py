@@ -3,12 +3,13 @@
 Per entry (model x variant), from the record columns `ResultStore.frame()` exposes:
   only_defaults  tuned records (ok) whose only finished trial is the defaults trial: the tuned
                  variant there IS the default one, so "tuned" means less than the budget promised
-  clock_cut      trials the tuning clock (--tune-seconds) cut short, over the entry's tuned records
-                 (`trial_counts.deadline`); such a trial still produced a model, from fewer rounds
+  clock_cut      trials a clock cut short, over the entry's records (bench.records.schema.clock_cut):
+                 the tuning clock (--tune-seconds) or the job's time limit (--time-limit, which alone
+                 can cut a defaults trial); such a trial still produced a model, from fewer rounds
   cpu_seconds    median per split of the process CPU seconds the variant cost (default: the defaults
   gpu_seconds    trial and its refits; tuned: the whole tuning and its refits), and of the seconds a
                  GPU was held: with them an equal-compute view sits next to the equal-trials one
-Both truncation counts belong to tuning, so they are empty (NaN) for default entries, and for tuned
+only_defaults belongs to tuning, so it is empty (NaN) for default entries; both counts are empty for
 entries whose records predate the fields (unknown is not zero). Ensemble entries (schema.TUNING_VARIANTS)
 count like tuned ones: a per-model ensemble is selected from the same trials, so an ensemble of only
 the defaults trial is flagged the same way; the cross-model ensemble sums its member jobs' clock cuts.
@@ -52,7 +53,7 @@ def entry_budget(frame: pd.DataFrame) -> pd.DataFrame:
         rows.append({
             "model": model, "variant": variant,
             "only_defaults": _count_true(ok, "only_defaults") if tuned else np.nan,
-            "clock_cut": _known_sum(ran.clock_cut) if tuned and "clock_cut" in ran else np.nan,
+            "clock_cut": _known_sum(ran.clock_cut) if "clock_cut" in ran else np.nan,
             "cpu_seconds": _median(ok, "cpu_seconds"), "gpu_seconds": _median(ok, "gpu_seconds"),
         })
     out = pd.DataFrame(rows, columns=COLUMNS)
@@ -73,7 +74,8 @@ def budget_warnings(frame: pd.DataFrame) -> list[str]:
             parts.append(f"{row.only_defaults} of {ok_counts.get((row.model, row.variant), 0)} {row.variant} records "
                          f"hold only the defaults trial")
         if pd.notna(row.clock_cut) and row.clock_cut > 0:
-            parts.append(f"{row.clock_cut} trial{'s' if row.clock_cut != 1 else ''} cut by the tuning clock")
+            by = "the job's time limit" if row.variant == "default" else "the tuning clock or the time limit"
+            parts.append(f"{row.clock_cut} trial{'s' if row.clock_cut != 1 else ''} cut by {by}")
         if parts:
             lines.append(f"{row.model}/{row.variant}: " + "; ".join(parts))
     return lines

@@ -29,7 +29,7 @@ DEFINITIONS = {
     "skipped": "skipped records (capability limits): left out, never a loss",
     "unavailable": "unavailable records (library or weights missing here): left out exactly like skipped",
     "only_defaults": "tuned records whose only finished trial is the defaults trial",
-    "clock_cut": "trials the tuning clock (--tune-seconds) cut short",
+    "clock_cut": "trials a clock cut short: the tuning clock (--tune-seconds) or the job's --time-limit",
     "median_fit_s": "median fit seconds per split", "median_predict_s": "median predict seconds per split",
     "cpu_seconds": "median CPU seconds per split (the variant's whole cost, tuning included for tuned)",
     "gpu_seconds": "median GPU-held seconds per split",
@@ -47,7 +47,8 @@ SHORT = {  # the console legend, per shown column
     "failures": "fail / skip / n/a: failed / skipped / unavailable records (skip and n/a are left out, failures "
                 "count as worst)",
     "only_defaults": "d-only: tuned records holding only the defaults trial (of all)",
-    "clock_cut": "cut: trials cut by the tuning clock", "median_fit_s": "fit s: median per split",
+    "clock_cut": "cut: trials cut by the clock (--tune-seconds / --time-limit)",
+    "median_fit_s": "fit s: median per split",
     "splits": "splits: splits finished", "cpu_seconds": "cpu s / gpu s: median device seconds per split",
 }
 SCORE_COLUMNS = ("norm_score", "norm_ci_low", "norm_ci_high", "seed_std", "norm_minmax")

@@ -53,7 +53,8 @@ METHODS = [
     "left out of every number, table, Elo, win rate and curve alike, never a loss. 'failed' counts failure "
     "records only.",
     "Budget: 'defaults-only' counts tuned records whose only finished trial is the defaults trial (of the "
-    "entry's finished splits); 'clock-cut' counts trials the tuning clock (--tune-seconds) cut short; "
+    "entry's finished splits); 'clock-cut' counts trials a clock cut short (the tuning clock, --tune-seconds, "
+    "or the job's --time-limit, the only one that can cut a defaults trial); "
     "'CPU s' / 'GPU s' are the median device seconds per split the variant cost (tuned: the whole tuning), "
     "an equal-compute view next to the equal-trials one. –: not applicable or not recorded.",
     "Ensembles: 'ensemble' is Caruana et al. 2004 greedy ensemble selection with replacement (40 steps, cut "
@@ -113,7 +114,7 @@ def budget_text(a: Analysis) -> str:
     tuned = a.summary[a.summary.variant == Variant.TUNED]
     if len(tuned) and tuned.only_defaults.isna().all() and tuned.clock_cut.isna().all():
         return "The records do not say whether a tuning budget was cut (written before that was recorded)."
-    return "No tuned record holds only the defaults trial and the tuning clock cut no trial."
+    return "No tuned record holds only the defaults trial and no clock cut a trial."
 
 
 def figures(a: Analysis) -> dict[str, tuple[str, object]]:

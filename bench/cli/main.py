@@ -101,7 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--jobs", type=_positive_int, default=1, help="worker processes (0 = in-process, no isolation)")
     run.add_argument("--threads", type=_positive_int, default=0, help="threads per job (0 = cores / jobs)")
     run.add_argument("--time-limit", type=_number_or_none, default=3600.0,
-                     help="hard per-job time limit in seconds, or none (default: 3600)")
+                     help="per-job time limit in seconds, or none (default: 3600): iterative models stop "
+                          "shortly before it with their best state (counted as clock-cut), the job is "
+                          "stopped at it")
     run.add_argument("--splits", type=_at_least_one, default=None,
                      help="use only the first N splits of each dataset (default: all)")
     run.add_argument("--seed", type=_int_in(0, MAX_SEED), default=0)
@@ -112,8 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--retry-failed", action="store_true", help="re-run jobs whose records are failures")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument("--strict-budget", action="store_true",
-                     help="exit 1 when a tuned record holds only the defaults trial or the tuning clock cut a "
-                          "trial (for CI and papers)")
+                     help="exit 1 when a tuned record holds only the defaults trial or a clock (tuning budget "
+                          "or time limit) cut a trial (for CI and papers)")
     scale = run.add_argument_group("running at scale")
     scale.add_argument("--gpus", default="auto",
                        help="GPUs for GPU-capable models: auto (all visible), none, or ids like 0,1")

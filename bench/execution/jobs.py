@@ -59,6 +59,10 @@ class Job:
     skip_reason: str = ""  # set when the dataset is too small for the protocol: `skipped` records
     sampler: str = "tpe"  # bench.tuning.samplers
     inner_folds: int = 1  # 1 = holdout validation; K > 1 = inner K-fold cross-validation (bench.tuning.crossfit)
+    # The runner's hard per-job limit (--time-limit). Not a setting (not in the key): it decides when
+    # the job stops, not what tuning does; iterative learners stop shortly before it and keep their best
+    # state (bench.tuning.study, JOB_LIMIT_RESERVE), visibly, instead of being killed with nothing.
+    time_limit: float | None = None
 
     @property
     def job_id(self) -> str:
@@ -170,6 +174,19 @@ def skipped_records(job: Job) -> list[dict]:
             for v in job.variants]
 
 
+# The part of --time-limit kept back for what follows the last fit (scoring, predictions, records):
+# fits stop at limit - reserve, with the reserve 10% of the limit, at least 30 s, at most half of it.
+JOB_LIMIT_RESERVE = (0.1, 30.0)
+
+
+def job_limit_deadline(time_limit: float | None, now: float) -> float | None:
+    """The monotonic time at which fits stop so that the job ends before its hard time limit."""
+    if not time_limit:
+        return None
+    share, floor = JOB_LIMIT_RESERVE
+    return now + time_limit - min(max(share * time_limit, floor), time_limit / 2)
+
+
 def execute_job(job: Job, adapter_cls=None) -> list[dict]:
     """Run the job; always returns one record per variant (ok, failed, skipped or unavailable).
 
@@ -182,6 +199,7 @@ def execute_job(job: Job, adapter_cls=None) -> list[dict]:
     if job.skip_reason:  # the dataset is too small for the protocol: there is no split to run on
         return skipped_records(job)
     started = time.perf_counter()
+    limit_deadline = job_limit_deadline(job.time_limit, time.monotonic())
     try:
         adapter_cls = adapter_cls or get_adapter(job.model)
         ds = load_cached_dataset(Path(job.dataset_dir))
@@ -232,7 +250,8 @@ def execute_job(job: Job, adapter_cls=None) -> list[dict]:
         outcome = tune(adapter_cls, task, parts, Budget(job.trials, job.tune_seconds), seed=seed,
                        threads=job.threads, device=job.device, storage=storage,
                        study_name=job.study_name, seeds=job.seeds, sampler=job.sampler,
-                       inner_folds=job.inner_folds, predictions=job.predictions_path, job_key=job.key)
+                       inner_folds=job.inner_folds, predictions=job.predictions_path, job_key=job.key,
+                       limit_deadline=limit_deadline)
     except Exception as exc:  # a bug or crash outside any single trial
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-3:])
         return failure_records(job, Status.FAILED, type(exc).__name__, f"{exc}\n{tb}", meta)

@@ -360,6 +360,7 @@ def plan_jobs(config: SweepConfig, suite, loaded, store: ResultStore, run_id: st
                     threads=threads, device=device, tunable=bool(adapter.search_space_for(ds.task_type)),
                     seeds=config.seeds,
                     storage=config.storage, run_id=run_id, sampler=config.sampler, inner_folds=inner_folds,
+                    time_limit=config.time_limit,
                     meta={**meta, "family": adapter.family}, skip_reason=reason or "",
                 ))
     return jobs

@@ -173,6 +173,16 @@ def trial_counts(trials: list[dict]) -> dict[str, int]:
     }
 
 
+def clock_cut(record: dict) -> int | None:
+    """Trials of this record's variant that a clock cut short (end `deadline`): for the default variant
+    its defaults trial (only the job's --time-limit can cut it), for the others every trial of the job
+    (the tuning clock or the time limit). None when the record does not say (written before ends were)."""
+    if record.get("variant") == Variant.DEFAULT:
+        ends = [t.get("end") for t in record.get("trials") or [] if t.get("is_default")]
+        return None if not ends or None in ends else ends.count(TrialEnd.DEADLINE)
+    return (record.get("trial_counts") or {}).get("deadline")
+
+
 def strict_json(obj: Any) -> Any:
     """obj with every non-finite float replaced by None: JSON has no NaN or Infinity, and a bare NaN
     token makes a record unreadable to strict parsers (other languages, jq, browsers)."""

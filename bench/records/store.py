@@ -27,7 +27,7 @@ import pandas as pd
 
 from bench.datasets import write_json_atomic
 from bench.errors import BenchError
-from bench.records.schema import FAILURES, Status, upgrade_record, validate_record
+from bench.records.schema import FAILURES, Status, clock_cut, upgrade_record, validate_record
 from bench.suites.spec import Protocol
 
 # Settings that change results: re-running into the same directory with other values would mix runs.
@@ -199,8 +199,8 @@ class ResultStore:
                 "error": (r.get("error") or {}).get("message", r.get("reason")),
                 "params": json.dumps(r.get("params"), sort_keys=True) if r.get("params") else None,
                 # Budget honesty (bench.records.schema): a tuned record whose only finished trial is the
-                # defaults one, and trials the tuning clock cut.
-                "only_defaults": r.get("only_defaults"), "clock_cut": counts.get("deadline"),
+                # defaults one, and trials a clock (tuning budget or job time limit) cut.
+                "only_defaults": r.get("only_defaults"), "clock_cut": clock_cut(r),
                 "trials_completed": counts.get("completed"), "trials_pruned": counts.get("pruned"),
                 "trials_failed": counts.get("failed"),
                 "cpu_seconds": device.get("cpu"), "gpu_seconds": device.get("gpu"),

@@ -4,11 +4,15 @@ Trial 0 is always the adapter's defaults (enqueued), so the default variant cost
 the tuned variant can never be worse on validation than the defaults. The study lives in persistent
 storage (SQLite by default) so a killed job resumes with the trials it already finished.
 
-Budget: the defaults trial is its own track. It runs first, without a deadline (only the runner's hard
---time-limit bounds it), so "default" means the same model on every machine and under any load. The
-tuning budget (`Budget.trials` in all, `Budget.seconds` of wall clock) covers the other trials; its
-clock starts when the defaults trial ends, and it is both Optuna's timeout and every such trial's
-ctx.deadline (iterative learners stop there and keep their best state). Final refits have no deadline.
+Budget: the defaults trial is its own track. It runs first, without a tuning deadline, so "default"
+means the same model on every machine and under any load; only the job's time limit (--time-limit,
+`limit_deadline`) bounds it. The tuning budget (`Budget.trials` in all, `Budget.seconds` of wall clock)
+covers the other trials; its clock starts when the defaults trial ends, and it is both Optuna's timeout
+and every such trial's ctx.deadline (iterative learners stop there and keep their best state). The job's
+time limit bounds every trial the same way, the defaults trial included: an iterative learner stops
+shortly before it (bench.execution.jobs.JOB_LIMIT_RESERVE) with its best state, the trial ends
+`deadline` and the records count it as clock-cut, instead of the runner killing the job with nothing.
+Final refits for further model seeds have no deadline (only the hard limit).
 
 Model selection, pruning and early stopping see only the training and validation parts (or the inner
 folds, bench.tuning.crossfit). The test part is scored (1) for each chosen variant after the study,
@@ -87,25 +91,29 @@ class TuningOutcome:
 
 
 class _Clock:
-    """The tuning budget's clock: started once, when the first non-default trial is about to run."""
+    """The tuning budget's clock, started once, when the first non-default trial is about to run; and
+    the job's time limit (`limit`, monotonic seconds or None), which bounds every trial."""
 
-    def __init__(self, seconds: float | None):
-        self.seconds = seconds
+    def __init__(self, seconds: float | None, limit: float | None = None):
+        self.seconds, self.limit = seconds, limit
         self.deadline: float | None = None
 
     def start(self) -> float | None:
+        """The deadline of a tuning trial: the tuning clock's end or the job's limit, the earlier."""
         if self.seconds and self.deadline is None:
             self.deadline = time.monotonic() + self.seconds
-        return self.deadline
+        ends = [t for t in (self.deadline, self.limit) if t is not None]
+        return min(ends) if ends else None
 
     def left(self) -> float | None:
-        return None if self.deadline is None else self.deadline - time.monotonic()
+        end = self.start()
+        return None if end is None else end - time.monotonic()
 
 
 def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budget, *, seed: int,
          threads: int, device: str, storage: str | None, study_name: str, seeds: int = 1,
          tuner: str = "", sampler: str = "tpe", inner_folds: int = 1, predictions: str | Path | None = None,
-         job_key: str = "") -> TuningOutcome:
+         job_key: str = "", limit_deadline: float | None = None) -> TuningOutcome:
     """Tune into `study_name` until this tuner has `budget.trials` finished trials there (or the
     budget's seconds, counted after the defaults trial, are spent).
 
@@ -116,6 +124,7 @@ def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budge
     `predictions`: the job's predictions file (bench.tuning.predictions, keyed by `job_key`): every
     completed trial's validation and test predictions are kept there, and a tuning job also gets the
     `ensemble` variant (bench.tuning.ensemble). None keeps nothing and makes no ensemble.
+    `limit_deadline`: time.monotonic() value at which every fit stops (the job's time limit), or None.
     """
     objective = task.objective
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # per-trial INFO lines would drown the progress bar
@@ -140,7 +149,7 @@ def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budge
     prepared = [Prepared(fold, parts.X_test) for fold in folds]
     kept: dict[int, FoldModels] = {}  # trial number -> fitted models (defaults and best so far)
     default_number = [-1]
-    clock = _Clock(budget.seconds)
+    clock = _Clock(budget.seconds, limit_deadline)
 
     def fit_config(params: dict, model_seed: int, deadline: float | None, report=None, on_fold=None):
         def make_ctx(fold: int) -> FitContext:  # only the first fold's values reach the pruner
@@ -162,7 +171,8 @@ def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budge
             trial.set_user_attr("tuner", tuner)
         params = {**defaults, **suggest_params(trial, tunable)}
         is_default = bool(trial.user_attrs.get("is_default"))
-        deadline = None if is_default else clock.start()  # the defaults trial is its own budget track
+        # The defaults trial is its own budget track: only the job's time limit bounds it.
+        deadline = clock.limit if is_default else clock.start()
 
         def report(step: int, value: float) -> None:
             trial.report(float(value), step)
@@ -276,7 +286,6 @@ def _optimize(study: optuna.Study, run_trial, budget: Budget, tuner: str, clock:
         remaining = None if remaining is None else remaining - 1
     if remaining is not None and remaining <= 0:
         return
-    clock.start()
     left = clock.left()
     if left is not None and left <= 0:
         return
