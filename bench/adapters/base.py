@@ -74,8 +74,9 @@ class FitContext:
     # may raise optuna.TrialPruned. None outside tuning.
     report: Callable[[int, float], None] | None = None
     info: dict[str, Any] = field(default_factory=dict)  # what fit learned: best iteration, epochs...
-    # time.monotonic() by which fit should return (the tuning budget's end); iterative learners stop
-    # early and keep their best state instead of overrunning the budget inside one trial.
+    # time.monotonic() by which fit should return (the tuning budget's end or the job's time limit,
+    # whichever comes first; bench.tuning.study); iterative learners stop early and keep their best
+    # state instead of overrunning the budget inside one trial.
     deadline: float | None = None
 
     def report_value(self, step: int, value: float) -> None:
@@ -83,7 +84,7 @@ class FitContext:
             self.report(step, value)
 
     def deadline_passed(self) -> bool:
-        """True once the tuning budget's clock has run out (never for the defaults trial or refits)."""
+        """True once the deadline has passed (the tuning clock or the job's time limit; refits have none)."""
         return self.deadline is not None and time.monotonic() >= self.deadline
 
     def seconds_left(self) -> float | None:
