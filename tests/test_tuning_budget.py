@@ -233,11 +233,11 @@ def test_the_job_time_limit_cuts_the_defaults_trial_visibly(make_ds, tmp_path):
     from bench.analysis.budget import budget_warnings, entry_budget
 
     CALLS.clear()
-    job = _job(tmp_path, make_ds("binary", n=120), "spy_until_deadline", trials=3, time_limit=2.0)
+    job = _job(tmp_path, make_ds("binary", n=120), "spy_until_deadline", trials=3, time_limit=4.0)
     started = time.monotonic()
     records = {r["variant"]: r for r in execute_job(job, _UntilDeadline)}
-    assert time.monotonic() - started < 2.0  # within the limit: the runner would not have killed it
-    assert [c["default"] for c in CALLS] == [True] and CALLS[0]["deadline"] <= started + 1.0 + 0.1
+    # The fit stops at the limit less its reserve (half of a 4 s limit), not at the adapter's own 20 s.
+    assert [c["default"] for c in CALLS] == [True] and started + 1.5 < CALLS[0]["deadline"] <= started + 2.5
     assert {r["status"] for r in records.values()} == {"ok"}
     default, tuned = records["default"], records["tuned"]
     assert [t["end"] for t in default["trials"]] == [TrialEnd.DEADLINE] and tuned["only_defaults"] is True
