@@ -39,6 +39,19 @@ def test_single_trial_gives_only_the_default_variant(make_ds):
     assert set(out.variants[0].test_metrics) == {"rmse", "mae", "r2"}
 
 
+def test_a_resumed_study_does_not_replay_its_sampler_draws(make_ds, tmp_path):
+    """A seeded sampler restarted with the job seed would propose trials 1, 2, ... again; a resumed
+    study's new trials are new configurations, and an uninterrupted run is unchanged."""
+    ds = make_ds("binary", n=150)
+    storage = f"sqlite:///{tmp_path / 'resumed.db'}"
+    _tune("linear", ds, trials=4, storage=storage, name="resumed")
+    _tune("linear", ds, trials=7, storage=storage, name="resumed")
+    params = [t.params for t in optuna.load_study(study_name="resumed", storage=storage).trials]
+    assert len(params) == 7 and all(p not in params[:4] for p in params[4:]), params
+    whole = _tune("linear", ds, trials=4, storage=f"sqlite:///{tmp_path / 'whole.db'}", name="whole")
+    assert [t["params"] for t in whole.trials] == params[:4]  # same seed, no resume: the same draws
+
+
 def test_study_resumes_from_persistent_storage(make_ds, tmp_path):
     ds = make_ds("multiclass")
     storage = f"sqlite:///{tmp_path / 'study.db'}"

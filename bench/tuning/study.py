@@ -39,7 +39,7 @@ import optuna
 from bench.adapters.base import Adapter, FitContext, TaskInfo
 from bench.adapters.space import suggest_params
 from bench.metrics import Direction, objective_value
-from bench.seeding import refit_seeds
+from bench.seeding import refit_seeds, sampler_seed
 from bench.tuning import trials as T
 from bench.tuning.crossfit import FoldModels, Parts, Prepared, fit_folds, make_folds
 from bench.tuning.ensemble import ensemble_variant
@@ -128,7 +128,7 @@ def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budge
     """
     objective = task.objective
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # per-trial INFO lines would drown the progress bar
-    study, created = _open_study(storage, study_name, objective.direction, seed, sampler)
+    study, created = _open_study(storage, study_name, objective.direction, seed, sampler, tuner)
     tunable = adapter_cls.search_space_for(task.task_type)
     if not tunable:  # nothing to tune: more trials would repeat the defaults
         budget = Budget(1, budget.seconds)
@@ -292,14 +292,19 @@ def _optimize(study: optuna.Study, run_trial, budget: Budget, tuner: str, clock:
     study.optimize(run_trial, n_trials=remaining, timeout=left, catch=(Exception,), gc_after_trial=False)
 
 
-def _open_study(storage, study_name: str, direction: Direction, seed: int, sampler: str) -> tuple[optuna.Study, bool]:
-    """The study and whether this call created it."""
-    kwargs = {"storage": storage, "study_name": study_name, "sampler": make_sampler(sampler, seed),
-              "pruner": make_pruner(sampler)}
+def _open_study(storage, study_name: str, direction: Direction, seed: int, sampler: str,
+                tuner: str = "") -> tuple[optuna.Study, bool]:
+    """The study and whether this call created it. A study that already holds trials gets a sampler
+    seeded for where it stands (bench.seeding.sampler_seed), so that it does not replay its draws."""
+    kwargs = {"storage": storage, "study_name": study_name, "pruner": make_pruner(sampler)}
     try:
-        return optuna.create_study(direction=direction, **kwargs), True
+        study = optuna.create_study(direction=direction, sampler=make_sampler(sampler, sampler_seed(seed, 0, tuner)),
+                                    **kwargs)
+        return study, True
     except optuna.exceptions.DuplicatedStudyError:
-        return optuna.load_study(**kwargs), False
+        study = optuna.load_study(sampler=make_sampler(sampler, seed), **kwargs)
+        study.sampler = make_sampler(sampler, sampler_seed(seed, len(study.trials), tuner))
+        return study, False
 
 
 def _test_objective(task: TaskInfo, y_test, fitted: FoldModels) -> float | None:
