@@ -44,10 +44,10 @@ def validation_seed(base: int, repeat: int, fold: int) -> int:
 
 
 def sampler_seed(seed: int, trials_in_study: int, tuner: str = "") -> int:
-    """The tuning sampler's seed. A fresh study uses the job seed; a study that already holds trials (a
-    resumed job, or another tuner joining a shared study) gets one derived from how many it holds and
-    the tuner's name: a seeded sampler restarted with the job seed would replay its first draws and
-    re-run configurations the study has already evaluated."""
+    """The tuning sampler's seed. A sole tuner's fresh study uses the job seed; a study that already
+    holds trials (a resumed job) or a named tuner of a shared study gets one derived from how many
+    trials it holds and the tuner's name: a seeded sampler restarted with the job seed would replay its
+    first draws and re-run configurations the study has already evaluated."""
     if trials_in_study == 0 and not tuner:
         return seed
     return derive_seed(seed, "sampler", trials_in_study, tuner)

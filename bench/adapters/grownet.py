@@ -168,9 +168,9 @@ def train_grownet(task, ctx, X_train, y_train, X_val, y_val, params: dict):
         # and penultimate features for every training row are computed once per stage, not per batch
         # (which made a stage cost grow with the number of stages before it).
         model.eval()
+        chunk = int(p["eval_batch_size"])
         with torch.no_grad(), autocast_cuda_bf16(device):
-            parts = [model(x[i:i + int(p["eval_batch_size"])], with_features=True)
-                     for i in range(0, n, int(p["eval_batch_size"]))]
+            parts = [model(x[i:i + chunk], with_features=True) for i in range(0, n, chunk)]
         prev = torch.cat([f for f, _ in parts]).float()
         feat = None if parts[0][1] is None else torch.cat([h for _, h in parts])
         boost_rate = model.boost_rate.detach()

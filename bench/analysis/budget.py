@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bench.records.schema import NOT_RUN, TUNING_VARIANTS, Status
+from bench.records.schema import NOT_RUN, TUNING_VARIANTS, Status, Variant
 
 COLUMNS = ["model", "variant", "only_defaults", "clock_cut", "cpu_seconds", "gpu_seconds"]
 
@@ -74,7 +74,7 @@ def budget_warnings(frame: pd.DataFrame) -> list[str]:
             parts.append(f"{row.only_defaults} of {ok_counts.get((row.model, row.variant), 0)} {row.variant} records "
                          f"hold only the defaults trial")
         if pd.notna(row.clock_cut) and row.clock_cut > 0:
-            by = "the job's time limit" if row.variant == "default" else "the tuning clock or the time limit"
+            by = "the job's time limit" if row.variant == Variant.DEFAULT else "the tuning clock or the time limit"
             parts.append(f"{row.clock_cut} trial{'s' if row.clock_cut != 1 else ''} cut by {by}")
         if parts:
             lines.append(f"{row.model}/{row.variant}: " + "; ".join(parts))

@@ -99,14 +99,18 @@ class _Clock:
         self.deadline: float | None = None
 
     def start(self) -> float | None:
-        """The deadline of a tuning trial: the tuning clock's end or the job's limit, the earlier."""
+        """Start the tuning clock (once); the deadline of a tuning trial."""
         if self.seconds and self.deadline is None:
             self.deadline = time.monotonic() + self.seconds
+        return self.end()
+
+    def end(self) -> float | None:
+        """The tuning clock's end or the job's limit, the earlier (None: neither)."""
         ends = [t for t in (self.deadline, self.limit) if t is not None]
         return min(ends) if ends else None
 
     def left(self) -> float | None:
-        end = self.start()
+        end = self.end()
         return None if end is None else end - time.monotonic()
 
 
@@ -286,6 +290,7 @@ def _optimize(study: optuna.Study, run_trial, budget: Budget, tuner: str, clock:
         remaining = None if remaining is None else remaining - 1
     if remaining is not None and remaining <= 0:
         return
+    clock.start()
     left = clock.left()
     if left is not None and left <= 0:
         return
@@ -302,7 +307,7 @@ def _open_study(storage, study_name: str, direction: Direction, seed: int, sampl
                                     **kwargs)
         return study, True
     except optuna.exceptions.DuplicatedStudyError:
-        study = optuna.load_study(sampler=make_sampler(sampler, seed), **kwargs)
+        study = optuna.load_study(**kwargs)  # its sampler is seeded once the trials it holds are known
         study.sampler = make_sampler(sampler, sampler_seed(seed, len(study.trials), tuner))
         return study, False
 
