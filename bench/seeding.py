@@ -43,11 +43,10 @@ def validation_seed(base: int, repeat: int, fold: int) -> int:
     return derive_seed(base, "validation", repeat, fold)
 
 
-def sampler_seed(seed: int, trials_in_study: int, tuner: str = "") -> int:
-    """The tuning sampler's seed. A sole tuner's fresh study uses the job seed; a study that already
-    holds trials (a resumed job) or a named tuner of a shared study gets one derived from how many
-    trials it holds and the tuner's name: a seeded sampler restarted with the job seed would replay its
-    first draws and re-run configurations the study has already evaluated."""
-    if trials_in_study == 0 and not tuner:
-        return seed
-    return derive_seed(seed, "sampler", trials_in_study, tuner)
+def trial_sampler_seed(seed: int, trial_number: int, tuner: str = "") -> int:
+    """The seed of the tuning sampler's draw for one trial (bench.tuning.samplers.make_sampler): a
+    function of the job seed, the trial's number and the tuner's name only, so that a study resumed
+    after a kill draws for trial n exactly what an uninterrupted run drew for it (the sampler's
+    history, the study's finished trials, being the same), and two tuners of a shared study never
+    draw alike."""
+    return derive_seed(seed, "sampler", trial_number, tuner)

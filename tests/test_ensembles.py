@@ -154,7 +154,9 @@ def test_resume_after_a_kill_keeps_every_completed_trials_predictions(make_ds, t
     out = _tune(ds, trials=6, storage=storage, path=path)  # the same job again: resumes the study
     complete = [t for t in out.trials if t["state"] == "COMPLETE"]
     stored = P.load(path, "k")
-    assert [t["number"] for t in complete] == stored.numbers == [0, 1, 2, 4, 5, 6]  # 3 never completed
+    # 3 never completed: the resumed process re-ran it under its own number
+    assert [t["number"] for t in complete] == stored.numbers == [0, 1, 2, 3, 4, 5]
+    assert [t["restarts"] for t in complete] == [0, 0, 0, 1, 0, 0]
     assert out.predictions["without"] == 0 and not (tmp_path / "p.parts").exists()
     parts = _parts(ds)
     for t in complete:  # each kept prediction is the one its trial's value was computed from
