@@ -32,9 +32,13 @@ from bench.suites.spec import Protocol
 
 # Settings that change results: re-running into the same directory with other values would mix runs.
 # `protocol` (folds, repeats, validation fraction, split seed, task splits) is compared key by key.
-RUN_IDENTITY = ("suite", "trials", "tune_seconds", "seed", "max_splits", "seeds", "sampler", "inner_folds")
+RUN_IDENTITY = ("suite", "trials", "tune_seconds", "seed", "max_splits", "seeds", "sampler", "inner_folds",
+                "time_limit")
 # What a run.json written before a setting existed implicitly used.
 IDENTITY_DEFAULTS = {"seeds": 1, "sampler": "tpe", "inner_folds": 1}
+# Settings a run.json written before them does not say (no implicit value is known): the folder takes
+# the next run's value.
+IDENTITY_UNRECORDED = frozenset({"time_limit"})
 
 
 class ResultStore:
@@ -56,7 +60,8 @@ class ResultStore:
         notes: list[str] = []
         if old:
             known = lambda c, k: c.get(k, IDENTITY_DEFAULTS.get(k))  # noqa: E731
-            diff = {k: (known(old, k), known(config, k)) for k in RUN_IDENTITY if known(old, k) != known(config, k)}
+            diff = {k: (known(old, k), known(config, k)) for k in RUN_IDENTITY
+                    if known(old, k) != known(config, k) and not (k in IDENTITY_UNRECORDED and k not in old)}
             old_protocol, new_protocol = old.get("protocol"), config.get("protocol")
             if isinstance(old_protocol, dict) and isinstance(new_protocol, dict):
                 # A key a run.json written before it existed lacks means the protocol's default then.
