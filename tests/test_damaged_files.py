@@ -12,18 +12,14 @@ import numpy as np
 import pytest
 
 from bench.tuning import predictions as P
-from tests.cli_helpers import data_file, records, run_cli, suite_file
+from tests.cli_helpers import data_file, records, run_cli, suite_file, without
 
 _TIMING = {"fit_seconds", "predict_seconds", "seconds", "finished_at", "tuning_seconds", "job_seconds", "cpu_seconds",
            "device_seconds", "selection_seconds", "study_uid", "predictions", "ensemble_inputs", "resumes"}
 
 
 def _numbers(value):
-    if isinstance(value, dict):
-        return {k: _numbers(v) for k, v in value.items() if k not in _TIMING}
-    if isinstance(value, list):
-        return [_numbers(v) for v in value]
-    return value
+    return without(value, _TIMING)
 
 
 def _sweep(tmp_path: Path, capsys, *extra) -> tuple[Path, list]:

@@ -22,6 +22,7 @@ import optuna
 from bench.adapters import get_adapter
 from bench.adapters.base import TaskInfo
 from bench.tuning import Budget, tune
+from tests.cli_helpers import without
 from tests.test_tuning import _parts
 
 # What legitimately differs between a resumed and an uninterrupted run: clocks, the run folder's
@@ -34,11 +35,7 @@ SLEEP = 0.3  # per fit, in the killed process only: a lower bound of its tuning 
 
 
 def _same(value):
-    if isinstance(value, dict):
-        return {k: _same(v) for k, v in value.items() if k not in DIFFERENT}
-    if isinstance(value, list):
-        return [_same(v) for v in value]
-    return value
+    return without(value, DIFFERENT)
 
 
 def _sweep(suite: Path, out: Path, env: dict | None = None) -> subprocess.CompletedProcess:
