@@ -2,8 +2,9 @@
 
 A sweep has one base seed (`bench run --seed`, a suite protocol's `seed`). Everything else that needs
 randomness (a job's model seed, the refit seeds of `--seeds N`, the inner validation split of each
-outer fold, inner cross-validation folds) gets its own seed from `derive_seed(base, *keys)`: numpy's
-SeedSequence mixes the base and the keys into a well-spread 31-bit value, so neighbouring keys
+outer fold, inner cross-validation folds, the tuning sampler's draw for each trial) gets its own seed
+from `derive_seed(base, *keys)`: numpy's SeedSequence mixes the base and the keys into a well-spread
+31-bit value, so neighbouring keys
 (split 0 and split 1, refit 1 and refit 2) never give correlated streams, and the same keys always
 give the same seed on every machine.
 """
