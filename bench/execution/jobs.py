@@ -59,9 +59,10 @@ class Job:
     skip_reason: str = ""  # set when the dataset is too small for the protocol: `skipped` records
     sampler: str = "tpe"  # bench.tuning.samplers
     inner_folds: int = 1  # 1 = holdout validation; K > 1 = inner K-fold cross-validation (bench.tuning.crossfit)
-    # The runner's hard per-job limit (--time-limit). Not a setting (not in the key): it decides when
-    # the job stops, not what tuning does; iterative learners stop shortly before it and keep their best
-    # state (bench.tuning.study, JOB_LIMIT_RESERVE), visibly, instead of being killed with nothing.
+    # The runner's hard per-job limit (--time-limit); iterative learners stop shortly before it and keep
+    # their best state (bench.tuning.study, JOB_LIMIT_RESERVE), visibly, instead of being killed with
+    # nothing. Part of the run folder's identity (run.json: one folder holds one limit) and of every
+    # record's budget, but not of the job key (which would make the records of older folders stale).
     time_limit: float | None = None
 
     @property
