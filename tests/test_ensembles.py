@@ -58,6 +58,35 @@ def test_caruana_finds_the_known_mix_and_cuts_back_to_its_best_step():
     assert list(sel.weights) == [0.0, 1.0] and sel.val_score == 1.0
 
 
+def _near_tie(scale: float):
+    """A (RMSE 0.5 * scale) and B (slightly worse alone), whose mean is better than A by about 3e-7 * scale:
+    B's error is (1 - 2a) e + g with g orthogonal to e and |g|^2 = 4a |e|^2, a = 1.2e-6."""
+    y = np.array([1.0, -2.0, 0.5, 3.0])
+    e = scale * 0.5 * np.array([1.0, 1.0, -1.0, -1.0])
+    a = 1.2e-6
+    g = np.sqrt(4 * a) * scale * 0.5 * np.array([1.0, -1.0, 1.0, -1.0])
+    return [y + e, y + (1 - 2 * a) * e + g], y
+
+
+def test_caruana_rounds_regrets_as_autogluon_so_near_ties_add_no_member():
+    # RMSE 0.5 > 1e-4: regrets are rounded to 6 decimals, so B's gain of 3e-7 is a tie and A stays alone
+    (a, b), y = _near_tie(1.0)
+    mix = np.sqrt(np.mean(((a + b) / 2 - y) ** 2))
+    assert 0 < 0.5 - mix < 1e-6  # mixing in B does improve validation, by less than the rounding
+    sel = caruana([a, b], y, REGRESSION)
+    assert list(sel.weights) == [1.0, 0.0] and sel.counts.sum() == 1 and sel.val_score == pytest.approx(0.5)
+    # a near-perfect first member (regret 5e-5 <= 1e-4): AutoGluon does not round, the tiny gain counts
+    (a, b), y = _near_tie(1e-4)
+    sel = caruana([a, b], y, REGRESSION)
+    assert sel.weights[1] > 0 and sel.val_score < 0.5e-4
+    # ROC AUC's regret is 1 - AUC (here 0: no rounding); of equal candidates the first stays alone
+    yb = np.array([0, 1, 0, 1, 1, 0, 1, 0])
+    p = np.array([0.1, 0.9, 0.2, 0.8, 0.7, 0.3, 0.6, 0.4])
+    perfect = np.column_stack([1 - p, p])
+    sel = caruana([perfect, perfect.copy()], yb, TaskInfo("binary", 2))
+    assert list(sel.weights) == [1.0, 0.0] and sel.val_score == 1.0
+
+
 def test_objective_value_is_the_score_predictions_objective():
     rng = np.random.default_rng(0)
     for task_type, k, metric in (("binary", 2, "roc_auc"), ("multiclass", 3, "log_loss"), ("regression", 0, "rmse")):
@@ -120,15 +149,22 @@ def test_probabilities_are_stored_as_float32_log_probabilities_that_keep_their_r
 
 
 def test_an_ensemble_of_the_tuned_trial_alone_has_its_scores_bit_for_bit(make_ds, tmp_path):
-    """Every trial of test_prior predicts the same prior: all tie on validation, the ensemble is the
-    defaults trial alone, and it is computed from the same float64 predictions as the tuned record."""
-    for task_type in ("binary", "regression"):
+    """Linear models with 4 trials (seeded, so the same every run): each trial predicts differently, the
+    tuned trial is not the defaults one, and Caruana selection keeps it alone. The ensemble then scores
+    the float64 predictions its trial was scored with, so its scores are the tuned record's bit for bit
+    (the float32 file would move log loss and RMSE in the 8th digit)."""
+    for task_type in ("binary", "multiclass", "regression"):
         ds = make_ds(task_type)
-        out = _tune(ds, trials=4, model="test_prior", path=tmp_path / f"{task_type}.npz")
+        out = _tune(ds, trials=4, model="linear", path=tmp_path / f"{task_type}.npz")
         by = {v.variant: v for v in out.variants}
-        assert by["ensemble"].params == {"weights": {"0": 1.0}} and by["tuned"].trial_number == 0
-        assert by["ensemble"].test_metrics == by["tuned"].test_metrics
-        assert by["ensemble"].val_score == by["tuned"].val_score
+        tuned, ensemble = by["tuned"], by["ensemble"]
+        assert tuned.trial_number != 0 and ensemble.params == {"weights": {str(tuned.trial_number): 1.0}}
+        stored = P.load(tmp_path / f"{task_type}.npz", "k")
+        for n in stored.numbers:  # predictions vary across rows and trials: no constant shortcut
+            assert np.ptp(stored.test[n], axis=0).max() > 1e-3
+        assert len({stored.test[n].tobytes() for n in stored.numbers}) == len(stored.numbers) == 4
+        assert ensemble.test_metrics == tuned.test_metrics, task_type
+        assert ensemble.val_score == tuned.val_score, task_type
 
 
 class _Killed(BaseException):
