@@ -7,6 +7,7 @@ import json
 import numpy as np
 import optuna
 import pytest
+from scipy.stats import rankdata
 
 from bench.adapters import get_adapter
 from bench.adapters.base import TaskInfo
@@ -266,10 +267,25 @@ def test_sweep_records_verify_and_leaderboard_with_per_model_and_cross_model_ens
     assert code == 0 and "ensemble_all/ensemble" in text and "linear/ensemble" in text, text
     from bench.analysis.analyze import analyze, numbers
 
-    compared = numbers(analyze(ResultStore(out), n_boot=20))  # what `bench regress` compares
-    for key in ("score b ensemble_all/ensemble", "score r linear/ensemble", "norm_score linear/ensemble",
-                "elo ensemble_all/ensemble", "mean_rank test_prior/ensemble"):
-        assert key in compared, key
+    analysis = analyze(ResultStore(out), n_boot=20)
+    compared = numbers(analysis)  # what `bench regress` compares: each number worked out from the records
+    tested = {(r["dataset"], f"{r['model']}/{r['variant']}"): r["test_score"] for r in recs.values()}
+    assert compared["score b ensemble_all/ensemble"] == cross["test_score"]
+    assert compared["score r linear/ensemble"] == tested[("r", "linear/ensemble")]
+    entries = sorted({e for _, e in tested})
+    norm, ranks = {e: [] for e in entries}, {e: [] for e in entries}
+    for dataset, quantile, sign in (("b", 0.1, 1.0), ("r", 0.5, -1.0)):  # ROC AUC up; RMSE down, truncated
+        signed = np.array([sign * tested[(dataset, e)] for e in entries])
+        low, span = np.quantile(signed, quantile), signed.max() - np.quantile(signed, quantile)
+        scaled = (signed - low) / span if span > 0 else (signed >= low).astype(float)  # ties at the top: 1
+        for e, v, rank in zip(entries, np.maximum(scaled, 0) if dataset == "r" else scaled, rankdata(-signed)):
+            norm[e].append(v)
+            ranks[e].append(rank)
+    assert compared["norm_score linear/ensemble"] == pytest.approx(np.mean(norm["linear/ensemble"]), abs=1e-12)
+    assert compared["mean_rank test_prior/ensemble"] == np.mean(ranks["test_prior/ensemble"])
+    assert compared["elo linear/default"] == 1000.0  # the anchor
+    elo = analysis.summary.set_index("entry").elo
+    assert compared["elo ensemble_all/ensemble"] == elo["ensemble_all/ensemble"] and np.isfinite(elo).all()
 
     # resume: the cross-model record is made again from the same stored predictions, identically
     ens, other = out / "records/b/ensemble_all/r0f0.ensemble.json", out / "records/r/ensemble_all/r0f0.ensemble.json"
