@@ -327,3 +327,23 @@ def test_one_model_gets_no_cross_model_entry(tmp_path, capsys):
     out, _ = _sweep(tmp_path, capsys, models="linear")
     assert not list((out / "records").rglob("ensemble_all/*"))
     assert "b/ensemble_all/r0f0" not in json.loads((out / "plan.json").read_text())["jobs"]
+
+
+def test_models_left_out_of_the_cross_model_ensemble_are_named_in_the_leaderboard_and_report(tmp_path, capsys):
+    """test_raise fails every job, so the cross-model ensembles select over linear and test_prior only: the
+    leaderboard notes (console and Markdown) and the report name it, not only the records."""
+    out, _ = _sweep(tmp_path, capsys, models="linear,test_prior,test_raise")
+    cross = records(out)["records/b/ensemble_all/r0f0.ensemble.json"]
+    assert cross["status"] == "ok" and cross["ensemble"]["left_out"] == {"test_raise": "no ok record (failed)"}
+    line = "ensemble_all/ensemble: test_raise left out of 2 of 2 records (b/0, r/0): no ok record (failed)"
+    code, text = run_cli(capsys, "leaderboard", out)
+    assert code == 0 and "Left out of cross-model ensembles" in text and line in text, text
+    assert line in (out / "leaderboard.md").read_text()
+    code, text = run_cli(capsys, "report", out, "--bootstrap", 20)
+    assert code == 0, text
+    assert line in (out / "report.md").read_text()
+    assert line in (out / "report.html").read_text().replace("&#x27;", "'")
+    # a run where every member made it has no such note
+    full, _ = _sweep(tmp_path, capsys, out_name="full")
+    code, text = run_cli(capsys, "leaderboard", full)
+    assert code == 0 and "Left out" not in text and "Left out" not in (full / "leaderboard.md").read_text()
