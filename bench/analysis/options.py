@@ -11,17 +11,17 @@ from enum import StrEnum
 
 class _Option(StrEnum):
     @classmethod
-    def option(cls) -> str:
-        """The command-line option that sets it."""
-        raise NotImplementedError
-
-    @classmethod
     def parse(cls, value: str):
         """The member named `value`, or a ValueError that names the option, the value and the choices."""
         try:
             return cls(value)
         except ValueError:
-            raise ValueError(f"{cls.option()} {value!r} is not one of: {', '.join(m.value for m in cls)}") from None
+            raise ValueError(f"{OPTIONS[cls]} {value!r} is not one of: {', '.join(m.value for m in cls)}") from None
+
+    @property
+    def label(self) -> str:
+        """What a table or plot that uses it says."""
+        return LABELS[self]
 
 
 class NormalizeMetric(_Option):
@@ -29,30 +29,17 @@ class NormalizeMetric(_Option):
     OBJECTIVE = "objective"
     PAPER = "paper"
 
-    @classmethod
-    def option(cls) -> str:
-        return "--normalize-metric"
-
-    @property
-    def label(self) -> str:
-        """What a table says it normalized."""
-        if self is NormalizeMetric.PAPER:
-            return "paper metric: accuracy (classification) / R² (regression), as Grinsztajn et al. 2022"
-        return "objective: ROC AUC (binary) / log loss (multiclass) / RMSE (regression)"
-
 
 class EloWeighting(_Option):
     """How the Elo fit and the win rates weigh battles (bench.analysis.elo)."""
     DATASET = "dataset"
     TABARENA = "tabarena"
 
-    @classmethod
-    def option(cls) -> str:
-        return "--elo-weighting"
 
-    @property
-    def label(self) -> str:
-        """What a table or plot says about its Elo."""
-        if self is EloWeighting.TABARENA:
-            return "TabArena weighting: each battle 1/n_splits, almost no prior"
-        return "dataset weighting: each dataset's battles sum to 1, weak prior"
+OPTIONS = {NormalizeMetric: "--normalize-metric", EloWeighting: "--elo-weighting"}
+LABELS = {
+    NormalizeMetric.OBJECTIVE: "objective: ROC AUC (binary) / log loss (multiclass) / RMSE (regression)",
+    NormalizeMetric.PAPER: "paper metric: accuracy (classification) / R² (regression), as Grinsztajn et al. 2022",
+    EloWeighting.DATASET: "dataset weighting: each dataset's battles sum to 1, weak prior",
+    EloWeighting.TABARENA: "TabArena weighting: each battle 1/n_splits, almost no prior",
+}
