@@ -93,6 +93,7 @@ class ExcelFormerAdapter(NeuralAdapter):
         self._net = train_network(lambda d_out: self.build_network(x_train, d_out), self.task, self.ctx,
                                   x_train, y_train, x_val, y_val, TrainConfig.from_params(p),
                                   param_groups=self.param_groups, training_loss=self.training_loss())
+        self.kept_val_predictions = self._net.val_predictions
 
     def _predict_raw(self, X):
         return self._net.predict(self._features.transform(X))
