@@ -62,6 +62,7 @@ def fast_epochs(t: TrainingRun, mode: str) -> None:
     eval_batch = max(t.trained.eval_batch_size, FAST_EVAL_BATCH) if on_cuda else None
     n, batch_size = t.n, t.batch_size
     for epoch in range(1, int(t.cfg.max_epochs) + 1):
+        t.begin_epoch(epoch)
         t.net.train()
         order = torch.randperm(n, generator=generator, device=generator.device)
         steps.begin_epoch()

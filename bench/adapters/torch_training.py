@@ -45,6 +45,7 @@ path's eager steps ("graph" and "compile" become "eager", and ctx.info["fast_pat
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass, fields
@@ -61,6 +62,9 @@ from bench.adapters.neural_base import FAST_PATH_ENV
 
 Arrays = Union[np.ndarray, tuple]
 FastPath = Literal["auto", "off", "eager", "graph", "compile"]
+# "constant": the configured lr throughout; "warmup_cosine": linear warm-up over warmup_epochs, then cosine
+# decay to 0 at max_epochs, set once per epoch (the ExcelFormer authors' schedule, lr_at_epoch).
+LrSchedule = Literal["constant", "warmup_cosine"]
 # training_loss(net, batch_inputs, batch_targets, batch_rows) -> scalar loss, called inside the autocast
 # context instead of "net(*batch_inputs) vs batch_targets". batch_rows are the rows' positions in the
 # training part (ModernNCA keeps a row out of its own neighbourhood); targets are class codes or the
@@ -79,9 +83,26 @@ class TrainConfig:
     grad_clip: float | None = None  # max gradient norm; None: no clipping
     time_limit_s: float | None = None  # wall-clock budget for the whole fit
     fast_path: FastPath = "auto"  # which training loop; see the module docstring
+    lr_schedule: LrSchedule = "constant"
+    warmup_epochs: int = 0  # for "warmup_cosine"
 
     def __post_init__(self) -> None:
         check_fast_path("fast_path", self.fast_path)
+        if self.lr_schedule not in get_args(LrSchedule):
+            raise ValueError(f"lr_schedule must be one of {', '.join(get_args(LrSchedule))}, got {self.lr_schedule!r}")
+        if int(self.warmup_epochs) < 0:
+            raise ValueError(f"warmup_epochs must be at least 0, got {self.warmup_epochs}")
+
+    def lr_at_epoch(self, epoch: int) -> float:
+        """The learning rate of epoch `epoch` (1-based). warmup_cosine, as the ExcelFormer authors'
+        run_default_config_excel.py: lr * epoch / W for the first W epochs, then CosineAnnealingLR stepped
+        once per epoch over the remaining max_epochs - W: lr * (1 + cos(pi * (epoch - W) / (max_epochs - W))) / 2."""
+        if self.lr_schedule == "constant":
+            return float(self.lr)
+        warmup, total = int(self.warmup_epochs), int(self.max_epochs)
+        if epoch <= warmup:
+            return float(self.lr) * epoch / warmup
+        return float(self.lr) * (1 + math.cos(math.pi * (epoch - warmup) / max(1, total - warmup))) / 2
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> "TrainConfig":
@@ -254,6 +275,7 @@ class TrainingRun:
         # A stage hook brings an optimizer per phase.
         self.optimizer = (None if stage_hook else
                           torch.optim.AdamW(param_groups(net, cfg.weight_decay), lr=cfg.lr, **optimizer_options))
+        self.base_lrs = [] if self.optimizer is None else [g["lr"] for g in self.optimizer.param_groups]
         self.generator = torch.Generator().manual_seed(ctx.seed)
         self.monitor = StoppingMonitor(ctx, task, y_val, int(cfg.patience), max_iterations=int(cfg.max_epochs),
                                        time_limit_s=cfg.time_limit_s,
@@ -285,9 +307,18 @@ class TrainingRun:
         assert self.optimizer is not None
         return iter([Phase(self.net, self.optimizer, lambda idx: self.loss(self.net, idx))])
 
+    def begin_epoch(self, epoch: int) -> None:
+        """The epoch's learning rate (TrainConfig.lr_schedule; param groups keep their ratios)."""
+        if self.optimizer is None or self.cfg.lr_schedule == "constant":
+            return
+        scale = self.cfg.lr_at_epoch(epoch) / float(self.cfg.lr) if self.cfg.lr else 0.0
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
+            group["lr"] = base * scale
+
     def train_iteration(self, iteration: int) -> bool:
         """Train iteration `iteration` (an epoch, or a stage of a stage hook); True when the clock
         interrupted it (checked before every batch but the iteration's first)."""
+        self.begin_epoch(iteration)
         first = True
         for phase in self.phases(iteration):
             for _ in range(int(phase.epochs)):
@@ -366,6 +397,8 @@ def train_network(model: nn.Module | Callable[[int], nn.Module], task: TaskInfo,
     fallback = None
     if training_loss is not None and mode in ("graph", "compile"):
         mode, fallback = "eager", f"{mode} not used: the model trains with its own training_loss"
+    if cfg.lr_schedule != "constant" and mode == "graph":  # a captured optimizer step keeps its lr
+        mode, fallback = "eager", "graph not used: the learning rate changes every epoch (lr_schedule)"
     if stage_hook is not None and mode != "off":
         mode, fallback = "off", f"{mode} not used: stage-wise training (a stage hook) runs the eager loop"
     net = model if isinstance(model, nn.Module) else model(output_dim(task))
