@@ -23,14 +23,13 @@ The model kept is the best round on the stopping metric, however training ended.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Mapping
 
 import numpy as np
 
 from bench.adapters.base import Adapter, TrivialFitFallback, expand_proba
-from bench.adapters.early_stopping import PROBE_ROWS, StoppingMonitor
+from bench.adapters.early_stopping import PROBE_ROWS, StoppingMonitor, timed
 
 REPORT_EVERY = 25  # rounds between pruning reports: frequent enough to prune, cheap for the study DB
 PATIENCE_KEY = "early_stopping_rounds"
@@ -60,9 +59,8 @@ def probe_rows(X_val):
 
 
 def timed_probe(predict: Callable[[], Any], rows: int) -> tuple[float, int]:
-    start = time.perf_counter()
-    predict()
-    return time.perf_counter() - start, rows
+    """(seconds predict() took, rows it predicted): a StoppingMonitor probe's answer."""
+    return timed(predict)[1], rows
 
 
 class GBDTAdapter(TrivialFitFallback, Adapter):
