@@ -169,3 +169,16 @@ def test_networks_reserve_the_measured_validation_pass_per_row():
     assert not monitor.time_up()
     now["t"] = T0 + 8.0
     assert monitor.time_up()
+
+
+def test_boosting_reserve_grows_at_the_marginal_cost_of_later_rounds():
+    """Later trees cost more than the average one: beyond the last probe the reserve grows at the cost per
+    round between the last two probes (here 3.5 us per row and round), not at the average (3 us)."""
+    ctx = FitContext(seed=0, predict_rows=1000)
+    monitor = StoppingMonitor(ctx, TaskInfo("regression"), np.zeros(10), patience=500, unit="rounds")
+    monitor.note_prediction_cost(seconds=64 * 2.5e-6 * 10, rows=10, iterations=64)  # 2.5 us per row and round
+    monitor.note_prediction_cost(seconds=128 * 3e-6 * 10, rows=10, iterations=128)  # 3 us: later rounds cost more
+    for t in range(1, 201):
+        monitor.after_iteration(t, 1.0 / t)
+    assert monitor.best_iteration == 200
+    assert math.isclose(monitor.reserve(), 1000 * (128 * 3e-6 + 3.5e-6 * 72))

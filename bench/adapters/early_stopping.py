@@ -146,7 +146,8 @@ class StoppingMonitor:
         self.iterations = 0
         self.end: TrialEnd | None = None
         self.kept_predictions: np.ndarray | None = None  # validation predictions of the kept iteration
-        self._cost: tuple[float, int | None] | None = None  # (seconds per predicted row, at iterations)
+        # timed predictions: (seconds per predicted row, iterations predicted with or None), the last two
+        self._costs: list[tuple[float, int | None]] = []
 
     @property
     def best_iteration(self) -> int:
@@ -159,12 +160,22 @@ class StoppingMonitor:
     # --- the clock -------------------------------------------------------------------------------
 
     def reserve(self) -> float:
-        """Seconds the prediction of ctx.predict_rows rows with the kept model will take (0: unknown)."""
-        if self._cost is None or not self.ctx.predict_rows:
+        """Seconds the prediction of ctx.predict_rows rows with the kept model will take (0: unknown).
+        Boosting: in proportion to the rounds kept up to the last probe; beyond it at the marginal cost per
+        round between the last two probes (later trees cost more than the average: LightGBM on letter,
+        2.5 us per row and round at 64 rounds, 4.1 us at 256), at least the average."""
+        if not self._costs or not self.ctx.predict_rows:
             return 0.0
-        per_row, at = self._cost
-        scale = 1.0 if at is None else max(self.best_iteration, 1) / at
-        return self.ctx.predict_rows * per_row * scale
+        per_row, at = self._costs[-1]
+        if at is not None:
+            kept = max(self.best_iteration, 1)
+            if kept <= at or len(self._costs) < 2:
+                per_row *= kept / at
+            else:
+                before, at_before = self._costs[-2]
+                slope = (per_row - before) / (at - at_before) if at_before is not None and at > at_before else 0.0
+                per_row += max(slope, per_row / at) * (kept - at)
+        return self.ctx.predict_rows * per_row
 
     @property
     def deadline(self) -> float | None:
@@ -185,7 +196,7 @@ class StoppingMonitor:
         """A timed prediction of `rows` rows; `iterations`: the iterations the model predicted with, when
         the cost grows with them (boosting), else None (a network of fixed size)."""
         if rows > 0 and seconds >= 0:
-            self._cost = (seconds / rows, iterations)
+            self._costs = [*self._costs[-1:], (seconds / rows, iterations)]
 
     def _maybe_probe(self, iteration: int) -> None:
         if (self.probe is None or self.deadline is None or not self.ctx.predict_rows
