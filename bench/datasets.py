@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench import settings
 from bench.errors import BenchError
 from bench.records.schema import strict_json
 
@@ -188,7 +189,7 @@ def content_hash(ds: Dataset) -> str:
 # --- on-disk cache of materialized datasets -------------------------------------------------------
 
 def cache_root() -> Path:
-    root = os.environ.get("BENCH_CACHE_DIR") or Path.home() / ".cache" / "tabular-bench"
+    root = settings.CACHE_DIR.value() or Path.home() / ".cache" / "tabular-bench"
     return Path(root)
 
 

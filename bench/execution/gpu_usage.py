@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 import shutil
 import subprocess
 import threading
@@ -35,6 +34,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Self
+
+from bench import settings
 
 MIB = 2**20
 GIB = 2**30
@@ -147,8 +148,8 @@ class GpuSampler:
 
     def __init__(self, path: Path, gpus: list[str], interval: float | None = None):
         self.path, self.gpus = Path(path), list(gpus)
-        self.interval = interval if interval is not None else float(os.environ.get("BENCH_GPU_SAMPLE_SECONDS",
-                                                                                 SAMPLE_SECONDS))
+        self.interval = interval if interval is not None else float(settings.GPU_SAMPLE_SECONDS.value()
+                                                                                 or SAMPLE_SECONDS)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bench-gpu-sampler", daemon=True)
         self._began = time.monotonic()
