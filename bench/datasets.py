@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import pandas as pd
 
 from bench import settings
 from bench.errors import BenchError
-from bench.records.schema import strict_json
+from bench.safe_files import write_atomic, write_json_atomic
 
 TASK_TYPES = ("binary", "multiclass", "regression")
 FEW_ROWS = 100  # below this, test scores are too noisy to rank models: said out loud, not refused
@@ -193,21 +192,18 @@ def cache_root() -> Path:
     return Path(root)
 
 
-def save_dataset(ds: Dataset, directory: Path) -> Path:
-    """Write features+target as Parquet and metadata as JSON, atomically (tmp file + rename)."""
-    directory.mkdir(parents=True, exist_ok=True)
+def save_dataset(ds: Dataset, directory: Path, root: Path | None = None) -> Path:
+    """Write features+target as Parquet and metadata as JSON, atomically (bench.safe_files; with
+    `root`, a run folder, never outside it or through a link)."""
     frame = ds.X.copy()
     frame["__target__"] = ds.y
-    data_path = directory / "data.parquet"
-    tmp = data_path.with_name(f".data.{os.getpid()}.tmp")  # per process: concurrent fillers never collide
-    frame.to_parquet(tmp, index=False)
-    os.replace(tmp, data_path)
+    write_atomic(directory / "data.parquet", lambda f: frame.to_parquet(f, index=False), root)
     meta = {
         "name": ds.name, "task_type": ds.task_type, "categorical": ds.categorical,
         "classes": ds.classes, "source": ds.source, "dropped": ds.dropped,
         "content_hash": ds.content_hash, "checks": ds.checks,
     }
-    write_json_atomic(directory / "meta.json", meta)
+    write_json_atomic(directory / "meta.json", meta, root)
     return directory
 
 
@@ -223,26 +219,3 @@ def load_cached_dataset(directory: Path) -> Dataset | None:
     if content_hash(ds) != meta["content_hash"]:
         return None  # corrupted or written by an incompatible version: rebuild it
     return ds
-
-
-def write_json_atomic(path: Path, obj) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
-        # Strict JSON: NaN / inf become null (a bare NaN token is not JSON).
-        json.dump(strict_json(obj), f, indent=1, default=_json_default, allow_nan=False)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _json_default(o):
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serializable: {type(o)}")

@@ -125,12 +125,12 @@ def test_a_record_write_failing_midway_stops_with_a_message_and_the_rerun_resume
     args = ["run", "--suite", suite, "--models", "dummy", "--jobs", 0, "--out", tmp_path / "run", "--quiet"]
     real, written = store_module.write_json_atomic, []
 
-    def disk_full_on_the_second_record(path, obj):
+    def disk_full_on_the_second_record(path, obj, root=None):
         if "records" in path.parts:
             written.append(path)
             if len(written) == 2:
                 raise OSError(errno.ENOSPC, "No space left on device")
-        real(path, obj)
+        real(path, obj, root)
 
     monkeypatch.setattr(store_module, "write_json_atomic", disk_full_on_the_second_record)
     code, text = run_cli(capsys, *args)
@@ -226,7 +226,7 @@ def test_run_prints_data_warnings_and_the_report_lists_them(tmp_path, capsys):
 
 
 def test_records_are_strict_json(tmp_path):
-    from bench.datasets import write_json_atomic
+    from bench.safe_files import write_json_atomic
 
     path = tmp_path / "r.json"
     write_json_atomic(path, {"a": float("nan"), "b": [np.float32("inf"), 1.5], "c": {"d": -math.inf}})

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import shutil
 import subprocess
 import threading
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import Self
 
 from bench import settings
+from bench.safe_files import UnsafePathError, open_in_place
 
 MIB = 2**20
 GIB = 2**30
@@ -183,12 +185,13 @@ class GpuSampler:
         if not lines:
             return
         new = not self.path.exists()
-        try:
-            with open(self.path, "a", newline="") as f:
+        try:  # in the run folder, never through a link (bench.safe_files)
+            fd = open_in_place(self.path, self.path.parent, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+            with os.fdopen(fd, "a", newline="") as f:
                 writer = csv.writer(f)
                 if new:
                     writer.writerow(SAMPLE_COLUMNS)
                 writer.writerows([["" if v is None else v for v in line] for line in lines])
-        except OSError:
+        except (OSError, UnsafePathError):
             return
         self.samples += 1

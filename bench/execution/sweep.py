@@ -34,6 +34,7 @@ from bench.execution.resources import cpu_count, visible_gpus
 from bench.execution.signals import stop_on_signals
 from bench.names import check_name
 from bench.records.store import ResultStore
+from bench.safe_files import refuse_links_under
 from bench.splits import planned_labels, splits_or_reason
 from bench.tuning.samplers import Sampler
 
@@ -230,6 +231,7 @@ def prepare_sweep(config: SweepConfig) -> SweepPlan:
     if config.storage:
         check_storage(config.storage)
     store = ResultStore(open_run_dir(out))
+    refuse_links_under(store.run_dir, "the run folder")  # the harness would write through them (safe_files)
     lock = RunLock(store.run_dir).acquire()
     try:
         store.check_config(config.identity(suite))  # a changed budget or protocol fails before any loading
@@ -339,8 +341,9 @@ def plan_jobs(config: SweepConfig, suite, loaded, store: ResultStore, run_id: st
         data_dir = store.run_dir / "data" / check_name("dataset", ds.name)
         cached = load_cached_dataset(data_dir)
         if cached is None or cached.content_hash != ds.content_hash:
-            save_dataset(ds, data_dir)
-        splits, split_file, reason = splits_or_reason(ds, suite.protocol, item.task_splits, store.run_dir / "splits")
+            save_dataset(ds, data_dir, root=store.run_dir)
+        splits, split_file, reason = splits_or_reason(ds, suite.protocol, item.task_splits, store.run_dir / "splits",
+                                                      root=store.run_dir)
         labels = [(s.repeat, s.fold, s.hash) for s in splits] or \
             [(r, f, "") for r, f in planned_labels(suite.protocol, item.task_splits)]
         if config.max_splits:

@@ -10,15 +10,15 @@ Cache layout, one folder per entry under cache_root()/datasets/<entry.cache_key(
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from bench.datasets import Dataset, cache_root, load_cached_dataset, save_dataset, write_json_atomic
+from bench.datasets import Dataset, cache_root, load_cached_dataset, save_dataset
 from bench.errors import BenchError, DataUnavailableError
 from bench.names import name_problem
+from bench.safe_files import write_atomic, write_json_atomic
 from bench.suites.spec import DatasetEntry, Excluded, Filters, LoadedDataset, Suite
 
 LOADER_VERSION = 2  # 2: infinite feature values become missing, load-time checks in meta.json
@@ -181,10 +181,7 @@ def _write_cache(directory: Path, ds: Dataset, splits, stamp: dict) -> None:
         arrays = {}
         for r, f, tr, te in splits:
             arrays[f"train_{r}_{f}"], arrays[f"test_{r}_{f}"] = tr, te
-        tmp = directory / f".splits.{os.getpid()}.tmp"
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-        os.replace(tmp, directory / "splits.npz")
+        write_atomic(directory / "splits.npz", lambda f: np.savez_compressed(f, **arrays))
     write_json_atomic(directory / "entry.json", stamp)
 
 

@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 
 from bench import settings
-from bench.datasets import Dataset, cache_root, make_dataset, write_json_atomic
+from bench.datasets import Dataset, cache_root, make_dataset
 from bench.errors import BenchError, DataUnavailableError
 from bench.names import safe_name
+from bench.safe_files import write_json_atomic
 from bench.suites.spec import DatasetEntry
 
 Splits = list[tuple[int, int, np.ndarray, np.ndarray]]
