@@ -50,7 +50,8 @@ class ResultStore:
         written (write_config does, when the run really starts).
 
         A different budget, seed or protocol is refused (BenchError naming each change, e.g.
-        "protocol.folds: 3 -> 2"): records of both would mix. A dataset whose content changed is a note:
+        "protocol.folds: 3 -> 2"): records of both would mix. So is a dataset whose content the folder
+        already holds under another name: it would count twice. A dataset whose content changed is a note:
         its jobs are re-run (records and studies are keyed by its hash). `config["datasets"]` maps
         dataset names to content hashes; models and datasets accumulate over runs into one folder."""
         old = self.config()
@@ -72,7 +73,13 @@ class ResultStore:
                                  f"use another --out directory to keep both")
             old_datasets = old.get("datasets")
             old_data: dict = old_datasets if isinstance(old_datasets, dict) else {}
+            named = {digest: name for name, digest in old_data.items()}
             for name, digest in sorted((config.get("datasets") or {}).items()):
+                if named.get(digest, name) != name:
+                    raise BenchError(f"dataset {name} holds the same data (content hash {digest}) as dataset "
+                                     f"{named[digest]}, which an earlier run put into {self.run_dir}: under two "
+                                     f"names it would count twice in the leaderboard. Give it its earlier name "
+                                     f"({named[digest]}), or use another --out directory")
                 if old_data.get(name) not in (None, digest):
                     notes.append(f"dataset {name} changed since the last run into this folder (content hash "
                                  f"{old_data[name]} -> {digest}): its jobs are run again")
