@@ -25,7 +25,7 @@ def cmd_run(args, console) -> int:
     from bench.execution.sweep import SweepConfig, execute_sweep, prepare_sweep
 
     config = SweepConfig(suite=args.suite, models=args.models.split(","), out=args.out,
-                         datasets=args.datasets.split(",") if args.datasets else None, trials=args.trials,
+                         datasets=args.datasets.split(",") if args.datasets is not None else None, trials=args.trials,
                          tune_seconds=args.tune_seconds, seed=args.seed, workers=args.jobs,
                          threads=args.threads, time_limit=args.time_limit, max_splits=args.splits,
                          device=args.device, retry_failed=args.retry_failed, seeds=args.seeds, gpus=args.gpus,

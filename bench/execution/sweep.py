@@ -71,11 +71,9 @@ class SweepConfig:
     ray_address: str | None = None
 
     def __post_init__(self) -> None:
-        self.models = [m.strip() for m in self.models if m and m.strip()]
-        if not self.models:
-            raise BenchError("--models: no model named")
+        self.models = _names("--models", self.models)
         if self.datasets is not None:
-            self.datasets = [d.strip() for d in self.datasets if d and d.strip()]
+            self.datasets = _names("--datasets", self.datasets)
         if self.trials is None:
             if self.tune_seconds is None:
                 raise BenchError("--trials none (as many trials as fit) needs --tune-seconds to bound them")
@@ -144,6 +142,16 @@ class SweepConfig:
             text = json.dumps([out["protocol"], sorted(out["datasets"].items())], sort_keys=True)
             out["suite_hash"] = hashlib.sha256(text.encode()).hexdigest()[:16]
         return out
+
+
+def _names(option: str, names: Sequence[str]) -> list[str]:
+    """Names as given, each once (a repeated model would run the same job twice at once, sharing one
+    study); an empty name (`--datasets ,`) is an error, not "all of them"."""
+    stripped = [str(n).strip() for n in names]
+    if not all(stripped) or not stripped:
+        given = ",".join(map(str, names))
+        raise BenchError(f"{option}: an empty name in {given!r}; give one or more comma-separated names")
+    return list(dict.fromkeys(stripped))
 
 
 def _check_int(option: str, value, minimum: int, alternative: str = "") -> None:
