@@ -208,14 +208,40 @@ def save_dataset(ds: Dataset, directory: Path, root: Path | None = None) -> Path
 
 
 def load_cached_dataset(directory: Path) -> Dataset | None:
+    """The dataset saved in `directory`, or None when it is missing or damaged (then rebuild it)."""
+    return read_cached_dataset(directory)[0]
+
+
+_META_KEYS = ("name", "task_type", "categorical", "classes", "source", "dropped", "content_hash")
+
+
+def read_cached_dataset(directory: Path) -> tuple[Dataset | None, str | None]:
+    """(dataset, None); (None, None) when nothing is saved there; (None, what is wrong) when its files are
+    missing, unreadable, or hold other data than meta.json's content hash says (truncated, edited)."""
     meta_path, data_path = directory / "meta.json", directory / "data.parquet"
-    if not (meta_path.exists() and data_path.exists()):
-        return None
-    meta = json.loads(meta_path.read_text())
-    frame = pd.read_parquet(data_path)
-    y = frame.pop("__target__").to_numpy()
-    ds = Dataset(meta["name"], frame, y, meta["task_type"], meta["categorical"], meta["classes"],
-                 meta["source"], meta["dropped"], meta["content_hash"], meta.get("checks") or {})
-    if content_hash(ds) != meta["content_hash"]:
-        return None  # corrupted or written by an incompatible version: rebuild it
-    return ds
+    missing = [p.name for p in (meta_path, data_path) if not p.exists()]
+    if len(missing) == 2:
+        return None, None
+    if missing:
+        return None, f"{missing[0]} is missing"
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError) as exc:  # (UnicodeDecodeError and JSONDecodeError are ValueErrors)
+        return None, f"meta.json is damaged ({type(exc).__name__}: {exc})"
+    if not isinstance(meta, dict) or any(k not in meta for k in _META_KEYS):
+        return None, "meta.json is damaged (not a dataset's metadata)"
+    try:
+        frame = pd.read_parquet(data_path)
+        y = frame.pop("__target__").to_numpy()
+    except (OSError, ValueError, TypeError, KeyError) as exc:  # pyarrow's errors derive from these
+        return None, f"data.parquet is damaged ({type(exc).__name__}: {str(exc).strip().splitlines()[0]})"
+    try:
+        ds = Dataset(meta["name"], frame, y, meta["task_type"], meta["categorical"], meta["classes"],
+                     meta["source"], meta["dropped"], meta["content_hash"], meta.get("checks") or {})
+        digest = content_hash(ds)
+    except (TypeError, ValueError) as exc:
+        return None, f"meta.json is damaged ({type(exc).__name__}: {exc})"
+    if digest != meta["content_hash"]:
+        return None, (f"data.parquet holds other data (content hash {digest}) than meta.json says "
+                      f"({meta['content_hash']}): damaged, edited or written by an incompatible version")
+    return ds, None

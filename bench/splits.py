@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,5 +153,5 @@ def load_frozen(path: Path) -> list[Split] | None:
                 r, f = (int(v) for v in z[f"{i}_meta"])
                 out.append(Split(r, f, tr, va, te, split_hash(tr, va, te), origin))
             return out
-    except (OSError, KeyError, ValueError):
-        return None  # unreadable cache entry: recompute it
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+        return None  # unreadable (truncated, damaged) cache entry: recompute it

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Literal, get_args
 
-from bench.datasets import data_warnings, load_cached_dataset, save_dataset
+from bench.datasets import data_warnings, read_cached_dataset, save_dataset
 from bench.errors import BenchError
 from bench.execution.ensembles import count_into, run_cross_model
 from bench.execution.ensembles import plan_entries as cross_model_entries
@@ -33,6 +33,7 @@ from bench.execution.lock import RunLock, open_run_dir
 from bench.execution.resources import cpu_count, visible_gpus
 from bench.execution.signals import stop_on_signals
 from bench.names import check_name
+from bench.records.integrity import npz_problem
 from bench.records.store import ResultStore
 from bench.safe_files import refuse_links_under
 from bench.splits import planned_labels, splits_or_reason
@@ -256,7 +257,8 @@ def prepare_sweep(config: SweepConfig) -> SweepPlan:
         plan.notes += [lock.note] if lock.note else []
         plan.data_notes = {item.dataset.name: data_warnings(item.dataset) for item in loaded
                            if data_warnings(item.dataset)}
-        plan.jobs = plan_jobs(config, suite, loaded, store, run_id=run_config["run_id"], skipped=plan.skipped)
+        plan.jobs = plan_jobs(config, suite, loaded, store, run_id=run_config["run_id"], skipped=plan.skipped,
+                              notes=plan.notes)
         plan.notes += [config.gpu_note] if getattr(config, "gpu_note", "") else []
         return plan
     except BaseException:
@@ -329,9 +331,11 @@ def _redact(url: str) -> str:
 
 
 def plan_jobs(config: SweepConfig, suite, loaded, store: ResultStore, run_id: str | None = None,
-              skipped: dict[str, str] | None = None) -> list[Job]:
+              skipped: dict[str, str] | None = None, notes: list[str] | None = None) -> list[Job]:
     """Every job (dataset x split x model). A dataset too small for the protocol gets jobs that give
-    `skipped` records with the reason (noted in `skipped`), so the suite goes on without it."""
+    `skipped` records with the reason (noted in `skipped`), so the suite goes on without it. The run
+    folder's copies of the data and its splits are written (again, when missing or damaged: said in
+    `notes`)."""
     from bench.adapters import resolve_models
 
     adapters = resolve_models(config.models)
@@ -342,16 +346,24 @@ def plan_jobs(config: SweepConfig, suite, loaded, store: ResultStore, run_id: st
     threads = config.threads or max(1, cpu_count() // max(1, config.workers + gpu_slots))
     run_id = store.config().get("run_id", "") if run_id is None else run_id
     skipped = {} if skipped is None else skipped
+    notes = [] if notes is None else notes
     inner_folds = config.resolved_inner_folds(suite)
+    split_dir = store.run_dir / "splits"
+    damaged = {p: why for p in sorted(split_dir.glob("*.npz")) if (why := npz_problem(p))}
     jobs = []
     for item in loaded:
         ds = item.dataset
         data_dir = store.run_dir / "data" / check_name("dataset", ds.name)
-        cached = load_cached_dataset(data_dir)
+        cached, problem = read_cached_dataset(data_dir)
+        if problem:
+            notes.append(f"data/{ds.name}: {problem}; written again from the suite's data")
         if cached is None or cached.content_hash != ds.content_hash:
             save_dataset(ds, data_dir, root=store.run_dir)
-        splits, split_file, reason = splits_or_reason(ds, suite.protocol, item.task_splits, store.run_dir / "splits",
+        splits, split_file, reason = splits_or_reason(ds, suite.protocol, item.task_splits, split_dir,
                                                       root=store.run_dir)
+        if split_file in damaged:
+            notes.append(f"splits/{split_file.name}: {damaged[split_file]}; written again from the data and the "
+                         f"protocol")
         labels = [(s.repeat, s.fold, s.hash) for s in splits] or \
             [(r, f, "") for r, f in planned_labels(suite.protocol, item.task_splits)]
         if config.max_splits:
