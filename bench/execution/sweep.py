@@ -32,6 +32,8 @@ from bench.execution.jobs import Job
 from bench.execution.lock import RunLock, open_run_dir
 from bench.execution.resources import cpu_count, visible_gpus
 from bench.execution.signals import stop_on_signals
+from bench.execution.storage import check_storage
+from bench.execution.storage import normalize as normalize_storage
 from bench.names import check_name
 from bench.records.integrity import npz_problem
 from bench.records.store import ResultStore
@@ -100,6 +102,8 @@ class SweepConfig:
         _check_choice("--executor", self.executor, Executor)
         if self.out is not None:
             self.out = Path(self.out)
+        if self.storage:
+            self.storage = normalize_storage(self.storage)  # postgresql:// gets the installed driver
 
     def gpu_ids(self) -> list[str]:
         if not hasattr(self, "_gpu_ids"):  # detection runs nvidia-smi: once per sweep is enough
@@ -302,32 +306,6 @@ def execute_sweep(plan: SweepPlan, progress: Progress | None = None) -> SweepRes
 def run_sweep(config: SweepConfig, progress: Progress | None = None) -> SweepResult:
     """Prepare and execute a sweep (see the module docstring)."""
     return execute_sweep(prepare_sweep(config), progress)
-
-
-def check_storage(url: str) -> None:
-    """Open a shared Optuna storage once up front: a wrong URL or a missing driver is one clear error
-    instead of a failure record for every job, and Optuna's tables exist before many workers start
-    (workers creating the schema of a fresh database at the same moment collide in PostgreSQL)."""
-    import optuna
-
-    try:
-        optuna.storages.RDBStorage(url)
-    except ModuleNotFoundError as exc:
-        raise BenchError(f"--storage {_redact(url)}: the database driver is not installed ({exc}); for "
-                         f"PostgreSQL: pip install 'tabular-bench[postgres]'") from None
-    except Exception as exc:  # sqlalchemy's errors (bad URL, refused connection, auth) vary by driver
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BenchError(f"--storage {_redact(url)}: cannot open the Optuna storage: {first}") from None
-
-
-def _redact(url: str) -> str:
-    """The URL without its password, for messages."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "<unparseable URL>"
 
 
 def plan_jobs(config: SweepConfig, suite, loaded, store: ResultStore, run_id: str | None = None,
