@@ -166,8 +166,7 @@ def test_old_runs_without_a_plan_are_checked_against_the_schema(tmp_path, capsys
     # issue 18 item 7: the check is partial, and says so (exit 1: wholeness is not confirmed)
     assert code == 1 and "no plan.json" in text and "partial check:" in text and "the check is partial" in text
     assert "ok:" not in text
-    code, text = run_cli(capsys, "leaderboard", out)
-    assert code == 0 and "has no plan.json" in text
+    assert run_cli(capsys, "leaderboard", out)[0] == 0  # (verify is the check; an old folder still ranks)
     shutil.rmtree(out / "records" / "d" / "test_prior")
     assert run_cli(capsys, "leaderboard", out)[0] == 2
 

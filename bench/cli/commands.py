@@ -149,9 +149,6 @@ def _checked(store: ResultStore, console, allow_partial: bool) -> None:
         console.print(f"[yellow]warning:[/] {store.run_dir} is not whole ({check.counts()}); using the "
                       f"{len(check.usable)} records that pass (`bench verify {store.run_dir}` lists the problems)",
                       soft_wrap=True)
-    elif check.partial:
-        console.print(f"[yellow]warning:[/] {store.run_dir} has no plan.json (a run from an older version): "
-                      f"records missing from it cannot be noticed", soft_wrap=True)
 
 
 def cmd_verify(args, console) -> int:

@@ -21,7 +21,8 @@ from bench.names import name_problem
 from bench.safe_files import write_atomic, write_json_atomic
 from bench.suites.spec import DatasetEntry, Excluded, Filters, LoadedDataset, Suite
 
-LOADER_VERSION = 2  # 2: infinite feature values become missing, load-time checks in meta.json
+LOADER_VERSION = 3  # 2: infinite feature values become missing, load-time checks in meta.json; 3: checks for
+# repeated rows and values beyond float32's range
 
 
 def expand_entries(suite: Suite, *, refresh: bool = False) -> list[tuple[str, DatasetEntry]]:
