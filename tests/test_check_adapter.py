@@ -14,8 +14,10 @@ import numpy as np
 import pytest
 
 from bench.adapters import Capabilities, load_adapters
+from bench.adapters.lightgbm_adapter import LightGBMAdapter
 from bench.adapters.space import FloatParam
 from bench.datasets import TASK_TYPES
+from bench.metrics import score_predictions
 from bench.preprocessing import MatrixPreprocessor
 from bench.records.schema import TrialEnd
 from bench.testing import AdapterCheckError, check_adapter
@@ -239,6 +241,50 @@ class SaysDeadlineButRunsOn(PriorAdapter):
         self.ctx.record_end(end, iterations=10, best=10, unit="rounds")
 
 
+class _ReportsAKeptIteration(PriorAdapter):
+    """Says it kept iteration 3 of 5 chosen on validation log loss / RMSE (best_val_score: `offset` off the
+    returned model's value on the validation part)."""
+
+    offset: float | None = 0.0
+
+    def fit(self, X_train, y_train, X_val, y_val):
+        from bench.adapters.early_stopping import stopping_metric
+
+        super().fit(X_train, y_train, X_val, y_val)
+        metric = stopping_metric(self.task.task_type)
+        value = score_predictions(self.task.task_type, y_val, self.predictions(X_val), self.task.n_classes)[metric]
+        extra = {} if self.offset is None else {"best_val_score": value + self.offset}
+        self.ctx.record_end(TrialEnd.EARLY_STOPPED, iterations=5, best=3, unit="rounds",
+                            early_stopping_metric=metric, **extra)
+
+
+class ReportsAnotherIterationsScore(_ReportsAKeptIteration):
+    """The kept iteration's score, but the model of another (as returning the last epoch's weights would)."""
+
+    offset = 0.01
+
+
+class KeepsAnIterationWithoutItsScore(_ReportsAKeptIteration):
+    offset = None
+
+
+class ScoresTrialsOnOtherPredictions(_ReportsAKeptIteration):
+    """validation_predictions (what the trial is scored on) are not the returned model's."""
+
+    def fit(self, X_train, y_train, X_val, y_val):
+        super().fit(X_train, y_train, X_val, y_val)
+        self.kept_val_predictions = 0.9 * self.predictions(X_val)
+
+
+class PredictsWithEveryRound(LightGBMAdapter):
+    """A real iterative adapter broken in one place: it reports the best round but predicts with every
+    round trained."""
+
+    def _keep_rounds(self, kept, monitor, X_val):
+        self.kept_rounds, self.kept_val_predictions = monitor.iterations, None
+        return {}
+
+
 BROKEN = [
     (ProbaNotSummingToOne, "binary", "rows do not sum to 1"),
     (MissingClassColumn, "multiclass", "shape (60, 3), expected (60, 4)"),
@@ -262,6 +308,9 @@ BROKEN = [
     (EndsInAWordOfItsOwn, "binary", "ctx.info['stopped_by'] is 'finished'"),
     (IgnoresTheDeadline, "binary", "ended 'max_iterations' after 10 of 10 iterations"),
     (SaysDeadlineButRunsOn, "binary", "still ran 10 of the 10 iterations"),
+    (ReportsAnotherIterationsScore, "binary", "kept iteration: the returned model's validation log_loss"),
+    (KeepsAnIterationWithoutItsScore, "binary", "reports best_val_score=None"),
+    (ScoresTrialsOnOtherPredictions, "binary", "validation_predictions: differ from predictions()"),
 ]
 
 
@@ -290,6 +339,38 @@ def test_adapters_that_cannot_be_interrupted_are_not_held_to_the_deadline():
     assert "stops at the tuning deadline" not in report.passed["binary"]
     assert "stops at the tuning deadline" in check_adapter(load_adapters()["random_forest"],
                                                            task_types=["binary"]).passed["binary"]
+
+
+def test_an_iterative_adapter_that_returns_another_iteration_is_caught():
+    """check_adapter fits every iterative adapter and compares its best_val_score with what the returned
+    model scores on the validation part: a LightGBM that predicts with all rounds instead of the kept
+    ones fails it (a high learning rate makes the best round an early one)."""
+    with pytest.raises(AdapterCheckError, match="kept iteration: the returned model's validation log_loss"):
+        check_adapter(PredictsWithEveryRound, task_types=["binary"], params={"learning_rate": 0.9})
+    check_adapter(LightGBMAdapter, task_types=["binary"], params={"learning_rate": 0.9})  # unbroken: passes
+
+
+ITERATIVE = {"xgboost", "lightgbm", "catboost", "mlp", "resnet", "ft_transformer", "mlp_plr", "tabm", "modern_nca",
+             "excelformer", "grownet", "tabnet", "tabr", "realmlp"}
+
+
+@pytest.mark.parametrize("name", sorted(ITERATIVE))
+def test_every_iterative_builtin_returns_the_model_of_its_best_val_score(name):
+    """The check of the test above holds for every built-in iterative adapter (fit on each task type's
+    check data): it is not skipped because an adapter leaves best_val_score out."""
+    cls = load_adapters()[name]
+    if cls.unavailable_reason():
+        pytest.skip(cls.unavailable_reason())
+    from bench.testing import _with_defaults
+    from bench.testing.contract import Checker
+    from bench.testing.data import make_check_data
+
+    configured = _with_defaults(cls, cls.smoke_params, {})
+    for task_type in cls.capabilities.task_types:
+        checker = Checker(configured)
+        checker.task_type = task_type
+        checker._fit(configured, make_check_data(task_type, 0), 0, "cpu", None)
+        assert "returned model scores best_val_score on validation" in checker.passed, task_type
 
 
 def test_unknown_task_type_is_a_caller_error():

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import optuna
 import pytest
+from scipy.stats import rankdata
 
 from bench.adapters import get_adapter
 from bench.adapters.base import TaskInfo
@@ -56,6 +57,35 @@ def test_caruana_finds_the_known_mix_and_cuts_back_to_its_best_step():
     flat = np.full((6, 2), 0.5)
     sel = caruana([flat, good], yb, TaskInfo("binary", 2))
     assert list(sel.weights) == [0.0, 1.0] and sel.val_score == 1.0
+
+
+def _near_tie(scale: float):
+    """A (RMSE 0.5 * scale) and B (slightly worse alone), whose mean is better than A by about 3e-7 * scale:
+    B's error is (1 - 2a) e + g with g orthogonal to e and |g|^2 = 4a |e|^2, a = 1.2e-6."""
+    y = np.array([1.0, -2.0, 0.5, 3.0])
+    e = scale * 0.5 * np.array([1.0, 1.0, -1.0, -1.0])
+    a = 1.2e-6
+    g = np.sqrt(4 * a) * scale * 0.5 * np.array([1.0, -1.0, 1.0, -1.0])
+    return [y + e, y + (1 - 2 * a) * e + g], y
+
+
+def test_caruana_rounds_regrets_as_autogluon_so_near_ties_add_no_member():
+    # RMSE 0.5 > 1e-4: regrets are rounded to 6 decimals, so B's gain of 3e-7 is a tie and A stays alone
+    (a, b), y = _near_tie(1.0)
+    mix = np.sqrt(np.mean(((a + b) / 2 - y) ** 2))
+    assert 0 < 0.5 - mix < 1e-6  # mixing in B does improve validation, by less than the rounding
+    sel = caruana([a, b], y, REGRESSION)
+    assert list(sel.weights) == [1.0, 0.0] and sel.counts.sum() == 1 and sel.val_score == pytest.approx(0.5)
+    # a near-perfect first member (regret 5e-5 <= 1e-4): AutoGluon does not round, the tiny gain counts
+    (a, b), y = _near_tie(1e-4)
+    sel = caruana([a, b], y, REGRESSION)
+    assert sel.weights[1] > 0 and sel.val_score < 0.5e-4
+    # ROC AUC's regret is 1 - AUC (here 0: no rounding); of equal candidates the first stays alone
+    yb = np.array([0, 1, 0, 1, 1, 0, 1, 0])
+    p = np.array([0.1, 0.9, 0.2, 0.8, 0.7, 0.3, 0.6, 0.4])
+    perfect = np.column_stack([1 - p, p])
+    sel = caruana([perfect, perfect.copy()], yb, TaskInfo("binary", 2))
+    assert list(sel.weights) == [1.0, 0.0] and sel.val_score == 1.0
 
 
 def test_objective_value_is_the_score_predictions_objective():
@@ -120,15 +150,22 @@ def test_probabilities_are_stored_as_float32_log_probabilities_that_keep_their_r
 
 
 def test_an_ensemble_of_the_tuned_trial_alone_has_its_scores_bit_for_bit(make_ds, tmp_path):
-    """Every trial of test_prior predicts the same prior: all tie on validation, the ensemble is the
-    defaults trial alone, and it is computed from the same float64 predictions as the tuned record."""
-    for task_type in ("binary", "regression"):
+    """Linear models with 4 trials (seeded, so the same every run): each trial predicts differently, the
+    tuned trial is not the defaults one, and Caruana selection keeps it alone. The ensemble then scores
+    the float64 predictions its trial was scored with, so its scores are the tuned record's bit for bit
+    (the float32 file would move log loss and RMSE in the 8th digit)."""
+    for task_type in ("binary", "multiclass", "regression"):
         ds = make_ds(task_type)
-        out = _tune(ds, trials=4, model="test_prior", path=tmp_path / f"{task_type}.npz")
+        out = _tune(ds, trials=4, model="linear", path=tmp_path / f"{task_type}.npz")
         by = {v.variant: v for v in out.variants}
-        assert by["ensemble"].params == {"weights": {"0": 1.0}} and by["tuned"].trial_number == 0
-        assert by["ensemble"].test_metrics == by["tuned"].test_metrics
-        assert by["ensemble"].val_score == by["tuned"].val_score
+        tuned, ensemble = by["tuned"], by["ensemble"]
+        assert tuned.trial_number != 0 and ensemble.params == {"weights": {str(tuned.trial_number): 1.0}}
+        stored = P.load(tmp_path / f"{task_type}.npz", "k")
+        for n in stored.numbers:  # predictions vary across rows and trials: no constant shortcut
+            assert np.ptp(stored.test[n], axis=0).max() > 1e-3
+        assert len({stored.test[n].tobytes() for n in stored.numbers}) == len(stored.numbers) == 4
+        assert ensemble.test_metrics == tuned.test_metrics, task_type
+        assert ensemble.val_score == tuned.val_score, task_type
 
 
 class _Killed(BaseException):
@@ -230,10 +267,25 @@ def test_sweep_records_verify_and_leaderboard_with_per_model_and_cross_model_ens
     assert code == 0 and "ensemble_all/ensemble" in text and "linear/ensemble" in text, text
     from bench.analysis.analyze import analyze, numbers
 
-    compared = numbers(analyze(ResultStore(out), n_boot=20))  # what `bench regress` compares
-    for key in ("score b ensemble_all/ensemble", "score r linear/ensemble", "norm_score linear/ensemble",
-                "elo ensemble_all/ensemble", "mean_rank test_prior/ensemble"):
-        assert key in compared, key
+    analysis = analyze(ResultStore(out), n_boot=20)
+    compared = numbers(analysis)  # what `bench regress` compares: each number worked out from the records
+    tested = {(r["dataset"], f"{r['model']}/{r['variant']}"): r["test_score"] for r in recs.values()}
+    assert compared["score b ensemble_all/ensemble"] == cross["test_score"]
+    assert compared["score r linear/ensemble"] == tested[("r", "linear/ensemble")]
+    entries = sorted({e for _, e in tested})
+    norm, ranks = {e: [] for e in entries}, {e: [] for e in entries}
+    for dataset, quantile, sign in (("b", 0.1, 1.0), ("r", 0.5, -1.0)):  # ROC AUC up; RMSE down, truncated
+        signed = np.array([sign * tested[(dataset, e)] for e in entries])
+        low, span = np.quantile(signed, quantile), signed.max() - np.quantile(signed, quantile)
+        scaled = (signed - low) / span if span > 0 else (signed >= low).astype(float)  # ties at the top: 1
+        for e, v, rank in zip(entries, np.maximum(scaled, 0) if dataset == "r" else scaled, rankdata(-signed)):
+            norm[e].append(v)
+            ranks[e].append(rank)
+    assert compared["norm_score linear/ensemble"] == pytest.approx(np.mean(norm["linear/ensemble"]), abs=1e-12)
+    assert compared["mean_rank test_prior/ensemble"] == np.mean(ranks["test_prior/ensemble"])
+    assert compared["elo linear/default"] == 1000.0  # the anchor
+    elo = analysis.summary.set_index("entry").elo
+    assert compared["elo ensemble_all/ensemble"] == elo["ensemble_all/ensemble"] and np.isfinite(elo).all()
 
     # resume: the cross-model record is made again from the same stored predictions, identically
     ens, other = out / "records/b/ensemble_all/r0f0.ensemble.json", out / "records/r/ensemble_all/r0f0.ensemble.json"
@@ -275,3 +327,23 @@ def test_one_model_gets_no_cross_model_entry(tmp_path, capsys):
     out, _ = _sweep(tmp_path, capsys, models="linear")
     assert not list((out / "records").rglob("ensemble_all/*"))
     assert "b/ensemble_all/r0f0" not in json.loads((out / "plan.json").read_text())["jobs"]
+
+
+def test_models_left_out_of_the_cross_model_ensemble_are_named_in_the_leaderboard_and_report(tmp_path, capsys):
+    """test_raise fails every job, so the cross-model ensembles select over linear and test_prior only: the
+    leaderboard notes (console and Markdown) and the report name it, not only the records."""
+    out, _ = _sweep(tmp_path, capsys, models="linear,test_prior,test_raise")
+    cross = records(out)["records/b/ensemble_all/r0f0.ensemble.json"]
+    assert cross["status"] == "ok" and cross["ensemble"]["left_out"] == {"test_raise": "no ok record (failed)"}
+    line = "ensemble_all/ensemble: test_raise left out of 2 of 2 records (b/0, r/0): no ok record (failed)"
+    code, text = run_cli(capsys, "leaderboard", out)
+    assert code == 0 and "Left out of cross-model ensembles" in text and line in text, text
+    assert line in (out / "leaderboard.md").read_text()
+    code, text = run_cli(capsys, "report", out, "--bootstrap", 20)
+    assert code == 0, text
+    assert line in (out / "report.md").read_text()
+    assert line in (out / "report.html").read_text().replace("&#x27;", "'")
+    # a run where every member made it has no such note
+    full, _ = _sweep(tmp_path, capsys, out_name="full")
+    code, text = run_cli(capsys, "leaderboard", full)
+    assert code == 0 and "Left out" not in text and "Left out" not in (full / "leaderboard.md").read_text()

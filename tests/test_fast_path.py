@@ -47,7 +47,7 @@ def test_fast_path_on_cpu_computes_exactly_what_the_eager_loop_computes(name, ta
     fast_model, fast_pred, _ = fit(name, task_type, datasets, "eager")
     assert np.array_equal(eager_pred, fast_pred)  # bit-identical: same permutations, kernels and order
     eager, fast = eager_model.ctx.info, fast_model.ctx.info
-    for key in ("stopped_by", "iterations", "best_iteration", "best_val", "batch_size"):
+    for key in ("stopped_by", "iterations", "best_iteration", "best_val_score", "batch_size"):
         assert eager[key] == fast[key], key
     assert eager["fast_path"] == "off" and fast["fast_path"] == "eager" and "fast_path_fallback" not in fast
     assert fast["train_loss"] > 0 and "train_loss" not in eager  # summed on the device, read once

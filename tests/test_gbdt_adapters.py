@@ -83,7 +83,7 @@ def test_classification_stops_on_log_loss_and_reports_the_objective(name, task_t
     slow = {"learning_rate": 0.03, "early_stopping_rounds": 60}  # log loss still falls at round 25
     ctx = FitContext(seed=0, threads=1, report=lambda step, value: reported.__setitem__(step, value))
     fit_fast(name, task_type, datasets[task_type], params=slow, ctx=ctx)
-    assert ctx.info["early_stopping_metric"] in LOG_LOSS[name]
+    assert ctx.info["early_stopping_metric"] == "log_loss" and ctx.info["library_metric"] in LOG_LOSS[name]
     # The same fit cut at 25 rounds (the first report): its validation objective is the reported value.
     ctx25 = FitContext(seed=0, threads=1)
     short, _, pre = fit_fast(name, task_type, datasets[task_type], params={**slow, ROUNDS_KEY[name]: 25},
@@ -127,7 +127,7 @@ class DeadlineAfter(FitContext):
         super().__init__(**kwargs)
         self.looks, self.seen = looks, 0
 
-    def deadline_passed(self) -> bool:
+    def deadline_passed(self, reserve: float = 0.0) -> bool:
         self.seen += 1
         return self.seen >= self.looks
 
@@ -184,7 +184,7 @@ def test_one_class_validation_stops_on_log_loss_without_reports(name, datasets):
     X, y, tr, va, te = datasets["binary"]
     ctx = FitContext(seed=0, threads=1, report=lambda step, value: pytest.fail("AUC is undefined here"))
     _, pred, _ = fit_fast(name, "binary", (X, y, tr, va[y[va] == 1], te), ctx=ctx)
-    assert ctx.info["early_stopping_metric"].lower() in ("logloss", "binary_logloss")
+    assert ctx.info["early_stopping_metric"] == "log_loss"
     assert objective_value("binary", y[te], pred, 2) > 0.9
 
 
@@ -299,7 +299,7 @@ def test_catboost_on_gpu_caps_iterations_at_a_deadline(seconds_left, pace, cap, 
 
     import bench.adapters.catboost_adapter as cb
     from bench.adapters.base import TaskInfo
-    from bench.adapters.gbdt_base import RoundMonitor
+    from bench.adapters.early_stopping import StoppingMonitor
 
     X = pd.DataFrame({"a": np.arange(10.0)})
     train = Pool(X, np.arange(10) % 2)
@@ -307,11 +307,11 @@ def test_catboost_on_gpu_caps_iterations_at_a_deadline(seconds_left, pace, cap, 
     deadline = None if seconds_left is None else time.monotonic() + seconds_left
     ctx = FitContext(seed=0, threads=1, device="cuda", deadline=deadline)
     adapter = CatBoostAdapter(TaskInfo("binary", 2), {}, ctx)
-    monitor = RoundMonitor(ctx, 50, CatBoostAdapter.METRICS["binary"], report=True)
+    monitor = StoppingMonitor(ctx, TaskInfo("binary", 2), np.arange(10) % 2, 50, unit="rounds")
     extra = adapter._train_gpu(_FakeGPUCatBoost, train, train, monitor)
     params = _FakeGPUCatBoost.made[-1]
     assert params["task_type"] == "GPU" and "custom_metric" not in params
     assert params["early_stopping_rounds"] == MIN_ITERATIONS + 50  # never stops before the shared rule
     assert abs(params["iterations"] - cap) <= 1
     assert extra == {"interruptible": False, "iteration_cap": params["iterations"]}
-    assert (monitor.stopped_by or "max_iterations") == end and monitor.rounds == params["iterations"]
+    assert (monitor.end or "max_iterations") == end and monitor.iterations == params["iterations"]

@@ -138,9 +138,9 @@ def test_early_stopping_restores_best_epoch(datasets):
     # the shared rule: never before MIN_ITERATIONS epochs, then patience counts
     assert info["iterations"] == max(info["best_iteration"], MIN_ITERATIONS) + 4 < 60
     # multiclass: the stopping metric (log loss) is also the reported objective
-    assert info["best_val"] == min(reported.values()) == reported[info["best_iteration"]]
+    assert info["best_val_score"] == min(reported.values()) == reported[info["best_iteration"]]
     val_pred = adapter.predict_proba(pre.transform(X.iloc[va]))
-    assert objective_value("multiclass", y[va], val_pred, 3) == pytest.approx(info["best_val"], rel=1e-9)
+    assert objective_value("multiclass", y[va], val_pred, 3) == pytest.approx(info["best_val_score"], rel=1e-9)
 
 
 def test_binary_mlp_stops_on_log_loss_and_reports_roc_auc(datasets):
@@ -152,7 +152,7 @@ def test_binary_mlp_stops_on_log_loss_and_reports_roc_auc(datasets):
     info = ctx.info
     assert info["early_stopping_metric"] == "log_loss" and sorted(reported) == list(range(1, 7))
     scores = score_predictions("binary", y[va], adapter.predict_proba(pre.transform(X.iloc[va])), 2)
-    assert info["best_val"] == pytest.approx(scores["log_loss"], rel=1e-9)
+    assert info["best_val_score"] == pytest.approx(scores["log_loss"], rel=1e-9)
     assert reported[info["best_iteration"]] == pytest.approx(scores["roc_auc"], rel=1e-9)
 
 
@@ -192,7 +192,7 @@ class DeadlineAfter(FitContext):
         super().__init__(**kwargs)
         self.looks, self.seen = looks, 0
 
-    def deadline_passed(self) -> bool:
+    def deadline_passed(self, reserve: float = 0.0) -> bool:
         self.seen += 1
         return self.seen >= self.looks
 

@@ -18,7 +18,9 @@ from .adapter_helpers import TASKS, check_output, fit_predict, make_data
 
 QUICK = {
     "modern_nca": {"max_epochs": 15, "patience": 5, "batch_size": 64, "dim": 32, "lr": 3e-3},
-    "excelformer": {"max_epochs": 10, "patience": 4, "d_token": 32, "n_heads": 4, "n_layers": 2, "lr": 1e-3},
+    # the authors' 500-epoch protocol (warm-up, cosine decay, 512-row batches here) is tested on its own below
+    "excelformer": {"max_epochs": 10, "patience": 4, "d_token": 32, "n_heads": 4, "n_layers": 2, "lr": 1e-3,
+                    "lr_schedule": "constant", "batch_size": "auto"},
     "grownet": {"max_stages": 6, "patience": 3, "hidden_d": 16, "min_stage_steps": 20, "lr": 1e-3},
 }
 
@@ -255,7 +257,35 @@ def test_grownet_prediction_is_the_boost_rate_weighted_sum_of_stages():
         expected = model.c0 + model.boost_rate * total
         assert torch.allclose(model(x), expected, atol=1e-6)
     np.testing.assert_allclose(trained.predict(X[:20]), torch.softmax(expected.double(), -1).numpy(), atol=1e-6)
-    assert model.boost_rate.item() != 1.0  # learned in the corrective steps
+
+
+@pytest.mark.parametrize("task_type", ["regression", "multiclass"])
+def test_grownet_boost_rate_scales_the_stages_and_the_corrective_step_learns_it(task_type):
+    """F = c0 + alpha * (sum of stages): F - c0 is linear in alpha and vanishes with it. alpha is trained by
+    the corrective step on the task's loss: it moves from its initial 1 in the direction that lowers the
+    training loss with the stages fixed, and does not move when the corrective step is switched off."""
+    X, y = _toy(task_type)
+    metric = "rmse" if task_type == "regression" else "log_loss"
+    trained, _ = _grownet_fit(task_type, X, y, max_stages=4, patience=4)
+    model = trained.model.eval()
+    alpha = model.boost_rate.item()
+    x = torch.as_tensor(X)
+    learned_loss = score_predictions(task_type, y, trained.predict(X), 3)[metric]
+    with torch.no_grad():
+        F = model(x)
+        model.boost_rate.mul_(2.0)
+        F2 = model(x)
+        model.boost_rate.zero_()
+        F0 = model(x)
+        model.boost_rate.fill_(1.0)
+    initial_loss = score_predictions(task_type, y, trained.predict(X), 3)[metric]
+    c0 = model.c0.expand_as(F)
+    assert torch.allclose(F0, c0)  # the stages enter only through the boost rate
+    assert torch.allclose(F2 - c0, 2 * (F - c0), atol=1e-5)
+    assert abs(alpha - 1.0) > 0.01 and learned_loss < initial_loss
+    # lr / 1e12 in the corrective step: nothing else changes the boost rate
+    frozen, _ = _grownet_fit(task_type, X, y, max_stages=4, patience=4, lr_scaler=1e12)
+    assert frozen.model.boost_rate.item() == pytest.approx(1.0, abs=1e-9)
 
 
 @pytest.mark.parametrize("task_type", ["regression", "multiclass"])
@@ -297,19 +327,77 @@ def test_grownet_deadline_keeps_a_model_and_says_so(datasets):
     check_output(pred, len(datasets["binary"][4]), "binary", 2)
 
 
-def test_grownet_stops_by_the_shared_rule_on_log_loss(datasets):
-    """Early stopping over stages is the rule every iterative adapter shares: log loss for
-    classification (ROC AUC only goes to the pruner), never before MIN_ITERATIONS stages."""
-    from bench.adapters.early_stopping import MIN_ITERATIONS
+def test_grownet_keeps_the_stage_with_the_lowest_validation_log_loss(datasets, monkeypatch):
+    """Early stopping over stages watches validation log loss (the shared rule), not ROC AUC: on this run the
+    two pick different stages, and the kept one is log loss's, its value is best_val_score, and the
+    returned model scores it. The validation predictions of every stage are taken where the shared loop
+    hands them to the stopping protocol."""
+    from bench.adapters.early_stopping import StoppingMonitor
 
+    X, y, tr, va, te = datasets["binary"]
+    per_stage = []
+    real = StoppingMonitor.after_predictions
+
+    def spy(monitor, iteration, pred, **kwargs):
+        per_stage.append(score_predictions("binary", y[va], pred, 2))
+        return real(monitor, iteration, pred, **kwargs)
+
+    monkeypatch.setattr(StoppingMonitor, "after_predictions", spy)
     ctx = FitContext(seed=0, threads=1)
-    params = {**QUICK["grownet"], "max_stages": MIN_ITERATIONS + 10, "patience": 1, "lr": 3e-2,
-              "min_stage_steps": 2}
-    fit_predict(get_adapter("grownet"), "binary", datasets["binary"], params, ctx=ctx)
-    assert ctx.info["early_stopping_metric"] == "log_loss"
-    assert ctx.info["iterations"] > MIN_ITERATIONS  # the first possible stop is after MIN_ITERATIONS + 1
-    if ctx.info["stopped_by"] == "early_stopped":
-        assert ctx.info["iterations"] - max(ctx.info["best_iteration"], MIN_ITERATIONS) == 1
+    params = {**QUICK["grownet"], "max_stages": 30, "patience": 10, "lr": 1e-2, "min_stage_steps": 2}
+    adapter, _, pre = fit_predict(get_adapter("grownet"), "binary", datasets["binary"], params, ctx=ctx)
+    info = ctx.info
+    assert len(per_stage) == info["iterations"] == 30  # every stage went through the protocol
+    log_loss = [s["log_loss"] for s in per_stage]
+    auc = [s["roc_auc"] for s in per_stage]
+    assert np.argmax(auc) != np.argmin(log_loss)  # the run tells the two metrics apart
+    assert info["early_stopping_metric"] == "log_loss"
+    assert info["best_iteration"] == np.argmin(log_loss) + 1 and info["best_val_score"] == min(log_loss)
+    val = score_predictions("binary", y[va], adapter.predictions(pre.transform(X.iloc[va])), 2)
+    assert val["log_loss"] == pytest.approx(min(log_loss), rel=1e-9)
+
+
+@pytest.mark.filterwarnings(r"ignore:Detected call of `lr_scheduler.step\(\)`")
+def test_excelformer_trains_with_the_authors_schedule_and_batch_size(datasets, monkeypatch):
+    """The authors' run_default_config_excel.py: 10 epochs of linear warm-up, then CosineAnnealingLR
+    (T_max = 490) stepped once per epoch; batch size by feature count. The loop sets each epoch's lr."""
+    from bench.adapters.excelformer import ExcelFormerAdapter, authors_batch_size
+    from bench.adapters.torch_training import TrainConfig, TrainingRun
+
+    defaults = ExcelFormerAdapter.defaults
+    assert (defaults["max_epochs"], defaults["patience"], defaults["lr"]) == (500, 200, 1e-4)
+    cfg = TrainConfig.from_params(defaults)
+    # their loop, with torch's scheduler: lr of every epoch
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.AdamW([param], lr=cfg.lr)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=500 - 10)
+    theirs = []
+    for epoch in range(1, 501):
+        if epoch <= 10:
+            for group in optimizer.param_groups:
+                group["lr"] = cfg.lr * epoch / 10
+        else:
+            scheduler.step()
+        theirs.append(optimizer.param_groups[0]["lr"])
+    np.testing.assert_allclose([cfg.lr_at_epoch(e) for e in range(1, 501)], theirs, rtol=1e-9, atol=1e-15)
+    assert [authors_batch_size(n) for n in (6, 32, 33, 100, 101, 1000, 1001)] == [512, 512, 128, 128, 32, 32, 16]
+
+    seen = []
+    real = TrainingRun.begin_epoch
+
+    def spy(run, epoch):
+        real(run, epoch)
+        seen.append(run.optimizer.param_groups[0]["lr"])
+
+    monkeypatch.setattr(TrainingRun, "begin_epoch", spy)
+    ctx = FitContext(seed=0, threads=1)
+    params = {**defaults, **{k: QUICK["excelformer"][k] for k in ("d_token", "n_heads", "n_layers")},
+              "max_epochs": 12}
+    fit_predict(get_adapter("excelformer"), "binary", datasets["binary"], params, ctx=ctx)
+    assert ctx.info["batch_size"] == 512  # 7 features (6 + the encoded categorical)
+    expected = TrainConfig.from_params(params)
+    np.testing.assert_allclose(seen, [expected.lr_at_epoch(e) for e in range(1, len(seen) + 1)], rtol=1e-12)
+    assert seen[:3] == pytest.approx([1e-5, 2e-5, 3e-5]) and seen[10] < seen[9]
 
 
 @pytest.mark.parametrize("fast_path", ["graph", "compile"])

@@ -68,8 +68,10 @@ def test_awkward_data_gives_well_formed_predictions(task_type):
     adapter, pred, _ = _fit(task_type, data)
     check_output(pred, len(data[4]), task_type, N_CLASSES[task_type])
     # best epoch chosen like every adapter's early stopping: log loss (classification) / RMSE
-    assert adapter.ctx.info["early_stopping_metric"] == {"binary": "cross_entropy", "multiclass": "cross_entropy",
-                                                         "regression": "rmse"}[task_type]
+    info = adapter.ctx.info
+    assert info["library_metric"] == {"binary": "cross_entropy", "multiclass": "cross_entropy",
+                                      "regression": "rmse"}[task_type]
+    assert info["early_stopping_metric"] == ("rmse" if task_type == "regression" else "log_loss")
 
 
 def test_same_seed_same_predictions():

@@ -179,7 +179,7 @@ def test_report_treats_an_unavailable_entry_as_the_leaderboard_does(tmp_path):
     assert board.loc["tabpfn", "unavailable"] == 4 and board.loc["tabpfn", "failures"] == 0
     header, rows = leaderboard_rows(a)
     row = dict(zip(header, next(r for r in rows if r[1] == "tabpfn/default")))
-    assert row["failed"] == "0" and row["unavailable"] == "4" and row["Elo [95% CI]"].startswith("–")
+    assert row["failed"] == "0" and row["unavailable"] == "4" and row["Elo (dataset) [95% CI]"].startswith("–")
 
 
 def test_plots_keep_their_axes_on_the_real_models_with_dummy_far_below(tmp_path):

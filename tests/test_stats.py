@@ -199,3 +199,182 @@ def test_tuning_curves_start_at_the_defaults_and_end_at_the_best_validation_tria
     assert curve[3] == pytest.approx(1.0)  # after all trials: the best validation trial (test 0.9)
     assert 0.16 / 0.36 < curve[2] < 1.0  # half the orders try trial 1 second
     assert list(table.model.unique()) == ["m"] and table.datasets.max() == 1
+
+
+# --- a failure is the worst result on its split (issue 17 item 1) ---------------------------------------------
+
+def _hard_split_run(tmp_path):
+    """The issue's case, on hand-made records: model X times out on the hardest split (2) of both datasets,
+    model Y finishes everything and beats X on every split both finished. Scores (ROC AUC) per split:
+    Y/default .90 .88 .60, Y/tuned .91 .89 .62, X/default .88 .86 timeout, X/tuned .89 .87 timeout.
+    Averaging only the finished splits gave X/tuned .88 against Y/tuned's .807: X 'won' everything."""
+    from bench.records.schema import Variant
+    from tests.hand_records import record, trial, write_run
+
+    scores = {("Y", Variant.DEFAULT): (0.90, 0.88, 0.60), ("Y", Variant.TUNED): (0.91, 0.89, 0.62),
+              ("X", Variant.DEFAULT): (0.88, 0.86, None), ("X", Variant.TUNED): (0.89, 0.87, None)}
+    records = []
+    for dataset in ("d1", "d2"):
+        for split in (0, 1, 2):
+            for model in ("X", "Y"):
+                default, tuned = scores[(model, Variant.DEFAULT)][split], scores[(model, Variant.TUNED)][split]
+                if default is None:
+                    records += [record(dataset, model, v, split, status=Status.TIMEOUT)
+                                for v in (Variant.DEFAULT, Variant.TUNED)]
+                    continue
+                trials = [trial(0, default, default), trial(1, default + 0.05, tuned)]
+                records += [record(dataset, model, Variant.DEFAULT, split, score=default, trials=trials),
+                            record(dataset, model, Variant.TUNED, split, score=tuned, trials=trials, trial_number=1)]
+    return write_run(tmp_path / "run", records)
+
+
+def test_a_model_that_fails_its_hardest_split_scores_worst_there_in_every_view(tmp_path):
+    store = _hard_split_run(tmp_path)
+    frame = store.frame()
+    # the failed split takes the worst score finished there (Y/default's .60): X/tuned (.89 + .87 + .60) / 3
+    scores = stats.dataset_scores(frame).set_index(["dataset", "entry"]).score
+    assert scores[("d1", "X/tuned")] == pytest.approx((0.89 + 0.87 + 0.60) / 3)
+    assert scores[("d1", "Y/tuned")] == pytest.approx((0.91 + 0.89 + 0.62) / 3)
+    order = ["Y/tuned", "Y/default", "X/tuned", "X/default"]  # Y's entries beat X's on every split
+    summary = stats.entry_summary(frame, n_boot=50).set_index("entry")
+    assert list(summary.index) == order
+    assert summary.norm_score.is_monotonic_decreasing and summary.norm_minmax.is_monotonic_decreasing
+    assert summary.mean_rank.tolist() == [1.0, 2.0, 3.0, 4.0]
+    assert summary.wins.tolist() == [2, 0, 0, 0]
+    assert summary.loc["X/tuned", "norm_score"] < 1.0 and summary.loc["X/tuned", "failures"] == 2
+    ratings = elo.elo_table(frame, n_boot=20).set_index("entry").elo
+    assert list(ratings.sort_values(ascending=False).index) == order
+    rates = elo.win_rate_matrix(frame)
+    assert rates.loc["Y/tuned", "X/tuned"] == 1.0 and rates.loc["Y/default", "X/default"] == 1.0
+    cd = critical_difference.critical_difference(frame)
+    assert list(cd.mean_ranks.index) == order
+    table = curves.tuning_curves(frame, store.load_all(), n_permutations=20)
+    for model in ("X", "Y"):  # a curve starts at its default entry's score and ends at its tuned entry's
+        curve = table[table.model == model].set_index("n_trials").norm_score
+        assert curve[1] == pytest.approx(summary.loc[f"{model}/default", "norm_score"], abs=1e-12)
+        assert curve[2] == pytest.approx(summary.loc[f"{model}/tuned", "norm_score"], abs=1e-12)
+    x, y = (table[table.model == m].set_index("n_trials").norm_score for m in ("X", "Y"))
+    assert (y > x).all()
+    for weighting in elo.EloWeighting:  # both weightings agree on the order
+        tabled = elo.elo_table(frame, n_boot=5, weighting=weighting).set_index("entry").elo
+        assert list(tabled.sort_values(ascending=False).index) == order, weighting
+    # the report shows the same: its leaderboard in this order, the failed splits per dataset
+    from bench.analysis.analyze import analyze
+    from bench.analysis.report import dataset_rows, leaderboard_rows
+
+    a = analyze(store, n_boot=20)
+    assert [r[1] for r in leaderboard_rows(a)[1]] == order
+    header, rows = dataset_rows(a, lambda path, text: text)
+    row = dict(zip(header, next(r for r in rows if r[:2] == ["d1", "X/tuned"])))
+    assert row["splits"] == "2" and row["failed splits"] == "1" and row["score"].startswith("0.7867")
+
+
+def test_curves_charge_a_model_that_failed_a_whole_dataset_the_tables_failure_value(tmp_path):
+    """m's tuned job fails on every split of dataset b: the curve there is the table's value for the failure
+    (the dataset's lowest normalized score, at most 0), as the tuned entry's, not a missing dataset."""
+    from bench.records.schema import Variant
+    from tests.hand_records import record, trial, write_run
+
+    records = []
+    for dataset in ("a", "b"):
+        for split in (0, 1):
+            trials = [trial(0, 0.8, 0.8), trial(1, 0.85, 0.9)]
+            if dataset == "a":
+                records += [record(dataset, "m", Variant.DEFAULT, split, score=0.8, trials=trials),
+                            record(dataset, "m", Variant.TUNED, split, score=0.9, trials=trials, trial_number=1)]
+            else:
+                records += [record(dataset, "m", v, split, status=Status.TIMEOUT)
+                            for v in (Variant.DEFAULT, Variant.TUNED)]
+            records += [record(dataset, "z", Variant.DEFAULT, split, score=0.6 + 0.1 * split),
+                        record(dataset, "w", Variant.DEFAULT, split, score=0.95)]
+    store = write_run(tmp_path / "run", records)
+    summary = stats.entry_summary(store.frame(), n_boot=0).set_index("entry").norm_score
+    curve = curves.tuning_curves(store.frame(), store.load_all(), n_permutations=10).set_index("n_trials")
+    assert curve.datasets.tolist() == [2, 2]
+    assert curve.norm_score[1] == pytest.approx(summary["m/default"]) and curve.norm_score[2] == pytest.approx(
+        summary["m/tuned"])
+
+
+# --- what the normalized scores normalize (issue 17 item 7) ---------------------------------------------------
+
+def _metric_run(tmp_path, drop_accuracy=False):
+    """Binary: ROC AUC ranks A > B > C, accuracy C > B > A. Regression: RMSE ranks A > B > C, R² A > C > B
+    (hand-made numbers: the two metrics need not agree, which is the point)."""
+    from bench.records.schema import Variant
+    from tests.hand_records import record, write_run
+
+    binary = {"A": (0.90, 0.70), "B": (0.85, 0.75), "C": (0.80, 0.80)}
+    regression = {"A": (1.0, 0.9), "B": (2.0, 0.3), "C": (3.0, 0.5)}
+    records = []
+    for model, (auc, acc) in binary.items():
+        test = {"roc_auc": auc} if drop_accuracy and model == "B" else {"roc_auc": auc, "accuracy": acc}
+        records.append(record("bin", model, Variant.DEFAULT, 0, score=auc, test=test))
+    for model, (rmse, r2) in regression.items():
+        records.append(record("reg", model, Variant.DEFAULT, 0, score=rmse, task_type="regression",
+                              test={"rmse": rmse, "r2": r2}))
+    return write_run(tmp_path / "run", records)
+
+
+def test_the_paper_metric_normalizes_accuracy_and_r2_with_the_papers_rules(tmp_path):
+    frame = _metric_run(tmp_path).frame()
+    objective = stats.per_dataset(frame).set_index(["dataset", "entry"])
+    paper = stats.per_dataset(frame, stats.NormalizeMetric.PAPER).set_index(["dataset", "entry"])
+    # objective: ROC AUC's 10% quantile of [.8, .85, .9] is .81 -> A 1, C (.8 - .81) / .09
+    assert objective.norm_score[("bin", "A/default")] == 1.0
+    assert objective.norm_score[("bin", "C/default")] == pytest.approx(-0.01 / 0.09)
+    # paper: accuracy's 10% quantile of [.7, .75, .8] is .71 -> C 1, A (.7 - .71) / .09
+    assert paper.norm_score[("bin", "C/default")] == 1.0
+    assert paper.norm_score[("bin", "A/default")] == pytest.approx(-0.01 / 0.09)
+    assert paper.norm_input[("bin", "B/default")] == 0.75
+    # R²: median .5 -> 0, best .9 -> 1, B below the median truncated to 0 (the paper's regression rule)
+    assert paper.norm_score[("reg", "A/default")] == 1.0 and paper.norm_score[("reg", "B/default")] == 0.0
+    assert paper.norm_score[("reg", "C/default")] == 0.0
+    assert paper.norm_minmax[("reg", "C/default")] == pytest.approx(1 / 3)
+    # only the normalized scores follow the metric: score and ranks stay on the objective
+    assert (paper["rank"] == objective["rank"]).all() and (paper.score == objective.score).all()
+    table = stats.entry_summary(frame, n_boot=0, metric="paper").set_index("entry")
+    assert table.norm_score["C/default"] == pytest.approx(0.5) and table.mean_rank["A/default"] == 1.0
+
+
+def test_the_normalize_metric_is_typed_validated_and_named_in_every_leaderboard_view(tmp_path, capsys):
+    from bench.analysis import leaderboard
+    from tests.cli_helpers import run_cli
+
+    store = _metric_run(tmp_path)
+    with pytest.raises(ValueError, match="--normalize-metric 'accuracy' is not one of: objective, paper"):
+        stats.NormalizeMetric.parse("accuracy")
+    code, text = run_cli(capsys, "leaderboard", store.run_dir, "--normalize-metric", "accuracy")
+    assert code == 2 and "--normalize-metric 'accuracy' is not one of: objective, paper" in text
+    code, text = run_cli(capsys, "leaderboard", store.run_dir, "--normalize-metric", "paper")
+    assert code == 0 and "Normalized on paper metric: accuracy (classification) / R² (regression)" in text
+    csv = (store.run_dir / "leaderboard.csv").read_text().splitlines()
+    assert csv[0].endswith(",normalized_on") and all(line.endswith(",paper") for line in csv[1:])
+    md = (store.run_dir / "leaderboard.md").read_text()
+    assert "Normalized scores on the paper metric: accuracy" in md and "| paper |" in md
+    assert leaderboard.compute(store.frame()).normalized_on.unique().tolist() == ["objective"]
+    with pytest.raises(ValueError, match="needs each ok record's test accuracy"):
+        stats.entry_summary(_metric_run(tmp_path / "old", drop_accuracy=True).frame(), n_boot=0, metric="paper")
+
+
+# --- Elo weightings (issue 17 item 8) -------------------------------------------------------------------------
+
+def test_tabarena_weighting_fits_without_a_prior_and_weighs_each_pair_per_dataset():
+    # A beats B on 3 of 4 splits of every dataset: odds 3:1. Almost without a prior the fit is exact.
+    spec = {(d, "binary"): {"A/default": [0.9, 0.9, 0.9, 0.7], "B/default": [0.8, 0.8, 0.8, 0.8]}
+            for d in ("a", "b", "c")}
+    table = elo.elo_table(_frame(spec), anchor="B/default", n_boot=5, weighting="tabarena").set_index("entry")
+    assert table.loc["A/default", "elo"] - 1000 == pytest.approx(400 * math.log10(3), abs=0.05)
+    # a: A > B > C; b: B > A only. Dataset weighting gives a's A-B battle a third of a's weight (three
+    # pairs share it), b's the whole: B ahead. TabArena's gives each pair weight 1 per dataset: A = B.
+    spec = {("a", "binary"): {"A/default": [0.9], "B/default": [0.8], "C/default": [0.7]},
+            ("b", "binary"): {"A/default": [0.7], "B/default": [0.8]}}
+    frame = _frame(spec)
+    dataset = elo.elo_table(frame, n_boot=5).set_index("entry").elo
+    tabarena = elo.elo_table(frame, n_boot=5, weighting=elo.EloWeighting.TABARENA).set_index("entry").elo
+    assert dataset["B/default"] - dataset["A/default"] > 20
+    assert tabarena["B/default"] == pytest.approx(tabarena["A/default"], abs=0.5)
+    _, battles = elo.dataset_battles(_frame({("a", "binary"): {"A/default": [0.9, 0.7], "B/default": [0.8, 0.8]}}),
+                                     weighting="tabarena")
+    assert battles["a"].tolist() == [[0.0, 0.5], [0.5, 0.0]]  # two splits: each battle weighs 1/2
+    with pytest.raises(ValueError, match="--elo-weighting 'chess' is not one of: dataset, tabarena"):
+        elo.elo_table(frame, weighting="chess")

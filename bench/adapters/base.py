@@ -78,18 +78,24 @@ class FitContext:
     # whichever comes first; bench.tuning.study); iterative learners stop early and keep their best
     # state instead of overrunning the budget inside one trial.
     deadline: float | None = None
+    # Rows the caller predicts with the fitted model once fit returns (the test part, bench.tuning.crossfit):
+    # a deadline leaves room for that prediction (bench.adapters.early_stopping.StoppingMonitor).
+    predict_rows: int = 0
+    # The clock the deadline is read on (time.monotonic); tests script it to replay a fit's timing.
+    clock: Callable[[], float] = time.monotonic
 
     def report_value(self, step: int, value: float) -> None:
         if self.report is not None:
             self.report(step, value)
 
-    def deadline_passed(self) -> bool:
-        """True once the deadline has passed (the tuning clock or the job's time limit; refits have none)."""
-        return self.deadline is not None and time.monotonic() >= self.deadline
+    def deadline_passed(self, reserve: float = 0.0) -> bool:
+        """True once the deadline has passed (the tuning clock or the job's time limit; refits have none),
+        or is less than `reserve` seconds away."""
+        return self.deadline is not None and self.clock() + reserve >= self.deadline
 
     def seconds_left(self) -> float | None:
         """Seconds until the deadline (None: no deadline); may be negative."""
-        return None if self.deadline is None else self.deadline - time.monotonic()
+        return None if self.deadline is None else self.deadline - self.clock()
 
     def record_end(self, stopped_by: TrialEnd | str, iterations: int | None = None, best: int | None = None,
                    unit: str | None = None, **extra: Any) -> None:
@@ -119,6 +125,8 @@ class Adapter(ABC):
     search_space: ClassVar[dict] = {}
     # Overrides that make a fit tiny (few rounds/epochs, small network): check_adapter, smoke sweeps.
     smoke_params: ClassVar[dict[str, Any]] = {}
+    # Validation predictions of the kept iteration, set by fit where it scored them (validation_predictions).
+    kept_val_predictions: np.ndarray | None = None
 
     def __init__(self, task: TaskInfo, params: dict[str, Any] | None = None, ctx: FitContext | None = None):
         self.task = task
@@ -167,6 +175,14 @@ class Adapter(ABC):
     def predictions(self, X) -> np.ndarray:
         """What metrics consume: probabilities for classification, values for regression."""
         return self.predict_proba(X) if self.task.is_classification else self.predict(X)
+
+    def validation_predictions(self, X_val) -> np.ndarray:
+        """predictions(X_val) for the validation part the last fit was given: what the trial is scored on.
+        Iterative adapters keep the predictions they scored the kept iteration with during fit
+        (`kept_val_predictions`), so the harness does not predict the validation part a second time
+        (bench.testing checks that they equal predictions(X_val))."""
+        kept = self.kept_val_predictions
+        return kept if kept is not None else self.predictions(X_val)
 
     @classmethod
     def search_space_for(cls, task_type: str) -> dict:

@@ -8,7 +8,8 @@ Why it looks the way it does:
     classes, so a (n, n_classes) matrix comes out whatever CatBoost decides to keep.
   * eval_metric is the early-stopping metric (Logloss / MultiClass / RMSE) and custom_metric adds the
     harness objective where it differs (binary: AUC), so CatBoost's own evaluation gives both each
-    iteration; use_best_model keeps the trees up to the best eval_metric iteration.
+    iteration. The trees are cut (shrink) to the best iteration of the shared monitor after training
+    (use_best_model is off: the monitor keeps the iteration, as for every iterative adapter).
   * On CPU, early stopping follows the shared rule of bench.adapters.early_stopping (never before 20
     iterations, then patience `early_stopping_rounds`) in a Python callback object, which also stops at
     the tuning deadline (ctx.deadline). CatBoost's own detector (early_stopping_rounds) is not used
@@ -37,11 +38,10 @@ import pandas as pd
 
 from bench.adapters import register_adapter
 from bench.adapters.base import Capabilities, expand_proba
-from bench.adapters.early_stopping import MIN_ITERATIONS
-from bench.adapters.gbdt_base import GBDTAdapter, LibraryMetrics, RoundMonitor
+from bench.adapters.early_stopping import MIN_ITERATIONS, StoppingMonitor, end_reason
+from bench.adapters.gbdt_base import GBDTAdapter, LibraryMetrics
 from bench.adapters.space import FloatParam, IntParam
 from bench.preprocessing import CatBoostFramePreprocessor
-from bench.records.schema import TrialEnd
 
 _E = math.e
 # GPU fits in this process: seconds per iteration by training-set shape, for the deadline cap.
@@ -49,20 +49,21 @@ _GPU_PACE: dict[tuple[int, int], float] = {}
 
 
 class _AfterEachIteration:
-    """CatBoost callback object: feeds the RoundMonitor, turns a pruning request into a stop."""
+    """CatBoost callback object: runs the shared protocol, turns a pruning request into a stop."""
 
-    def __init__(self, monitor: RoundMonitor):
-        self.monitor, self.pruned = monitor, None
+    def __init__(self, adapter: "CatBoostAdapter", monitor: StoppingMonitor):
+        self.adapter, self.monitor, self.pruned = adapter, monitor, None
 
     def after_iteration(self, info) -> bool:
         import optuna
 
         curves = info.metrics.get("validation", {})
-        rounds = len(curves.get(self.monitor.metrics.stop) or [])  # values so far, one per tree
+        stop_metric = self.adapter.METRICS[self.adapter.task.task_type].stop
+        rounds = len(curves.get(stop_metric) or [])  # values so far, one per tree
         if not rounds:
             return True
         try:
-            stop = self.monitor.after_round(rounds, {m: curve[-1] for m, curve in curves.items()})
+            stop = self.adapter._after_round(self.monitor, rounds, {m: curve[-1] for m, curve in curves.items()})
         except optuna.TrialPruned as exc:
             self.pruned = exc
             return False  # stop training; fit re-raises
@@ -110,15 +111,16 @@ class CatBoostAdapter(GBDTAdapter):
     def make_preprocessor(self):
         return CatBoostFramePreprocessor()
 
-    def _model_params(self, monitor: RoundMonitor, iterations: int) -> dict[str, Any]:
+    def _model_params(self, monitor: StoppingMonitor, iterations: int) -> dict[str, Any]:
         gpu = self.ctx.device == "cuda"
-        metrics = monitor.metrics
+        metrics = self.METRICS[self.task.task_type]
         params = self._library_params()
         params.update(iterations=iterations, loss_function=metrics.objective, eval_metric=metrics.stop,
-                      use_best_model=True, thread_count=self.ctx.threads, random_seed=self.ctx.seed,
+                      use_best_model=False, thread_count=self.ctx.threads, random_seed=self.ctx.seed,
                       verbose=False, allow_writing_files=False)
-        if not gpu and monitor.report_metric and monitor.report_metric != metrics.stop:
-            params["custom_metric"] = [monitor.report_metric]
+        if not gpu and monitor.report and metrics.report != metrics.stop:
+            # The callback sees metric values only: the objective is a second CatBoost metric.
+            params["custom_metric"] = [metrics.report]
         if self.task.is_classification:
             params["class_names"] = list(range(self.task.n_classes))
         if gpu:
@@ -126,7 +128,7 @@ class CatBoostAdapter(GBDTAdapter):
                           early_stopping_rounds=MIN_ITERATIONS + int(self.params["early_stopping_rounds"]))
         return params
 
-    def _train(self, X_train, y_train, X_val, y_val, monitor: RoundMonitor) -> dict | None:
+    def _train(self, X_train, y_train, X_val, y_val, monitor: StoppingMonitor) -> dict | None:
         from catboost import CatBoostClassifier, CatBoostRegressor, Pool
 
         # Categorical columns are the non-numeric ones: the preprocessor writes numerics as float32 and
@@ -136,15 +138,29 @@ class CatBoostAdapter(GBDTAdapter):
         val = Pool(X_val, y_val, cat_features=self._cat_features)
         cls = CatBoostClassifier if self.task.is_classification else CatBoostRegressor
         if self.ctx.device == "cuda":
-            return self._train_gpu(cls, train, val, monitor)
-        self.model = cls(**self._model_params(monitor, int(self.params["iterations"])))
-        callback = _AfterEachIteration(monitor)
-        self.model.fit(train, eval_set=val, callbacks=[callback])
-        if callback.pruned is not None:
-            raise callback.pruned
-        return None
+            extra = self._train_gpu(cls, train, val, monitor)
+        else:
+            self.model = cls(**self._model_params(monitor, int(self.params["iterations"])))
+            callback = _AfterEachIteration(self, monitor)
+            self.model.fit(train, eval_set=val, callbacks=[callback])
+            if callback.pruned is not None:
+                raise callback.pruned
+            extra = {}
+        return extra
 
-    def _train_gpu(self, cls, train, val, monitor: RoundMonitor) -> dict:
+    def _keep_rounds(self, kept: int, monitor: StoppingMonitor, X_val) -> dict:
+        """Cut the model to the monitor's best iteration; predict the validation part once with it."""
+        if kept < self.model.tree_count_:
+            self.model.shrink(ntree_end=kept)
+        # CatBoost's callback sees metric values only, so the kept model predicts the validation part once
+        # here (the trial is scored on these; CatBoost predicts fast). Its MultiClass metric leaves out
+        # validation rows of a class absent from training, which bench.metrics' log loss counts: the kept
+        # iteration is the same (those rows' share is a constant), best_val_score is bench.metrics' value.
+        self.kept_val_predictions = self._predict_kept(X_val)
+        return {"best_val_score": monitor.stopping_value(self.kept_val_predictions),
+                "library_best_val_score": monitor.best_value}
+
+    def _train_gpu(self, cls, train, val, monitor: StoppingMonitor) -> dict:
         """No callbacks on GPU: a deadline caps the iterations up front (module docstring)."""
         requested = cap = int(self.params["iterations"])
         shape = (train.num_row(), train.num_col())
@@ -158,18 +174,15 @@ class CatBoostAdapter(GBDTAdapter):
         self.model = cls(**self._model_params(monitor, cap))
         started = time.monotonic()
         self.model.fit(train, eval_set=val)
-        monitor.replay(self.model.get_evals_result().get("validation", {}).get(monitor.metrics.stop, []))
-        if monitor.rounds:
-            _GPU_PACE[shape] = (time.monotonic() - started) / monitor.rounds
-        if monitor.rounds < cap:
-            monitor.stopped_by = TrialEnd.EARLY_STOPPED
-        elif cap < requested:
-            monitor.stopped_by = TrialEnd.DEADLINE
+        stop_metric = self.METRICS[self.task.task_type].stop
+        monitor.replay(self.model.get_evals_result().get("validation", {}).get(stop_metric, []))
+        if monitor.iterations:
+            _GPU_PACE[shape] = (time.monotonic() - started) / monitor.iterations
+        # The precedence of bench.adapters.early_stopping: CatBoost's detector stopped before the cap
+        # (early_stopped), the requested cap was reached, or the lowered cap cut the fit (deadline).
+        monitor.end = end_reason(early_stopped=monitor.iterations < cap, at_cap=cap == requested,
+                                 out_of_time=cap < requested)
         return {"interruptible": False, "iteration_cap": cap}
-
-    def _kept_rounds(self, monitor: RoundMonitor) -> int:
-        # use_best_model has already cut the model to its best eval_metric iteration
-        return int(self.model.tree_count_)
 
     def _predict_kept(self, X) -> np.ndarray:
         from catboost import Pool

@@ -43,6 +43,7 @@ import numpy as np
 
 from bench.adapters import register_adapter
 from bench.adapters.base import Adapter, TrivialFitFallback, expand_proba, missing_extra
+from bench.adapters.early_stopping import end_reason
 from bench.adapters.space import CategoricalParam, FloatParam, IntParam
 from bench.preprocessing import TreeFramePreprocessor
 from bench.records.schema import TrialEnd
@@ -150,9 +151,10 @@ class EBMAdapter(TrivialFitFallback, Adapter):
         steps = np.asarray(getattr(self.model, "best_iteration_", np.zeros((1, 1))))
         done = int(steps[0].max()) if steps.size else 0  # stage 0: main effects
         cap = int(self.params["max_rounds"]) * X_train.shape[1]
-        end = (TrialEnd.DEADLINE if self.ctx.deadline_passed() else
-               TrialEnd.MAX_ITERATIONS if done >= cap else TrialEnd.EARLY_STOPPED)
-        self.ctx.record_end(end, iterations=done, unit="boosting steps",
+        # The shared precedence (bench.adapters.early_stopping.end_reason): once the deadline has passed a
+        # bag may have been cut mid-way, which EBM does not report, so the fit counts as interrupted.
+        end = end_reason(interrupted=self.ctx.deadline_passed(), early_stopped=done < cap, at_cap=done >= cap)
+        self.ctx.record_end(end or TrialEnd.MAX_ITERATIONS, iterations=done, unit="boosting steps",
                             early_stopping_metric="log_loss" if self.task.is_classification else "rmse")
 
     def _predict_raw(self, X) -> np.ndarray:

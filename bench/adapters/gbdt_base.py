@@ -4,26 +4,32 @@ A library adapter keeps only what is specific to it: its defaults and cited sear
 preprocessor, its table of library metric names (`METRICS`), how to train with a per-round callback
 (`_train`) and how to predict with the rounds kept (`_predict_kept`). The base class does the rest:
   * the trivial-fit fallback (no usable feature, or one class in training: smoothed prior / mean);
-  * which library metrics each round evaluates on the validation part: the early-stopping metric
-    (log loss for classification, RMSE for regression; bench.adapters.early_stopping) and, where it
-    differs and is defined, the one equal to the task's objective (binary: AUC). Both come from the
-    library's own evaluation (multi-metric eval lists), so nothing is predicted twice;
-  * the per-round decisions (RoundMonitor): a pruning report of the objective's value every
-    REPORT_EVERY rounds, the shared early-stopping rule (minimum rounds, then patience =
-    `early_stopping_rounds`), and the tuning deadline (ctx.deadline), checked after every round;
+  * the per-round protocol, through the shared StoppingMonitor (bench.adapters.early_stopping): the
+    early-stopping metric (log loss for classification, RMSE for regression) from the library's own
+    evaluation of the validation part, a pruning report of the objective every REPORT_EVERY rounds,
+    the shared rule (minimum rounds, then patience = `early_stopping_rounds`), the deadline (with room
+    for the test prediction that follows the fit) and the one precedence of ends;
+  * scoring once, not per round: where the library hands the callback its current validation
+    predictions (LightGBM, XGBoost: `_after_round(..., current=...)`), the objective is computed from
+    them at report rounds only (the library evaluates the stopping metric alone), and the predictions
+    of the best round are kept, so the harness does not predict the validation part again after the
+    fit (Adapter.validation_predictions). CatBoost, whose callback sees metric values only, evaluates
+    the objective as a second library metric (`LibraryMetrics.report`);
   * the bookkeeping: ctx.record_end(stopped_by, iterations=rounds trained, best=rounds kept,
-    unit="rounds"), plus early_stopping_metric and best_val_score (the stopping metric at the kept round).
+    unit="rounds"), plus early_stopping_metric and best_val_score (the stopping metric at the kept round)
+    and library_metric (the library's name of the stopping metric).
 The model kept is the best round on the stopping metric, however training ended.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Mapping
 
-from bench.adapters.base import Adapter, TrivialFitFallback, objective_defined
-from bench.adapters.early_stopping import EarlyStopper
-from bench.records.schema import TrialEnd
+import numpy as np
+
+from bench.adapters.base import Adapter, TrivialFitFallback, expand_proba
+from bench.adapters.early_stopping import PROBE_ROWS, StoppingMonitor, timed
 
 REPORT_EVERY = 25  # rounds between pruning reports: frequent enough to prune, cheap for the study DB
 PATIENCE_KEY = "early_stopping_rounds"
@@ -47,36 +53,14 @@ def positional_columns(X):
     return X.set_axis([f"f{i}" for i in range(X.shape[1])], axis=1)
 
 
-class RoundMonitor:
-    """The per-round decisions, called by each library's callback after every boosting round."""
+def probe_rows(X_val):
+    """The validation rows a deadline probe predicts (bench.adapters.early_stopping.PROBE_ROWS)."""
+    return positional_columns(X_val.iloc[:PROBE_ROWS])
 
-    def __init__(self, ctx, patience: int, metrics: LibraryMetrics, report: bool):
-        self.ctx, self.metrics = ctx, metrics
-        self.report_metric = metrics.report if report else None
-        self.stopper = EarlyStopper(patience)
-        self.rounds = 0
-        self.stopped_by: TrialEnd | None = None  # None: the round cap was reached
 
-    def after_round(self, rounds: int, values: Mapping[str, float]) -> bool:
-        """`values`: this round's validation values by library metric name. True: stop training now.
-        May raise optuna.TrialPruned (through ctx.report_value)."""
-        self.rounds = rounds
-        self.stopper.update(rounds, float(values[self.metrics.stop]))
-        if self.report_metric and rounds % REPORT_EVERY == 0:
-            value = float(values[self.report_metric])
-            if value == value and abs(value) != float("inf"):
-                self.ctx.report_value(rounds, value)
-        if self.stopper.should_stop(rounds):
-            self.stopped_by = TrialEnd.EARLY_STOPPED
-        elif self.ctx.deadline_passed():
-            self.stopped_by = TrialEnd.DEADLINE
-        return self.stopped_by is not None
-
-    def replay(self, curve: list[float]) -> None:
-        """For fits without callbacks (CatBoost on GPU): the stopping metric's curve, after the fact."""
-        for rounds, value in enumerate(curve, start=1):
-            self.rounds = rounds
-            self.stopper.update(rounds, float(value))
+def timed_probe(predict: Callable[[], Any], rows: int) -> tuple[float, int]:
+    """(seconds predict() took, rows it predicted): a StoppingMonitor probe's answer."""
+    return timed(predict)[1], rows
 
 
 class GBDTAdapter(TrivialFitFallback, Adapter):
@@ -89,27 +73,50 @@ class GBDTAdapter(TrivialFitFallback, Adapter):
         return {k: v for k, v in self.params.items() if k not in (self.rounds_key, PATIENCE_KEY)}
 
     def fit(self, X_train, y_train, X_val, y_val) -> None:
+        self.kept_val_predictions = None
         if self.fit_constant_if_trivial(X_train, y_train):
             return
-        metrics = self.METRICS[self.task.task_type]
-        # ROC AUC is undefined on a one-class validation part: nothing is reported then (early stopping
-        # is on log loss either way).
-        monitor = RoundMonitor(self.ctx, int(self.params[PATIENCE_KEY]), metrics,
-                               report=objective_defined(self.task, y_val))
+        monitor = StoppingMonitor(self.ctx, self.task, y_val, int(self.params[PATIENCE_KEY]), unit="rounds",
+                                  max_iterations=int(self.params[self.rounds_key]), report_every=REPORT_EVERY)
         extra = self._train(X_train, y_train, X_val, y_val, monitor) or {}
-        self.kept_rounds = kept = self._kept_rounds(monitor)
-        self.ctx.record_end(monitor.stopped_by or TrialEnd.MAX_ITERATIONS, iterations=monitor.rounds,
-                            best=kept, unit="rounds", early_stopping_metric=metrics.stop,
-                            best_val_score=monitor.stopper.best_value, **extra)
+        # The rounds kept: the best on the stopping metric (the monitor's, for every library alike).
+        self.kept_rounds = kept = monitor.best_iteration or monitor.iterations
+        self.kept_val_predictions = monitor.kept_predictions if kept == monitor.best_iteration else None
+        extra.update(self._keep_rounds(kept, monitor, X_val))
+        monitor.finish(best=kept, library_metric=self.METRICS[self.task.task_type].stop, **extra)
 
-    def _train(self, X_train, y_train, X_val, y_val, monitor: RoundMonitor) -> dict | None:
-        """Train up to self.params[self.rounds_key] rounds, calling monitor.after_round after each and
+    def _after_round(self, monitor: StoppingMonitor, rounds: int, values: Mapping[str, float],
+                     current: Callable[[], np.ndarray] | None = None) -> bool:
+        """The protocol after a boosting round. `values`: the round's validation values by library metric
+        name; `current`: the library's validation predictions after this round, if it has them (raw
+        output as _as_predictions takes it). True: stop training now. May raise optuna.TrialPruned."""
+        metrics = self.METRICS[self.task.task_type]
+        if current is not None:
+            def predictions():
+                return self._as_predictions(current())
+
+            def objective():
+                return monitor.objective_of(predictions())
+            return monitor.after_iteration(rounds, float(values[metrics.stop]), objective, predictions=predictions)
+        return monitor.after_iteration(rounds, float(values[metrics.stop]),
+                                       lambda: values.get(metrics.report))
+
+    def _as_predictions(self, raw: np.ndarray) -> np.ndarray:
+        """The library's probabilities (over all task classes) or values as Adapter.predictions gives them;
+        always a fresh array (libraries reuse their prediction buffers)."""
+        if not self.task.is_classification:
+            return np.array(raw, dtype="float64").ravel()
+        return np.array(expand_proba(raw, np.arange(self.task.n_classes), self.task.n_classes), dtype="float64")
+
+    def _train(self, X_train, y_train, X_val, y_val, monitor: StoppingMonitor) -> dict | None:
+        """Train up to self.params[self.rounds_key] rounds, calling self._after_round after each and
         stopping when it says so. Returns extra ctx.info items, if any."""
         raise NotImplementedError
 
-    def _kept_rounds(self, monitor: RoundMonitor) -> int:
-        """Rounds the fitted model predicts with (1-based count): the best on the stopping metric."""
-        return monitor.stopper.best_iteration or monitor.rounds
+    def _keep_rounds(self, kept: int, monitor: StoppingMonitor, X_val) -> dict:
+        """After training: make the model predict with its first `kept` rounds (where the library needs
+        more than an iteration count at prediction time). Returns extra ctx.info items."""
+        return {}
 
     def _predict_kept(self, X):
         raise NotImplementedError

@@ -5,11 +5,12 @@ Why it looks the way it does:
     training part; LightGBM picks those columns up as categorical features by itself.
   * Columns are renamed to positional names: LightGBM rejects feature names with JSON special
     characters (",", ":", "[", "]", "{", "}", '"'), which real column names can contain.
-  * `metric` is a list: the early-stopping metric first (binary_logloss / multi_logloss / rmse), then
-    the harness objective where it differs (binary: auc); one evaluation per round gives both.
-    Early stopping follows the shared rule of bench.adapters.early_stopping (never before 20 rounds,
-    then patience `early_stopping_rounds`), made by one callback (GBDTAdapter's RoundMonitor) that also
-    stops at the tuning deadline. lgb.early_stopping is not used: it has no minimum number of rounds.
+  * `metric` is the early-stopping metric alone (binary_logloss / multi_logloss / rmse); the harness
+    objective (binary: ROC AUC) is computed from the validation predictions LightGBM hands a no-op
+    `feval` every round, at report rounds only, and the best round's predictions are kept for the
+    trial's score. Early stopping follows the shared protocol of bench.adapters.early_stopping (never
+    before 20 rounds, then patience `early_stopping_rounds`, the deadline, one precedence of ends),
+    run by one callback. lgb.early_stopping is not used: it has no minimum number of rounds.
     The callback stops by raising lgb.callback.EarlyStopException with the best round so far, so
     lgb.train keeps the model up to that round (also when the round cap is reached).
   * `deterministic` + `force_col_wise`: without forcing, LightGBM picks row- or column-wise histograms
@@ -25,8 +26,9 @@ from typing import Any
 import numpy as np
 
 from bench.adapters import register_adapter
-from bench.adapters.base import Capabilities, expand_proba
-from bench.adapters.gbdt_base import GBDTAdapter, LibraryMetrics, RoundMonitor, positional_columns
+from bench.adapters.base import Capabilities
+from bench.adapters.early_stopping import StoppingMonitor
+from bench.adapters.gbdt_base import GBDTAdapter, LibraryMetrics, positional_columns, probe_rows, timed_probe
 from bench.adapters.space import FloatParam, IntParam
 from bench.preprocessing import TreeFramePreprocessor
 
@@ -86,32 +88,45 @@ class LightGBMAdapter(GBDTAdapter):
             params["num_class"] = self.task.n_classes
         return params
 
-    def _train(self, X_train, y_train, X_val, y_val, monitor: RoundMonitor) -> None:
+    def _train(self, X_train, y_train, X_val, y_val, monitor: StoppingMonitor) -> None:
         import lightgbm as lgb
 
-        params = self._booster_params(monitor.metrics.evaluated(monitor.report_metric is not None))
+        # The stopping metric only: the objective is computed from the validation predictions at report
+        # rounds (gbdt_base), not evaluated by LightGBM every round.
+        params = self._booster_params([self.METRICS[self.task.task_type].stop])
         # Dataset-level parameters (binning) must be given to the Dataset too, or LightGBM warns.
         dataset_params = {"max_bin": params["max_bin"], "verbosity": -1}
         dtrain = lgb.Dataset(positional_columns(X_train), y_train, params=dataset_params,
                              categorical_feature="auto", free_raw_data=True)
         dval = lgb.Dataset(positional_columns(X_val), y_val, reference=dtrain, params=dataset_params)
         at_best: list = []  # the evaluation results of the best round so far
+        current: list = []  # this round's validation predictions, as LightGBM hands them to feval
+
+        def keep_predictions(preds, data) -> list:
+            # A custom "metric" that evaluates nothing: LightGBM passes it the validation part's current
+            # predictions (its own score buffer, which predicts every round anyway), so no second pass.
+            current[:] = [preds]
+            return []
 
         def after_each_round(env) -> None:
             # A plain Python callback inside lgb.train's loop: TrialPruned propagates unwrapped.
             rounds = env.iteration + 1
-            stop = monitor.after_round(rounds, {name: value for _, name, value, *_ in env.evaluation_result_list})
-            if monitor.stopper.best_iteration == rounds:
+            monitor.probe = lambda: timed_probe(
+                lambda: env.model.predict(probe, num_iteration=rounds, num_threads=self.ctx.threads), len(probe))
+            values = {name: value for _, name, value, *_ in env.evaluation_result_list}
+            stop = self._after_round(monitor, rounds, values, lambda: current[0])
+            if monitor.best_iteration == rounds:
                 at_best[:] = env.evaluation_result_list
             if stop or rounds == env.end_iteration:  # also at the cap: lgb.train then keeps the best round
-                raise lgb.callback.EarlyStopException(monitor.stopper.best_iteration - 1, list(at_best))
+                raise lgb.callback.EarlyStopException(monitor.best_iteration - 1, list(at_best))
 
+        probe = probe_rows(X_val)
+        # keep_training_booster: without it lgb.train converts the model to a string and back when it
+        # returns (seconds for thousands of multiclass trees, after the deadline); predictions are equal.
         self.booster = lgb.train(params, dtrain, num_boost_round=self.params["n_estimators"],
-                                 valid_sets=[dval], valid_names=["val"], callbacks=[after_each_round])
+                                 valid_sets=[dval], valid_names=["val"], feval=keep_predictions,
+                                 callbacks=[after_each_round], keep_training_booster=True)
 
     def _predict_kept(self, X) -> np.ndarray:
-        pred = self.booster.predict(positional_columns(X), num_iteration=self.kept_rounds,
-                                    num_threads=self.ctx.threads)
-        if not self.task.is_classification:
-            return pred
-        return expand_proba(pred, np.arange(self.task.n_classes), self.task.n_classes)
+        return self._as_predictions(self.booster.predict(positional_columns(X), num_iteration=self.kept_rounds,
+                                                         num_threads=self.ctx.threads))

@@ -35,16 +35,21 @@ class ModernNCAAdapter(NeuralAdapter):
     name = "modern_nca"
     libraries = ("torch", "rtdl_num_embeddings")
     input_kind = "numcat"
-    # Defaults: the authors' default configuration, TALENT (github.com/qile2000/LAMDA-TALENT)
-    # configs/default/modernNCA.json: dim 128, no MLP blocks (d_block 512, dropout 0.1 unused then),
-    # temperature 1, sample_rate 0.5, PLR lite embeddings (77 frequencies, scale 0.0443, d_embedding 34),
-    # AdamW lr 0.01, weight decay 2e-4; batch size 1024 as in TALENT's training protocol (the paper's
-    # experiments). Epoch budget and patience are the harness's, as for every neural model.
+    # Defaults: the authors' default configuration and training protocol, TALENT (github.com/LAMDA-Tabular/
+    # TALENT, commit c9d24c8): TALENT/configs/default/modernNCA.json: dim 128, no MLP blocks (d_block 512,
+    # dropout 0.1 unused then), temperature 1, sample_rate 0.5, PLR lite embeddings (77 frequencies, scale
+    # 0.0443, d_embedding 34), AdamW lr 0.01, weight decay 2e-4; TALENT/configs/deep_configs.json: at most
+    # 200 epochs (max_epoch), batch size 1024; TALENT/model/methods/base.py (validate): training stops once
+    # more than 20 epochs in a row fail to improve (val_count > 20), i.e. 21 epochs after the best: patience
+    # 21 in the shared rule. Departures: early stopping on the shared rule's metric (validation log loss /
+    # RMSE, never before 20 epochs) where TALENT watches accuracy / RMSE.
     defaults = {
         **TRAINING_DEFAULTS,
         "lr": 0.01,
         "weight_decay": 2e-4,
         "batch_size": 1024,
+        "max_epochs": 200,
+        "patience": 21,
         "dim": 128,
         "n_blocks": 0,
         "d_block": 512,

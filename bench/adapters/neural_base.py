@@ -70,6 +70,7 @@ class NeuralAdapter(Adapter):
         self._net = train_network(lambda d_out: self.build_network(X_train, d_out), self.task, self.ctx,
                                   X_train, y_train, X_val, y_val, TrainConfig.from_params(self.params),
                                   param_groups=self.param_groups, training_loss=self.training_loss())
+        self.kept_val_predictions = self._net.val_predictions
 
     def training_loss(self):
         """A torch_training.TrainingLoss when the model trains on something other than plain

@@ -34,6 +34,7 @@ import pandas as pd
 
 from bench.adapters import register_adapter
 from bench.adapters.base import Adapter, Capabilities, TrivialFitFallback, expand_proba, missing_extra
+from bench.adapters.early_stopping import end_reason, stopping_metric
 from bench.adapters.space import CategoricalParam, FloatParam
 from bench.preprocessing import TreeFramePreprocessor, numeric_pipeline
 from bench.records.schema import TrialEnd
@@ -158,8 +159,23 @@ class RealMLPAdapter(TrivialFitFallback, Adapter):
         cap = int(self.params["n_epochs"])
         done = self._epochs_done()
         cut = out_of_time or (seconds is not None and done is not None and done < cap)
-        self.ctx.record_end(TrialEnd.DEADLINE if cut else TrialEnd.MAX_ITERATIONS, iterations=done,
-                            best=stop.get(metric), unit="epochs", early_stopping_metric=metric)
+        # The shared precedence (bench.adapters.early_stopping.end_reason): Lightning's max_time cuts an
+        # epoch mid-way; otherwise RealMLP-TD trains its whole epoch budget.
+        end = end_reason(interrupted=cut, at_cap=not cut) or TrialEnd.MAX_ITERATIONS
+        extra = {} if (best := self._best_val_score(metric)) is None else {"best_val_score": best}
+        self.ctx.record_end(end, iterations=done, best=stop.get(metric), unit="epochs",
+                            early_stopping_metric=stopping_metric(self.task.task_type), library_metric=metric,
+                            **extra)
+
+    def _best_val_score(self, metric: str) -> float | None:
+        """pytabkit's validation error at the kept epoch (its best_mean_val_errors), None where it has none."""
+        module = getattr(getattr(self.model, "alg_interface_", None), "model", None)
+        errors = (getattr(module, "best_mean_val_errors", None) or {}).get(metric)
+        try:
+            value = float(errors[0])
+        except (TypeError, IndexError, ValueError):
+            return None
+        return value if np.isfinite(value) else None
 
     def _epochs_done(self) -> int | None:
         """Epochs Lightning ran (pytabkit's TabNNModule progress), None where pytabkit does not say."""

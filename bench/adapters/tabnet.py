@@ -16,14 +16,15 @@ sizes (a few batches per epoch, at most 100 epochs) those step sizes would rarel
 Batch sizes larger than the training part are clipped to it (and the virtual batch size to the batch).
 
 How it is driven:
-  * Early stopping follows the shared rule (bench.adapters.early_stopping) in a pytorch-tabnet callback:
-    validation log loss (classification) / RMSE (regression) after every epoch, at least 20 epochs, then
-    the library's patience of 10, and the best epoch's weights restored at the end. pytorch-tabnet's own
-    early stopping is switched off (patience=0) because it cannot wait for a minimum number of epochs.
-    The validation part is scored by the adapter, not given to pytorch-tabnet as an eval_set, which
-    refuses validation labels the training part lacks.
-  * The same callback reports the task's objective (ROC AUC, log loss, RMSE) to the pruner and stops at
-    the tuning deadline after the epoch in which it passed (TrialPruned is re-raised after fit returns).
+  * The shared stopping protocol (bench.adapters.early_stopping.StoppingMonitor) runs in a pytorch-tabnet
+    callback after every epoch: validation log loss (classification) / RMSE (regression), at least 20
+    epochs, then the library's patience of 10, the pruner's reports of the task's objective (ROC AUC,
+    log loss, RMSE; TrialPruned is re-raised after fit returns), the deadline (after the epoch in which
+    it passed: pytorch-tabnet cannot stop mid-epoch) and the one precedence of ends; the best epoch's
+    weights are restored at the end and its validation predictions kept. pytorch-tabnet's own early
+    stopping is switched off (patience=0) because it cannot wait for a minimum number of epochs. The
+    validation part is scored by the adapter, not given to pytorch-tabnet as an eval_set, which refuses
+    validation labels the training part lacks.
   * Inputs: z-scored numerics with missing indicators, and categoricals as codes embedded by TabNet itself
     (cat_idxs / cat_dims, code 0 for missing or unseen levels: bench.preprocessing.NumCatPreprocessor).
     Regression trains on the z-scored target and maps predictions back.
@@ -44,14 +45,11 @@ from bench.adapters.base import (
     TrivialFitFallback,
     expand_proba,
     missing_extra,
-    objective_defined,
 )
-from bench.adapters.early_stopping import MIN_ITERATIONS, EarlyStopper
+from bench.adapters.early_stopping import StoppingMonitor, timed
 from bench.adapters.neural_base import split_inputs
 from bench.adapters.space import CategoricalParam, FloatParam, IntParam
-from bench.metrics import objective_for, score_predictions
 from bench.preprocessing import NumCatPreprocessor
-from bench.records.schema import TrialEnd
 
 
 @register_adapter
@@ -110,6 +108,7 @@ class TabNetAdapter(TrivialFitFallback, Adapter):
             std = float(np.std(y))
             self._y_scale = (float(np.mean(y)), std if std > 0 else 1.0)
             y = ((y - self._y_scale[0]) / self._y_scale[1]).reshape(-1, 1)
+        self.kept_val_predictions = None
         batch = max(2, min(int(self.params["batch_size"]), len(X_train)))
         watcher = _EpochWatcher(self, X_val, np.asarray(y_val))
         with warnings.catch_warnings():
@@ -119,10 +118,8 @@ class TabNetAdapter(TrivialFitFallback, Adapter):
                            drop_last=True, callbacks=[watcher], compute_importance=False)
         if watcher.pruned is not None:
             raise watcher.pruned
-        end = (TrialEnd.DIVERGED if watcher.diverged else TrialEnd.DEADLINE if watcher.deadline_hit else
-               TrialEnd.EARLY_STOPPED if watcher.early_stopped else TrialEnd.MAX_ITERATIONS)
-        self.ctx.record_end(end, iterations=watcher.epochs, best=watcher.stopper.best_iteration, unit="epochs",
-                            early_stopping_metric="log_loss" if self.task.is_classification else "rmse")
+        self.kept_val_predictions = watcher.monitor.kept_predictions  # the restored epoch's
+        watcher.monitor.finish()
 
     def predict_values(self, X: np.ndarray) -> np.ndarray:
         """Predictions on the input matrix: probabilities over all classes, or target values."""
@@ -145,13 +142,14 @@ def _matrix(X) -> np.ndarray:
 
 
 class _EpochWatcher:
-    """pytorch-tabnet callback: the shared early-stopping rule, the deadline, the pruner's reports."""
+    """pytorch-tabnet callback: runs the shared stopping protocol (bench.adapters.early_stopping) per epoch."""
 
     def __init__(self, adapter: TabNetAdapter, X_val, y_val: np.ndarray):
-        self.adapter, self.ctx, self.X_val, self.y_val = adapter, adapter.ctx, X_val, y_val
-        self.stopper = EarlyStopper(int(adapter.params["patience"]), MIN_ITERATIONS)
+        self.adapter, self.X_val = adapter, X_val
+        self.monitor = StoppingMonitor(adapter.ctx, adapter.task, y_val, int(adapter.params["patience"]),
+                                       unit="epochs", max_iterations=int(adapter.params["max_epochs"]))
         self.best_state: Any = None
-        self.epochs, self.deadline_hit, self.early_stopped, self.diverged, self.pruned = 0, False, False, False, None
+        self.pruned: BaseException | None = None
 
     # pytorch-tabnet's CallbackContainer calls these
     def set_params(self, params):
@@ -168,25 +166,17 @@ class _EpochWatcher:
     def on_epoch_end(self, epoch, logs=None) -> None:
         import optuna
 
-        self.epochs = epoch + 1
-        task = self.adapter.task
-        pred = self.adapter.predict_values(self.X_val)
-        if not np.all(np.isfinite(pred)):  # the weights blew up: keep the best epoch so far
-            self.diverged, self.trainer._stop_training = True, True
-            return
-        scores = score_predictions(task.task_type, self.y_val, pred, task.n_classes)
-        if self.stopper.update(self.epochs, scores["log_loss" if task.is_classification else "rmse"]):
-            self.best_state = copy.deepcopy(self.trainer.network.state_dict())
+        pred, seconds = timed(lambda: self.adapter.predict_values(self.X_val))
+        self.monitor.note_prediction_cost(seconds, len(pred))
         try:
-            if objective_defined(task, self.y_val):
-                self.ctx.report_value(self.epochs, scores[objective_for(task.task_type).metric])
-        except optuna.TrialPruned as exc:
-            self.pruned, self.trainer._stop_training = exc, True
-            return
-        if self.ctx.deadline_passed():
-            self.deadline_hit, self.trainer._stop_training = True, True
-        elif self.stopper.should_stop(self.epochs):
-            self.early_stopped, self.trainer._stop_training = True, True
+            stop = self.monitor.after_predictions(epoch + 1, pred, keep=self._keep)
+        except optuna.TrialPruned as exc:  # re-raised once pytorch-tabnet has returned
+            self.pruned, stop = exc, True
+        if stop:
+            self.trainer._stop_training = True
+
+    def _keep(self) -> None:
+        self.best_state = copy.deepcopy(self.trainer.network.state_dict())
 
     def on_train_end(self, logs=None) -> None:
         if self.best_state is not None:

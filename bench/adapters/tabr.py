@@ -16,14 +16,15 @@ How it is driven:
     the cross-entropy for classification (val_metric_name="cross_entropy", no label smoothing in TabR-S-D:
     the log loss) and the MSE of the standardized target for regression (same best epoch as the RMSE): the
     shared early-stopping metric (bench.adapters.early_stopping).
-  * The shared early-stopping rule (at least 20 epochs, then patience 16, the paper's patience), the
-    tuning deadline and the per-epoch reports to the pruner run in Lightning hooks: pytabkit builds its
-    trainer and callbacks inside TabRSubSplitInterface.fit with no way to add one, so for the duration of a
-    fit its module-level TabrLightning class is replaced by a subclass (`_watching`) whose on_validation_end
-    (where Lightning's own EarlyStopping looks) applies them; pytabkit's own EarlyStopping is given an
-    unreachable patience. The deadline is also checked after every training batch (a TabR epoch on CPU
-    can take minutes): Lightning then validates the state reached, which becomes the last epoch, and
-    ends the fit; the best validated state is kept.
+  * The shared stopping protocol (bench.adapters.early_stopping.StoppingMonitor: at least 20 epochs, then
+    patience 16, the paper's patience; the deadline; the per-epoch reports to the pruner; one precedence
+    of ends) runs in Lightning hooks: pytabkit builds its trainer and callbacks inside
+    TabRSubSplitInterface.fit with no way to add one, so for the duration of a fit its module-level
+    TabrLightning class is replaced by a subclass (`_watching`) whose on_validation_end (where
+    Lightning's own EarlyStopping looks) calls the monitor; pytabkit's own EarlyStopping is given an
+    unreachable patience. The deadline is also checked after every training batch but an epoch's last
+    (a TabR epoch on CPU can take minutes): Lightning then validates the state reached, which becomes
+    the last epoch (cut by the clock), and ends the fit; the best validated state is kept.
   * Pruning: the reported value is the task's objective on the validation part: ROC AUC of the validation
     logits (binary), the validation log loss (multiclass), the RMSE in target units (regression). A
     TrialPruned raised by the pruner stops training and is re-raised once pytabkit has returned.
@@ -44,6 +45,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+import time
 from contextlib import contextmanager, redirect_stdout
 from typing import Any
 
@@ -52,10 +54,9 @@ import pandas as pd
 
 from bench.adapters import register_adapter
 from bench.adapters.base import Adapter, Capabilities, TrivialFitFallback, expand_proba, missing_extra
-from bench.adapters.early_stopping import MIN_ITERATIONS, EarlyStopper
+from bench.adapters.early_stopping import StoppingMonitor
 from bench.adapters.realmlp import ImputedFramePreprocessor, _quiet_lightning
 from bench.adapters.space import CategoricalParam, FloatParam, IntParam
-from bench.records.schema import TrialEnd
 
 _OWN_KEYS = ("lr", "weight_decay", "use_weight_decay", "patience")
 
@@ -140,11 +141,7 @@ class TabRAdapter(TrivialFitFallback, Adapter):
             self.model.fit(X_train, y_fit, X_val, y_val_fit, cat_indicator=cat_indicator)
         if watcher.pruned is not None:
             raise watcher.pruned
-        stopper = watcher.stopper
-        end = (TrialEnd.DEADLINE if watcher.deadline_hit else
-               TrialEnd.EARLY_STOPPED if watcher.early_stopped else TrialEnd.MAX_ITERATIONS)
-        self.ctx.record_end(end, iterations=watcher.epochs, best=stopper.best_iteration, unit="epochs",
-                            early_stopping_metric="log_loss" if self.task.is_classification else "rmse")
+        watcher.monitor.finish()
 
     def _predict_raw(self, X) -> np.ndarray:
         if self._constant is not None:
@@ -157,16 +154,20 @@ class TabRAdapter(TrivialFitFallback, Adapter):
 
 
 class _EpochWatcher:
-    """The shared early-stopping rule, the tuning deadline and the pruner's reports, once per epoch."""
+    """Runs the shared stopping protocol (bench.adapters.early_stopping.StoppingMonitor) once per epoch,
+    on the val_loss Lightning computed (the log loss; for regression the MSE of the standardized target,
+    turned into the RMSE in target units: the same best epoch)."""
 
     def __init__(self, adapter: TabRAdapter, y_val: np.ndarray, y_train: np.ndarray):
         self.ctx, self.task_type = adapter.ctx, adapter.task.task_type
-        self.stopper = EarlyStopper(int(adapter.params["patience"]), MIN_ITERATIONS)
+        self.monitor = StoppingMonitor(adapter.ctx, adapter.task, y_val, int(adapter.params["patience"]),
+                                       unit="epochs", max_iterations=int(adapter.params["n_epochs"]))
         self.y_val = y_val
         # pytabkit standardizes the regression target with the training mean and (unbiased) std
         self.y_std = float(np.std(np.asarray(y_train, dtype="float64"), ddof=1)) if len(y_train) > 1 else 1.0
-        self.epochs, self.deadline_hit, self.early_stopped, self.pruned = 0, False, False, None
+        self.interrupted, self.pruned = False, None
         self.logits: list = []
+        self.validation_started = 0.0
 
     def collect(self, module, inputs, output) -> None:
         self.logits.append(output.detach().float().cpu())
@@ -177,20 +178,15 @@ class _EpochWatcher:
         val_loss = trainer.callback_metrics.get("val_loss")
         if val_loss is None:
             return
-        self.epochs += 1
         loss = float(val_loss)
-        self.stopper.update(self.epochs, loss)
+        value = math.sqrt(max(loss, 0.0)) * self.y_std if self.task_type == "regression" else loss
         try:
-            value = self._objective(loss)
-            if value is not None:
-                self.ctx.report_value(self.epochs, value)
-        except optuna.TrialPruned as exc:
-            self.pruned, trainer.should_stop = exc, True
-            return
-        if self.deadline_hit or self.ctx.deadline_passed():
-            self.deadline_hit, trainer.should_stop = True, True
-        elif self.stopper.should_stop(self.epochs):
-            self.early_stopped, trainer.should_stop = True, True
+            stop = self.monitor.after_iteration(self.monitor.iterations + 1, value, lambda: self._objective(loss),
+                                                interrupted=self.interrupted)
+        except optuna.TrialPruned as exc:  # re-raised once pytabkit has returned
+            self.pruned, stop = exc, True
+        if stop:
+            trainer.should_stop = True
 
     def _objective(self, val_loss: float) -> float | None:
         if self.task_type == "multiclass":
@@ -218,15 +214,21 @@ def _watching(watcher: _EpochWatcher):
             super().on_validation_epoch_start()
             watcher.logits = []
             self._watch_hook = self.model.register_forward_hook(watcher.collect)
+            watcher.validation_started = time.perf_counter()
 
         def on_validation_epoch_end(self):
             super().on_validation_epoch_end()
             self._watch_hook.remove()
+            # the validation pass's time per row: the post-fit prediction's share of the deadline
+            watcher.monitor.note_prediction_cost(time.perf_counter() - watcher.validation_started,
+                                                 len(watcher.y_val))
 
         def on_train_batch_end(self, outputs, batch, batch_idx):
             super().on_train_batch_end(outputs, batch, batch_idx)
-            if watcher.ctx.deadline_passed():  # Lightning validates this state, then ends the fit
-                watcher.deadline_hit, self.trainer.should_stop = True, True
+            # Lightning validates the state reached, then ends the fit; after an epoch's last batch the
+            # epoch is whole and the monitor decides at its end.
+            if batch_idx + 1 < self.trainer.num_training_batches and watcher.monitor.time_up():
+                watcher.interrupted, self.trainer.should_stop = True, True
 
         def on_validation_end(self):  # the epoch's val_loss is in callback_metrics by now (not before)
             super().on_validation_end()

@@ -12,8 +12,8 @@ and tuning budgets run out (issue 12). What this loop does differently from the 
   * Nothing inside an epoch waits for the device: the training loss is summed on the device
     (read once, at the end: ctx.info["train_loss"], the mean over the last epoch's batches); pruning,
     early stopping and divergence are decided once per epoch, after the validation pass, as in the
-    eager loop. The deadline is still checked after every step, with time.monotonic(), a host clock
-    read that never synchronises. The host may run ahead of the device by what the CUDA launch queue
+    eager loop. The deadline is still checked before every step but an epoch's first, with a host
+    clock read that never synchronises. The host may run ahead of the device by what the CUDA launch queue
     holds (about a thousand launches; with graphs one launch is one step), so a deadline can be
     overrun by that much device work plus the epoch's validation pass.
   * Validation passes run in batches of FAST_EVAL_BATCH rows on CUDA (fewer launches).
@@ -40,7 +40,6 @@ so the same seed gives a different (equally valid) run: metrics agree within see
 from __future__ import annotations
 
 import copy
-import time
 
 import torch
 from torch import nn
@@ -63,19 +62,20 @@ def fast_epochs(t: TrainingRun, mode: str) -> None:
     eval_batch = max(t.trained.eval_batch_size, FAST_EVAL_BATCH) if on_cuda else None
     n, batch_size = t.n, t.batch_size
     for epoch in range(1, int(t.cfg.max_epochs) + 1):
+        t.begin_epoch(epoch)
         t.net.train()
         order = torch.randperm(n, generator=generator, device=generator.device)
         steps.begin_epoch()
-        deadline_hit = False
+        interrupted = False
         for start in range(0, n, batch_size):
             size = min(batch_size, n - start)
             if size == 1 and n > 1:
                 continue  # as in the eager loop: a one-row batch breaks BatchNorm
-            steps.step(order, start, size)
-            if time.monotonic() > t.deadline:
-                deadline_hit = True
+            if start and t.monitor.time_up():  # as in the eager loop: before every batch but the first
+                interrupted = True
                 break
-        if t.end_epoch(epoch, deadline_hit, eval_batch):
+            steps.step(order, start, size)
+        if t.end_epoch(epoch, interrupted, eval_batch):
             break
     if steps.batches:
         t.ctx.info["train_loss"] = float(steps.loss_sum) / steps.batches

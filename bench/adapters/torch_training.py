@@ -3,16 +3,19 @@
 What it does, and why:
   * AdamW with weight decay on weight matrices only: decaying biases and normalization scales only
     shrinks offsets the model needs (the usual practice in the rtdl / TabM code).
-  * Early stopping follows the rule every iterative adapter shares (bench.adapters.early_stopping):
-    on validation log loss for classification and RMSE (original target scale) for regression, never
-    before MIN_ITERATIONS epochs, then `patience` epochs without improvement; the weights of the best
-    epoch are restored at the end, also after a stop at the epoch cap or the deadline. Each epoch's
-    validation predictions are scored once (bench.metrics.score_predictions) for both the stopping
-    metric and the objective reported to the pruner (binary ROC AUC / log loss / RMSE).
-  * A stop at the tuning budget's end (ctx.deadline) or at `time_limit_s` is checked after every
-    batch (time.monotonic(): a host clock read, never a device synchronisation); the epoch under way
-    is then scored and kept if it is the best. How training ended goes to ctx.record_end
-    (bench.records.schema.TrialEnd; unit "epochs").
+  * Early stopping, pruning reports, the deadline and how the fit ended are the protocol every
+    iterative adapter shares (bench.adapters.early_stopping.StoppingMonitor): validation log loss for
+    classification and RMSE (original target scale) for regression, never before MIN_ITERATIONS
+    epochs, then `patience` epochs without improvement; the weights of the best epoch are restored at
+    the end, also after a stop at the epoch cap or the deadline, and that epoch's validation
+    predictions are kept (the trial is scored on them, no second pass). Each epoch's validation
+    predictions are scored once for both the stopping metric and the objective reported to the pruner.
+  * The tuning budget's end (ctx.deadline) or `time_limit_s` is checked before every batch but an
+    epoch's first (a host clock read, never a device synchronisation), less the time the test
+    prediction after the fit will take (measured on the validation passes); an epoch cut there is
+    scored and kept if it is the best, and the fit ends `deadline`. Unit "epochs".
+  * Stage-wise models (GrowNet) train on the same loop through a StageHook: an iteration is a stage,
+    whose phases (fit the new stage, then the corrective step) the hook supplies.
   * Regression is fit on a standardized target (mean/std of the training y) so one learning rate works
     for targets of any scale; predictions are mapped back.
   * Seeded: torch.manual_seed before the model is built (init, dropout) and a private torch.Generator
@@ -45,7 +48,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, fields
-from typing import Any, Callable, Literal, Union, get_args
+from typing import Any, Callable, Iterator, Literal, Protocol, Union, get_args
 
 import numpy as np
 import torch
@@ -53,14 +56,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench import settings
-from bench.adapters.base import FitContext, TaskInfo, objective_defined
-from bench.adapters.early_stopping import EarlyStopper, stopping_metric
+from bench.adapters.base import FitContext, TaskInfo
+from bench.adapters.early_stopping import StoppingMonitor
 from bench.adapters.neural_base import FAST_PATH_ENV
-from bench.metrics import epoch_scores
-from bench.records.schema import TrialEnd
 
 Arrays = Union[np.ndarray, tuple]
 FastPath = Literal["auto", "off", "eager", "graph", "compile"]
+# "constant": the configured lr throughout; "warmup_cosine": linear warm-up over warmup_epochs, then cosine
+# decay to 0 at max_epochs, set once per epoch (the ExcelFormer authors' schedule, lr_at_epoch).
+LrSchedule = Literal["constant", "warmup_cosine"]
 # training_loss(net, batch_inputs, batch_targets, batch_rows) -> scalar loss, called inside the autocast
 # context instead of "net(*batch_inputs) vs batch_targets". batch_rows are the rows' positions in the
 # training part (ModernNCA keeps a row out of its own neighbourhood); targets are class codes or the
@@ -79,9 +83,26 @@ class TrainConfig:
     grad_clip: float | None = None  # max gradient norm; None: no clipping
     time_limit_s: float | None = None  # wall-clock budget for the whole fit
     fast_path: FastPath = "auto"  # which training loop; see the module docstring
+    lr_schedule: LrSchedule = "constant"
+    warmup_epochs: int = 0  # for "warmup_cosine"
 
     def __post_init__(self) -> None:
         check_fast_path("fast_path", self.fast_path)
+        if self.lr_schedule not in get_args(LrSchedule):
+            raise ValueError(f"lr_schedule must be one of {', '.join(get_args(LrSchedule))}, got {self.lr_schedule!r}")
+        if int(self.warmup_epochs) < 0:
+            raise ValueError(f"warmup_epochs must be at least 0, got {self.warmup_epochs}")
+
+    def lr_at_epoch(self, epoch: int) -> float:
+        """The learning rate of epoch `epoch` (1-based). warmup_cosine, as the ExcelFormer authors'
+        run_default_config_excel.py: lr * epoch / W for the first W epochs, then CosineAnnealingLR stepped
+        once per epoch over the remaining max_epochs - W: lr * (1 + cos(pi * (epoch - W) / (max_epochs - W))) / 2."""
+        if self.lr_schedule == "constant":
+            return float(self.lr)
+        warmup, total = int(self.warmup_epochs), int(self.max_epochs)
+        if epoch <= warmup:
+            return float(self.lr) * epoch / warmup
+        return float(self.lr) * (1 + math.cos(math.pi * (epoch - warmup) / max(1, total - warmup))) / 2
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> "TrainConfig":
@@ -184,6 +205,7 @@ class TrainedNet:
                  y_mean: float = 0.0, y_std: float = 1.0):
         self.model, self.task, self.device = model, task, device
         self.eval_batch_size, self.y_mean, self.y_std = eval_batch_size, y_mean, y_std
+        self.val_predictions: np.ndarray | None = None  # the kept epoch's, set by the training loop
 
     def outputs_to_predictions(self, out: torch.Tensor) -> np.ndarray:
         if self.task.is_classification:
@@ -202,14 +224,41 @@ class TrainedNet:
         return self.outputs_to_predictions(_forward_all(self.model, xs, self.eval_batch_size, self.device))
 
 
+@dataclass
+class Phase:
+    """Part of one iteration of the loop: `epochs` passes over the training rows in random batches,
+    each step minimizing loss(rows) with `optimizer`; `module` is put in training mode for it."""
+
+    module: nn.Module
+    optimizer: torch.optim.Optimizer
+    loss: Callable[[torch.Tensor], torch.Tensor]
+    epochs: int = 1
+
+
+class StageHook(Protocol):
+    """Stage-wise training on the shared loop (GrowNet): an iteration is a stage instead of an epoch.
+    `phases` yields what the stage trains (a generator: a phase may change the model, e.g. add the new
+    stage, before the next is asked for; when the clock interrupts a phase, the rest are not asked for);
+    `finish` runs before the best stage's weights are restored. Everything else (validation, early
+    stopping, pruning reports, the deadline, the kept state) is the loop's."""
+
+    unit: str
+
+    def phases(self, run: "TrainingRun", iteration: int) -> Iterator[Phase]: ...
+
+    def finish(self, run: "TrainingRun", best_iteration: int) -> None: ...
+
+
 class TrainingRun:
     """What one fit shares between the eager loop and the fast path: the network, the data on the
-    device, the optimizer, the clock, and the decisions taken once per epoch (end_epoch)."""
+    device, the optimizer, the stopping protocol (bench.adapters.early_stopping.StoppingMonitor), and
+    the decisions taken once per epoch (end_epoch)."""
 
     def __init__(self, net: nn.Module, task: TaskInfo, ctx: FitContext, X_train: Arrays, y_train: np.ndarray,
-                 X_val: Arrays, y_val: np.ndarray, cfg: TrainConfig, param_groups, started: float,
-                 optimizer_options: dict, training_loss: TrainingLoss | None = None):
-        self.net, self.task, self.ctx, self.cfg, self.started = net, task, ctx, cfg, started
+                 X_val: Arrays, y_val: np.ndarray, cfg: TrainConfig, param_groups,
+                 optimizer_options: dict, training_loss: TrainingLoss | None = None,
+                 stage_hook: StageHook | None = None):
+        self.net, self.task, self.ctx, self.cfg, self.stage_hook = net, task, ctx, cfg, stage_hook
         self.device = device = next(net.parameters()).device
         self.xs_train, self.xs_val = _tensors(X_train, device), _tensors(X_val, device)
         self.n = len(self.xs_train[0])
@@ -221,22 +270,18 @@ class TrainingRun:
         else:
             self.target = torch.as_tensor((y_train - y_mean) / y_std, dtype=torch.float32, device=device)
         self.trained = TrainedNet(net, task, device, int(cfg.eval_batch_size), y_mean, y_std)
-        self.y_val = np.asarray(y_val)
-
-        # A binary validation part with one class has no ROC AUC: nothing is reported then (the tuner's
-        # direction is that of ROC AUC); early stopping is on log loss either way.
-        self.metric, self.objective = stopping_metric(task.task_type), task.objective.metric
-        self.report = objective_defined(task, y_val)
-        self.metric_names = {self.metric, *([self.objective] if self.report else [])}
-
+        self.n_val = len(np.asarray(y_val))
         self.batch_size = auto_batch_size(self.n) if cfg.batch_size == "auto" else int(cfg.batch_size)
-        self.optimizer = torch.optim.AdamW(param_groups(net, cfg.weight_decay), lr=cfg.lr, **optimizer_options)
+        # A stage hook brings an optimizer per phase.
+        self.optimizer = (None if stage_hook else
+                          torch.optim.AdamW(param_groups(net, cfg.weight_decay), lr=cfg.lr, **optimizer_options))
+        self.base_lrs = [] if self.optimizer is None else [g["lr"] for g in self.optimizer.param_groups]
         self.generator = torch.Generator().manual_seed(ctx.seed)
-        self.deadline = math.inf if cfg.time_limit_s is None else started + cfg.time_limit_s
-        if ctx.deadline is not None:
-            self.deadline = min(self.deadline, ctx.deadline)
-        self.stopper = EarlyStopper(int(cfg.patience))
-        self.best_state, self.stopped_by, self.epoch = None, TrialEnd.MAX_ITERATIONS, 0
+        self.monitor = StoppingMonitor(ctx, task, y_val, int(cfg.patience), max_iterations=int(cfg.max_epochs),
+                                       time_limit_s=cfg.time_limit_s,
+                                       unit=stage_hook.unit if stage_hook else "epochs")
+        self.best_state: dict | None = None
+        self.val_exact = True  # the validation passes predict as TrainedNet.predict does (same batches)
 
     def loss(self, module: nn.Module, idx: torch.Tensor, cache: bool = True) -> torch.Tensor:
         """The training loss of the rows `idx` (positions in the training part) through `module`."""
@@ -247,61 +292,83 @@ class TrainingRun:
             out = module(*batch)
         return batch_loss(out, self.target[idx], self.task)
 
-    def end_epoch(self, epoch: int, deadline_hit: bool, eval_batch: int | None = None) -> bool:
-        """Score epoch `epoch` on the validation part, keep its weights if best, report to the pruner
-        (may raise optuna.TrialPruned); True when training ends here."""
-        self.epoch = epoch
+    def batches(self):
+        """One epoch's batches of row positions (seeded permutation); a one-row batch is skipped (it
+        breaks BatchNorm and says little), its row is reshuffled next epoch."""
+        order = torch.randperm(self.n, generator=self.generator).to(self.device)
+        for start in range(0, self.n, self.batch_size):
+            idx = order[start:start + self.batch_size]
+            if len(idx) > 1 or self.n == 1:
+                yield idx
+
+    def phases(self, iteration: int) -> Iterator[Phase]:
+        if self.stage_hook is not None:
+            return self.stage_hook.phases(self, iteration)
+        assert self.optimizer is not None
+        return iter([Phase(self.net, self.optimizer, lambda idx: self.loss(self.net, idx))])
+
+    def begin_epoch(self, epoch: int) -> None:
+        """The epoch's learning rate (TrainConfig.lr_schedule; param groups keep their ratios)."""
+        if self.optimizer is None or self.cfg.lr_schedule == "constant":
+            return
+        scale = self.cfg.lr_at_epoch(epoch) / float(self.cfg.lr) if self.cfg.lr else 0.0
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
+            group["lr"] = base * scale
+
+    def train_iteration(self, iteration: int) -> bool:
+        """Train iteration `iteration` (an epoch, or a stage of a stage hook); True when the clock
+        interrupted it (checked before every batch but the iteration's first)."""
+        self.begin_epoch(iteration)
+        first = True
+        for phase in self.phases(iteration):
+            for _ in range(int(phase.epochs)):
+                phase.module.train()
+                for idx in self.batches():
+                    if not first and self.monitor.time_up():
+                        return True
+                    first = False
+                    loss = phase.loss(idx)
+                    phase.optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    if self.cfg.grad_clip:
+                        nn.utils.clip_grad_norm_(phase.module.parameters(), self.cfg.grad_clip)
+                    phase.optimizer.step()
+        return False
+
+    def end_epoch(self, epoch: int, interrupted: bool, eval_batch: int | None = None) -> bool:
+        """Score epoch `epoch` on the validation part and run the stopping protocol on it (keep the
+        weights if best, report to the pruner: may raise optuna.TrialPruned); True when training ends."""
+        if eval_batch not in (None, self.trained.eval_batch_size):
+            self.val_exact = False
+        start = time.perf_counter()
         out = _forward_all(self.net, self.xs_val, eval_batch or self.trained.eval_batch_size, self.device)
         pred = self.trained.outputs_to_predictions(out)
-        if not np.all(np.isfinite(pred)):
-            self.stopped_by = TrialEnd.DIVERGED  # non-finite outputs never recover; keep the best epoch so far
-            return True
-        scores = epoch_scores(self.task.task_type, self.y_val, pred, self.task.n_classes, self.metric_names)
-        if self.stopper.update(epoch, scores[self.metric]):
-            self.best_state = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
-        if self.report:
-            self.ctx.report_value(epoch, scores[self.objective])
-        if deadline_hit:
-            self.stopped_by = TrialEnd.DEADLINE
-            return True
-        if self.stopper.should_stop(epoch):
-            self.stopped_by = TrialEnd.EARLY_STOPPED
-            return True
-        return False
+        self.monitor.note_prediction_cost(time.perf_counter() - start, self.n_val)
+        return self.monitor.after_predictions(epoch, pred, keep=self._keep, interrupted=interrupted)
+
+    def _keep(self) -> None:
+        self.best_state = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
 
     def finish(self) -> TrainedNet:
         if self.best_state is None:
-            raise FloatingPointError(f"training diverged in epoch {self.epoch} (non-finite outputs) before any "
-                                     f"usable epoch; lr={self.cfg.lr} is likely too high")
+            raise FloatingPointError(f"training diverged after {self.monitor.iterations} {self.monitor.unit} "
+                                     f"(non-finite outputs) before any usable one; lr={self.cfg.lr} is likely "
+                                     "too high")
+        if self.stage_hook is not None:
+            self.stage_hook.finish(self, self.monitor.best_iteration)
         self.net.load_state_dict(self.best_state)
+        # The kept epoch's validation predictions, which the trial is scored on (no second pass).
+        self.trained.val_predictions = self.monitor.kept_predictions if self.val_exact else None
         if self.device.type == "cuda":  # the per-job GPU memory footprint --jobs-per-gpu auto plans with
             self.ctx.info["cuda_peak_bytes"] = int(torch.cuda.max_memory_allocated(self.device))
-        self.ctx.record_end(self.stopped_by, iterations=self.epoch, best=self.stopper.best_iteration, unit="epochs",
-                            best_val=self.stopper.best_value, fit_seconds=round(time.monotonic() - self.started, 3))
+        self.monitor.finish()
         return self.trained
 
 
 def _eager_epochs(t: TrainingRun) -> None:
     """The eager loop (fast_path "off"): one optimizer step per batch, as plain torch code."""
-    net, device, n, batch_size = t.net, t.device, t.n, t.batch_size
-    for epoch in range(1, int(t.cfg.max_epochs) + 1):
-        net.train()
-        order = torch.randperm(n, generator=t.generator).to(device)
-        deadline_hit = False
-        for start in range(0, n, batch_size):
-            idx = order[start:start + batch_size]
-            if len(idx) == 1 and n > 1:
-                continue  # a one-row batch breaks BatchNorm (ResNet) and says little; it is reshuffled next epoch
-            loss = t.loss(net, idx)
-            t.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if t.cfg.grad_clip:
-                nn.utils.clip_grad_norm_(net.parameters(), t.cfg.grad_clip)
-            t.optimizer.step()
-            if time.monotonic() > t.deadline:
-                deadline_hit = True
-                break
-        if t.end_epoch(epoch, deadline_hit):
+    for iteration in range(1, int(t.cfg.max_epochs) + 1):
+        if t.end_epoch(iteration, t.train_iteration(iteration)):
             break
 
 
@@ -309,20 +376,20 @@ def train_network(model: nn.Module | Callable[[int], nn.Module], task: TaskInfo,
                   X_train: Arrays, y_train: np.ndarray, X_val: Arrays, y_val: np.ndarray,
                   cfg: TrainConfig,
                   param_groups: Callable[[nn.Module, float], list[dict]] = default_param_groups,
-                  training_loss: TrainingLoss | None = None) -> TrainedNet:
-    """Train with the shared early-stopping rule; returns the best-epoch network.
+                  training_loss: TrainingLoss | None = None, stage_hook: StageHook | None = None) -> TrainedNet:
+    """Train with the shared stopping protocol; returns the best-epoch network.
 
     `model` is preferably a factory called with the output width (see output_dim) after seeding, so
     that the initialization is reproducible; a ready module is accepted as is.
     ctx.report_value(epoch, objective value) is called once per epoch and may raise optuna.TrialPruned,
     which propagates. ctx.record_end gets how it ended (early_stopped, max_iterations, deadline,
-    diverged), epochs done and the best epoch; ctx.info also gets early_stopping_metric, best_val (the
-    stopping metric at the best epoch), batch_size, fit_seconds, fast_path (the loop that ran; see the
-    module docstring) and, on CUDA, cuda_peak_bytes (peak memory torch allocated during the fit).
+    diverged), epochs done and the best epoch; ctx.info also gets early_stopping_metric, best_val_score
+    (the stopping metric at the best epoch), batch_size, fit_seconds, fast_path (the loop that ran; see
+    the module docstring) and, on CUDA, cuda_peak_bytes (peak memory torch allocated during the fit).
+    `stage_hook`: stage-wise training (StageHook); it runs the eager loop.
     """
     if int(cfg.max_epochs) < 1:
         raise ValueError(f"max_epochs must be at least 1, got {cfg.max_epochs}")
-    started = time.monotonic()
     torch.set_num_threads(max(1, int(ctx.threads)))
     torch.manual_seed(ctx.seed)
     device = torch.device(ctx.device)
@@ -330,6 +397,10 @@ def train_network(model: nn.Module | Callable[[int], nn.Module], task: TaskInfo,
     fallback = None
     if training_loss is not None and mode in ("graph", "compile"):
         mode, fallback = "eager", f"{mode} not used: the model trains with its own training_loss"
+    if cfg.lr_schedule != "constant" and mode == "graph":  # a captured optimizer step keeps its lr
+        mode, fallback = "eager", "graph not used: the learning rate changes every epoch (lr_schedule)"
+    if stage_hook is not None and mode != "off":
+        mode, fallback = "off", f"{mode} not used: stage-wise training (a stage hook) runs the eager loop"
     net = model if isinstance(model, nn.Module) else model(output_dim(task))
     net = net.to(device)
     if device.type == "cuda":
@@ -338,9 +409,9 @@ def train_network(model: nn.Module | Callable[[int], nn.Module], task: TaskInfo,
     # counter on the device so that the step can live inside a CUDA graph. CPU keeps the default
     # implementation, so that the fast path's device-agnostic part computes exactly what "off" does.
     options = {"fused": True, "capturable": mode == "graph"} if mode != "off" and device.type == "cuda" else {}
-    t = TrainingRun(net, task, ctx, X_train, y_train, X_val, y_val, cfg, param_groups, started, options,
-                    training_loss)
-    ctx.info.update(batch_size=t.batch_size, early_stopping_metric=t.metric, fast_path=mode)
+    t = TrainingRun(net, task, ctx, X_train, y_train, X_val, y_val, cfg, param_groups, options, training_loss,
+                    stage_hook)
+    ctx.info.update(batch_size=t.batch_size, fast_path=mode)
     if fallback:
         ctx.info["fast_path_fallback"] = fallback
     if mode == "off":

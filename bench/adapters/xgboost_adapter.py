@@ -6,13 +6,13 @@ Why it looks the way it does:
     and columns with no categories (which crash XGBoost 3) are already dropped.
   * Columns are renamed to positional names: XGBoost rejects feature names containing '[', ']' or '<',
     which real (OpenML) column names can contain.
-  * eval_metric is a list: the early-stopping metric first (logloss / mlogloss / rmse), then the
-    harness objective where it differs (binary: auc), so one evaluation per round gives both. Early
-    stopping follows the shared rule of bench.adapters.early_stopping (log loss for classification,
-    never before 20 rounds, then patience `early_stopping_rounds`); the pruner gets the objective
-    every 25 rounds. XGBoost's own EarlyStopping callback is not used: it has no minimum number of
-    rounds. One xgb.callback.TrainingCallback makes every per-round decision (GBDTAdapter's
-    RoundMonitor) and also returns True once the tuning deadline (ctx.deadline) has passed.
+  * eval_metric is the early-stopping metric alone (logloss / mlogloss / rmse). Early stopping follows
+    the shared protocol of bench.adapters.early_stopping (log loss for classification, never before 20
+    rounds, then patience `early_stopping_rounds`, the deadline, one precedence of ends); the pruner
+    gets the objective every 25 rounds, computed from the validation predictions XGBoost keeps in its
+    prediction cache (the best round's are kept for the trial's score). XGBoost's own EarlyStopping
+    callback is not used: it has no minimum number of rounds. One xgb.callback.TrainingCallback
+    makes every per-round decision and returns True when the monitor ends training.
   * The model predicts with the best round on the stopping metric (iteration_range), however training
     ended (early stopping, the round cap, the deadline).
   * Multiclass uses softprob with num_class = task.n_classes, so a class missing from the training
@@ -27,8 +27,9 @@ from typing import Any
 import numpy as np
 
 from bench.adapters import register_adapter
-from bench.adapters.base import Capabilities, expand_proba
-from bench.adapters.gbdt_base import GBDTAdapter, LibraryMetrics, RoundMonitor, positional_columns
+from bench.adapters.base import Capabilities
+from bench.adapters.early_stopping import StoppingMonitor
+from bench.adapters.gbdt_base import GBDTAdapter, LibraryMetrics, positional_columns, probe_rows, timed_probe
 from bench.adapters.space import FloatParam, IntParam
 from bench.preprocessing import TreeFramePreprocessor
 
@@ -82,21 +83,29 @@ class XGBoostAdapter(GBDTAdapter):
             params["num_class"] = self.task.n_classes
         return params
 
-    def _train(self, X_train, y_train, X_val, y_val, monitor: RoundMonitor) -> None:
+    def _train(self, X_train, y_train, X_val, y_val, monitor: StoppingMonitor) -> None:
         import xgboost as xgb
 
         dtrain = xgb.QuantileDMatrix(positional_columns(X_train), y_train, enable_categorical=True,
                                      max_bin=self.params["max_bin"], nthread=self.ctx.threads)
         dval = xgb.QuantileDMatrix(positional_columns(X_val), y_val, enable_categorical=True,
                                    ref=dtrain, nthread=self.ctx.threads)
+        probe = probe_rows(X_val)
+        dprobe = xgb.DMatrix(probe, enable_categorical=True, nthread=self.ctx.threads)
+        after_round = self._after_round
 
         class AfterEachRound(xgb.callback.TrainingCallback):
             # Called from Python inside xgb.train, so TrialPruned raised by ctx.report propagates as is.
             def after_iteration(self, model, epoch, evals_log) -> bool:
-                return monitor.after_round(epoch + 1, {m: v[-1] for m, v in evals_log["val"].items()})
+                # model.predict(dval) reads XGBoost's prediction cache of the evaluation set (only the
+                # newest trees are added), so the current validation predictions cost a copy.
+                monitor.probe = lambda: timed_probe(lambda: model.predict(dprobe), len(probe))
+                return after_round(monitor, epoch + 1, {m: v[-1] for m, v in evals_log["val"].items()},
+                                   lambda: model.predict(dval))
 
-        metrics = monitor.metrics.evaluated(monitor.report_metric is not None)
-        self.booster = xgb.train(self._booster_params(metrics), dtrain,
+        # The stopping metric only: the objective is computed from the validation predictions at report
+        # rounds (gbdt_base), not evaluated by XGBoost every round.
+        self.booster = xgb.train(self._booster_params([self.METRICS[self.task.task_type].stop]), dtrain,
                                  num_boost_round=self.params["n_estimators"], evals=[(dval, "val")],
                                  callbacks=[AfterEachRound()], verbose_eval=False)
 
@@ -104,7 +113,4 @@ class XGBoostAdapter(GBDTAdapter):
         import xgboost as xgb
 
         dtest = xgb.DMatrix(positional_columns(X), enable_categorical=True, nthread=self.ctx.threads)
-        pred = self.booster.predict(dtest, iteration_range=(0, self.kept_rounds))
-        if not self.task.is_classification:
-            return pred
-        return expand_proba(pred, np.arange(self.task.n_classes), self.task.n_classes)
+        return self._as_predictions(self.booster.predict(dtest, iteration_range=(0, self.kept_rounds)))

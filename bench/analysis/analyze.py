@@ -27,6 +27,9 @@ class Analysis:
     slices: dict[str, pd.DataFrame] = field(default_factory=dict)
     curve_jobs: pd.DataFrame = field(default_factory=pd.DataFrame)  # per model: jobs, trials, defaults-only
     warnings: list[str] = field(default_factory=list)  # bench.analysis.budget.budget_warnings
+    normalize_metric: stats.NormalizeMetric = stats.NormalizeMetric.OBJECTIVE  # what norm_score normalized
+    elo_weighting: elo.EloWeighting = elo.EloWeighting.DATASET  # how the Elo fit weighs battles
+    left_out: list[str] = field(default_factory=list)  # ensemble_notes: members a cross-model ensemble lacks
 
     @property
     def seed_spread(self) -> bool:
@@ -39,37 +42,46 @@ class Analysis:
         return None
 
 
-def analyze(store: ResultStore, n_boot: int = 1000, seed: int = 0, anchor: str | None = None) -> Analysis:
+def analyze(store: ResultStore, n_boot: int = 1000, seed: int = 0, anchor: str | None = None,
+            normalize_metric: stats.NormalizeMetric | str = stats.NormalizeMetric.OBJECTIVE,
+            elo_weighting: elo.EloWeighting | str = elo.EloWeighting.DATASET) -> Analysis:
+    """Every statistic of the run; `normalize_metric` (objective | paper) picks what the normalized
+    scores normalize, `elo_weighting` (dataset | tabarena) how Elo and the win rates weigh battles."""
+    try:
+        metric, weighting = stats.NormalizeMetric.parse(normalize_metric), elo.EloWeighting.parse(elo_weighting)
+    except ValueError as exc:
+        raise BenchError(str(exc)) from None
     frame = store.frame()
     if frame.empty:
         raise BenchError(f"no records in {store.records_dir}: is {store.run_dir} a run directory of `bench run`?")
     if not (frame.status == "ok").any():
         raise BenchError(f"{store.run_dir} has no successful records to analyze")
-    summary = stats.entry_summary(frame, n_boot=n_boot, seed=seed)
     try:
-        ratings = elo.elo_table(frame, anchor=anchor, n_boot=min(n_boot, 200), seed=seed)
+        summary = stats.entry_summary(frame, n_boot=n_boot, seed=seed, metric=metric)
+        ratings = elo.elo_table(frame, anchor=anchor, n_boot=min(n_boot, 200), seed=seed, weighting=weighting)
     except ValueError as exc:
         raise BenchError(str(exc)) from exc
     summary = summary.merge(ratings, on="entry", how="left")
     records = store.load_all()
     return Analysis(
-        config=store.config(), frame=frame, summary=summary, per_dataset=_per_dataset(frame),
-        rates=elo.win_rate_matrix(frame), cd=critical_difference.critical_difference(frame),
+        config=store.config(), frame=frame, summary=summary, per_dataset=_per_dataset(frame, metric),
+        rates=elo.win_rate_matrix(frame, weighting), cd=critical_difference.critical_difference(frame),
         curves=curves.tuning_curves(frame, records, seed=seed), curve_jobs=curves.curve_jobs(records),
         time_vs_score=stats.time_vs_score(summary),
-        slices={name: stats.slice_table(frame, name) for name in SLICES},
-        warnings=budget.budget_warnings(frame),
+        slices={name: stats.slice_table(frame, name, metric=metric) for name in SLICES},
+        warnings=budget.budget_warnings(frame), normalize_metric=metric, elo_weighting=weighting,
+        left_out=budget.ensemble_notes(records),
     )
 
 
-def _per_dataset(frame: pd.DataFrame) -> pd.DataFrame:
+def _per_dataset(frame: pd.DataFrame, metric: stats.NormalizeMetric) -> pd.DataFrame:
     """stats.per_dataset plus the record files each row came from."""
-    out = stats.per_dataset(frame)
+    out = stats.per_dataset(frame, metric)
     records = (frame.assign(entry=[stats.entry_label(m, v) for m, v in zip(frame.model, frame.variant)])
                .groupby(["dataset", "entry"])["record"].agg(lambda s: sorted(s)).rename("records"))
     out = out.merge(records.reset_index(), on=["dataset", "entry"], how="left")
     cols = ["dataset", "task_type", "entry", "model", "variant", "state", "score", "score_seed_std", "splits",
-            "direction", "norm_score", "norm_minmax", "rank", "records"]
+            "failed_splits", "direction", "norm_input", "norm_score", "norm_minmax", "rank", "records"]
     return out[cols].sort_values(["dataset", "rank"], ignore_index=True)
 
 

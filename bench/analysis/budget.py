@@ -13,9 +13,16 @@ only_defaults belongs to tuning, so it is empty (NaN) for default entries; both 
 entries whose records predate the fields (unknown is not zero). Ensemble entries (schema.TUNING_VARIANTS)
 count like tuned ones: a per-model ensemble is selected from the same trials, so an ensemble of only
 the defaults trial is flagged the same way; the cross-model ensemble sums its member jobs' clock cuts.
+
+A cross-model ensemble (`ensemble_all`) selects over the trials of the models whose predictions it
+could read; a model left out (it failed or was skipped on that split, or its predictions file was
+missing or unreadable: the record's `ensemble.left_out`) shrank its pool. `ensemble_notes` names
+them for the leaderboard notes and the report.
 """
 
 from __future__ import annotations
+
+from collections import Counter, defaultdict
 
 import numpy as np
 import pandas as pd
@@ -78,4 +85,29 @@ def budget_warnings(frame: pd.DataFrame) -> list[str]:
             parts.append(f"{row.clock_cut} trial{'s' if row.clock_cut != 1 else ''} cut by {by}")
         if parts:
             lines.append(f"{row.model}/{row.variant}: " + "; ".join(parts))
+    return lines
+
+
+def ensemble_notes(records: list[dict], shown: int = 4) -> list[str]:
+    """One line per (ensemble entry, model left out of it): on how many of the entry's records, where
+    (dataset/split, the first `shown`), and why (each reason with its count)."""
+    totals: Counter = Counter()
+    gaps: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
+    for r in records:
+        left_out = (r.get("ensemble") or {}).get("left_out")
+        if not isinstance(left_out, dict):
+            continue
+        entry = f"{r.get('model')}/{r.get('variant')}"
+        totals[entry] += 1
+        where = f"{r.get('dataset')}/{(r.get('split') or {}).get('index')}"
+        for model, why in left_out.items():
+            gaps[(entry, model)].append((where, str(why)))
+    lines = []
+    for (entry, model), found in sorted(gaps.items()):
+        places = sorted(w for w, _ in found)
+        more = f" and {len(places) - shown} more" if len(places) > shown else ""
+        counts = sorted(Counter(why for _, why in found).items())
+        reasons = "; ".join(f"{why} ({n}x)" if n > 1 else why for why, n in counts)
+        lines.append(f"{entry}: {model} left out of {len(found)} of {totals[entry]} records "
+                     f"({', '.join(places[:shown])}{more}): {reasons}")
     return lines

@@ -14,6 +14,13 @@ trial of the default record, the best trial of the tuned record) the record's ow
 the mean over model seeds the table shows; so the curve at n = 1 is the default entry's score and the
 curve at the full budget is the tuned entry's (where every job ran it).
 
+Failures count as in the table (bench.analysis.stats): a split where the model's tuned job failed
+contributes its floor (the worst test score finished on that split) at every n, so the curve at n = 1
+and at the full budget still equal the default and tuned entries' scores; a dataset where every tuned
+job of the model failed contributes the table's failure value (the dataset's lowest normalized score,
+at most 0). Curves are always on the objective (trials keep only its test score), whatever metric the
+table's normalized scores use.
+
 Only models with a tuned variant have curves. A job that stopped early (the tuning clock, or a single
 finished trial: the defaults) keeps its last best-so-far value up to the longest job of its model
 (flat, no extrapolation: those are the trials it got), and the legend says so (`curve_jobs`). With
@@ -28,7 +35,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from bench.analysis.stats import apply_scale, dataset_scales, dataset_scores
+from bench.analysis.stats import METHODS, apply_scale, dataset_scales, dataset_scores, normalize, split_scores
 from bench.records.schema import Status, Variant
 
 COMPLETE = "COMPLETE"  # Optuna's state name of a trial that returned a value
@@ -50,8 +57,10 @@ def job_trials(records: list[dict]) -> pd.DataFrame:
         if not ok or not any("test_score" in t for t in ok[0]["trials"]):
             continue  # nothing finished, or written before per-trial test scores existed
         chosen = {r.get("trial_number"): r.get("test_score") for r in ok}
+        split = (ok[0].get("split") or {}).get("index")
         for t in ok[0]["trials"]:
-            rows.append({"dataset": dataset, "model": model, "job_id": job_id, "direction": ok[0]["direction"],
+            rows.append({"dataset": dataset, "model": model, "job_id": job_id, "split": split,
+                         "direction": ok[0]["direction"],
                          "number": t["number"], "state": t["state"], "value": t.get("value"),
                          "test_score": chosen.get(t["number"], t.get("test_score")),
                          "is_default": bool(t.get("is_default"))})
@@ -104,12 +113,14 @@ def tuning_curves(frame: pd.DataFrame, records: list[dict], n_permutations: int 
     trials = job_trials(records)
     if trials.empty:
         return pd.DataFrame(columns=["model", "n_trials", "norm_score", "datasets"])
-    scales = dataset_scales(dataset_scores(frame), method)
+    scores = dataset_scores(frame)
+    scales = dataset_scales(scores, method)
     rng = np.random.default_rng(seed)
     jobs = []
     for (dataset, model, job_id), t in trials.groupby(["dataset", "model", "job_id"], sort=True):
         if dataset in scales.index:
             jobs.append((dataset, model, t.direction.iloc[0], job_curve(t, n_permutations, rng)))
+    jobs += _failed_jobs(frame, trials)
     longest: dict[str, int] = {}
     for _, model, _, curve in jobs:
         longest[model] = max(longest.get(model, 0), len(curve))
@@ -125,9 +136,40 @@ def tuning_curves(frame: pd.DataFrame, records: list[dict], n_permutations: int 
     maps = scales.loc[per_dataset.dataset]
     per_dataset["norm"] = [apply_scale(s, low, span, bool(trunc)).item() for s, low, span, trunc
                            in zip(signed, maps["low"], maps["span"], maps["truncate"])]
-    per_dataset = per_dataset.dropna(subset=["norm"])
+    failed = _failed_datasets(scores, method, longest)
+    covered = set(zip(per_dataset.model, per_dataset.dataset))
+    failed = failed[[(m, d) not in covered for m, d in zip(failed.model, failed.dataset)]]
+    per_dataset = pd.concat([per_dataset.dropna(subset=["norm"]), failed])
     return (per_dataset.groupby(["model", "n_trials"])
             .agg(norm_score=("norm", "mean"), datasets=("dataset", "nunique")).reset_index())
+
+
+def _failed_jobs(frame: pd.DataFrame, trials: pd.DataFrame) -> list[tuple[str, str, str, np.ndarray]]:
+    """A flat one-trial curve at the split's floor for each failed tuned job of a model with curves, on
+    a dataset where the model finished some other split (as the table charges that split)."""
+    splits = split_scores(frame)
+    failed = splits[(splits.variant == Variant.TUNED) & (splits.state == Status.FAILED)
+                    & splits.model.isin(set(trials.model)) & splits.filled.notna()]
+    finished = splits[(splits.variant == Variant.TUNED) & (splits.state == Status.OK)]
+    somewhere = set(zip(finished.dataset, finished.model))
+    have = set(zip(trials.dataset, trials.model, trials.split))
+    out = []
+    for row in failed.itertuples():
+        if (row.dataset, row.model) in somewhere and (row.dataset, row.model, row.split) not in have:
+            score = row.filled if row.direction == "maximize" else -row.filled
+            out.append((row.dataset, row.model, row.direction, np.array([score])))
+    return out
+
+
+def _failed_datasets(scores: pd.DataFrame, method: str, longest: dict[str, int]) -> pd.DataFrame:
+    """The table's failure value at every n for each (model with curves, dataset) where every tuned job
+    of the model failed (used where no job of the model there has trials to draw a curve from)."""
+    normed = normalize(scores, method)
+    failed = normed[(normed.variant == Variant.TUNED) & (normed.state == Status.FAILED)
+                    & normed.model.isin(set(longest))]
+    rows = [{"model": r.model, "dataset": r.dataset, "n_trials": n, "norm": r[METHODS[method]]}
+            for _, r in failed.iterrows() for n in range(1, longest[r.model] + 1)]
+    return pd.DataFrame(rows, columns=["model", "dataset", "n_trials", "norm"])
 
 
 def curve_jobs(records: list[dict]) -> pd.DataFrame:

@@ -1,7 +1,9 @@
 """Leaderboard: the per-entry table of `bench.analysis.stats.entry_summary`, overall and per task type,
 written as CSV and Markdown and shown on the console. Nothing is computed here: the definitions (and
-the rule that skipped and unavailable records are left out while failures count as worst) live in
-bench.analysis.stats and bench.analysis.budget, and the report shows the same numbers.
+the rule that skipped and unavailable records are left out while a failure is the worst result of its
+split) live in bench.analysis.stats and bench.analysis.budget, and the report shows the same numbers.
+Every view states what the normalized scores normalized (stats.NormalizeMetric): the Markdown and the
+console in their notes, the CSV in its `normalized_on` column.
 """
 
 from __future__ import annotations
@@ -15,18 +17,19 @@ from bench.safe_files import write_text_atomic
 
 COLUMNS = ["model", "variant", "family", "norm_score", "seed_std", "norm_minmax", "mean_rank", "wins",
            "datasets", "splits", "failures", "skipped", "unavailable", "only_defaults", "clock_cut",
-           "median_fit_s", "median_predict_s", "cpu_seconds", "gpu_seconds"]
+           "median_fit_s", "median_predict_s", "cpu_seconds", "gpu_seconds", "normalized_on"]
 SEED_COLUMNS = ["seed_std"]  # dropped when no record was tested with more than one model seed
 DEFINITIONS = {
-    "norm_score": "mean over datasets of the quantile-normalized score (Grinsztajn et al. 2022: per dataset the "
-                  "10% quantile (classification) / median (regression, truncated at 0) of the entries' scores "
-                  "-> 0, best -> 1); the sort key",
-    "seed_std": "std over model seeds (--seeds) on the norm_score scale",
-    "norm_minmax": "mean over datasets of the min-max normalized score (worst 0, best 1)",
+    "norm_score": "mean over datasets of the quantile-normalized score (Grinsztajn et al. 2022's rule applied to "
+                  "the metric in `normalized_on`: per dataset the 10% quantile (classification) / median "
+                  "(regression, truncated at 0) of the entries' scores -> 0, best -> 1); the sort key",
+    "seed_std": "std over model seeds (--seeds) on the norm_score scale (objective only)",
+    "norm_minmax": "mean over datasets of the min-max normalized score (worst 0, best 1), same metric",
     "mean_rank": "mean rank per dataset (1 = best)",
     "wins": "datasets where the entry is best",
     "datasets": "datasets finished", "splits": "splits finished (ok records)",
-    "failures": "failure records (failed, timeout, crashed, out of memory): the entry counts as worst there",
+    "failures": "failure records (failed, timeout, crashed, out of memory): each counts as the worst result of "
+                "its split",
     "skipped": "skipped records (capability limits): left out, never a loss",
     "unavailable": "unavailable records (library or weights missing here): left out exactly like skipped",
     "only_defaults": "tuned records whose only finished trial is the defaults trial",
@@ -34,6 +37,8 @@ DEFINITIONS = {
     "median_fit_s": "median fit seconds per split", "median_predict_s": "median predict seconds per split",
     "cpu_seconds": "median CPU seconds per split (the variant's whole cost, tuning included for tuned)",
     "gpu_seconds": "median GPU-held seconds per split",
+    "normalized_on": "the metric norm_score and norm_minmax normalize (--normalize-metric): objective (ROC AUC / "
+                     "log loss / RMSE) or paper (accuracy / R², as Grinsztajn et al. 2022)",
 }
 # The console view: (column, short header). It fits 100 columns; --wide shows every column.
 CONSOLE = [("entry", "entry"), ("norm_score", "score"), ("seed_std", "±sd"), ("norm_minmax", "minmax"),
@@ -45,8 +50,8 @@ WIDE = CONSOLE[:1] + [("family", "family")] + CONSOLE[1:] + [
 SHORT = {  # the console legend, per shown column
     "norm_score": "score: mean quantile-normalized score (sort key)", "seed_std": "±sd: its seed std",
     "norm_minmax": "minmax: mean min-max score", "mean_rank": "rank: mean rank", "datasets": "ds: datasets finished",
-    "failures": "fail / skip / n/a: failed / skipped / unavailable records (skip and n/a are left out, failures "
-                "count as worst)",
+    "failures": "fail / skip / n/a: failed / skipped / unavailable records (skip and n/a are left out, a failure "
+                "is the worst result of its split)",
     "only_defaults": "d-only: tuned records holding only the defaults trial (of all)",
     "clock_cut": "cut: trials cut by the clock (--tune-seconds / --time-limit)",
     "median_fit_s": "fit s: median per split",
@@ -56,23 +61,36 @@ SCORE_COLUMNS = ("norm_score", "norm_ci_low", "norm_ci_high", "seed_std", "norm_
 SECONDS_COLUMNS = ("median_fit_s", "median_predict_s", "cpu_seconds", "gpu_seconds")
 
 
-def compute(frame: pd.DataFrame, task_type: str | None = None) -> pd.DataFrame:
-    """The leaderboard table (sorted by norm_score) for all datasets or one task type."""
+def compute(frame: pd.DataFrame, task_type: str | None = None,
+            metric: stats.NormalizeMetric = stats.NormalizeMetric.OBJECTIVE) -> pd.DataFrame:
+    """The leaderboard table (sorted by norm_score) for all datasets or one task type; `metric` is what
+    the normalized scores normalize (stats.NormalizeMetric), named in the table's normalized_on column."""
+    metric = stats.NormalizeMetric.parse(metric)
     if task_type is not None and not frame.empty:
         frame = frame[stats.per_dataset_value(frame, "task_type") == task_type]
-    table = stats.entry_summary(frame, n_boot=0).reindex(columns=COLUMNS)
-    if not stats.has_seed_spread(frame):
+    table = stats.entry_summary(frame, n_boot=0, metric=metric).assign(normalized_on=metric.value)
+    table = table.reindex(columns=COLUMNS)
+    if not stats.has_seed_spread(frame) or metric is not stats.NormalizeMetric.OBJECTIVE:
         table = table.drop(columns=SEED_COLUMNS)
     return table
 
 
-def all_tables(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    tables = {"overall": compute(frame)}
+def all_tables(frame: pd.DataFrame, metric: stats.NormalizeMetric = stats.NormalizeMetric.OBJECTIVE,
+               ) -> dict[str, pd.DataFrame]:
+    tables = {"overall": compute(frame, metric=metric)}
     task_types = set(stats.per_dataset_value(frame, "task_type").dropna()) if not frame.empty else set()
     for task_type in ("binary", "multiclass", "regression"):
         if task_type in task_types:
-            tables[task_type] = compute(frame, task_type)
+            tables[task_type] = compute(frame, task_type, metric)
     return tables
+
+
+def normalized_on(tables: dict[str, pd.DataFrame]) -> stats.NormalizeMetric:
+    """The metric the tables' normalized scores are on (their normalized_on column)."""
+    table = next(iter(tables.values()), None)
+    if table is None or table.empty:
+        return stats.NormalizeMetric.OBJECTIVE
+    return stats.NormalizeMetric.parse(table.normalized_on.iloc[0])
 
 
 def seconds(value: float) -> str:
@@ -100,10 +118,21 @@ def cell(column: str, value, row=None) -> str:
     return str(value)
 
 
-def legend(shown: list[tuple[str, str]], wide: bool = False) -> str:
+def legend(shown: list[tuple[str, str]], wide: bool = False,
+           metric: stats.NormalizeMetric = stats.NormalizeMetric.OBJECTIVE) -> str:
     parts = [SHORT[c] for c, _ in shown if c in SHORT]
     tail = "" if wide else " `bench leaderboard --wide`: all columns, device seconds."
-    return "; ".join(parts) + "; –: not applicable or not recorded." + tail
+    normalized = f"Normalized on {stats.NormalizeMetric.parse(metric).label}. "
+    return normalized + "; ".join(parts) + "; –: not applicable or not recorded." + tail
+
+
+def left_out_notes(left_out: list[str]) -> list[str]:
+    """The note (console and Markdown) naming the models the cross-model ensembles lacked
+    (bench.analysis.budget.ensemble_notes); empty when none was left out."""
+    if not left_out:
+        return []
+    return ["Left out of cross-model ensembles (their pool lacked these models' trials):",
+            *[f"  - {line}" for line in left_out]]
 
 
 def console_view(table: pd.DataFrame, wide: bool = False) -> tuple[list[tuple[str, str]], list[list[str]]]:
@@ -117,14 +146,17 @@ def console_view(table: pd.DataFrame, wide: bool = False) -> tuple[list[tuple[st
     return shown, rows
 
 
-def to_markdown(tables: dict[str, pd.DataFrame], title: str = "Leaderboard") -> str:
+def to_markdown(tables: dict[str, pd.DataFrame], title: str = "Leaderboard", left_out: list[str] | None = None,
+                ) -> str:
     columns = [c for c in COLUMNS if any(c in t.columns for t in tables.values())]
     legend = [f"- `{c}`: {DEFINITIONS[c]}" for c in columns if c in DEFINITIONS]
     lines = [f"# {title}", "",
-             "Score per dataset = mean test objective over the splits an entry finished, each split the mean over "
-             "model seeds (binary: ROC AUC, multiclass: log loss, regression: RMSE). Failures count as the worst "
-             "entry on their dataset; skipped and unavailable records are left out. Empty cells (–): not "
-             "applicable or not recorded.", "", *legend, ""]
+             "Score per dataset = mean test objective over the splits an entry ran, each split the mean over "
+             "model seeds (binary: ROC AUC, multiclass: log loss, regression: RMSE); a failed split counts as the "
+             "worst score finished on that split, an entry that failed every split of a dataset is the worst "
+             "there; skipped and unavailable records are left out. Empty cells (–): not applicable or not "
+             "recorded.", "", f"Normalized scores on the {normalized_on(tables).label}.", "",
+             *left_out_notes(left_out or []), *([""] if left_out else []), *legend, ""]
     for name, table in tables.items():
         lines += [f"## {name}", "", _markdown_table(table), ""]
     return "\n".join(lines)
@@ -137,11 +169,12 @@ def _markdown_table(table: pd.DataFrame) -> str:
     return "\n".join([header, rule, *body])
 
 
-def write(tables: dict[str, pd.DataFrame], run_dir: Path, title: str) -> list[Path]:
+def write(tables: dict[str, pd.DataFrame], run_dir: Path, title: str, left_out: list[str] | None = None,
+          ) -> list[Path]:
     paths = []
     for name, table in tables.items():
         path = run_dir / ("leaderboard.csv" if name == "overall" else f"leaderboard-{name}.csv")
         # never through a link, never outside the run folder (bench.safe_files)
         paths.append(write_text_atomic(path, table.to_csv(index=False, float_format="%.6g"), run_dir))
-    paths.append(write_text_atomic(run_dir / "leaderboard.md", to_markdown(tables, title), run_dir))
+    paths.append(write_text_atomic(run_dir / "leaderboard.md", to_markdown(tables, title, left_out), run_dir))
     return paths

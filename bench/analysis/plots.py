@@ -108,7 +108,7 @@ def interval_bars(labels, values, low, high, xlabel: str, title: str, reference:
     return fig
 
 
-def win_rate_heatmap(rates: pd.DataFrame):
+def win_rate_heatmap(rates: pd.DataFrame, weighting: str = "dataset"):
     n = len(rates)
     fig, ax = plt.subplots(figsize=(max(5, 0.55 * n + 2), max(4, 0.5 * n + 1.5)))
     im = ax.imshow(rates.to_numpy(dtype=float), vmin=0, vmax=1, cmap="RdBu")
@@ -120,7 +120,7 @@ def win_rate_heatmap(rates: pd.DataFrame):
             if not np.isnan(v):
                 ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,
                         color="white" if abs(v - 0.5) > 0.3 else "black")
-    ax.set_title("Win rate: row beats column (dataset-weighted, ties 1/2)")
+    ax.set_title(f"Win rate: row beats column ({weighting} weighting, ties 1/2)")
     fig.colorbar(im, ax=ax, shrink=0.8)
     return fig
 
@@ -157,7 +157,7 @@ def tuning_curves(curves: pd.DataFrame, jobs: pd.DataFrame | None = None):
             ax.axhline(float(first.iloc[0]), color=line.get_color(), ls=":", lw=1)
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_xlabel("number of trials (defaults first, others in shuffled order)")
-    ax.set_ylabel("normalized test score of best-on-validation trial")
+    ax.set_ylabel("normalized test objective of best-on-validation trial")
     ax.set_title("Tuning curves (dotted: defaults; legend: completed trials per job)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)

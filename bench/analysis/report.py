@@ -19,6 +19,7 @@ import pandas as pd
 
 from bench.analysis import leaderboard, plots
 from bench.analysis.analyze import SLICES, Analysis
+from bench.analysis.options import EloWeighting, NormalizeMetric
 from bench.records.schema import Variant
 from bench.safe_files import write_atomic, write_text_atomic
 
@@ -38,36 +39,55 @@ window.addEventListener("load", function () {
 });
 </script>"""
 
-METHODS = [
-    "Score per dataset: mean test objective over the splits an entry finished (binary ROC AUC, multiclass log "
-    "loss, regression RMSE), each split's value the mean over model seeds.",
-    "Normalized score (quantile): Grinsztajn et al. 2022; per dataset the 10% quantile (classification) / "
-    "median (regression, truncated at 0) of the entries' scores maps to 0 and the best to 1. "
-    "Interval: 95% percentile bootstrap over datasets. Min-max: worst entry 0, best 1.",
-    "Seed std: the std over model seeds of the test score, on the normalized scale, averaged over datasets "
-    "(shown when a run used --seeds 2 or more).",
-    "Elo: Bradley-Terry fit on per-split battles (ties 1/2, failures lose), every dataset weighted equally; "
-    "the anchor entry is fixed at 1000; 95% bootstrap interval over datasets.",
-    "Critical difference: Friedman test, Nemenyi post-hoc (Demšar 2006).",
-    "Failed entries (failed, timeout, crashed, out of memory) count as the worst on that dataset and lose every "
-    "battle of the split; skipped (capability limits) and unavailable (library or weights missing) records are "
-    "left out of every number, table, Elo, win rate and curve alike, never a loss. 'failed' counts failure "
-    "records only.",
-    "Budget: 'defaults-only' counts tuned records whose only finished trial is the defaults trial (of the "
-    "entry's finished splits); 'clock-cut' counts trials a clock cut short (the tuning clock, --tune-seconds, "
-    "or the job's --time-limit, the only one that can cut a defaults trial); "
-    "'CPU s' / 'GPU s' are the median device seconds per split the variant cost (tuned: the whole tuning), "
-    "an equal-compute view next to the equal-trials one. –: not applicable or not recorded.",
-    "Ensembles: 'ensemble' is Caruana et al. 2004 greedy ensemble selection with replacement (40 steps, cut "
-    "back to the best step, as AutoGluon / TabArena's 'tuned + ensembled') over the job's trials on the "
-    "validation objective; its test prediction is the weighted mean of the members' (no refit). "
-    "'ensemble_all/ensemble' makes the same selection over every model's trials of a split. Selection never "
-    "sees test labels.",
-    "Tuning curves aggregate like the table: per dataset the test scores of the best-on-validation trial are "
-    "averaged over splits, then normalized (and truncated) with the table's normalization, then averaged over "
-    "datasets; a trial a record chose carries the record's score, so n = 1 is the default entry's score. A job "
-    "that stopped early stays flat at its last value; the legend gives the trials each job completed.",
-]
+def definitions(a: Analysis) -> list[str]:
+    """The report's Definitions section, for the options this analysis used."""
+    paper = a.normalize_metric is NormalizeMetric.PAPER
+    return [
+        "Score per dataset: mean test objective over the splits an entry ran (binary ROC AUC, multiclass log "
+        "loss, regression RMSE), each split's value the mean over model seeds; a split the entry failed counts "
+        "as that split's worst finished score.",
+        f"Normalized score (quantile) on the {a.normalize_metric.label}: the normalization rule of Grinsztajn et "
+        "al. 2022; per dataset the 10% quantile (classification) / median (regression, truncated at 0) of the "
+        "entries' scores maps to 0 and the best to 1. "
+        + ("Like the paper, it normalizes accuracy and R² (--normalize-metric paper); score, ranks, Elo, critical "
+           "difference and tuning curves stay on the objective. " if paper else
+           "The paper normalizes accuracy and R²; `--normalize-metric paper` does the same for numbers "
+           "comparable with it. ")
+        + "Interval: 95% percentile bootstrap over datasets. Min-max: worst entry 0, best 1.",
+        "Seed std: the std over model seeds of the test score, on the normalized scale, averaged over datasets "
+        "(shown when a run used --seeds 2 or more, and only for the objective).",
+        f"Elo ({a.elo_weighting.label}): Bradley-Terry fit on per-split battles (ties 1/2, a failure loses every "
+        "battle of its split); " + ("each battle weighs 1/n_splits of its dataset and the fit has almost no "
+                                    "prior, as TabArena's (comparable with its leaderboard); "
+                                    if a.elo_weighting is EloWeighting.TABARENA else
+                                    "every dataset's battles weigh 1 in total, with a weak prior "
+                                    "(`--elo-weighting tabarena` gives TabArena's weighting); ")
+        + "the anchor entry is fixed at 1000; 95% bootstrap interval over datasets. Win rates weigh battles alike.",
+        "Critical difference: Friedman test, Nemenyi post-hoc (Demšar 2006).",
+        "Failures (failed, timeout, crashed, out of memory) are the worst result of their split: a failed split "
+        "counts as the worst score finished on that split in the dataset's mean (and so in ranks, wins, "
+        "normalized scores, critical difference and curves), it loses every battle of its split in Elo and "
+        "the win rates, and an entry that failed every split of a dataset is the worst there (lowest "
+        "normalized score, at most 0; last rank). Skipped (capability limits) and unavailable (library or "
+        "weights missing) records are left out of every number, table, Elo, win rate and curve alike, never "
+        "a loss. 'failed' counts failure records only.",
+        "Budget: 'defaults-only' counts tuned records whose only finished trial is the defaults trial (of the "
+        "entry's finished splits); 'clock-cut' counts trials a clock cut short (the tuning clock, --tune-seconds, "
+        "or the job's --time-limit, the only one that can cut a defaults trial); "
+        "'CPU s' / 'GPU s' are the median device seconds per split the variant cost (tuned: the whole tuning), "
+        "an equal-compute view next to the equal-trials one. –: not applicable or not recorded.",
+        "Ensembles: 'ensemble' is Caruana et al. 2004 greedy ensemble selection with replacement (40 steps, cut "
+        "back to the best step, step scores rounded to 6 decimals as AutoGluon does, as in TabArena's 'tuned + "
+        "ensembled') over the job's trials on the validation objective; its test prediction is the weighted mean "
+        "of the members' (no refit). 'ensemble_all/ensemble' makes the same selection over every model's trials "
+        "of a split; models it had to leave out are named under the leaderboard. Selection never sees test "
+        "labels.",
+        "Tuning curves (always on the objective) aggregate like the table: per dataset the test scores of the "
+        "best-on-validation trial are averaged over splits (a failed job at its split's worst finished score), "
+        "then normalized (and truncated) with the table's normalization, then averaged over datasets; a trial a "
+        "record chose carries the record's score, so n = 1 is the default entry's score. A job that stopped "
+        "early stays flat at its last value; the legend gives the trials each job completed.",
+    ]
 
 
 def _fmt(v, digits: int = 3) -> str:
@@ -80,9 +100,10 @@ def _fmt(v, digits: int = 3) -> str:
 
 def leaderboard_rows(a: Analysis) -> tuple[list[str], list[list[str]]]:
     seeds = a.seed_spread
-    header = ["#", "entry", "norm. score [95% CI]", "min-max", *(["± seed std"] if seeds else []), "mean rank",
-              "Elo [95% CI]", "wins", "datasets", "failed", "skipped", "unavailable", "defaults-only",
-              "clock-cut", "median s", "CPU s", "GPU s"]
+    header = ["#", "entry", f"norm. score ({a.normalize_metric.value}) [95% CI]", "min-max",
+              *(["± seed std"] if seeds else []), "mean rank", f"Elo ({a.elo_weighting.value}) [95% CI]", "wins",
+              "datasets", "failed", "skipped", "unavailable", "defaults-only", "clock-cut", "median s", "CPU s",
+              "GPU s"]
     rows = []
     for i, (_, r) in enumerate(a.summary.iterrows(), 1):
         rows.append([str(i), r.entry, f"{_fmt(r.norm_score)} [{_fmt(r.norm_ci_low)}, {_fmt(r.norm_ci_high)}]",
@@ -97,15 +118,18 @@ def leaderboard_rows(a: Analysis) -> tuple[list[str], list[list[str]]]:
 
 def dataset_rows(a: Analysis, link) -> tuple[list[str], list[list[str]]]:
     seeds = a.seed_spread
-    header = ["dataset", "entry", "state", "score", *(["± seed std"] if seeds else []), "splits", "norm.",
+    paper = a.normalize_metric is NormalizeMetric.PAPER
+    header = ["dataset", "entry", "state", "score", *(["± seed std"] if seeds else []), "splits",
+              "failed splits", *(["accuracy / R²"] if paper else []), f"norm. ({a.normalize_metric.value})",
               "min-max", "rank", "records"]
     rows = []
     for r in a.per_dataset.itertuples():
         arrow = "↑" if r.direction == "maximize" else "↓"
         records = " ".join(link(p, f"r{n}") for n, p in enumerate(r.records or []))
         rows.append([r.dataset, r.entry, str(r.state), f"{_fmt(r.score, 4)} {arrow}",
-                     *([_fmt(r.score_seed_std, 4)] if seeds else []), _fmt(r.splits), _fmt(r.norm_score),
-                     _fmt(r.norm_minmax), _fmt(r.rank, 1), records])
+                     *([_fmt(r.score_seed_std, 4)] if seeds else []), _fmt(r.splits), _fmt(r.failed_splits),
+                     *([_fmt(r.norm_input, 4)] if paper else []), _fmt(r.norm_score), _fmt(r.norm_minmax),
+                     _fmt(r.rank, 1), records])
     return header, rows
 
 
@@ -121,19 +145,22 @@ def budget_text(a: Analysis) -> str:
 def figures(a: Analysis) -> dict[str, tuple[str, object]]:
     """name -> (caption, matplotlib Figure) for every plot the data allows (`plots.png` renders one)."""
     s = a.summary
-    out = {"normalized-score": ("Mean normalized score (quantile) with 95% bootstrap intervals over datasets",
+    metric, weighting = a.normalize_metric, a.elo_weighting
+    out = {"normalized-score": (f"Mean normalized score (quantile, {metric.label}) with 95% bootstrap intervals "
+                                f"over datasets",
                                 plots.interval_bars(s.entry, s.norm_score, s.norm_ci_low, s.norm_ci_high,
-                                                    "mean normalized score", "Normalized score"))}
+                                                    "mean normalized score", f"Normalized score ({metric.value})"))}
     if s.elo.notna().any():
         e = s.sort_values("elo", ascending=False)
-        out["elo"] = (f"Elo (Bradley-Terry; {a.anchor} = 1000) with 95% bootstrap intervals",
-                      plots.interval_bars(e.entry, e.elo, e.elo_ci_low, e.elo_ci_high, "Elo", "Elo", reference=1000.0))
+        out["elo"] = (f"Elo (Bradley-Terry, {weighting.label}; {a.anchor} = 1000) with 95% bootstrap intervals",
+                      plots.interval_bars(e.entry, e.elo, e.elo_ci_low, e.elo_ci_high, "Elo",
+                                          f"Elo ({weighting.value} weighting)", reference=1000.0))
     if a.cd is not None:
         out["critical-difference"] = ("Critical-difference diagram", plots.cd_diagram(a.cd))
     if not a.rates.empty:
-        out["win-rate"] = ("Pairwise win rates", plots.win_rate_heatmap(a.rates))
+        out["win-rate"] = (f"Pairwise win rates ({weighting.label})", plots.win_rate_heatmap(a.rates, weighting))
     if not a.curves.empty:
-        out["tuning-curves"] = ("Tuning curves", plots.tuning_curves(a.curves, a.curve_jobs))
+        out["tuning-curves"] = ("Tuning curves (normalized objective)", plots.tuning_curves(a.curves, a.curve_jobs))
     if not a.time_vs_score.empty:
         out["time-vs-score"] = ("Time vs score", plots.time_vs_score(a.time_vs_score))
     return out
@@ -155,7 +182,8 @@ def variant_rows(a: Analysis) -> tuple[list[str], list[list[str]]]:
     """The "default / tuned / ensemble" table: quantile-normalized score, then min-max."""
     q = variants_side_by_side(a, "norm_score")
     m = variants_side_by_side(a, "norm_minmax").reindex(index=q.index)
-    header = ["model", *[f"{c} (norm.)" for c in q.columns], *[f"{c} (min-max)" for c in m.columns]]
+    on = a.normalize_metric.value
+    header = ["model", *[f"{c} (norm., {on})" for c in q.columns], *[f"{c} (min-max, {on})" for c in m.columns]]
     rows = [[html.escape(str(model)), *[_fmt(v) for v in q.loc[model]], *[_fmt(v) for v in m.loc[model]]]
             for model in q.index]
     return header, rows
@@ -271,9 +299,18 @@ def write_report(a: Analysis, run_dir: Path, out_dir: Path) -> list[Path]:
                f'(one row per record; column <code>record</code> is the JSON file), per-dataset rows below link '
                f"each record file.</p>")
     budget = budget_text(a)
+    options = (f"Normalized scores on the {a.normalize_metric.label}. Elo and win rates: "
+               f"{a.elo_weighting.label}.")
+    left_out = leaderboard.left_out_notes(a.left_out)
+    left_html = (f'<p id="left-out">{html.escape(left_out[0])}</p><ul>'
+                 + "".join(f"<li>{html.escape(line.strip(' -'))}</li>" for line in left_out[1:]) + "</ul>"
+                 if left_out else "")
     add("Leaderboard",
-        _html_table(lb_header, lb_rows, "leaderboard") + f'<p id="budget">{html.escape(budget)}</p>' + lb_note,
-        _md_table(lb_header, lb_rows) + f"\n\n{budget}\n\nRecords: {link_md('records.parquet', 'records.parquet')}")
+        _html_table(lb_header, lb_rows, "leaderboard") + f'<p id="options">{html.escape(options)}</p>'
+        + f'<p id="budget">{html.escape(budget)}</p>' + left_html + lb_note,
+        _md_table(lb_header, lb_rows) + f"\n\n{options}\n\n{budget}\n\n"
+        + ("\n".join(left_out) + "\n\n" if left_out else "")
+        + f"Records: {link_md('records.parquet', 'records.parquet')}")
     for name, heading in (("normalized-score", "Normalized score"), ("elo", "Elo"),
                           ("critical-difference", "Critical difference"), ("win-rate", "Win rates")):
         h, m = fig(name)
@@ -287,7 +324,7 @@ def write_report(a: Analysis, run_dir: Path, out_dir: Path) -> list[Path]:
         _md_table(dvt_header, dvt_rows) + ("\n\n" + m if m else ""))
     for key, label in SLICES.items():
         sh, srows = _frame_rows(a.slices[key])
-        add(f"Slice: {label}", _html_table(sh, srows), _md_table(sh, srows))
+        add(f"Slice: {label} (normalized {a.normalize_metric.value})", _html_table(sh, srows), _md_table(sh, srows))
     h, m = fig("time-vs-score")
     if h:
         add("Time vs score", h, m)
@@ -301,8 +338,9 @@ def write_report(a: Analysis, run_dir: Path, out_dir: Path) -> list[Path]:
     checks = data_check_rows(run_dir)
     if checks[1]:
         add("Data checks", _html_table(*checks, "data-checks"), _md_table(*checks))
-    methods = "".join(f"<li>{html.escape(t)}</li>" for t in METHODS)
-    add("Definitions", f"<ul>{methods}</ul>", "\n".join(f"- {t}" for t in METHODS))
+    texts = definitions(a)
+    methods = "".join(f"<li>{html.escape(t)}</li>" for t in texts)
+    add("Definitions", f"<ul>{methods}</ul>", "\n".join(f"- {t}" for t in texts))
 
     page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
             f"<style>{CSS}</style></head>\n<body>\n<h1>{html.escape(title)}</h1>\n"

@@ -5,8 +5,9 @@ wins and the per-entry summary that the leaderboard, the report, Elo, the tuning
 
 One name per quantity:
   entry          one model and variant, "xgboost/tuned"
-  score          per dataset and entry: the mean test objective over the splits the entry finished
-                 (each split's value is already the mean over model seeds)
+  score          per split: the test objective (binary ROC AUC, multiclass log loss, regression RMSE;
+                 already the mean over model seeds); per dataset and entry: the mean over every split
+                 the entry ran there, a failed split counted at that split's floor (below)
   signed         score, direction-aware (higher = better); -inf where the entry failed
   norm_score     quantile normalization of score (below); per entry its mean over datasets
   norm_minmax    min-max normalization of score; per entry its mean over datasets
@@ -14,11 +15,27 @@ One name per quantity:
   score_seed_std the std over model seeds of a split's test score (objective units), mean over splits
   norm_seed_std  score_seed_std on the norm_score scale; per entry its mean over datasets is seed_std
 
-Normalizations (per dataset, on signed):
+Which records count (bench.records.schema), per split, the same in every view:
+  - a record that was NOT_RUN (skipped for a declared capability limit, or unavailable in this
+    environment) says nothing about the model and is left out of every statistic, never a loss;
+  - a FAILURE is the worst result on its split. Per split, its FLOOR is the worst test score any
+    entry finished on that split; an entry that failed a split gets the floor there, and its dataset
+    score is the mean over all the splits it ran (a split nobody finished has no floor and is left
+    out for everyone). So a model that times out on a dataset's hardest split is charged the worst
+    result of that split, never the mean of its easy splits (which made it win datasets it failed
+    on). In Elo and the win rates the same failure loses every battle of its split. This is the
+    AutoML Benchmark's rule (Gijsbers et al. 2024, JMLR 25: a failed fold is imputed with the constant
+    predictor's result on that fold) with the worst entry of the split in place of the constant
+    predictor, so no extra model has to run. On a split only one entry finished, the failure equals
+    that entry there (the table cannot go below the only result; its battle still counts as lost).
+  - an entry that failed EVERY split of a dataset is the worst on that dataset: signed -inf, last
+    rank, normalized score the dataset's lowest and at most 0.
+
+Normalizations (per dataset, on signed), both computed on NORMALIZE_METRIC:
   min-max   (s - min) / (max - min) over the entries that finished; 1 = best, 0 = worst. Sensitive to
             the worst entry: a weak baseline (`dummy`) squeezes every useful model toward 1.
-  quantile  Grinsztajn et al. 2022 ("Why do tree-based models still outperform deep learning on
-            tabular data?", NeurIPS Datasets and Benchmarks), as in their code
+  quantile  the rule of Grinsztajn et al. 2022 ("Why do tree-based models still outperform deep
+            learning on tabular data?", NeurIPS Datasets and Benchmarks), as in their code
             (github.com/LeoGrin/tabular-benchmark, analyses/random_search_utils.R `normalize_no_variable`
             and analyses/benchmark_plots_numerical.R): (s - q) / (max - q) where q is the 10% quantile
             of all scores on the dataset for classification and the 50% quantile (median) for
@@ -27,11 +44,13 @@ Normalizations (per dataset, on signed):
             model; here it is over the leaderboard's entries. numpy's default (linear) quantile is
             R's default (type 7). The truncation applies to the per-dataset mean over splits, never
             to single splits (the tuning curves follow the same rule).
-
-Which records count (bench.records.schema): a FAILURE makes the entry the worst on that dataset (its
-normalized score is the lowest there, and at most 0; it ranks last and loses every battle of that
-split); a record that was NOT_RUN (skipped for a declared capability limit, or unavailable in this
-environment) says nothing about the model and is left out of every statistic — never a loss.
+The metric normalized (NormalizeMetric): `objective` (the default) normalizes the harness's objective
+(ROC AUC / log loss / RMSE), so its numbers are the harness's own: the rule is Grinsztajn et al.'s,
+the metric is not. `paper` normalizes what the paper normalizes, test accuracy for classification and
+test R² for regression (both higher = better), with the same quantile and truncation rules, for
+numbers comparable with the paper's. Only the normalized scores follow the choice; score, ranks, wins,
+Elo, critical difference and tuning curves stay on the objective (trials keep only the objective's test
+score), and seed_std is not computed under `paper` (records keep only the objective's seed spread).
 """
 
 from __future__ import annotations
@@ -42,6 +61,7 @@ import numpy as np
 import pandas as pd
 
 from bench.analysis.budget import entry_budget
+from bench.analysis.options import NormalizeMetric
 from bench.records.schema import FAILURES, NOT_RUN, Status
 
 QUANTILE_FOR_TASK = {"binary": 0.1, "multiclass": 0.1, "regression": 0.5}
@@ -54,6 +74,9 @@ CATEGORICAL_LABELS = ["no categorical", "<= 50% categorical", "> 50% categorical
 ENTRY_KEYS = ["dataset", "task_type", "model", "variant", "entry"]
 
 
+PAPER_METRIC = {"binary": "accuracy", "multiclass": "accuracy", "regression": "r2"}  # record `test` keys
+
+
 def entry_label(model: str, variant: str) -> str:
     return f"{model}/{variant}"
 
@@ -64,12 +87,31 @@ def per_dataset_value(frame: pd.DataFrame, column: str) -> pd.Series:
     return frame.groupby("dataset")[column].transform(lambda s: s.dropna().iloc[0] if s.notna().any() else None)
 
 
-def split_scores(frame: pd.DataFrame) -> pd.DataFrame:
+def _metric_values(rows: pd.DataFrame, ok: np.ndarray, metric: NormalizeMetric) -> tuple[pd.Series, np.ndarray]:
+    """(score per row, whether higher is better per row) for the chosen metric; NaN for failures."""
+    if metric is NormalizeMetric.OBJECTIVE:
+        return pd.to_numeric(rows.test_score, errors="coerce").where(ok), (rows.direction == "maximize").to_numpy()
+    score = pd.Series(np.nan, index=rows.index)
+    for task_type, name in PAPER_METRIC.items():
+        mine = (rows.task_type == task_type).to_numpy()
+        column = f"test_{name}"
+        values = pd.to_numeric(rows[column], errors="coerce") if column in rows else score
+        score[mine] = values[mine]
+    missing = rows[ok & score.isna().to_numpy()]
+    if len(missing):
+        example = f", e.g. {missing.record.iloc[0]}" if "record" in missing else ""
+        raise ValueError(f"--normalize-metric paper needs each ok record's test accuracy (classification) or R² "
+                         f"(regression); {len(missing)} lack it{example}")
+    return score.where(ok), np.ones(len(rows), dtype=bool)
+
+
+def split_scores(frame: pd.DataFrame, metric: NormalizeMetric = NormalizeMetric.OBJECTIVE) -> pd.DataFrame:
     """One row per record that ran (status ok or a failure; NOT_RUN records are left out): dataset,
     task_type, split, model, variant, entry, state (Status.OK or Status.FAILED), score (the test
-    objective, NaN for failures), direction, and signed (direction-aware, -inf for failures).
-    Elo's battles and every per-dataset score are built from these rows."""
-    columns = [*ENTRY_KEYS, "split", "state", "score", "direction", "signed", "score_seed_std"]
+    metric, NaN for failures), direction, signed (direction-aware, -inf for failures) and filled
+    (signed, a failure at its split's floor: the lowest signed value finished on that split; NaN where
+    nobody finished the split). Elo's battles read signed; every per-dataset score reads filled."""
+    columns = [*ENTRY_KEYS, "split", "state", "score", "direction", "signed", "filled", "score_seed_std"]
     if frame.empty:
         return pd.DataFrame(columns=columns)
     rows = frame.assign(task_type=per_dataset_value(frame, "task_type"),
@@ -77,40 +119,44 @@ def split_scores(frame: pd.DataFrame) -> pd.DataFrame:
     rows = rows[~rows.status.isin(NOT_RUN)].copy()
     ok = (rows.status == Status.OK).to_numpy()
     rows["state"] = np.where(ok, Status.OK, Status.FAILED)
-    rows["score"] = pd.to_numeric(rows.test_score, errors="coerce").where(ok)
-    higher = (rows.direction == "maximize").to_numpy()
+    rows["score"], higher = _metric_values(rows, ok, NormalizeMetric.parse(metric))
+    if metric == NormalizeMetric.PAPER:
+        rows["direction"] = "maximize"
     rows["signed"] = np.where(ok, np.where(higher, rows.score, -rows.score), -np.inf)
+    floor = rows.signed.where(ok).groupby([rows.dataset, rows.split]).transform("min")
+    rows["filled"] = np.where(ok, rows.signed, floor)
     std = rows.test_score_std if "test_score_std" in rows else pd.Series(np.nan, index=rows.index)
     rows["score_seed_std"] = pd.to_numeric(std, errors="coerce").where(ok)
     rows["entry"] = [entry_label(m, v) for m, v in zip(rows.model, rows.variant)]
     return rows[columns].reset_index(drop=True)
 
 
-def dataset_scores(frame: pd.DataFrame) -> pd.DataFrame:
+def dataset_scores(frame: pd.DataFrame, metric: NormalizeMetric = NormalizeMetric.OBJECTIVE) -> pd.DataFrame:
     """One row per (dataset, entry) that ran there: state (ok if any split finished, else failed),
-    score (mean over the finished splits), splits (how many finished), score_seed_std, direction,
-    signed, and the dataset's size / categorical share for slicing. Datasets where nothing finished
-    are dropped: they have no scale to normalize on."""
-    splits = split_scores(frame)
-    columns = [*ENTRY_KEYS, "state", "score", "splits", "score_seed_std", "direction", "signed",
+    score (mean over the splits it ran, a failed split at its floor: `split_scores`), splits (how many
+    finished), failed_splits, score_seed_std (over the finished splits), direction, signed, and the
+    dataset's size / categorical share for slicing. Datasets where nothing finished are dropped: they
+    have no scale to normalize on."""
+    splits = split_scores(frame, metric)
+    columns = [*ENTRY_KEYS, "state", "score", "splits", "failed_splits", "score_seed_std", "direction", "signed",
                "n_rows", "n_features", "n_categorical"]
     if splits.empty:
         return pd.DataFrame(columns=columns)
-    ok = splits[splits.state == Status.OK]
-    grouped = splits.groupby(ENTRY_KEYS, dropna=False, sort=True)
-    out = grouped.agg(direction=("direction", "first")).reset_index()
-    out["state"] = grouped.state.agg(lambda s: Status.OK if (s == Status.OK).any() else Status.FAILED).to_numpy()
-    means = ok.groupby(ENTRY_KEYS, dropna=False).agg(score=("score", "mean"), splits=("split", "nunique"),
-                                                     score_seed_std=("score_seed_std", "mean")).reset_index()
-    out = out.merge(means, on=ENTRY_KEYS, how="left")
-    out["splits"] = out.splits.fillna(0).astype(int)
-    higher = out.direction == "maximize"
-    out["signed"] = np.where(out.state == Status.OK, np.where(higher, out.score, -out.score), -np.inf)
+    finished = splits.state == Status.OK
+    out = (splits.assign(finished=finished, failed=~finished, seed_std=splits.score_seed_std.where(finished))
+           .groupby(ENTRY_KEYS, dropna=False, sort=True)
+           .agg(direction=("direction", "first"), any_ok=("finished", "any"), splits=("finished", "sum"),
+                failed_splits=("failed", "sum"), filled=("filled", "mean"), score_seed_std=("seed_std", "mean"))
+           .reset_index())
+    out["state"] = np.where(out.any_ok, Status.OK, Status.FAILED)
+    out["signed"] = np.where(out.any_ok, out.filled, -np.inf)
+    out["score"] = np.where(out.any_ok, np.where(out.direction == "maximize", out.filled, -out.filled), np.nan)
+    out[["splits", "failed_splits"]] = out[["splits", "failed_splits"]].astype(int)
     present = [c for c in ("n_rows", "n_features", "n_categorical") if c in frame]
     meta = frame.groupby("dataset")[present].max().reset_index()
     out = out.merge(meta, on="dataset", how="left").reindex(columns=columns)
-    finished = out.groupby("dataset")["state"].transform(lambda s: (s == Status.OK).any())
-    return out[finished].reset_index(drop=True)
+    finished_somewhere = out.groupby("dataset")["state"].transform(lambda s: (s == Status.OK).any())
+    return out[finished_somewhere].reset_index(drop=True)
 
 
 def scale(ok_signed: np.ndarray, task_type: str, method: str) -> tuple[float, float, bool]:
@@ -168,12 +214,20 @@ def add_ranks(scores: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def per_dataset(frame: pd.DataFrame) -> pd.DataFrame:
-    """`dataset_scores` with rank, win, norm_score, norm_minmax and norm_seed_std."""
-    scores = normalize(normalize(add_ranks(dataset_scores(frame)), "quantile"), "minmax")
-    span = scores.dataset.map(dataset_scales(scores, "quantile").span) if len(scores) else pd.Series(dtype=float)
-    scores["norm_seed_std"] = np.where(span > 0, scores.score_seed_std / span.where(span > 0), 0.0)
-    return scores
+def per_dataset(frame: pd.DataFrame, metric: NormalizeMetric = NormalizeMetric.OBJECTIVE) -> pd.DataFrame:
+    """`dataset_scores` (on the objective) with rank, win, norm_score, norm_minmax (on `metric`),
+    norm_input (the per-dataset value normalized: score, or the mean accuracy / R² under `paper`) and
+    norm_seed_std (NaN under `paper`)."""
+    scores = add_ranks(dataset_scores(frame))
+    if NormalizeMetric.parse(metric) is NormalizeMetric.OBJECTIVE:
+        scores = normalize(normalize(scores, "quantile"), "minmax")
+        scores["norm_input"] = scores.score
+        span = scores.dataset.map(dataset_scales(scores, "quantile").span) if len(scores) else pd.Series(dtype=float)
+        scores["norm_seed_std"] = np.where(span > 0, scores.score_seed_std / span.where(span > 0), 0.0)
+        return scores
+    paper = normalize(normalize(dataset_scores(frame, metric), "quantile"), "minmax")
+    paper = paper[["dataset", "entry", "score", "norm_score", "norm_minmax"]].rename(columns={"score": "norm_input"})
+    return scores.merge(paper, on=["dataset", "entry"], how="left").assign(norm_seed_std=np.nan)
 
 
 def pivot(scores: pd.DataFrame, value: str) -> pd.DataFrame:
@@ -208,15 +262,16 @@ SUMMARY_COLUMNS = [
     "only_defaults", "clock_cut"]
 
 
-def entry_summary(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+def entry_summary(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
+                  metric: NormalizeMetric = NormalizeMetric.OBJECTIVE) -> pd.DataFrame:
     """One row per entry of the frame (also entries that never ran: their scores are NaN), sorted by
     norm_score: normalized means (with a bootstrap CI over datasets for norm_score when n_boot > 0),
     seed_std, mean_rank, wins, datasets finished, splits finished (ok records), record counts by
     status (failures, skipped, unavailable), median seconds per split (fit, predict, both), device
-    seconds and budget truncation (bench.analysis.budget)."""
+    seconds and budget truncation (bench.analysis.budget). The normalized columns are on `metric`."""
     if frame.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
-    scores = per_dataset(frame)
+    scores = per_dataset(frame, metric)
     ci = bootstrap_mean_ci(pivot(scores, "norm_score"), n_boot=n_boot, seed=seed) if n_boot and len(scores) else None
     families = frame.groupby("model")["family"].agg(lambda s: s.dropna().iloc[0] if s.notna().any() else None)
     rows = []
@@ -253,12 +308,13 @@ def add_slices(scores: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def slice_table(frame: pd.DataFrame, by: str, method: str = "quantile") -> pd.DataFrame:
+def slice_table(frame: pd.DataFrame, by: str, method: str = "quantile",
+                metric: NormalizeMetric = NormalizeMetric.OBJECTIVE) -> pd.DataFrame:
     """entries x slices: mean normalized score over the datasets in each slice (normalized over all
     entries of a dataset, as in the leaderboard); the column names carry the dataset count."""
     if by not in ("task_type", "size", "categorical_share"):
         raise ValueError(f"unknown slice {by!r} (task_type, size, categorical_share)")
-    scores = add_slices(normalize(dataset_scores(frame), method))
+    scores = add_slices(normalize(dataset_scores(frame, metric), method))
     counts = scores.groupby(by).dataset.nunique()
     table = scores.groupby(["entry", by])[METHODS[method]].mean().unstack(by)
     table.columns = [f"{c} (n={counts[c]})" for c in table.columns]

@@ -14,7 +14,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bench.analysis import leaderboard
-from bench.analysis.budget import budget_warnings
+from bench.analysis.budget import budget_warnings, ensemble_notes
+from bench.analysis.options import NormalizeMetric
 from bench.errors import BenchError
 from bench.records.integrity import check_run, require_whole
 from bench.records.schema import FAILURES
@@ -167,26 +168,34 @@ def cmd_verify(args, console) -> int:
 
 
 def cmd_leaderboard(args, console) -> int:
-    _print_leaderboard(_run_store(args.run_dir), console, args.allow_partial, wide=args.wide)
+    _print_leaderboard(_run_store(args.run_dir), console, args.allow_partial, wide=args.wide,
+                       metric=args.normalize_metric)
     return 0
 
 
-def _print_leaderboard(store: ResultStore, console, allow_partial: bool = False, wide: bool = False) -> list[str]:
+def _print_leaderboard(store: ResultStore, console, allow_partial: bool = False, wide: bool = False,
+                       metric: NormalizeMetric = NormalizeMetric.OBJECTIVE) -> list[str]:
     """Prints and writes the leaderboards; returns the budget warnings (bench.analysis.budget)."""
     _checked(store, console, allow_partial)
     frame = store.frame()
     if frame.empty:
         raise BenchError(f"no records in {store.records_dir}")
-    tables = leaderboard.all_tables(frame)
+    try:
+        tables = leaderboard.all_tables(frame, metric)
+    except ValueError as exc:
+        raise BenchError(str(exc)) from None
     title = f"Leaderboard: {store.config().get('suite', store.run_dir.name)}"
     for name, table in tables.items():
         shown, rows = leaderboard.console_view(table, wide)
         console.print(_rich_table(shown, rows, f"{title} — {name}"))
-    for line in textwrap.wrap(leaderboard.legend(shown, wide), width=min(console.width, 100)):
+    for line in textwrap.wrap(leaderboard.legend(shown, wide, metric), width=min(console.width, 100)):
         console.print(f"[dim]{escape(line)}[/]")
+    left_out = ensemble_notes(store.load_all())
+    for line in leaderboard.left_out_notes(left_out):
+        console.print(escape(line), soft_wrap=True)
     try:
         store.write_table()
-        paths = leaderboard.write(tables, store.run_dir, title)
+        paths = leaderboard.write(tables, store.run_dir, title, left_out)
     except OSError as exc:
         raise BenchError(f"cannot write the leaderboard files into {store.run_dir}: {exc}") from None
     console.print("written: " + ", ".join(str(p) for p in paths))
@@ -327,7 +336,8 @@ def cmd_report(args, console) -> int:
     if args.out:
         open_run_dir(args.out)
     with console.status("computing statistics"):
-        analysis = analyze(store, n_boot=args.bootstrap, seed=args.seed, anchor=args.anchor)
+        analysis = analyze(store, n_boot=args.bootstrap, seed=args.seed, anchor=args.anchor,
+                           normalize_metric=args.normalize_metric, elo_weighting=args.elo_weighting)
         store.write_table()  # the report links records.parquet
         paths = write_report(analysis, store.run_dir, args.out or store.run_dir)
     shown = [("entry", "entry"), ("norm_score", "score"), ("norm_ci_low", "ci low"), ("norm_ci_high", "ci high"),
@@ -335,6 +345,8 @@ def cmd_report(args, console) -> int:
              ("mean_rank", "rank"), ("elo", "Elo"), ("wins", "wins"), ("datasets", "ds")]
     rows = [[leaderboard.cell(c, r[c]) for c, _ in shown] for _, r in analysis.summary.iterrows()]
     console.print(_rich_table(shown, rows, f"Report: {analysis.config.get('suite', store.run_dir.name)}"))
+    console.print(f"[dim]score: normalized on the {escape(analysis.normalize_metric.label)}; "
+                  f"Elo: {escape(analysis.elo_weighting.label)}[/]", soft_wrap=True)
     console.print("written: " + ", ".join(str(p) for p in paths[:2]) + f" and {len(paths) - 2} plots")
     return 0
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
+from bench.analysis.options import EloWeighting, NormalizeMetric
 from bench.errors import BenchError
 from bench.tuning.samplers import SAMPLERS
 
@@ -62,6 +63,18 @@ def _trials(text: str) -> int | None:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer or 'none', got {text!r}") from None
+
+
+def _choice(option_type):
+    """An argparse type for an analysis option (bench.analysis.options): its member, or a message
+    naming the option, the value and the choices."""
+    def parse(text: str):
+        try:
+            return option_type.parse(text.strip().lower())
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
 
 
 _positive_int = _int_in(0)
@@ -136,15 +149,25 @@ def build_parser() -> argparse.ArgumentParser:
                                         "match the plan, nothing foreign (exit 1 when not)")
     ver.add_argument("run_dir", type=Path)
 
+    normalize_help = ("what the normalized scores normalize: objective (ROC AUC / log loss / RMSE, the default) or "
+                      "paper (accuracy / R², for numbers comparable with Grinsztajn et al. 2022)")
     lb = sub.add_parser("leaderboard", help="print and write (CSV + Markdown) the leaderboard of a run")
     lb.add_argument("run_dir", type=Path)
     lb.add_argument("--wide", action="store_true", help="all columns (the default view fits 100 columns)")
+    lb.add_argument("--normalize-metric", type=_choice(NormalizeMetric), default=NormalizeMetric.OBJECTIVE,
+                    metavar="{objective,paper}", help=normalize_help)
     lb.add_argument("--allow-partial", action="store_true", help=partial)
 
     rep = sub.add_parser("report", help="write report.html (self-contained) and report.md with statistics and plots")
     rep.add_argument("run_dir", type=Path)
     rep.add_argument("--out", type=Path, default=None, help="folder for the report (default: the run directory)")
     rep.add_argument("--anchor", default=None, help="entry fixed at Elo 1000, e.g. random_forest/default")
+    rep.add_argument("--normalize-metric", type=_choice(NormalizeMetric), default=NormalizeMetric.OBJECTIVE,
+                     metavar="{objective,paper}", help=normalize_help)
+    rep.add_argument("--elo-weighting", type=_choice(EloWeighting), default=EloWeighting.DATASET,
+                     metavar="{dataset,tabarena}",
+                     help="dataset: each dataset's battles sum to 1, weak prior (default); tabarena: each battle "
+                          "1/n_splits, almost no prior, comparable with TabArena's Elo")
     rep.add_argument("--bootstrap", type=_int_in(1, 100_000), default=1000, help="bootstrap resamples for intervals")
     rep.add_argument("--seed", type=_int_in(0, MAX_SEED), default=0, help="seed of bootstraps and trial-order shuffles")
     rep.add_argument("--allow-partial", action="store_true", help=partial)

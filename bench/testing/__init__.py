@@ -6,8 +6,10 @@ level seen only in the test part, a constant and an all-missing column, column n
 LightGBM reject, a class absent from the training part), drives the adapter the way bench.tuning does
 (preprocessor fit on the training part only -> fit(train, val) -> predictions on the test part) and
 asserts what the metrics, the tuner and the records depend on, including that fit says how it ended
-(ctx.record_end) and that an iterating fit given a deadline already passed stops at its first check
-(end "deadline", a usable model) unless it records interruptible=False. It then runs a real job through
+(ctx.record_end), that an iterating fit given a deadline already passed stops at its first check
+(end "deadline", a usable model) unless it records interruptible=False, and that a fit which keeps an
+iteration chosen on the validation part reports best_val_score and returns the model that scores it
+there (validation_predictions, which the trial is scored on, included). It then runs a real job through
 bench.execution.jobs.execute_job (Optuna study: the defaults plus sampled configurations). Task types the adapter
 does not declare must be refused with a reason, and the same job must become a "skipped" record.
 The checks themselves live in bench.testing.contract, the generated data in bench.testing.data.

@@ -24,6 +24,10 @@ from bench.testing.data import CheckData
 
 SPACE_SAMPLES = 25  # random configurations per task type checked against the declared bounds
 PROBA_TOLERANCE = 1e-5  # float32 softmax rows sum to 1 within ~1e-7; anything beyond is a bug
+# best_val_score vs the returned model's validation score (relative): libraries that score in float32
+# (XGBoost) or average a loss over batches (TabR's Lightning) agree within ~1e-7; keeping the wrong
+# iteration or reporting another metric is off by far more.
+BEST_VAL_TOLERANCE = 1e-6
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # model names become record paths
 # How a fit can end (ctx.record_end); pruned and failed are the tuner's verdicts, never a fit's.
 FIT_ENDS = (TrialEnd.EARLY_STOPPED, TrialEnd.CONVERGED, TrialEnd.MAX_ITERATIONS, TrialEnd.DEADLINE,
@@ -238,7 +242,36 @@ class Checker:
                 out[p] = self._predictions(model, parts[p], len(getattr(data, f"y_{p}")))
         with self.running("metrics accept the predictions"):
             score_predictions(data.task_type, data.y_test, out["test"], data.n_classes)
+        self._check_kept_iteration(model, ctx.info, data, parts["val"], out["val"])
         return out, ctx.info
+
+    def _check_kept_iteration(self, model: Adapter, info: dict, data: CheckData, X_val, val_pred) -> None:
+        """An adapter that keeps an iteration chosen on the validation part (ctx.info early_stopping_metric
+        and best_iteration) must report best_val_score, the stopping metric at that iteration, and the model
+        it returns must score exactly that on the validation part (it is the kept iteration, scored on
+        the metric it says). validation_predictions(X_val), which the trial is scored on, must be
+        predictions(X_val)."""
+        metric = info.get("early_stopping_metric")
+        if metric is None or info.get("best_iteration") is None:
+            return
+        best = info.get("best_val_score")
+        self.expect(metric in ("log_loss", "rmse"), "kept iteration",
+                    f"early_stopping_metric is {metric!r}; use bench.adapters.early_stopping.stopping_metric "
+                    "(log_loss / rmse; a library's own name goes to library_metric)")
+        self.expect(isinstance(best, float) and math.isfinite(best), "kept iteration",
+                    f"fit kept iteration {info['best_iteration']} chosen on validation {metric}, but reports "
+                    f"best_val_score={best!r}; record it (bench.adapters.early_stopping.StoppingMonitor.finish does)")
+        with self.running("validation_predictions"):
+            kept = np.asarray(model.validation_predictions(X_val))
+        self.expect(kept.shape == val_pred.shape and np.allclose(kept, val_pred, rtol=1e-7, atol=1e-10),
+                    "validation_predictions", "differ from predictions() on the validation part "
+                    f"(max difference {_max_diff(kept, val_pred)}): the trial would be scored on another model")
+        actual = score_predictions(data.task_type, data.y_val, val_pred, data.n_classes)[metric]
+        self.expect(math.isclose(actual, best, rel_tol=BEST_VAL_TOLERANCE, abs_tol=1e-9), "kept iteration",
+                    f"the returned model's validation {metric} is {actual:.6g}, but fit reported best_val_score "
+                    f"{best:.6g} at iteration {info['best_iteration']}: it must return the kept iteration's model "
+                    "and report the stopping metric's value there")
+        self.ok("returned model scores best_val_score on validation")
 
     def _predictions(self, model: Adapter, X, n: int) -> np.ndarray:
         task = model.task

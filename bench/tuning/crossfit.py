@@ -139,11 +139,14 @@ def fit_folds(adapter_cls: type[Adapter], task: TaskInfo, folds: list[Fold], pre
         if on_fold is not None:
             on_fold(index)
         model = adapter_cls(task, params, make_ctx(index))
+        # The test part is predicted after the fit (per-trial test score, stored predictions): a deadline
+        # leaves room for it (bench.adapters.early_stopping.StoppingMonitor).
+        model.ctx.predict_rows = len(prep.X_test)
         _, Xtr, Xva = prep.get(model)
         start = time.perf_counter()
         model.fit(Xtr, fold.y_train, Xva, fold.y_val)
         fit_seconds += time.perf_counter() - start
-        pred = model.predictions(Xva)
+        pred = model.validation_predictions(Xva)  # kept from the fit where the adapter scored them
         if fold.val_rows is None:
             oof = pred
         else:

@@ -1,16 +1,28 @@
 """Post-hoc ensembles: greedy ensemble selection with replacement (Caruana et al. 2004).
 
 Caruana, Niculescu-Mizil, Crew and Ksikes, "Ensemble selection from libraries of models", ICML 2004,
-as AutoGluon implements it (autogluon.core.models.greedy_ensemble.ensemble_selection.EnsembleSelection)
-and TabArena uses it for its "tuned + ensembled" track (TabRepo: `ensemble_size=40` Caruana steps):
+as AutoGluon implements it and TabArena uses it for its "tuned + ensembled" track (TabRepo:
+`ensemble_size=40` Caruana steps). Source: github.com/autogluon/autogluon,
+core/src/autogluon/core/models/greedy_ensemble/ensemble_selection.py, `EnsembleSelection._fit`,
+`_select_best_by_score` and `_calculate_regret` (read at commit 0891e7e):
   - the ensemble starts empty; each step adds (with replacement) the candidate whose addition gives
-    the best validation objective of the averaged predictions, so the first step picks the best
-    single candidate (for a job: its tuned trial, up to float32 rounding of the stored predictions);
-  - ITERATIONS = 40 steps, then the ensemble is cut back to the first step with the best validation
-    objective (AutoGluon's `use_best`): it is never worse on validation than its best member;
-  - ties (equal up to 1e-12 relative): a candidate already in the ensemble first (as AutoGluon), then
-    the lowest candidate index, i.e. the earlier trial (AutoGluon draws at random; deterministic here);
+    the lowest validation REGRET of the averaged predictions (AutoGluon's `compute_metric(...,
+    as_error=True)`: the metric's optimum minus its score, so 1 - ROC AUC, and log loss or RMSE
+    themselves), so the first step picks the best single candidate (for a job: its tuned trial, up
+    to float32 rounding of the stored predictions);
+  - rounding, as AutoGluon's `round_scores`: when the first step's regret exceeds ROUND_ABOVE (1e-4),
+    that regret and every later step's candidate regrets are rounded to ROUND_DECIMALS (6) decimals,
+    so a candidate that improves the ensemble by less than about 1e-6 ties instead of joining it
+    (floating-point near-ties no longer add members); below 1e-4 (a near-perfect first member) no
+    regret is rounded;
+  - ties (equal up to 1e-12 relative, on the rounded regrets): a candidate already in the ensemble
+    first (as AutoGluon), then the lowest candidate index, i.e. the earlier trial (AutoGluon draws at
+    random; deterministic here);
+  - ITERATIONS = 40 steps, then the ensemble is cut back to the first step with the lowest (rounded)
+    regret (AutoGluon's `use_best`): it is never worse on validation than its best member;
   - weights = times picked / steps kept.
+Selection reads the rounded regrets only; the record's val_score and trajectory keep the unrounded
+objective of each step's ensemble.
 The objective is the task's (bench.metrics: ROC AUC, log loss, RMSE) computed on validation
 predictions and labels only. Test predictions are averaged with the chosen weights afterwards (no
 refit); test labels are read only to score that average (tests/test_ensembles.py permutes them and
@@ -29,6 +41,9 @@ from bench.metrics import objective_value, score_predictions
 from bench.records.schema import Variant
 
 ITERATIONS = 40
+ROUND_ABOVE = 1e-4  # AutoGluon's `epsilon`: round once the first step's regret exceeds it
+ROUND_DECIMALS = 6  # AutoGluon's `round_decimals`
+OPTIMUM = {"roc_auc": 1.0, "log_loss": 0.0, "rmse": 0.0}  # each objective's best value: regret = distance to it
 
 
 @dataclass
@@ -51,24 +66,32 @@ def caruana(val_preds: list[np.ndarray], y_val: np.ndarray, task: TaskInfo,
         raise ValueError(f"ensemble selection needs iterations >= 1, got {iterations}")
     preds = [np.asarray(p, dtype="float64") for p in val_preds]
     maximize = task.objective.higher_is_better
-    total, order, trajectory = np.zeros_like(preds[0]), [], []
+    optimum = OPTIMUM[task.objective.metric]
+    total, order, trajectory, regrets = np.zeros_like(preds[0]), [], [], []
     used: set[int] = set()
+    rounding = False
     for step in range(iterations):
         raw = np.array([_objective(task, y_val, (total + p) / (step + 1)) for p in preds])
-        signed = np.where(np.isfinite(raw), raw if maximize else -raw, -np.inf)
-        best = signed.max()
+        regret = np.where(np.isfinite(raw), optimum - raw if maximize else raw - optimum, np.inf)
+        if rounding:
+            regret = regret.round(ROUND_DECIMALS)
+        best = regret.min()
         if not np.isfinite(best):
             raise ValueError(f"every candidate ensemble has a non-finite validation {task.objective.metric}")
-        ties = [j for j in range(len(preds)) if np.isclose(signed[j], best, rtol=1e-12, atol=0.0)]
+        ties = [j for j in range(len(preds)) if np.isclose(regret[j], best, rtol=1e-12, atol=0.0)]
         pick = min([j for j in ties if j in used] or ties)
+        step_regret = float(regret[pick])
+        if step == 0 and abs(step_regret) > ROUND_ABOVE:
+            rounding = True
+            step_regret = float(np.round(step_regret, ROUND_DECIMALS))  # numpy rounding, as AutoGluon
         total += preds[pick]
         order.append(pick)
         used.add(pick)
         trajectory.append(float(raw[pick]))
+        regrets.append(step_regret)
         if len(preds) == 1:
             break  # more steps would add the same candidate again
-    signed_path = np.array(trajectory) * (1.0 if maximize else -1.0)
-    keep = int(np.argmax(signed_path)) + 1  # the first step with the best value
+    keep = int(np.argmin(regrets)) + 1  # the first step with the lowest regret
     counts = np.bincount(order[:keep], minlength=len(preds)).astype(float)
     return Selection(counts, trajectory[keep - 1], trajectory)
 
