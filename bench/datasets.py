@@ -10,18 +10,26 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from bench import settings
 from bench.errors import BenchError
-from bench.records.schema import strict_json
+from bench.safe_files import write_atomic, write_json_atomic
 
 TASK_TYPES = ("binary", "multiclass", "regression")
 FEW_ROWS = 100  # below this, test scores are too noisy to rank models: said out loud, not refused
+# Rows that repeat another row exactly (features and target) land in both the training and the test
+# part of a split, where a model scores them from memory. Warned when the extra copies are at least this
+# share of the rows (offline-20 and demo: segment 9.7%, cpu 9.1%, letter 6.7%, titanic 14.9%; the
+# rest 1.3% or less), or when one row occurs at least this many times (letter 26, titanic 18).
+DUPLICATE_SHARE, DUPLICATE_COPIES = 0.05, 10
+# Beyond float32's range a finite value becomes infinite in float32, in which scikit-learn's trees,
+# XGBoost and the torch models compute: scikit-learn and XGBoost refuse such data, others see inf.
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # 3.4e38
 
 
 @dataclass
@@ -35,8 +43,9 @@ class Dataset:
     source: dict = field(default_factory=dict)  # provenance: openml ids, file, licence...
     dropped: dict = field(default_factory=dict)  # column -> why it was dropped
     content_hash: str = ""
-    # What loading changed in the data (see data_warnings): inf_values, inf_columns,
-    # missing_targets_dropped, inf_targets_dropped.
+    # What loading changed or found in the data (see data_warnings): inf_values, inf_columns,
+    # missing_targets_dropped, inf_targets_dropped, huge_values, huge_columns, huge_targets,
+    # duplicate_rows (extra copies of repeated rows), max_copies.
     checks: dict = field(default_factory=dict)
 
     @property
@@ -146,9 +155,30 @@ def make_dataset(
             raise BenchError(f"dataset '{name}': declared binary but has {len(classes)} classes")
         y_arr = pd.Categorical(labels, categories=classes).codes.astype("int64")
 
+    checks.update(_value_checks(X, [c for c in X.columns if c not in cats], y_arr, task_type))
     ds = Dataset(name, X, y_arr, task_type, cats, classes, dict(source or {}), dropped, checks=checks)
     ds.content_hash = content_hash(ds)
     return ds
+
+
+def _value_checks(X: pd.DataFrame, numeric: list[str], y: np.ndarray, task_type: str) -> dict:
+    """Counts of finite values beyond float32's range and of rows repeating another row (see
+    DUPLICATE_SHARE, FLOAT32_MAX); only what was found."""
+    out: dict = {}
+    if numeric:
+        huge = np.abs(X[numeric].to_numpy(dtype="float64")) > FLOAT32_MAX  # (NaN compares False)
+        if huge.any():
+            out["huge_values"] = int(huge.sum())
+            out["huge_columns"] = [c for c, n in zip(numeric, huge.sum(axis=0)) if n]
+    if task_type == "regression" and (np.abs(y) > FLOAT32_MAX).any():
+        out["huge_targets"] = int((np.abs(y) > FLOAT32_MAX).sum())
+    if len(X) and X.shape[1]:  # (without features every row repeats: the 'no features' warning says it)
+        rows = pd.DataFrame({"x": pd.util.hash_pandas_object(X, index=False).to_numpy(),
+                             "y": pd.util.hash_array(np.asarray(y))})
+        copies = rows.value_counts()
+        if len(copies) < len(rows):
+            out["duplicate_rows"], out["max_copies"] = int(len(rows) - len(copies)), int(copies.max())
+    return out
 
 
 def data_warnings(ds: Dataset) -> list[str]:
@@ -157,16 +187,32 @@ def data_warnings(ds: Dataset) -> list[str]:
     if c.get("inf_values"):
         cols = c.get("inf_columns") or []
         out.append(f"{c['inf_values']} infinite feature value(s) set to missing"
-                   + (f" (columns {', '.join(map(str, cols[:5]))}{', ...' if len(cols) > 5 else ''})" if cols else ""))
+                   + (f" (columns {_first(cols)})" if cols else ""))
     if c.get("missing_targets_dropped"):
         out.append(f"{c['missing_targets_dropped']} row(s) with a missing target dropped")
     if c.get("inf_targets_dropped"):
         out.append(f"{c['inf_targets_dropped']} row(s) with an infinite target dropped")
+    if c.get("huge_values"):
+        out.append(f"{c['huge_values']} finite feature value(s) beyond float32's range (|x| > {FLOAT32_MAX:.1e}; "
+                   f"columns {_first(c.get('huge_columns') or [])}): infinite in float32, which scikit-learn's trees, "
+                   f"XGBoost and torch models compute in; some refuse the data (a failure record), others see inf")
+    if c.get("huge_targets"):
+        out.append(f"{c['huge_targets']} target value(s) beyond float32's range (|y| > {FLOAT32_MAX:.1e}): "
+                   f"infinite in float32; errors and scores may overflow")
+    copies, most = c.get("duplicate_rows", 0), c.get("max_copies", 0)
+    if copies and (copies >= DUPLICATE_SHARE * ds.n_rows or most >= DUPLICATE_COPIES):
+        out.append(f"{copies} row(s) ({copies / max(1, ds.n_rows):.1%}) repeat another row exactly (features and "
+                   f"target; one occurs {most} times): copies land in both training and test parts, where a model "
+                   f"scores them from memory, so test scores may be optimistic (possible leakage)")
     if ds.n_features == 0:
         out.append("no features: every model can only predict the prior or mean")
     if ds.n_rows < FEW_ROWS:
         out.append(f"only {ds.n_rows} rows: scores are noisy (fewer than {FEW_ROWS})")
     return out
+
+
+def _first(columns: list, n: int = 5) -> str:
+    return ", ".join(map(str, columns[:n])) + (", ..." if len(columns) > n else "")
 
 
 def _as_category(s: pd.Series) -> pd.Series:
@@ -188,60 +234,60 @@ def content_hash(ds: Dataset) -> str:
 # --- on-disk cache of materialized datasets -------------------------------------------------------
 
 def cache_root() -> Path:
-    root = os.environ.get("BENCH_CACHE_DIR") or Path.home() / ".cache" / "tabular-bench"
+    root = settings.CACHE_DIR.value() or Path.home() / ".cache" / "tabular-bench"
     return Path(root)
 
 
-def save_dataset(ds: Dataset, directory: Path) -> Path:
-    """Write features+target as Parquet and metadata as JSON, atomically (tmp file + rename)."""
-    directory.mkdir(parents=True, exist_ok=True)
+def save_dataset(ds: Dataset, directory: Path, root: Path | None = None) -> Path:
+    """Write features+target as Parquet and metadata as JSON, atomically (bench.safe_files; with
+    `root`, a run folder, never outside it or through a link)."""
     frame = ds.X.copy()
     frame["__target__"] = ds.y
-    data_path = directory / "data.parquet"
-    tmp = data_path.with_name(f".data.{os.getpid()}.tmp")  # per process: concurrent fillers never collide
-    frame.to_parquet(tmp, index=False)
-    os.replace(tmp, data_path)
+    write_atomic(directory / "data.parquet", lambda f: frame.to_parquet(f, index=False), root)
     meta = {
         "name": ds.name, "task_type": ds.task_type, "categorical": ds.categorical,
         "classes": ds.classes, "source": ds.source, "dropped": ds.dropped,
         "content_hash": ds.content_hash, "checks": ds.checks,
     }
-    write_json_atomic(directory / "meta.json", meta)
+    write_json_atomic(directory / "meta.json", meta, root)
     return directory
 
 
 def load_cached_dataset(directory: Path) -> Dataset | None:
+    """The dataset saved in `directory`, or None when it is missing or damaged (then rebuild it)."""
+    return read_cached_dataset(directory)[0]
+
+
+_META_KEYS = ("name", "task_type", "categorical", "classes", "source", "dropped", "content_hash")
+
+
+def read_cached_dataset(directory: Path) -> tuple[Dataset | None, str | None]:
+    """(dataset, None); (None, None) when nothing is saved there; (None, what is wrong) when its files are
+    missing, unreadable, or hold other data than meta.json's content hash says (truncated, edited)."""
     meta_path, data_path = directory / "meta.json", directory / "data.parquet"
-    if not (meta_path.exists() and data_path.exists()):
-        return None
-    meta = json.loads(meta_path.read_text())
-    frame = pd.read_parquet(data_path)
-    y = frame.pop("__target__").to_numpy()
-    ds = Dataset(meta["name"], frame, y, meta["task_type"], meta["categorical"], meta["classes"],
-                 meta["source"], meta["dropped"], meta["content_hash"], meta.get("checks") or {})
-    if content_hash(ds) != meta["content_hash"]:
-        return None  # corrupted or written by an incompatible version: rebuild it
-    return ds
-
-
-def write_json_atomic(path: Path, obj) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
-        # Strict JSON: NaN / inf become null (a bare NaN token is not JSON).
-        json.dump(strict_json(obj), f, indent=1, default=_json_default, allow_nan=False)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _json_default(o):
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serializable: {type(o)}")
+    missing = [p.name for p in (meta_path, data_path) if not p.exists()]
+    if len(missing) == 2:
+        return None, None
+    if missing:
+        return None, f"{missing[0]} is missing"
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError) as exc:  # (UnicodeDecodeError and JSONDecodeError are ValueErrors)
+        return None, f"meta.json is damaged ({type(exc).__name__}: {exc})"
+    if not isinstance(meta, dict) or any(k not in meta for k in _META_KEYS):
+        return None, "meta.json is damaged (not a dataset's metadata)"
+    try:
+        frame = pd.read_parquet(data_path)
+        y = frame.pop("__target__").to_numpy()
+    except (OSError, ValueError, TypeError, KeyError) as exc:  # pyarrow's errors derive from these
+        return None, f"data.parquet is damaged ({type(exc).__name__}: {str(exc).strip().splitlines()[0]})"
+    try:
+        ds = Dataset(meta["name"], frame, y, meta["task_type"], meta["categorical"], meta["classes"],
+                     meta["source"], meta["dropped"], meta["content_hash"], meta.get("checks") or {})
+        digest = content_hash(ds)
+    except (TypeError, ValueError) as exc:
+        return None, f"meta.json is damaged ({type(exc).__name__}: {exc})"
+    if digest != meta["content_hash"]:
+        return None, (f"data.parquet holds other data (content hash {digest}) than meta.json says "
+                      f"({meta['content_hash']}): damaged, edited or written by an incompatible version")
+    return ds, None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import numpy as np
 from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold, train_test_split
 
 from bench.datasets import Dataset, cache_root
+from bench.safe_files import write_atomic
 from bench.seeding import validation_seed
 
 
@@ -43,8 +45,10 @@ def split_hash(train: np.ndarray, val: np.ndarray, test: np.ndarray) -> str:
     return h.hexdigest()[:16]
 
 
-def make_splits(ds: Dataset, protocol, task_splits=None, cache_dir: Path | None = None) -> tuple[list[Split], Path]:
-    """All splits of a dataset under a protocol and the file they are frozen in (reused when present)."""
+def make_splits(ds: Dataset, protocol, task_splits=None, cache_dir: Path | None = None,
+                root: Path | None = None) -> tuple[list[Split], Path]:
+    """All splits of a dataset under a protocol and the file they are frozen in (reused when present).
+    `root`: the run folder cache_dir is in (the file is never written outside it, bench.safe_files)."""
     use_task = bool(task_splits) and protocol.use_task_splits
     key = {
         "dataset": ds.content_hash, "folds": protocol.folds, "repeats": protocol.repeats,
@@ -64,12 +68,12 @@ def make_splits(ds: Dataset, protocol, task_splits=None, cache_dir: Path | None 
         test = np.sort(np.asarray(test, dtype=np.int64))
         splits.append(Split(repeat, fold, train, val, test, split_hash(train, val, test),
                             "openml-task" if use_task else "kfold"))
-    save_frozen(path, splits)
+    save_frozen(path, splits, root)
     return splits, path
 
 
-def splits_or_reason(ds: Dataset, protocol, task_splits=None,
-                     cache_dir: Path | None = None) -> tuple[list[Split], Path | None, str | None]:
+def splits_or_reason(ds: Dataset, protocol, task_splits=None, cache_dir: Path | None = None,
+                     root: Path | None = None) -> tuple[list[Split], Path | None, str | None]:
     """make_splits, or the reason the dataset is too small for the protocol (then no splits): the
     sweep records such a dataset as `skipped` and goes on with the others."""
     use_task = bool(task_splits) and protocol.use_task_splits
@@ -78,7 +82,7 @@ def splits_or_reason(ds: Dataset, protocol, task_splits=None,
     if not use_task and ds.n_rows < protocol.folds:
         return [], None, f"too small for the protocol: {ds.n_rows} rows, fewer than protocol.folds = {protocol.folds}"
     try:
-        splits, path = make_splits(ds, protocol, task_splits, cache_dir)
+        splits, path = make_splits(ds, protocol, task_splits, cache_dir, root)
     except ValueError as exc:  # sklearn: a part too small to split, or to stratify
         return [], None, (f"too small for the protocol ({ds.n_rows} rows, {protocol.folds} folds, validation "
                           f"fraction {protocol.validation_fraction}): {exc}")
@@ -126,17 +130,14 @@ def _inner_validation(ds: Dataset, train_outer: np.ndarray, protocol, repeat: in
     return np.sort(train).astype(np.int64), np.sort(val).astype(np.int64)
 
 
-def save_frozen(path: Path, splits: list[Split]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def save_frozen(path: Path, splits: list[Split], root: Path | None = None) -> None:
     arrays = {}
     for i, s in enumerate(splits):
         arrays[f"{i}_train"], arrays[f"{i}_val"], arrays[f"{i}_test"] = s.train, s.val, s.test
         arrays[f"{i}_meta"] = np.array([s.repeat, s.fold])
     arrays["origin"] = np.array([splits[0].origin if splits else "kfold"])
-    tmp = path.with_name(path.name + ".tmp.npz")
     # numpy's stub has the keyword allow_pickle: bool, which mypy checks every **arrays value against.
-    np.savez(tmp, **arrays)  # type: ignore[arg-type]
-    tmp.replace(path)
+    write_atomic(path, lambda f: np.savez(f, **arrays), root)  # type: ignore[arg-type]
 
 
 def load_frozen(path: Path) -> list[Split] | None:
@@ -152,5 +153,5 @@ def load_frozen(path: Path) -> list[Split] | None:
                 r, f = (int(v) for v in z[f"{i}_meta"])
                 out.append(Split(r, f, tr, va, te, split_hash(tr, va, te), origin))
             return out
-    except (OSError, KeyError, ValueError):
-        return None  # unreadable cache entry: recompute it
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+        return None  # unreadable (truncated, damaged) cache entry: recompute it

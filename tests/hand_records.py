@@ -34,6 +34,9 @@ def record(dataset: str, model: str, variant: str, split: int = 0, status: str =
     if trials is not None:
         out["trials"] = trials
         out["trial_counts"] = trial_counts(trials)
+        chosen = next((t for t in trials if t["number"] == out.get("trial_number")), None)
+        if status == Status.OK and chosen is not None and chosen["value"] is not None:
+            out["val_score"] = chosen["value"]  # as in a real record (bench verify checks it)
     out.update(extra)
     return out
 

@@ -93,4 +93,5 @@ def start(bin_dir: Path) -> tuple[PostgresServer, callable]:
     except Exception:
         stop()
         raise
-    return PostgresServer(f"postgresql+psycopg2://bench@/optuna?host={sockets}&port={port}", root), stop
+    # Exactly the README's form (`--storage postgresql://user@host/db`): no driver named in the URL.
+    return PostgresServer(f"postgresql://bench@/optuna?host={sockets}&port={port}", root), stop

@@ -86,14 +86,17 @@ def _pids_naming(text: str) -> list[int]:
     return pids
 
 
-def start_two_nodes(cpus_per_node: int = 1, extra_env: dict | None = None) -> RayCluster:
-    """Head + one worker node, each with `cpus_per_node` CPUs and no GPU. Raises if either fails."""
+def start_two_nodes(cpus_per_node: int = 1, extra_env: dict | None = None, without: tuple[str, ...] = ()) -> RayCluster:
+    """Head + one worker node, each with `cpus_per_node` CPUs and no GPU. Raises if either fails.
+    `without`: variables of this process's environment the nodes do not get (as on a real cluster,
+    whose nodes are started apart from the driver)."""
     ray = ray_command()
     if ray is None:
         raise RuntimeError("the `ray` command is not installed")
     root = Path(tempfile.mkdtemp(prefix="bench-ray-"))
     port = _free_port()
-    env = {**os.environ, **(extra_env or {}), "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32),
+    inherited = {k: v for k, v in os.environ.items() if k not in without}
+    env = {**inherited, **(extra_env or {}), "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32),
            "RAY_USAGE_STATS_ENABLED": "0"}
     cluster = RayCluster(f"127.0.0.1:{port}", {k: env[k] for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}, root)
     common = [f"--num-cpus={cpus_per_node}", "--num-gpus=0", "--disable-usage-stats", "--node-ip-address=127.0.0.1"]

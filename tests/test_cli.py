@@ -82,3 +82,31 @@ def test_changing_the_budget_into_the_same_directory_is_refused(capsys, tmp_path
     store.write_config(store.check_config({"suite": "demo", "trials": 2, "seed": 0, "models": ["dummy"]})[0])
     with pytest.raises(Exception, match="trials: 2 -> 5"):
         store.check_config({"suite": "demo", "trials": 5, "seed": 0, "models": ["dummy"]})
+
+
+# --- issue 18, item 4: repeated and empty names in --models / --datasets -------------------------------
+
+def test_a_repeated_model_or_dataset_runs_once(capsys, tmp_path):
+    from tests.cli_helpers import data_file, records, run_cli, suite_file
+
+    data_file(tmp_path / "d.parquet", "binary", n=80)
+    suite = suite_file(tmp_path / "s.toml", {"d": ("d.parquet", "binary")})
+    code, out = run_cli(capsys, "run", "--suite", suite, "--models", "test_prior, test_prior,test_prior",
+                        "--datasets", "d,d", "--trials", 3, "--jobs", 2, "--out", tmp_path / "run", "--quiet")
+    assert code == 0 and "1 datasets, 2 jobs (1 models" in out, out  # 2 splits, not 6 jobs
+    recs = records(tmp_path / "run")
+    assert len(recs) == 2 * 3 and {r["status"] for r in recs.values()} == {"ok"}  # no IntegrityError failure
+
+
+@pytest.mark.parametrize("option, value", [("--datasets", ","), ("--datasets", ""), ("--datasets", "d,,d"),
+                                           ("--models", ","), ("--models", ""), ("--models", "dummy,")])
+def test_an_empty_name_is_an_error_naming_the_option(capsys, tmp_path, option, value):
+    from tests.cli_helpers import data_file, run_cli, suite_file
+
+    data_file(tmp_path / "d.parquet", "binary", n=80)
+    suite = suite_file(tmp_path / "s.toml", {"d": ("d.parquet", "binary")})
+    other = ("--models", "dummy") if option == "--datasets" else ("--datasets", "d")  # (main ran them all)
+    code, out = run_cli(capsys, "run", "--suite", suite, option, value, *other, "--trials", 1, "--jobs", 0,
+                        "--out", tmp_path / "run", "--quiet")
+    assert code == 2 and option in out and "empty name" in out, out
+    assert not (tmp_path / "run" / "records").exists()

@@ -125,12 +125,12 @@ def test_a_record_write_failing_midway_stops_with_a_message_and_the_rerun_resume
     args = ["run", "--suite", suite, "--models", "dummy", "--jobs", 0, "--out", tmp_path / "run", "--quiet"]
     real, written = store_module.write_json_atomic, []
 
-    def disk_full_on_the_second_record(path, obj):
+    def disk_full_on_the_second_record(path, obj, root=None):
         if "records" in path.parts:
             written.append(path)
             if len(written) == 2:
                 raise OSError(errno.ENOSPC, "No space left on device")
-        real(path, obj)
+        real(path, obj, root)
 
     monkeypatch.setattr(store_module, "write_json_atomic", disk_full_on_the_second_record)
     code, text = run_cli(capsys, *args)
@@ -225,8 +225,55 @@ def test_run_prints_data_warnings_and_the_report_lists_them(tmp_path, capsys):
     assert "## Data checks" in (out / "report.md").read_text()
 
 
+def test_repeated_rows_and_values_beyond_float32_are_counted_and_warned():
+    """Issue 18 item 10 (thresholds: bench.datasets.DUPLICATE_SHARE, DUPLICATE_COPIES, FLOAT32_MAX)."""
+    from bench.datasets import DUPLICATE_COPIES, data_warnings, make_dataset
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(size=200), "c": pd.Categorical(["u", "v"] * 100)})
+    y = pd.Series(rng.normal(size=200))
+    X.loc[1:DUPLICATE_COPIES - 1, ["a", "b", "c"]] = X.loc[0, ["a", "b", "c"]].to_list()  # row 0, 10 times
+    y.loc[1:DUPLICATE_COPIES - 1] = y[0]
+    X.loc[20, "a"], X.loc[21, "b"], X.loc[22, "b"] = 1e308, -1e300, 3e38  # the last fits float32
+    y[30] = 5e38
+    ds = make_dataset("warty", X, y, task_type="regression")
+    assert ds.checks == {"huge_values": 2, "huge_columns": ["a", "b"], "huge_targets": 1,
+                         "duplicate_rows": DUPLICATE_COPIES - 1, "max_copies": DUPLICATE_COPIES}
+    text = " ".join(data_warnings(ds))
+    assert "2 finite feature value(s) beyond float32's range" in text and "columns a, b" in text
+    assert "1 target value(s) beyond float32's range" in text
+    assert "9 row(s) (4.5%) repeat another row exactly" in text and f"one occurs {DUPLICATE_COPIES} times" in text
+    # a few repeated rows (under 5% of the rows, none 10 times) are counted but not warned about
+    few = make_dataset("few", X.iloc[DUPLICATE_COPIES - 3:], y.iloc[DUPLICATE_COPIES - 3:], task_type="regression")
+    assert few.checks["duplicate_rows"] == 2 and "repeat another row" not in " ".join(data_warnings(few))
+    # the same values with another target are not copies (label noise, not memory)
+    noisy = make_dataset("noisy", X, pd.Series(rng.normal(size=200)), task_type="regression")
+    assert "duplicate_rows" not in noisy.checks
+
+
+def test_run_and_report_show_repeated_rows_and_huge_values(tmp_path, capsys):
+    from bench.analysis.report import data_check_rows
+
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"x0": rng.normal(size=150), "x1": rng.normal(size=150),
+                          "y": np.where(np.arange(150) % 2, "a", "b").astype(object)})
+    frame.iloc[1:30] = frame.iloc[0].to_list()  # one row 30 times
+    frame.loc[40, "x1"] = 1e308
+    data_file(tmp_path / "w.parquet", frame=frame)
+    suite = suite_file(tmp_path / "s.toml", {"w": ("w.parquet", "binary")})
+    out = tmp_path / "run"
+    code, text = run_cli(capsys, "run", "--suite", suite, "--models", "dummy", "--jobs", 0, "--out", out, "--quiet")
+    assert code == 0, text
+    assert "data w:" in text and "29 row(s) (19.3%) repeat another row exactly" in text
+    assert "1 finite feature value(s) beyond float32's range" in text
+    checks = json.loads((out / "plan.json").read_text())["datasets"]["w"]["checks"]
+    assert checks["duplicate_rows"] == 29 and checks["max_copies"] == 30 and checks["huge_values"] == 1
+    rows = data_check_rows(out)[1]
+    assert "repeat another row" in rows[0][1] and "float32" in rows[0][1]
+
+
 def test_records_are_strict_json(tmp_path):
-    from bench.datasets import write_json_atomic
+    from bench.safe_files import write_json_atomic
 
     path = tmp_path / "r.json"
     write_json_atomic(path, {"a": float("nan"), "b": [np.float32("inf"), 1.5], "c": {"d": -math.inf}})

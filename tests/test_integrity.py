@@ -127,7 +127,7 @@ def test_verify_finds_foreign_misplaced_stale_and_missing_records(tmp_path, caps
         split_file.write_bytes(b"torn")
     code, text = run_cli(capsys, "verify", out)
     assert code == 1 and "missing: d/test_prior/r0f1 [default] has no record" in text
-    assert "data: splits/d-" in text and "missing or unreadable" in text
+    assert "data: splits/d-" in text and "damaged (BadZipFile" in text
 
 
 # --- issue 13: failure records carry the dataset's metadata ------------------------------------------
@@ -163,6 +163,78 @@ def test_old_runs_without_a_plan_are_checked_against_the_schema(tmp_path, capsys
     _, out = _small_run(tmp_path, capsys)
     (out / "plan.json").unlink()
     code, text = run_cli(capsys, "verify", out)
-    assert code == 0 and "no plan.json" in text
+    # issue 18 item 7: the check is partial, and says so (exit 1: wholeness is not confirmed)
+    assert code == 1 and "no plan.json" in text and "partial check:" in text and "the check is partial" in text
+    assert "ok:" not in text
+    assert run_cli(capsys, "leaderboard", out)[0] == 0  # (verify is the check; an old folder still ranks)
     shutil.rmtree(out / "records" / "d" / "test_prior")
     assert run_cli(capsys, "leaderboard", out)[0] == 2
+
+
+# --- issue 18, item 5: damaged run-folder files are named, never a traceback --------------------------
+
+def _truncate(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+DAMAGE = {
+    "truncated splits": lambda out: [_truncate(p) for p in (out / "splits").glob("*.npz")],
+    "garbage meta.json": lambda out: (out / "data" / "d" / "meta.json").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe"),
+    "meta.json not an object": lambda out: (out / "data" / "d" / "meta.json").write_text("[1, 2]"),
+    "truncated data.parquet": lambda out: _truncate(out / "data" / "d" / "data.parquet"),
+}
+NAMED = {"truncated splits": "splits/d-", "garbage meta.json": "data/d: meta.json is damaged",
+         "meta.json not an object": "data/d: meta.json is damaged", "truncated data.parquet": "data/d: data.parquet"}
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_damaged_data_or_splits_are_named_by_verify_and_leaderboard_and_rewritten_by_run(tmp_path, capsys, damage):
+    suite, out = _small_run(tmp_path, capsys)
+    before = records(out)
+    DAMAGE[damage](out)
+    code, text = run_cli(capsys, "verify", out)
+    assert code == 1 and "data: " + NAMED[damage] in text and "run the same `bench run` command again" in text, text
+    for command in ("leaderboard", "report"):
+        code, text = run_cli(capsys, command, out)
+        assert code == 2 and NAMED[damage] in text, text
+    code, text = run_cli(capsys, "run", "--suite", suite, "--models", "test_prior", "--trials", 1, "--jobs", 0,
+                         "--out", out, "--quiet")
+    assert code == 0 and "written again" in text and NAMED[damage].split(":")[0] in text, text
+    assert "0 jobs run, 2 already done" in text  # the rewritten copies hash as planned: nothing to redo
+    assert run_cli(capsys, "verify", out)[0] == 0 and records(out) == before
+
+
+# --- issue 18, item 7: what else verify catches ---------------------------------------------------------
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda r: {**r, "test_score": r["test_score"] + 0.01}, "test_score"),
+    (lambda r: {**r, "test_score": r["test_score"] + 0.01, "test": {**r["test"], "roc_auc": r["test_score"] + 0.01}},
+     "is not the mean over its test_by_seed"),
+    (lambda r: {**r, "val_score": 0.999}, "val_score 0.999 is not the value"),
+])
+def test_verify_finds_a_hand_edited_number(tmp_path, capsys, edit, message):
+    _, out = _small_run(tmp_path, capsys, trials=2)
+    path = out / "records" / "d" / "test_prior" / "r0f0.tuned.json"
+    path.write_text(json.dumps(edit(json.loads(path.read_text()))))
+    code, text = run_cli(capsys, "verify", out)
+    assert code == 1 and "inconsistent: records/d/test_prior/r0f0.tuned.json" in text and message in text, text
+    assert run_cli(capsys, "leaderboard", out)[0] == 2
+
+
+def test_verify_finds_missing_and_damaged_predictions_data_and_records(tmp_path, capsys):
+    _, out = _small_run(tmp_path, capsys, trials=2)
+    assert run_cli(capsys, "verify", out)[0] == 0
+    predictions = sorted((out / "predictions" / "d" / "test_prior").glob("*.npz"))
+    assert len(predictions) == 2
+    _truncate(predictions[0])
+    predictions[1].unlink()
+    (out / "data" / "d" / "data.parquet").unlink()
+    code, text = run_cli(capsys, "verify", out)
+    assert code == 1, text
+    assert f"predictions: predictions/d/test_prior/{predictions[0].name}" in text and "damaged" in text
+    assert f"predictions/d/test_prior/{predictions[1].name} (named by" in text and ": missing;" in text
+    assert "data: data/d: data.parquet is missing" in text
+    shutil.rmtree(out / "records")
+    (out / "records").mkdir()
+    code, text = run_cli(capsys, "verify", out)
+    assert code == 1 and "missing: records/ holds no record file" in text, text

@@ -75,7 +75,7 @@ def _all_gone(pids, seconds: float = 10) -> bool:
 def test_sigterm_stops_the_workers_and_the_rerun_resumes_exactly(tmp_path):
     n_jobs = 6  # 2 datasets x 3 folds x 1 model without a search space
     for name in ("a", "b"):
-        data_file(tmp_path / f"{name}.parquet", "binary", n=90, seed=len(name))
+        data_file(tmp_path / f"{name}.parquet", "binary", n=90, seed=ord(name))  # two datasets, not one twice
     suite = suite_file(tmp_path / "s.toml", {"a": ("a.parquet", "binary"), "b": ("b.parquet", "binary")}, folds=3)
     out, marker = tmp_path / "run", tmp_path / "executions.txt"
     env = {**os.environ, "BENCH_TEST_MARKER": str(marker), "BENCH_TEST_MARKER_SLEEP": "0.7"}

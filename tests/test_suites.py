@@ -234,3 +234,66 @@ def test_display_name_is_applied_on_top_of_the_shared_cache(cache, tmp_path):
     plain = {i.dataset.name: i.dataset for i in materialize(load_suite("demo"))[0]}
     assert named.dataset.name == "vino" and "wine" in plain
     assert named.dataset.content_hash == plain["wine"].content_hash
+
+
+# --- issue 18, item 1: the same data under two entries is refused, by content, naming both -------------
+
+def _diabetes(folder):
+    """A data file and a manifest folder holding it (as offline-20 does)."""
+    from tests.cli_helpers import data_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    data_file(folder / "diabetes.parquet", "regression", n=120)
+    (folder / "manifest.json").write_text(json.dumps({"name": "folder", "datasets": [
+        {"name": "diabetes", "file": "diabetes.parquet", "target": "y", "task_type": "regression"}]}))
+    return folder
+
+
+PATH_ENTRY = '[[datasets]]\npath = "{file}"\ntarget = "y"\ntask_type = "regression"\n'
+
+
+@pytest.mark.parametrize("case", ["the same file twice", "the same file under two names", "a copy of the file",
+                                  "a local folder and a path entry", "one manifest, two names"])
+def test_the_same_data_listed_twice_is_refused_naming_both_entries(cache, tmp_path, case):
+    folder = _diabetes(tmp_path / "data")
+    shutil.copyfile(folder / "diabetes.parquet", tmp_path / "copy.parquet")
+    one = PATH_ENTRY.format(file="data/diabetes.parquet")
+    suite_text = {
+        "the same file twice": one + one,
+        "the same file under two names": one + one + 'name = "diabetes2"\n',
+        "a copy of the file": one + PATH_ENTRY.format(file="copy.parquet"),
+        "a local folder and a path entry": '[[datasets]]\nlocal = "data"\n' + one,
+    }
+    if case == "one manifest, two names":
+        manifest = json.loads((folder / "manifest.json").read_text())
+        manifest["datasets"].append({**manifest["datasets"][0], "name": "diabetes-again"})
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+        suite = load_suite(str(folder))
+    else:
+        path = tmp_path / "twice.toml"
+        path.write_text('name = "twice"\n' + suite_text[case])
+        suite = load_suite(str(path))
+    with pytest.raises(BenchError) as exc:
+        materialize(suite)
+    message = str(exc.value)
+    assert "the same data twice" in message and "counts twice" in message
+    assert "datasets[0]" in message and "datasets[1]" in message  # both entries are named
+
+
+def test_the_same_data_listed_twice_exits_2_and_a_second_name_into_the_same_folder_too(tmp_path, capsys):
+    from tests.cli_helpers import run_cli
+
+    folder = _diabetes(tmp_path / "data")
+    one = PATH_ENTRY.format(file="data/diabetes.parquet")
+    (tmp_path / "twice.toml").write_text('name = "s"\n[protocol]\nfolds = 2\n' + one + one)
+    args = ["--models", "dummy", "--jobs", 0, "--splits", 1, "--out", tmp_path / "run", "--quiet"]
+    code, text = run_cli(capsys, "run", "--suite", tmp_path / "twice.toml", *args)
+    assert code == 2 and "the same data twice" in text and "datasets[1]" in text, text
+    assert not (tmp_path / "run" / "records").exists()
+    # one entry per run, but the same data under another name into the same folder: refused too
+    (tmp_path / "once.toml").write_text('name = "s"\n[protocol]\nfolds = 2\n' + one)
+    assert run_cli(capsys, "run", "--suite", tmp_path / "once.toml", *args)[0] == 0
+    (tmp_path / "once.toml").write_text('name = "s"\n[protocol]\nfolds = 2\n' + one + 'name = "sugar"\n')
+    code, text = run_cli(capsys, "run", "--suite", tmp_path / "once.toml", *args)
+    assert code == 2 and "dataset sugar holds the same data" in text and "diabetes" in text, text
+    assert folder.exists() and [p.parent.name for p in (tmp_path / "run" / "records").rglob("*.json")] == ["dummy"]

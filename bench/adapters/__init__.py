@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
 from importlib.metadata import entry_points
 
+from bench import settings
 from bench.adapters.base import Adapter, Capabilities, FitContext, TaskInfo, expand_proba  # noqa: F401
 from bench.errors import BenchError
 
@@ -64,7 +64,7 @@ def register_adapter(cls: type[Adapter]) -> type[Adapter]:
 def load_adapters() -> dict[str, type[Adapter]]:
     global _loaded
     if not _loaded:
-        extra = [m for m in os.environ.get("BENCH_ADAPTER_MODULES", "").split(os.pathsep) if m]
+        extra = settings.ADAPTER_MODULES.items()
         for module in (*BUILTIN_MODULES, *extra):
             try:
                 importlib.import_module(module)

@@ -35,19 +35,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench import settings
 from bench.adapters.base import Capabilities
 
-ALLOW_CPU_ENV = "BENCH_ALLOW_CPU_LARGE_DATASET"
+ALLOW_CPU_ENV = settings.ALLOW_CPU_LARGE_DATASET.name
 CPU_ROWS = 1_000  # the same bound as TabPFN's (see the module docstring)
 KINDS = ("classifier", "regressor")
 
 
 def checkpoint_kind(task_type: str) -> str:
     return "regressor" if task_type == "regression" else "classifier"
-
-
-def truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() not in ("", "0", "false", "no", "off")
 
 
 def hf_hub_cache() -> Path:
@@ -119,7 +116,7 @@ class InContextCapabilities(Capabilities):
                 device: str = "cpu") -> str | None:
         reason = super().refusal(task_type, n_rows, n_features, n_classes, device)
         if reason is None and device != "cuda" and self.max_cpu_rows is not None \
-                and n_rows > self.max_cpu_rows and not truthy(os.environ.get(ALLOW_CPU_ENV)):
+                and n_rows > self.max_cpu_rows and not settings.ALLOW_CPU_LARGE_DATASET.on():
             reason = (f"{n_rows} training rows exceed the CPU bound of {self.max_cpu_rows} for in-context models "
                       f"(no GPU assigned; set {ALLOW_CPU_ENV}=1 to run on CPU anyway, slowly)")
         return reason

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from bench import settings
 from bench.adapters.base import Adapter, Capabilities
 from bench.preprocessing import MatrixPreprocessor, NumCatPreprocessor
 
 # Environment variable that overrides TrainConfig.fast_path for every fit of a process (and of the
 # sweep workers and Ray tasks it starts): off | eager | graph | compile | auto.
-FAST_PATH_ENV = "BENCH_FAST_PATH"
+FAST_PATH_ENV = settings.FAST_PATH.name
 
 # Training settings every neural adapter starts from; adapters override what their paper says.
 TRAINING_DEFAULTS: dict[str, Any] = {

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from bench import settings
 from bench.adapters import register_adapter
 from bench.adapters.base import Adapter, TrivialFitFallback, expand_proba, missing_extra
 from bench.adapters.in_context import (
@@ -43,7 +44,7 @@ from bench.preprocessing import TreeFramePreprocessor
 from bench.records.schema import TrialEnd
 
 WEIGHTS = LocalWeights(
-    model="TabDPT", env="BENCH_TABDPT_WEIGHTS", hf_repo="Layer6/TabDPT",
+    model="TabDPT", env=settings.TABDPT_WEIGHTS.name, hf_repo="Layer6/TabDPT",
     files={"classifier": "tabdpt1_3.safetensors", "regressor": "tabdpt1_3.safetensors"},
     patterns={"classifier": "tabdpt*.safetensors", "regressor": "tabdpt*.safetensors"})
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from bench import settings
 from bench.adapters import register_adapter
 from bench.adapters.base import Adapter, TrivialFitFallback, expand_proba, missing_extra
 from bench.adapters.in_context import InContextCapabilities, LocalWeights, checkpoint_kind, offline_hub
@@ -34,7 +35,7 @@ from bench.preprocessing import TreeFramePreprocessor
 from bench.records.schema import TrialEnd
 
 WEIGHTS = LocalWeights(
-    model="TabICL", env="BENCH_TABICL_WEIGHTS", hf_repo="jingang/TabICL",
+    model="TabICL", env=settings.TABICL_WEIGHTS.name, hf_repo="jingang/TabICL",
     files={"classifier": "tabicl-classifier-v2-20260212.ckpt", "regressor": "tabicl-regressor-v2-20260212.ckpt"},
     patterns={"classifier": "tabicl-classifier*.ckpt", "regressor": "tabicl-regressor*.ckpt"})
 

@@ -33,13 +33,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench import settings
 from bench.adapters import register_adapter
 from bench.adapters.base import Adapter, Capabilities, TrivialFitFallback, expand_proba, missing_extra
 from bench.preprocessing import TreeFramePreprocessor
 from bench.records.schema import TrialEnd
 
-WEIGHTS_ENV = "BENCH_TABPFN_WEIGHTS"
-ALLOW_CPU_ENV = "TABPFN_ALLOW_CPU_LARGE_DATASET"  # tabpfn's own setting (tabpfn.settings)
+WEIGHTS_ENV = settings.TABPFN_WEIGHTS.name
+ALLOW_CPU_ENV = settings.TABPFN_ALLOW_CPU_LARGE_DATASET.name  # tabpfn's own setting (tabpfn.settings)
 # Preferred file names first: tabpfn's default v2 checkpoints (tabpfn.model_loading.ModelSource
 # .get_classifier_v2 / .get_regressor_v2; files of huggingface.co/Prior-Labs/TabPFN-v2-clf and -reg).
 PREFERRED = {"classifier": ("tabpfn-v2-classifier-finetuned-zk73skhh.ckpt", "tabpfn-v2-classifier.ckpt"),
@@ -53,7 +54,7 @@ def checkpoint_kind(task_type: str) -> str:
 
 def weights_location() -> Path:
     """BENCH_TABPFN_WEIGHTS when set, else tabpfn's own cache folder (see the module docstring)."""
-    for value in (os.environ.get(WEIGHTS_ENV, ""), os.environ.get("TABPFN_MODEL_CACHE_DIR", "")):
+    for value in (settings.TABPFN_WEIGHTS.value(), os.environ.get("TABPFN_MODEL_CACHE_DIR", "")):
         if value.strip():
             return Path(value.strip()).expanduser()
     xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
@@ -77,7 +78,7 @@ def find_weights(kind: str) -> Path | None:
 
 
 def _missing_weights_message(kinds: list[str]) -> str:
-    source = WEIGHTS_ENV if os.environ.get(WEIGHTS_ENV, "").strip() else f"tabpfn's cache; {WEIGHTS_ENV} is not set"
+    source = WEIGHTS_ENV if settings.TABPFN_WEIGHTS.value() else f"tabpfn's cache; {WEIGHTS_ENV} is not set"
     wanted = " and ".join(f"tabpfn-v2-{k}.ckpt (huggingface.co/{HF_REPO[k]})" for k in kinds)
     return (f"no TabPFN {'/'.join(kinds)} weights: looked in {weights_location()} ({source}). They are not "
             f"downloaded here; copy {wanted} into a folder and set {WEIGHTS_ENV} to it (or to the file)")
@@ -89,10 +90,6 @@ def _codes(column) -> np.ndarray:
     return codes
 
 
-def _truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() not in ("", "0", "false", "no", "off")
-
-
 @dataclass(frozen=True)
 class TabPFNCapabilities(Capabilities):
     max_cpu_rows: int | None = None  # tabpfn's CPU refusal, lifted by TABPFN_ALLOW_CPU_LARGE_DATASET
@@ -101,7 +98,7 @@ class TabPFNCapabilities(Capabilities):
                 device: str = "cpu") -> str | None:
         reason = super().refusal(task_type, n_rows, n_features, n_classes, device)
         if reason is None and device != "cuda" and self.max_cpu_rows is not None \
-                and n_rows > self.max_cpu_rows and not _truthy(os.environ.get(ALLOW_CPU_ENV)):
+                and n_rows > self.max_cpu_rows and not settings.TABPFN_ALLOW_CPU_LARGE_DATASET.on():
             reason = (f"{n_rows} training rows exceed TabPFN's CPU limit of {self.max_cpu_rows} "
                       f"(no GPU assigned; set {ALLOW_CPU_ENV}=1 to run on CPU anyway, slowly)")
         return reason

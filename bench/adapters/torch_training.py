@@ -46,7 +46,6 @@ path's eager steps ("graph" and "compile" become "eager", and ctx.info["fast_pat
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import dataclass, fields
 from typing import Any, Callable, Iterator, Literal, Protocol, Union, get_args
@@ -56,6 +55,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench import settings
 from bench.adapters.base import FitContext, TaskInfo
 from bench.adapters.early_stopping import StoppingMonitor
 from bench.adapters.neural_base import FAST_PATH_ENV
@@ -120,7 +120,7 @@ def check_fast_path(option: str, value) -> str:
 def resolve_fast_path(requested: str, device: torch.device) -> str:
     """The loop a fit runs: BENCH_FAST_PATH (when set) beats the configuration; "auto" is the fast
     path with CUDA graphs on CUDA and the eager loop elsewhere."""
-    override = os.environ.get(FAST_PATH_ENV, "").strip().lower()
+    override = settings.FAST_PATH.value().lower()
     mode = check_fast_path(FAST_PATH_ENV, override) if override else requested
     if mode == "auto":
         return "graph" if device.type == "cuda" else "off"

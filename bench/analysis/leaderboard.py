@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.analysis import stats
+from bench.safe_files import write_text_atomic
 
 COLUMNS = ["model", "variant", "family", "norm_score", "seed_std", "norm_minmax", "mean_rank", "wins",
            "datasets", "splits", "failures", "skipped", "unavailable", "only_defaults", "clock_cut",
@@ -173,9 +174,7 @@ def write(tables: dict[str, pd.DataFrame], run_dir: Path, title: str, left_out: 
     paths = []
     for name, table in tables.items():
         path = run_dir / ("leaderboard.csv" if name == "overall" else f"leaderboard-{name}.csv")
-        table.to_csv(path, index=False, float_format="%.6g")
-        paths.append(path)
-    md = run_dir / "leaderboard.md"
-    md.write_text(to_markdown(tables, title, left_out))
-    paths.append(md)
+        # never through a link, never outside the run folder (bench.safe_files)
+        paths.append(write_text_atomic(path, table.to_csv(index=False, float_format="%.6g"), run_dir))
+    paths.append(write_text_atomic(run_dir / "leaderboard.md", to_markdown(tables, title, left_out), run_dir))
     return paths

@@ -21,6 +21,7 @@ from bench.analysis import leaderboard, plots
 from bench.analysis.analyze import SLICES, Analysis
 from bench.analysis.options import EloWeighting, NormalizeMetric
 from bench.records.schema import Variant
+from bench.safe_files import write_atomic, write_text_atomic
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
@@ -256,9 +257,7 @@ def gpu_rows(samples: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
 
 
 def write_report(a: Analysis, run_dir: Path, out_dir: Path) -> list[Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
     plot_dir = out_dir / "report-plots"
-    plot_dir.mkdir(exist_ok=True)
     rel = os.path.relpath(run_dir, out_dir)
     title = f"Benchmark report: {a.config.get('suite', run_dir.name)}"
     found = figures(a)
@@ -267,7 +266,7 @@ def write_report(a: Analysis, run_dir: Path, out_dir: Path) -> list[Path]:
         found["gpu-utilization"] = ("GPU utilization and memory during the sweep", plots.gpu_utilization(samples))
     figs = {name: (caption, plots.png(fig)) for name, (caption, fig) in found.items()}
     for name, (_, png) in figs.items():
-        (plot_dir / f"{name}.png").write_bytes(png)
+        write_atomic(plot_dir / f"{name}.png", png, out_dir)  # never through a link (bench.safe_files)
 
     def link_html(path: str, text: str) -> str:
         return f'<a href="{html.escape(os.path.join(rel, path))}">{html.escape(text)}</a>'
@@ -350,6 +349,6 @@ def write_report(a: Analysis, run_dir: Path, out_dir: Path) -> list[Path]:
             + f"\n{LOADED_SCRIPT}\n</body></html>\n")
     md = f"# {title}\n\n{run_info}; records: {statuses}\n\n" + "\n\n".join(sections_md) + "\n"
     html_path, md_path = out_dir / "report.html", out_dir / "report.md"
-    html_path.write_text(page)
-    md_path.write_text(md)
+    write_text_atomic(html_path, page, out_dir)
+    write_text_atomic(md_path, md, out_dir)
     return [html_path, md_path, *sorted(plot_dir.glob("*.png"))]

@@ -26,7 +26,7 @@ def cmd_run(args, console) -> int:
     from bench.execution.sweep import SweepConfig, execute_sweep, prepare_sweep
 
     config = SweepConfig(suite=args.suite, models=args.models.split(","), out=args.out,
-                         datasets=args.datasets.split(",") if args.datasets else None, trials=args.trials,
+                         datasets=args.datasets.split(",") if args.datasets is not None else None, trials=args.trials,
                          tune_seconds=args.tune_seconds, seed=args.seed, workers=args.jobs,
                          threads=args.threads, time_limit=args.time_limit, max_splits=args.splits,
                          device=args.device, retry_failed=args.retry_failed, seeds=args.seeds, gpus=args.gpus,
@@ -155,15 +155,16 @@ def _checked(store: ResultStore, console, allow_partial: bool) -> None:
 def cmd_verify(args, console) -> int:
     store = _run_store(args.run_dir)
     check = check_run(store)
-    if not check.has_plan:
-        console.print(f"[yellow]{store.run_dir} has no plan.json (a run from an older version): records were "
-                      f"checked against the schema only[/]", soft_wrap=True)
     for line in check.lines():
         console.print(escape(line), soft_wrap=True)
-    verdict = "[green]ok[/]" if check.ok else "[red]not whole[/]"
+    verdict = "[red]not whole[/]" if not check.ok else "[yellow]partial check[/]" if check.partial else "[green]ok[/]"
     console.print(f"{verdict}: {check.found} record files, {check.planned} planned records, "
                   f"{len(check.usable)} usable; {check.counts()}")
-    return 0 if check.ok else 1
+    if check.partial:
+        console.print(f"[yellow]{store.run_dir} has no plan.json (a run from an older version): the check is "
+                      f"partial: records were checked against the schema and their own numbers only, and records "
+                      f"missing from the run cannot be found (exit 1: wholeness is not confirmed)[/]", soft_wrap=True)
+    return 0 if check.ok and not check.partial else 1
 
 
 def cmd_leaderboard(args, console) -> int:

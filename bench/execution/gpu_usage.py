@@ -36,6 +36,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Self
 
+from bench import settings
+from bench.safe_files import UnsafePathError, open_in_place
+
 MIB = 2**20
 GIB = 2**30
 DEFAULT_JOB_BYTES = 4 * GIB
@@ -147,8 +150,8 @@ class GpuSampler:
 
     def __init__(self, path: Path, gpus: list[str], interval: float | None = None):
         self.path, self.gpus = Path(path), list(gpus)
-        self.interval = interval if interval is not None else float(os.environ.get("BENCH_GPU_SAMPLE_SECONDS",
-                                                                                 SAMPLE_SECONDS))
+        self.interval = interval if interval is not None else float(settings.GPU_SAMPLE_SECONDS.value()
+                                                                                 or SAMPLE_SECONDS)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bench-gpu-sampler", daemon=True)
         self._began = time.monotonic()
@@ -182,12 +185,13 @@ class GpuSampler:
         if not lines:
             return
         new = not self.path.exists()
-        try:
-            with open(self.path, "a", newline="") as f:
+        try:  # in the run folder, never through a link (bench.safe_files)
+            fd = open_in_place(self.path, self.path.parent, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+            with os.fdopen(fd, "a", newline="") as f:
                 writer = csv.writer(f)
                 if new:
                     writer.writerow(SAMPLE_COLUMNS)
                 writer.writerows([["" if v is None else v for v in line] for line in lines])
-        except OSError:
+        except (OSError, UnsafePathError):
             return
         self.samples += 1

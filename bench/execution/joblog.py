@@ -4,6 +4,11 @@ Capture is at the file-descriptor level (dup2 onto fds 1 and 2), so output that 
 straight to the descriptors (XGBoost, LightGBM and CatBoost warnings, CUDA messages) lands in the
 file too, not only Python's sys.stdout. The file is appended to: a job that is retried or resumed
 keeps the earlier attempt's lines above a header naming the new attempt.
+
+Before a job starts, every place it will write in the run folder (its log, its predictions file, its
+SQLite study) is checked with bench.safe_files: a symbolic link on the way makes the job a failure
+record naming the link instead of a write outside the run folder (`bench run` refuses a run folder
+holding links before any job starts; this catches one made while the sweep runs).
 """
 
 from __future__ import annotations
@@ -16,16 +21,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bench.records.schema import FAILURES
+from bench.safe_files import UnsafePathError, confined, open_in_place
 
 TAIL_LINES = 20
 
 
 @contextmanager
-def captured_output(path: Path, header: str = ""):
-    path.parent.mkdir(parents=True, exist_ok=True)
+def captured_output(path: Path, run_dir: Path, header: str = ""):
+    """Everything written to fds 1 and 2 goes to the log `path` inside the run folder `run_dir`."""
     sys.stdout.flush()
     sys.stderr.flush()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    fd = open_in_place(path, run_dir, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     saved = os.dup(1), os.dup(2)
     handler = logging.StreamHandler(sys.stderr)  # writes through fd 2, i.e. into the file
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -73,12 +79,26 @@ def with_log(records: list[dict], path: Path) -> list[dict]:
     return records
 
 
+def job_files(job) -> list[Path]:
+    """Where a job writes in its run folder: its log, its predictions file (and the parts folder of a
+    job that is tuning), its SQLite study (none with a shared storage)."""
+    files = [job.log_path, job.predictions_path, job.predictions_path.with_suffix(".parts")]
+    return files + ([] if job.storage else [job.study_file])
+
+
 def execute_logged(job) -> list[dict]:
     """execute_job with the job's output captured into its log file (what every executor runs)."""
-    from bench.execution.jobs import execute_job
+    from bench.execution.jobs import execute_job, failure_records
+    from bench.records.schema import Status
 
+    try:
+        for path in job_files(job):
+            confined(path, job.run_dir)
+    except UnsafePathError as exc:  # (no log tail: the log itself may be the link)
+        return [{**r, "log": str(job.log_path)} for r in failure_records(job, Status.FAILED, type(exc).__name__,
+                                                                        str(exc))]
     header = (f"job {job.job_id} device={job.device} threads={job.threads} "
               f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '<unset>')}")
-    with captured_output(job.log_path, header):
+    with captured_output(job.log_path, Path(job.run_dir), header):
         records = execute_job(job)
     return with_log(records, job.log_path)

@@ -4,7 +4,8 @@ Two sweeps into one folder would both run every job and share (and corrupt) its 
 an fcntl.flock on <run>/.bench-run.lock: the kernel releases it when its process ends however it ends
 (kill -9 included), so a lock is never stale while its file stays. The file also names the holder
 (pid, host, start time, command) for the message a second run gets; a file left behind by a process
-that died holds no lock and is simply taken over (with a note).
+that died holds no lock and is simply taken over (with a note). A lock file that is a symbolic or
+hard link is refused (bench.safe_files): truncating it would truncate what it points to.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.safe_files import open_in_place
 
 LOCK_NAME = ".bench-run.lock"
 
@@ -44,7 +46,7 @@ class RunLock:
 
     def acquire(self) -> "RunLock":
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = open_in_place(self.path, self.path.parent, os.O_RDWR | os.O_CREAT)
         except OSError as exc:
             raise BenchError(f"{self.path.parent}: cannot write the run's lock file ({exc.strerror or exc})") from None
         try:

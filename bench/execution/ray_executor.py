@@ -20,15 +20,13 @@ checks a sweep spread over two nodes against the local executor's records).
 
 from __future__ import annotations
 
-import os
 import time
 from collections import deque
 
-from bench.adapters.neural_base import FAST_PATH_ENV
 from bench.errors import BenchError
 from bench.execution.joblog import execute_logged, with_log
 from bench.execution.jobs import Job, failure_records
-from bench.execution.resources import thread_environment
+from bench.execution.resources import worker_environment
 from bench.execution.runner import Recorder, SweepSummary, pending_jobs
 from bench.records.schema import Status
 from bench.records.store import ResultStore
@@ -108,11 +106,9 @@ class _Driver:
 
     def _submit(self, job: Job, capacity: dict[str, float]):
         # A request larger than the whole cluster would wait forever ("infeasible"): cap it.
-        env = thread_environment(job.threads)
-        if os.environ.get(FAST_PATH_ENV):  # Ray workers inherit their node's environment, not the driver's
-            env[FAST_PATH_ENV] = os.environ[FAST_PATH_ENV]
+        # Ray workers inherit their node's environment, not the driver's: the sweep's settings go along.
         options = {"num_cpus": min(job.threads, capacity["cpu"]), "num_gpus": 1 if job.device == "cuda" else 0,
-                   "runtime_env": {"env_vars": env}}
+                   "runtime_env": {"env_vars": worker_environment(job.threads)}}
         if self.memory:
             options["memory"] = self.memory
         return self.task.options(**options).remote(job, self.start_times)

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
+from bench import settings
 from bench.errors import BenchError
 
 
@@ -32,15 +33,19 @@ class Slot:
         return f"cpu{self.index}" if self.gpu is None else f"gpu{self.gpu}.{self.index}"
 
     def environment(self, threads: int) -> dict[str, str]:
-        """Environment a worker on this slot starts with: thread caps and its one GPU (or none)."""
-        return {**thread_environment(threads), "CUDA_VISIBLE_DEVICES": self.gpu if self.gpu is not None else ""}
+        """Environment a worker on this slot starts with: the sweep's settings and thread caps
+        (worker_environment), and its one GPU (or none)."""
+        return {**worker_environment(threads), "CUDA_VISIBLE_DEVICES": self.gpu if self.gpu is not None else ""}
 
 
-def thread_environment(threads: int) -> dict[str, str]:
-    """Thread caps for native libraries (set in worker processes before they import them)."""
+def worker_environment(threads: int) -> dict[str, str]:
+    """What every executor sets in a worker's environment before it imports any library: the
+    environment settings of this (the driver's) process (bench.settings.forwarded: a Ray task on
+    another node would otherwise see that node's environment) and thread caps for native libraries."""
     value = str(max(1, threads))
-    return {k: value for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+    caps = {k: value for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                                "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")}
+    return {**settings.forwarded(), **caps}
 
 
 def plan_slots(cpu_workers: int, gpus: list[str], jobs_per_gpu: int | dict[str, int] = 1) -> list[Slot]:

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Literal, get_args
 
-from bench.datasets import data_warnings, load_cached_dataset, save_dataset
+from bench.datasets import data_warnings, read_cached_dataset, save_dataset
 from bench.errors import BenchError
 from bench.execution.ensembles import count_into, run_cross_model
 from bench.execution.ensembles import plan_entries as cross_model_entries
@@ -32,8 +32,12 @@ from bench.execution.jobs import Job
 from bench.execution.lock import RunLock, open_run_dir
 from bench.execution.resources import cpu_count, visible_gpus
 from bench.execution.signals import stop_on_signals
+from bench.execution.storage import check_storage
+from bench.execution.storage import normalize as normalize_storage
 from bench.names import check_name
+from bench.records.integrity import npz_problem
 from bench.records.store import ResultStore
+from bench.safe_files import refuse_links_under
 from bench.splits import planned_labels, splits_or_reason
 from bench.tuning.samplers import Sampler
 
@@ -70,11 +74,9 @@ class SweepConfig:
     ray_address: str | None = None
 
     def __post_init__(self) -> None:
-        self.models = [m.strip() for m in self.models if m and m.strip()]
-        if not self.models:
-            raise BenchError("--models: no model named")
+        self.models = _names("--models", self.models)
         if self.datasets is not None:
-            self.datasets = [d.strip() for d in self.datasets if d and d.strip()]
+            self.datasets = _names("--datasets", self.datasets)
         if self.trials is None:
             if self.tune_seconds is None:
                 raise BenchError("--trials none (as many trials as fit) needs --tune-seconds to bound them")
@@ -100,6 +102,8 @@ class SweepConfig:
         _check_choice("--executor", self.executor, Executor)
         if self.out is not None:
             self.out = Path(self.out)
+        if self.storage:
+            self.storage = normalize_storage(self.storage)  # postgresql:// gets the installed driver
 
     def gpu_ids(self) -> list[str]:
         if not hasattr(self, "_gpu_ids"):  # detection runs nvidia-smi: once per sweep is enough
@@ -144,6 +148,16 @@ class SweepConfig:
             text = json.dumps([out["protocol"], sorted(out["datasets"].items())], sort_keys=True)
             out["suite_hash"] = hashlib.sha256(text.encode()).hexdigest()[:16]
         return out
+
+
+def _names(option: str, names: Sequence[str]) -> list[str]:
+    """Names as given, each once (a repeated model would run the same job twice at once, sharing one
+    study); an empty name (`--datasets ,`) is an error, not "all of them"."""
+    stripped = [str(n).strip() for n in names]
+    if not all(stripped) or not stripped:
+        given = ",".join(map(str, names))
+        raise BenchError(f"{option}: an empty name in {given!r}; give one or more comma-separated names")
+    return list(dict.fromkeys(stripped))
 
 
 def _check_int(option: str, value, minimum: int, alternative: str = "") -> None:
@@ -231,6 +245,7 @@ def prepare_sweep(config: SweepConfig) -> SweepPlan:
     if config.storage:
         check_storage(config.storage)
     store = ResultStore(open_run_dir(out))
+    refuse_links_under(store.run_dir, "the run folder")  # the harness would write through them (safe_files)
     lock = RunLock(store.run_dir).acquire()
     try:
         store.check_config(config.identity(suite))  # a changed budget or protocol fails before any loading
@@ -247,7 +262,8 @@ def prepare_sweep(config: SweepConfig) -> SweepPlan:
         plan.notes += [lock.note] if lock.note else []
         plan.data_notes = {item.dataset.name: data_warnings(item.dataset) for item in loaded
                            if data_warnings(item.dataset)}
-        plan.jobs = plan_jobs(config, suite, loaded, store, run_id=run_config["run_id"], skipped=plan.skipped)
+        plan.jobs = plan_jobs(config, suite, loaded, store, run_id=run_config["run_id"], skipped=plan.skipped,
+                              notes=plan.notes)
         plan.notes += [config.gpu_note] if getattr(config, "gpu_note", "") else []
         return plan
     except BaseException:
@@ -293,36 +309,12 @@ def run_sweep(config: SweepConfig, progress: Progress | None = None) -> SweepRes
     return execute_sweep(prepare_sweep(config), progress)
 
 
-def check_storage(url: str) -> None:
-    """Open a shared Optuna storage once up front: a wrong URL or a missing driver is one clear error
-    instead of a failure record for every job, and Optuna's tables exist before many workers start
-    (workers creating the schema of a fresh database at the same moment collide in PostgreSQL)."""
-    import optuna
-
-    try:
-        optuna.storages.RDBStorage(url)
-    except ModuleNotFoundError as exc:
-        raise BenchError(f"--storage {_redact(url)}: the database driver is not installed ({exc}); for "
-                         f"PostgreSQL: pip install 'tabular-bench[postgres]'") from None
-    except Exception as exc:  # sqlalchemy's errors (bad URL, refused connection, auth) vary by driver
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BenchError(f"--storage {_redact(url)}: cannot open the Optuna storage: {first}") from None
-
-
-def _redact(url: str) -> str:
-    """The URL without its password, for messages."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "<unparseable URL>"
-
-
 def plan_jobs(config: SweepConfig, suite, loaded, store: ResultStore, run_id: str | None = None,
-              skipped: dict[str, str] | None = None) -> list[Job]:
+              skipped: dict[str, str] | None = None, notes: list[str] | None = None) -> list[Job]:
     """Every job (dataset x split x model). A dataset too small for the protocol gets jobs that give
-    `skipped` records with the reason (noted in `skipped`), so the suite goes on without it."""
+    `skipped` records with the reason (noted in `skipped`), so the suite goes on without it. The run
+    folder's copies of the data and its splits are written (again, when missing or damaged: said in
+    `notes`)."""
     from bench.adapters import resolve_models
 
     adapters = resolve_models(config.models)
@@ -333,15 +325,24 @@ def plan_jobs(config: SweepConfig, suite, loaded, store: ResultStore, run_id: st
     threads = config.threads or max(1, cpu_count() // max(1, config.workers + gpu_slots))
     run_id = store.config().get("run_id", "") if run_id is None else run_id
     skipped = {} if skipped is None else skipped
+    notes = [] if notes is None else notes
     inner_folds = config.resolved_inner_folds(suite)
+    split_dir = store.run_dir / "splits"
+    damaged = {p: why for p in sorted(split_dir.glob("*.npz")) if (why := npz_problem(p))}
     jobs = []
     for item in loaded:
         ds = item.dataset
         data_dir = store.run_dir / "data" / check_name("dataset", ds.name)
-        cached = load_cached_dataset(data_dir)
+        cached, problem = read_cached_dataset(data_dir)
+        if problem:
+            notes.append(f"data/{ds.name}: {problem}; written again from the suite's data")
         if cached is None or cached.content_hash != ds.content_hash:
-            save_dataset(ds, data_dir)
-        splits, split_file, reason = splits_or_reason(ds, suite.protocol, item.task_splits, store.run_dir / "splits")
+            save_dataset(ds, data_dir, root=store.run_dir)
+        splits, split_file, reason = splits_or_reason(ds, suite.protocol, item.task_splits, split_dir,
+                                                      root=store.run_dir)
+        if split_file in damaged:
+            notes.append(f"splits/{split_file.name}: {damaged[split_file]}; written again from the data and the "
+                         f"protocol")
         labels = [(s.repeat, s.fold, s.hash) for s in splits] or \
             [(r, f, "") for r, f in planned_labels(suite.protocol, item.task_splits)]
         if config.max_splits:

@@ -6,28 +6,44 @@ bench.execution.ensembles), so a changed member makes the cross-model record sta
 
 `bench verify RUN` prints every problem; `bench leaderboard` and `bench report` refuse a run with any
 (naming them) unless --allow-partial, and then use only the records that passed. Problems:
-    unreadable  a record file that is not JSON (torn, truncated)
-    invalid     JSON that is not a valid record (bench.records.schema.validate_record)
-    misplaced   a record whose job id / variant is not the one its path says
-    stale       a record made for other data, splits or settings than the plan's (or a planned job
-                whose dataset changed since it ran)
-    foreign     a record of a job or variant the plan does not hold
-    missing     a planned job and variant without a record
-    data        a materialized dataset (data/<name>/meta.json) or frozen split (splits/*.npz) whose
-                hash is not the plan's
+    unreadable    a record file that is not JSON (torn, truncated)
+    invalid       JSON that is not a valid record (bench.records.schema.validate_record)
+    misplaced     a record whose job id / variant is not the one its path says
+    inconsistent  a record whose numbers disagree with each other (a hand-edited number): test_score
+                  and its test metrics, the test metrics and the mean over test_by_seed, val_score and
+                  the value of the trial it names
+    stale         a record made for other data, splits or settings than the plan's (or a planned job
+                  whose dataset changed since it ran)
+    foreign       a record of a job or variant the plan does not hold
+    missing       a planned job and variant without a record; a records/ folder without any
+    data          the run's copy of a dataset (data/<name>/meta.json + data.parquet) or of its frozen
+                  splits (splits/*.npz) that is missing, damaged (truncated, garbage) or holds other
+                  data than the plan says
+    predictions   a predictions file a record names (what the cross-model ensemble and resumed jobs
+                  read) that is missing or damaged
+Without plan.json (a run from an older version) the check is partial: records are checked against the
+schema and themselves only, and missing records cannot be found (RunCheck.partial).
 """
 
 from __future__ import annotations
 
 import json
+import math
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from bench.errors import BenchError
 from bench.records.schema import validate_record
 from bench.records.store import ResultStore
 
-KINDS = ("unreadable", "invalid", "misplaced", "stale", "foreign", "missing", "data")
+KINDS = ("unreadable", "invalid", "misplaced", "inconsistent", "stale", "foreign", "missing", "data", "predictions")
+# What to do about a damaged or missing copy in the run folder (data, splits).
+REWRITE = ("restore it, or run the same `bench run` command again: it writes the run's copy again from the "
+           "suite's data (records stay valid when the hashes match)")
 
 
 @dataclass
@@ -42,6 +58,11 @@ class RunCheck:
     @property
     def ok(self) -> bool:
         return not any(self.problems.values())
+
+    @property
+    def partial(self) -> bool:
+        """No plan.json: missing records and stale ones cannot be found."""
+        return not self.has_plan
 
     def lines(self, limit: int | None = None) -> list[str]:
         out = []
@@ -70,6 +91,7 @@ def check_run(store: ResultStore) -> RunCheck:
     check.planned = len(expected)
     seen = set()
     run_dir = store.run_dir.resolve()
+    checked_files: set[str] = set()
     for path in store.record_files():
         check.found += 1
         rel = path.resolve().relative_to(run_dir)
@@ -89,6 +111,11 @@ def check_run(store: ResultStore) -> RunCheck:
         if at != path.resolve():
             check.problems["misplaced"].append(f"{rel}: holds job {record['job_id']} [{record['variant']}]")
             continue
+        why = inconsistency(record)
+        if why:
+            check.problems["inconsistent"].append(f"{rel}: {why}")
+            continue
+        _check_predictions(store, record, rel, checked_files, check)
         if not check.has_plan:
             check.usable.append(path)
             continue
@@ -102,22 +129,94 @@ def check_run(store: ResultStore) -> RunCheck:
             check.problems["stale"].append(f"{rel}: {why}")
             continue
         check.usable.append(path)
+    if not check.found:
+        check.problems["missing"].append("records/ holds no record file")
     for at, (job_id, variant, _) in expected.items():
         if at not in seen:
             check.problems["missing"].append(f"{job_id} [{variant}] has no record")
-    for name, info in sorted(datasets.items()):
-        meta = store.run_dir / "data" / name / "meta.json"
-        if info.get("skipped") or not meta.exists():
-            continue
-        try:
-            digest = json.loads(meta.read_text()).get("content_hash")
-        except (OSError, json.JSONDecodeError, AttributeError):
-            digest = "(unreadable)"
-        if digest != info.get("hash"):
-            check.problems["data"].append(f"data/{name}/meta.json: content hash {digest}, plan.json has "
-                                          f"{info.get('hash')}")
+    _check_data(store, datasets, check)
     _check_splits(store, jobs, check)
     return check
+
+
+def _check_data(store: ResultStore, datasets: dict, check: RunCheck) -> None:
+    """Each planned dataset's copy in the run folder reads back whole, with the plan's content hash."""
+    from bench.datasets import read_cached_dataset
+
+    for name, info in sorted(datasets.items()):
+        if info.get("skipped"):
+            continue
+        ds, problem = read_cached_dataset(store.run_dir / "data" / name)
+        if ds is None:
+            check.problems["data"].append(f"data/{name}: {problem or 'missing'}; {REWRITE}")
+        elif ds.content_hash != info.get("hash"):
+            check.problems["data"].append(f"data/{name}: content hash {ds.content_hash}, plan.json has "
+                                          f"{info.get('hash')}")
+
+
+def npz_problem(path: Path) -> str | None:
+    """Why an .npz file the harness wrote does not read back whole (None when it does): missing, not a
+    zip archive (truncated, garbage), or a member whose checksum fails (every member is read)."""
+    if not path.is_file():
+        return "missing"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as exc:
+        return f"damaged ({type(exc).__name__}: {exc})"
+    return f"damaged (member {bad} fails its checksum)" if bad else None
+
+
+def _check_predictions(store: ResultStore, record: dict, rel: Path, checked: set[str], check: RunCheck) -> None:
+    """The predictions file a record names exists and reads back whole (each file checked once)."""
+    name = (record.get("predictions") or {}).get("file") if isinstance(record.get("predictions"), dict) else None
+    if not isinstance(name, str) or name in checked:
+        return
+    checked.add(name)
+    path = store.run_dir / name
+    if not path.resolve().is_relative_to(store.run_dir.resolve()):
+        problem: str | None = "outside the run folder"
+    else:
+        problem = npz_problem(path)
+    if problem:
+        check.problems["predictions"].append(f"{name} (named by {rel} and the other records of its job): "
+                                             f"{problem}; run the same `bench run` command again to redo the job")
+
+
+def _close(a, b) -> bool:
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def _number(value) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def inconsistency(record: dict) -> str | None:
+    """How an ok record's numbers disagree with each other (None: they agree). The harness writes
+    test_score = test[objective], each test metric = the mean over the model seeds that finished
+    (test_by_seed), val_score = the value of the trial the record names; a hand-edited number breaks one."""
+    if record.get("status") != "ok":
+        return None
+    test: dict = record["test"] if isinstance(record.get("test"), dict) else {}
+    objective, score = record.get("objective"), _number(record.get("test_score"))
+    expected = _number(test.get(objective))
+    if score is not None and expected is not None and not _close(score, expected):
+        return f"test_score {score!r} is not its test.{objective} {expected!r}"
+    seeds = [s for s in record.get("test_by_seed") or [] if isinstance(s, dict) and "error" not in s]
+    for metric, value in test.items():
+        values = [v for s in seeds if (v := _number(s.get(metric))) is not None]
+        number = _number(value)
+        if number is not None and values and len(values) == len(seeds):
+            mean = float(np.mean(values))
+            if not _close(number, mean):
+                return f"test.{metric} {number!r} is not the mean over its test_by_seed ({mean!r})"
+    number, val = record.get("trial_number"), _number(record.get("val_score"))
+    trial = next((t for t in record.get("trials") or [] if isinstance(t, dict) and t.get("number") == number
+                  and number is not None), None)
+    if trial is not None and val is not None and _number(trial.get("value")) is not None \
+            and not _close(val, trial["value"]):
+        return f"val_score {val!r} is not the value {trial['value']!r} of trial {number}, which it names"
+    return None
 
 
 def _check_splits(store: ResultStore, jobs: dict, check: RunCheck) -> None:
@@ -129,9 +228,11 @@ def _check_splits(store: ResultStore, jobs: dict, check: RunCheck) -> None:
         if not name:
             continue
         if name not in frozen:
-            frozen[name] = load_frozen(store.run_dir / name)
+            problem = npz_problem(store.run_dir / name)
+            frozen[name] = None if problem else load_frozen(store.run_dir / name)
             if frozen[name] is None:
-                check.problems["data"].append(f"{name}: missing or unreadable (planned splits of {entry['dataset']})")
+                check.problems["data"].append(f"{name}: {problem or 'unreadable'} (planned splits of "
+                                              f"{entry['dataset']}); {REWRITE}")
         splits, index = frozen[name], entry.get("split_index")
         if splits is None:
             continue

@@ -13,7 +13,8 @@ Layout of a run directory:
 
 A record file exists only once it is complete (write to a temp file, fsync, rename), so a killed sweep
 never leaves a half record that could be read as valid; an unreadable or invalid file is treated as
-missing by the sweep and refused by `bench leaderboard` / `report` (bench.records.integrity).
+missing by the sweep and refused by `bench leaderboard` / `report` (bench.records.integrity). Every
+file is written through bench.safe_files: never outside the run folder, never through a link.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.datasets import write_json_atomic
 from bench.errors import BenchError
 from bench.records.schema import FAILURES, Status, clock_cut, upgrade_record, validate_record
+from bench.safe_files import write_atomic, write_json_atomic
 from bench.suites.spec import Protocol
 
 # Settings that change results: re-running into the same directory with other values would mix runs.
@@ -53,7 +54,8 @@ class ResultStore:
         written (write_config does, when the run really starts).
 
         A different budget, seed or protocol is refused (BenchError naming each change, e.g.
-        "protocol.folds: 3 -> 2"): records of both would mix. A dataset whose content changed is a note:
+        "protocol.folds: 3 -> 2"): records of both would mix. So is a dataset whose content the folder
+        already holds under another name: it would count twice. A dataset whose content changed is a note:
         its jobs are re-run (records and studies are keyed by its hash). `config["datasets"]` maps
         dataset names to content hashes; models and datasets accumulate over runs into one folder."""
         old = self.config()
@@ -76,7 +78,13 @@ class ResultStore:
                                  f"use another --out directory to keep both")
             old_datasets = old.get("datasets")
             old_data: dict = old_datasets if isinstance(old_datasets, dict) else {}
+            named = {digest: name for name, digest in old_data.items()}
             for name, digest in sorted((config.get("datasets") or {}).items()):
+                if named.get(digest, name) != name:
+                    raise BenchError(f"dataset {name} holds the same data (content hash {digest}) as dataset "
+                                     f"{named[digest]}, which an earlier run put into {self.run_dir}: under two "
+                                     f"names it would count twice in the leaderboard. Give it its earlier name "
+                                     f"({named[digest]}), or use another --out directory")
                 if old_data.get(name) not in (None, digest):
                     notes.append(f"dataset {name} changed since the last run into this folder (content hash "
                                  f"{old_data[name]} -> {digest}): its jobs are run again")
@@ -87,7 +95,7 @@ class ResultStore:
         return config, notes
 
     def write_config(self, config: dict) -> None:
-        write_json_atomic(self.run_dir / "run.json", config)
+        write_json_atomic(self.run_dir / "run.json", config, self.run_dir)
 
     def config(self) -> dict:
         """run.json ({} when there is none); BenchError naming the file when it is not a JSON object."""
@@ -101,7 +109,8 @@ class ResultStore:
         """Add this run's datasets and jobs to plan.json (a job planned again replaces its entry)."""
         old = self.plan()
         write_json_atomic(self.run_dir / "plan.json", {
-            "datasets": {**(old.get("datasets") or {}), **datasets}, "jobs": {**(old.get("jobs") or {}), **jobs}})
+            "datasets": {**(old.get("datasets") or {}), **datasets}, "jobs": {**(old.get("jobs") or {}), **jobs}},
+            self.run_dir)
 
     def _read_object(self, name: str) -> dict:
         path = self.run_dir / name
@@ -126,7 +135,7 @@ class ResultStore:
         for record in records:
             path = self.path_for(record["job_id"], record["variant"])
             try:
-                write_json_atomic(path, record)
+                write_json_atomic(path, record, self.run_dir)
             except OSError as exc:
                 raise BenchError(f"cannot write the record {path}: {exc.strerror or exc}. The sweep stopped; "
                                  f"records written before are kept: fix the problem and run the same "
@@ -215,12 +224,8 @@ class ResultStore:
         return pd.DataFrame(rows)
 
     def write_table(self) -> Path:
-        path = self.run_dir / "records.parquet"
         frame = self.frame()
-        tmp = path.with_suffix(".tmp")
-        frame.to_parquet(tmp, index=False)
-        tmp.replace(path)
-        return path
+        return write_atomic(self.run_dir / "records.parquet", lambda f: frame.to_parquet(f, index=False), self.run_dir)
 
 
 def _read_record(path: Path) -> dict | None:

@@ -10,51 +10,64 @@ Cache layout, one folder per entry under cache_root()/datasets/<entry.cache_key(
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from bench.datasets import Dataset, cache_root, load_cached_dataset, save_dataset, write_json_atomic
+from bench.datasets import Dataset, cache_root, load_cached_dataset, save_dataset
 from bench.errors import BenchError, DataUnavailableError
 from bench.names import name_problem
+from bench.safe_files import write_atomic, write_json_atomic
 from bench.suites.spec import DatasetEntry, Excluded, Filters, LoadedDataset, Suite
 
-LOADER_VERSION = 2  # 2: infinite feature values become missing, load-time checks in meta.json
+LOADER_VERSION = 3  # 2: infinite feature values become missing, load-time checks in meta.json; 3: checks for
+# repeated rows and values beyond float32's range
 
 
-def expand_entries(suite: Suite, *, refresh: bool = False) -> list[DatasetEntry]:
-    """The suite's concrete entries: an OpenML suite becomes its tasks, a `local` folder its files."""
+def expand_entries(suite: Suite, *, refresh: bool = False) -> list[tuple[str, DatasetEntry]]:
+    """The suite's concrete entries, each with where the suite lists it (for messages): an OpenML suite
+    becomes its tasks, a `local` folder its files."""
     from bench.suites import openml_source
     from bench.suites.registry import expand_local
 
     if suite.openml_suite_id is not None:
         ids = openml_source.suite_task_ids(suite.openml_suite_id, refresh=refresh,
                                            suite_name=fetch_arg(suite))
-        return [DatasetEntry(kind="openml_task", id=t) for t in ids]
-    out: list[DatasetEntry] = []
+        return [(f"OpenML suite {suite.openml_suite_id}: task {t}", DatasetEntry(kind="openml_task", id=t))
+                for t in ids]
+    out: list[tuple[str, DatasetEntry]] = []
     for i, e in enumerate(suite.entries):
         if e.kind != "local":
-            out.append(e)
+            out.append((f"datasets[{i}] ({e.describe()})", e))
             continue
         try:
-            out.extend(expand_local(e))
+            expanded = expand_local(e)
         except DataUnavailableError as err:
             raise DataUnavailableError(f"suite '{suite.name}' ({suite.path}, datasets[{i}].local): {err}") from err
+        out += [(f"datasets[{i}].local (manifest entry '{x.name}', {x.describe()})", x) for x in expanded]
     return out
 
 
 def materialize(suite: Suite, *, refresh: bool = False) -> tuple[list[LoadedDataset], list[Excluded]]:
     """Load every dataset of the suite (cached unless refresh) and split off those the filters exclude.
 
-    Raises DataUnavailableError for the first dataset that cannot be loaded."""
+    Raises DataUnavailableError for the first dataset that cannot be loaded, and BenchError when two
+    entries hold the same data (by content hash, whatever their names or files): it would count twice
+    in every mean, rank, win and Elo rating."""
     loaded: list[LoadedDataset] = []
     excluded: list[Excluded] = []
     names: set[str] = set()
+    listed: dict[str, str] = {}  # content hash -> where the suite lists it first
     hint = fetch_arg(suite)
-    for entry in expand_entries(suite, refresh=refresh):
+    for where, entry in expand_entries(suite, refresh=refresh):
         ds, splits = load_entry(entry, refresh=refresh, suite_name=hint)
+        where = f"{where}, dataset '{ds.name}'"
+        if ds.content_hash in listed:
+            raise BenchError(f"suite '{suite.name}' ({suite.path}) holds the same data twice (content hash "
+                             f"{ds.content_hash}): {listed[ds.content_hash]} and {where}. A dataset listed twice "
+                             f"counts twice in every mean, rank, win and Elo rating: remove one of the entries")
+        listed[ds.content_hash] = where
         if ds.name in names:  # two entries with the same source name: keep both, distinguishably
             ds.name = f"{ds.name}-{entry.cache_key()}"
         if ds.name in names:
@@ -181,10 +194,7 @@ def _write_cache(directory: Path, ds: Dataset, splits, stamp: dict) -> None:
         arrays = {}
         for r, f, tr, te in splits:
             arrays[f"train_{r}_{f}"], arrays[f"test_{r}_{f}"] = tr, te
-        tmp = directory / f".splits.{os.getpid()}.tmp"
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-        os.replace(tmp, directory / "splits.npz")
+        write_atomic(directory / "splits.npz", lambda f: np.savez_compressed(f, **arrays))
     write_json_atomic(directory / "entry.json", stamp)
 
 

@@ -9,16 +9,17 @@ the id and says how to fill the cache, never a traceback.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from bench.datasets import Dataset, cache_root, make_dataset, write_json_atomic
+from bench import settings
+from bench.datasets import Dataset, cache_root, make_dataset
 from bench.errors import BenchError, DataUnavailableError
 from bench.names import safe_name
+from bench.safe_files import write_json_atomic
 from bench.suites.spec import DatasetEntry
 
 Splits = list[tuple[int, int, np.ndarray, np.ndarray]]
@@ -28,7 +29,7 @@ _GET = dict(download_data=True, download_qualities=False, download_features_meta
 def _openml():
     import openml
 
-    cache_dir = os.environ.get("OPENML_CACHE_DIR")
+    cache_dir = settings.OPENML_CACHE_DIR.value()
     if cache_dir and Path(openml.config.get_config_as_dict()["cachedir"]) != Path(cache_dir):
         openml.config.set_root_cache_directory(cache_dir)
     return openml

@@ -6,6 +6,7 @@ import importlib.resources
 import os
 from pathlib import Path
 
+from bench import settings
 from bench.errors import BenchError
 from bench.suites.local_source import MANIFEST, read_manifest
 from bench.suites.spec import DatasetEntry, Filters, Protocol, Suite, parse_suite_file
@@ -14,7 +15,7 @@ from bench.suites.spec import DatasetEntry, Filters, Protocol, Suite, parse_suit
 def search_dirs() -> list[Path]:
     """Where named suites are looked up, first match wins: $BENCH_SUITES_PATH (os.pathsep-separated),
     ./suites in the current directory, then the built-in definitions (package bench.suitedefs)."""
-    dirs = [Path(p) for p in os.environ.get("BENCH_SUITES_PATH", "").split(os.pathsep) if p]
+    dirs = [Path(p) for p in settings.SUITES_PATH.items()]
     dirs.append(Path.cwd() / "suites")
     builtin = importlib.resources.files("bench.suitedefs")
     dirs.append(Path(str(builtin)))

@@ -40,12 +40,13 @@ the earlier trial) and the record says how many the cap dropped. Compressed file
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+
+from bench.safe_files import write_atomic
 
 MAX_TRIALS = 50  # Caruana selection with 40 iterations picks at most 40 distinct members anyway
 MAX_MB = 64.0
@@ -90,15 +91,10 @@ def trial_limit(bytes_per_trial: int, max_trials: int | None = None, max_mb: flo
 
 
 def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Atomic: a reader never sees half a file (temp file, fsync, rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        # numpy's stub has the keyword allow_pickle: bool, which mypy checks every **arrays value against.
-        np.savez_compressed(f, **arrays)  # type: ignore[arg-type]
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Atomic: a reader never sees half a file (bench.safe_files; the job's paths in its run folder are
+    checked for links before it starts, bench.execution.joblog)."""
+    # numpy's stub has the keyword allow_pickle: bool, which mypy checks every **arrays value against.
+    write_atomic(path, lambda f: np.savez_compressed(f, **arrays))  # type: ignore[arg-type]
 
 
 def _meta_array(meta: dict) -> np.ndarray:
