@@ -62,6 +62,26 @@ def test_a_job_that_finds_its_predictions_file_damaged_sets_it_aside_and_runs_fr
     assert after["records/b/ensemble_all/r0f0.ensemble.json"]["status"] == "ok"
 
 
+def test_the_same_command_redoes_a_done_job_whose_predictions_file_is_damaged_or_missing(tmp_path, capsys):
+    """What `bench verify` advises for such a file: its job is run again, from scratch (a fresh study:
+    the trials' predictions are lost), and the cross-model ensemble gets the member back."""
+    out, args = _sweep(tmp_path, capsys)
+    before = records(out)
+    _truncate(out / "predictions/b/linear/r0f0.npz")
+    (out / "predictions/b/test_prior/r0f0.npz").unlink()
+    code, text = run_cli(capsys, *args)
+    assert code == 0 and "2 jobs run, 0 already done" in text, text
+    after = records(out)
+    assert after.keys() == before.keys()
+    for path, rec in after.items():
+        assert rec["status"] == "ok" and _numbers(rec) == _numbers(before[path]), path
+    assert "not a zip file" in after["records/b/linear/r0f0.default.json"]["predictions"]["set_aside"][0]
+    assert after["records/b/ensemble_all/r0f0.ensemble.json"]["ensemble"]["left_out"] == {}
+    code, text = run_cli(capsys, "verify", out)
+    assert code == 0, text
+    assert run_cli(capsys, *args)[1].count("0 jobs run, 2 already done") == 1  # and then nothing more
+
+
 def test_retry_failed_reruns_a_job_whose_predictions_file_is_damaged(tmp_path, capsys):
     """What today's main left behind (its records failed by `File is not a zip file`) is repaired by
     --retry-failed instead of failing the same way again."""
@@ -92,18 +112,34 @@ def test_a_damaged_study_database_is_set_aside_too(tmp_path, capsys):
 
 
 def test_the_cross_model_ensemble_leaves_a_member_with_a_damaged_file_out(tmp_path, capsys):
+    """Damage inside an array (the file's directory and meta intact, so the sweep's quick check passes
+    and the job is not run again) shows when the ensemble reads it: that member is left out, named."""
     out, args = _sweep(tmp_path, capsys)
-    _truncate(out / "predictions/b/linear/r0f0.npz")
+    npz = out / "predictions/b/linear/r0f0.npz"
+    _flip_a_byte_of(npz, "test_1.npy")
+    assert P.check_predictions_file(npz, thorough=False) is None and P.check_predictions_file(npz)
     ens = out / "records/b/ensemble_all/r0f0.ensemble.json"
     ens.unlink()  # made again on the rerun (as after a kill before the cross-model step)
     code, text = run_cli(capsys, *args)
-    assert code == 0, text
+    assert code == 0 and "0 jobs run, 2 already done" in text, text
     rec = json.loads(ens.read_text())
     assert rec["status"] == "ok", rec.get("error")
     assert rec["ensemble"]["models"] == ["test_prior"]
     why = rec["ensemble"]["left_out"]["linear"]
     assert why.startswith("predictions file predictions/b/linear/r0f0.npz is damaged (BadZipFile"), why
     assert {r["status"] for p, r in records(out).items() if "/linear/" in p} == {"ok"}  # the member's records stand
+    code, text = run_cli(capsys, "verify", out)
+    assert code == 1 and "predictions/b/linear/r0f0.npz (named by" in text and "damaged (BadZipFile" in text, text
+
+
+def _flip_a_byte_of(path: Path, member: str) -> None:
+    """Flip one byte in the middle of a member's compressed data: its checksum no longer matches."""
+    data = bytearray(path.read_bytes())
+    info = zipfile.ZipFile(path).getinfo(member)
+    name_len, extra_len = (int.from_bytes(data[info.header_offset + i:info.header_offset + i + 2], "little")
+                           for i in (26, 28))
+    data[info.header_offset + 30 + name_len + extra_len + info.compress_size // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
 
 
 # --- detection -------------------------------------------------------------------------------------
@@ -128,14 +164,11 @@ def test_check_predictions_file_names_what_is_wrong(tmp_path):
     with pytest.raises(P.DamagedPredictions):
         P.load(path)
 
-    flipped = bytearray(good)  # one byte inside a compressed array: its checksum no longer matches
-    info = zipfile.ZipFile(_write(path, good)).getinfo("test_1.npy")
-    name_len, extra_len = (int.from_bytes(good[info.header_offset + i:info.header_offset + i + 2], "little")
-                           for i in (26, 28))
-    flipped[info.header_offset + 30 + name_len + extra_len + info.compress_size // 2] ^= 0xFF
-    _write(path, bytes(flipped))
+    _write(path, good)
+    _flip_a_byte_of(path, "test_1.npy")  # one byte inside a compressed array
     problem = P.check_predictions_file(path)
     assert problem is not None and P.damaged_files(path) == {path: problem}
+    assert P.check_predictions_file(path, thorough=False) is None  # the quick check reads no array
 
     with zipfile.ZipFile(path, "w") as z:  # a zip whose meta names arrays it does not hold
         z.writestr("meta.npy", _npy(np.array(json.dumps({"trials": {"0": {}}}))))

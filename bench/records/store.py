@@ -147,7 +147,9 @@ class ResultStore:
 
     def job_state(self, job, retry_failed: bool = False) -> str:
         """done | missing | stale (made for other data, splits or settings) | retry (a failure, with
-        retry_failed) | unavailable (the model could not run here: checked again, cheaply, every run)."""
+        retry_failed) | unavailable (the model could not run here: checked again, cheaply, every run) |
+        predictions (done, but the predictions file its records name is missing or damaged: the job is
+        run again from scratch, bench.execution.jobs.from_scratch_if_damaged)."""
         states = []
         for variant in job.variants:
             rec = self.read(job.job_id, variant)
@@ -165,7 +167,22 @@ class ResultStore:
         for state in ("stale", "retry", "missing", "unavailable"):
             if state in states:
                 return state
-        return "done"
+        return "predictions" if self._predictions_problem(job) else "done"
+
+    def _predictions_problem(self, job) -> str | None:
+        """Why the predictions file the job's ok records name cannot be used (missing, truncated,
+        overwritten: a quick check, bench.tuning.predictions.check_predictions_file), or None."""
+        from bench.tuning.predictions import check_predictions_file
+
+        for variant in job.variants:
+            rec = self.read(job.job_id, variant) or {}
+            name = (rec.get("predictions") or {}).get("file") if rec.get("status") == Status.OK else None
+            if isinstance(name, str):
+                path = self.run_dir / name
+                if not path.resolve().is_relative_to(self.run_dir.resolve()):
+                    return None  # not a file of this folder's (bench verify names it)
+                return check_predictions_file(path, thorough=False)
+        return None
 
     def is_done(self, job, retry_failed: bool = False) -> bool:
         """True when every variant has a record for this exact dataset and split content and settings
