@@ -2,8 +2,9 @@
 
 A sweep has one base seed (`bench run --seed`, a suite protocol's `seed`). Everything else that needs
 randomness (a job's model seed, the refit seeds of `--seeds N`, the inner validation split of each
-outer fold, inner cross-validation folds) gets its own seed from `derive_seed(base, *keys)`: numpy's
-SeedSequence mixes the base and the keys into a well-spread 31-bit value, so neighbouring keys
+outer fold, inner cross-validation folds, the tuning sampler's draw for each trial) gets its own seed
+from `derive_seed(base, *keys)`: numpy's SeedSequence mixes the base and the keys into a well-spread
+31-bit value, so neighbouring keys
 (split 0 and split 1, refit 1 and refit 2) never give correlated streams, and the same keys always
 give the same seed on every machine.
 """
@@ -43,11 +44,10 @@ def validation_seed(base: int, repeat: int, fold: int) -> int:
     return derive_seed(base, "validation", repeat, fold)
 
 
-def sampler_seed(seed: int, trials_in_study: int, tuner: str = "") -> int:
-    """The tuning sampler's seed. A sole tuner's fresh study uses the job seed; a study that already
-    holds trials (a resumed job) or a named tuner of a shared study gets one derived from how many
-    trials it holds and the tuner's name: a seeded sampler restarted with the job seed would replay its
-    first draws and re-run configurations the study has already evaluated."""
-    if trials_in_study == 0 and not tuner:
-        return seed
-    return derive_seed(seed, "sampler", trials_in_study, tuner)
+def trial_sampler_seed(seed: int, trial_number: int, tuner: str = "") -> int:
+    """The seed of the tuning sampler's draw for one trial (bench.tuning.samplers.make_sampler): a
+    function of the job seed, the trial's number and the tuner's name only, so that a study resumed
+    after a kill draws for trial n exactly what an uninterrupted run drew for it (the sampler's
+    history, the study's finished trials, being the same), and two tuners of a shared study never
+    draw alike."""
+    return derive_seed(seed, "sampler", trial_number, tuner)

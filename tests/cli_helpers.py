@@ -46,3 +46,13 @@ def records(run_dir: Path) -> dict[str, dict]:
     """Record files under run_dir/records by their path relative to it."""
     return {str(p.relative_to(run_dir)): json.loads(p.read_text())
             for p in sorted((run_dir / "records").rglob("*.json"))}
+
+
+def without(value, keys):
+    """value (nested dicts and lists) with every dict entry whose key is in `keys` left out: what two
+    runs may legitimately differ in (timings, paths, uids) before their records are compared."""
+    if isinstance(value, dict):
+        return {k: without(v, keys) for k, v in value.items() if k not in keys}
+    if isinstance(value, list):
+        return [without(v, keys) for v in value]
+    return value

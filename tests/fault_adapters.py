@@ -194,3 +194,67 @@ class ProcessTreeAdapter(_Prior):
         with open(os.environ["BENCH_TEST_TREE"], "a") as f:
             f.write(f"{os.getpid()} {child.pid}\n")
         time.sleep(3600)
+
+
+_FITS_IN_PROCESS = [0]  # fits this process has begun (BENCH_TEST_KILL_AT_FIT counts them)
+
+
+@register_adapter
+class ResumeProbe(_Prior):
+    """A small deterministic iterative learner for resume tests: full-batch gradient descent of a
+    linear model (softmax for classification) on the standardized matrix, EPOCHS epochs, each one's
+    validation objective reported to the pruner, the best epoch kept.
+
+    A deterministic stand-in for the tuning clock: a fit with a deadline (a tuning trial under
+    --tune-seconds) stops after CUT epochs and says `deadline`, as a learner the clock cut does, while
+    a fit without one (the defaults trial, a refit) runs all EPOCHS; so two runs compare number for number.
+
+    BENCH_TEST_KILL_AT_FIT=N: the N-th fit of this process kills with SIGKILL, after 2 epochs, its
+    process group when BENCH_TEST_KILL_GROUP=1 (the sweep and its workers: kill -9 of `bench run`), else
+    its own process. BENCH_TEST_FIT_SLEEP=s: each fit sleeps s seconds first. Each fit notes the
+    seconds left to its deadline (`deadline_in`) in its info."""
+
+    name = "test_resume"
+    defaults = {"lr": 0.01, "l2": 1e-3}
+    search_space = {"lr": FloatParam(0.01, 1.0, log=True), "l2": FloatParam(1e-4, 1.0, log=True)}
+    EPOCHS, CUT = 40, 4
+
+    def fit(self, X_train, y_train, X_val, y_val):
+        from bench.metrics import objective_value
+
+        _FITS_IN_PROCESS[0] += 1
+        kill_at = int(os.environ.get("BENCH_TEST_KILL_AT_FIT", "0"))
+        time.sleep(float(os.environ.get("BENCH_TEST_FIT_SLEEP", "0")))
+        self.ctx.info["deadline_in"] = self.ctx.seconds_left()
+        X, Xv = np.asarray(X_train, dtype="float64"), np.asarray(X_val, dtype="float64")
+        k = self.task.n_classes if self.task.is_classification else 1
+        target = np.eye(k)[y_train] if self.task.is_classification else np.asarray(y_train, dtype="float64")[:, None]
+        self.w, self.b = np.zeros((X.shape[1], k)), target.mean(axis=0)
+        epochs = self.CUT if self.ctx.deadline is not None else self.EPOCHS
+        best = None
+        for epoch in range(1, epochs + 1):
+            if epoch == 3 and _FITS_IN_PROCESS[0] == kill_at:
+                os.killpg(os.getpgrp(), signal.SIGKILL) if os.environ.get("BENCH_TEST_KILL_GROUP") == "1" \
+                    else os.kill(os.getpid(), signal.SIGKILL)
+            grad = self._out(X) - target
+            self.w -= self.params["lr"] * (X.T @ grad / len(X) + self.params["l2"] * self.w)
+            self.b -= self.params["lr"] * grad.mean(axis=0)
+            value = objective_value(self.task.task_type, y_val, self._predict_raw(Xv), self.task.n_classes)
+            self.ctx.report_value(epoch, value)
+            better = best is None or (value > best[0] if self.task.objective.higher_is_better else value < best[0])
+            if better:
+                best = (value, epoch, self.w.copy(), self.b.copy())
+        _, best_epoch, self.w, self.b = best
+        self.ctx.record_end(TrialEnd.DEADLINE if epochs < self.EPOCHS else TrialEnd.MAX_ITERATIONS,
+                            iterations=epochs, best=best_epoch, unit="epochs")
+
+    def _out(self, X):
+        z = X @ self.w + self.b
+        if not self.task.is_classification:
+            return z
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    def _predict_raw(self, X):
+        out = self._out(np.asarray(X, dtype="float64"))
+        return out if self.task.is_classification else out[:, 0]

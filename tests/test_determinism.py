@@ -5,6 +5,7 @@ import json
 from bench.analysis.analyze import analyze, numbers
 from bench.cli import main
 from bench.records.store import ResultStore
+from tests.cli_helpers import without
 
 TIMING_KEYS = {"fit_seconds", "predict_seconds", "seconds", "finished_at", "tuning_seconds", "job_seconds", "host",
                "cpu_seconds", "device_seconds", "selection_seconds",
@@ -20,11 +21,7 @@ def _sweep(suite, out, seed):
 
 
 def _without_timings(value):
-    if isinstance(value, dict):
-        return {k: _without_timings(v) for k, v in value.items() if k not in TIMING_KEYS}
-    if isinstance(value, list):
-        return [_without_timings(v) for v in value]
-    return value
+    return without(value, TIMING_KEYS)
 
 
 def test_same_command_and_seed_give_identical_numbers(tmp_path, capsys):

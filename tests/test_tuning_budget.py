@@ -177,7 +177,7 @@ def test_records_carry_trial_counts_costs_and_the_declared_budget(make_ds, tmp_p
     assert tuned["device_seconds"]["cpu"] < sum(t["cpu_seconds"] for t in trials) + 0.15  # no refits: 1 seed
     assert default["device_seconds"]["gpu"] == tuned["device_seconds"]["gpu"] == 0.0  # a CPU job
     assert tuned["budget"] == {"trials": 3, "seconds": None, "sampler": "random", "pruner": "none",
-                               "inner_folds": 1}
+                               "inner_folds": 1, "time_limit": None}
 
 
 def test_a_tuned_record_whose_tuning_trials_all_failed_says_only_defaults(make_ds, tmp_path):
@@ -200,6 +200,39 @@ def test_sampler_and_inner_folds_are_part_of_the_run_identity(tmp_path):
         store.check_config(SweepConfig(suite="t", models=["linear"], sampler="random").identity(suite))
     with pytest.raises(BenchError, match="inner_folds: 1 -> 5"):
         store.check_config(SweepConfig(suite="t", models=["linear"], inner_folds=5).identity(suite))
+
+
+def test_the_job_time_limit_is_part_of_the_run_identity(tmp_path, capsys):
+    """--time-limit decides which trials the clock cuts and which jobs time out: a folder holds one.
+    Rerunning with another limit is refused like another budget; a folder whose run.json predates the
+    field takes the limit of its next run."""
+    from bench.suites import Protocol
+    from tests.cli_helpers import data_file, records, run_cli, suite_file
+
+    suite = SimpleNamespace(name="t", protocol=Protocol())
+    store = ResultStore(tmp_path / "run")
+    config = store.check_config(SweepConfig(suite="t", models=["linear"], time_limit=600).identity(suite))[0]
+    assert config["time_limit"] == 600
+    store.write_config(config)
+    with pytest.raises(BenchError, match=r"time_limit: 600 -> 1200"):
+        store.check_config(SweepConfig(suite="t", models=["linear"], time_limit=1200).identity(suite))
+    with pytest.raises(BenchError, match=r"time_limit: 600 -> None"):
+        store.check_config(SweepConfig(suite="t", models=["linear"], time_limit=None).identity(suite))
+    del config["time_limit"]  # a folder made before the limit was recorded
+    store.write_config(config)
+    assert store.check_config(SweepConfig(suite="t", models=["linear"], time_limit=1200).identity(suite))[0][
+        "time_limit"] == 1200
+
+    data_file(tmp_path / "b.parquet", "binary", n=100)
+    suite_path = suite_file(tmp_path / "s.toml", {"b": ("b.parquet", "binary")})
+    args = ["run", "--suite", suite_path, "--models", "test_prior", "--trials", 2, "--jobs", 0, "--splits", 1,
+            "--out", tmp_path / "cli", "--quiet"]
+    code, text = run_cli(capsys, *args, "--time-limit", 300)
+    assert code == 0, text
+    assert {r["budget"]["time_limit"] for r in records(tmp_path / "cli").values()} == {300}
+    code, text = run_cli(capsys, *args, "--time-limit", 900)
+    assert code == 2 and "holds a run with other settings (time_limit: 300.0 -> 900.0)" in text, text
+    assert run_cli(capsys, *args, "--time-limit", 300)[0] == 0  # the same limit resumes
 
 
 class _UntilDeadline(_Prior):

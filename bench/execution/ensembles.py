@@ -13,6 +13,8 @@ by a changed dataset, a member model added to the folder): the record keeps thei
 
 Members: the planned model jobs of the split whose records are current, have an ok variant, and
 whose predictions file (bench.tuning.predictions) holds that job key and the study the records name.
+A member whose file is missing or damaged is left out and named, with the reason, in `ensemble.left_out`
+(a damaged file is the harness's problem: it never fails the ensemble or counts against it).
 Candidates are all their kept trials, in (model, trial) order; the selection is the per-model one
 (bench.tuning.ensemble: 40 steps, ties to the earlier candidate) on the shared validation labels
 (every model of a split scores the same rows: the holdout, or with inner folds the same out-of-fold
@@ -125,7 +127,7 @@ def _member_records(store: ResultStore, jobs: dict, entry: dict) -> dict[str, tu
 def load_members(store: ResultStore, members: dict[str, tuple[str, dict]]):
     """(candidates, validation labels, members left out with the reason) from the members' files."""
     from bench.tuning.ensemble import Candidate
-    from bench.tuning.predictions import load
+    from bench.tuning.predictions import DamagedPredictions, load
 
     candidates, left_out, y_val = [], {}, None
     for job_id, (key, recs) in sorted(members.items(), key=lambda item: (item[0].split("/")[1], item[0])):
@@ -135,7 +137,11 @@ def load_members(store: ResultStore, members: dict[str, tuple[str, dict]]):
             statuses = sorted({str(r.get("status")) for r in recs.values()})
             left_out[model] = f"no ok record ({', '.join(statuses)})" if ok is None else "no stored predictions"
             continue
-        stored = load(store.run_dir / info["file"], key, info.get("study_uid"))
+        try:
+            stored = load(store.run_dir / info["file"], key, info.get("study_uid"))
+        except DamagedPredictions as exc:  # the harness's file, not the model: leave the member out
+            left_out[model] = f"predictions file {info['file']} is damaged ({exc.reason[:200]})"
+            continue
         if stored is None or not stored.numbers:
             left_out[model] = f"predictions file {info['file']} is missing, empty or not this job's"
             continue

@@ -59,9 +59,10 @@ class Job:
     skip_reason: str = ""  # set when the dataset is too small for the protocol: `skipped` records
     sampler: str = "tpe"  # bench.tuning.samplers
     inner_folds: int = 1  # 1 = holdout validation; K > 1 = inner K-fold cross-validation (bench.tuning.crossfit)
-    # The runner's hard per-job limit (--time-limit). Not a setting (not in the key): it decides when
-    # the job stops, not what tuning does; iterative learners stop shortly before it and keep their best
-    # state (bench.tuning.study, JOB_LIMIT_RESERVE), visibly, instead of being killed with nothing.
+    # The runner's hard per-job limit (--time-limit); iterative learners stop shortly before it and keep
+    # their best state (bench.tuning.study, JOB_LIMIT_RESERVE), visibly, instead of being killed with
+    # nothing. Part of the run folder's identity (run.json: one folder holds one limit) and of every
+    # record's budget, but not of the job key (which would make the records of older folders stale).
     time_limit: float | None = None
 
     @property
@@ -157,7 +158,8 @@ def base_record(job: Job, variant: str, libraries=()) -> dict:
         "split": {"index": job.split_index, "repeat": job.repeat, "fold": job.fold, "hash": job.split_hash},
         "model": job.model, "variant": variant, "seed": job.seed, "job_key": job.key,
         "budget": {"trials": job.trials, "seconds": job.tune_seconds, "sampler": job.sampler,
-                   "pruner": PRUNER_OF.get(job.sampler), "inner_folds": job.inner_folds},
+                   "pruner": PRUNER_OF.get(job.sampler), "inner_folds": job.inner_folds,
+                   "time_limit": job.time_limit},
         "device": job.device, "threads": job.threads, "host": socket.gethostname(),
         "versions": library_versions(CORE_LIBRARIES + tuple(libraries)),
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -185,6 +187,39 @@ def job_limit_deadline(time_limit: float | None, now: float) -> float | None:
         return None
     share, floor = JOB_LIMIT_RESERVE
     return now + time_limit - min(max(share * time_limit, floor), time_limit / 2)
+
+
+def from_scratch_if_damaged(job: Job) -> list[str]:
+    """When the job's own files are damaged (its predictions files, bench.tuning.predictions.damaged_files,
+    or its SQLite study): a truncated or overwritten file is the harness's problem, never the model's, so
+    it must not turn into a failure record. Sets them aside (<name>.damaged-<time>) and discards the
+    job's study, so that the job runs from scratch and its ensembles have every trial again. Returns
+    what was set aside and why (the records say it, in `predictions.set_aside`)."""
+    from bench.tuning.predictions import damaged_files, set_aside
+
+    damaged = damaged_files(job.predictions_path)
+    if not job.storage and job.study_file.exists():
+        problem = _sqlite_problem(job.study_file)
+        if problem:
+            damaged[job.study_file] = problem
+    if not damaged:
+        return []
+    notes = [f"{set_aside(path).name}: {problem} (the job was run from scratch)" for path, problem in damaged.items()]
+    job.discard_studies(current=True)
+    return notes
+
+
+def _sqlite_problem(path: Path) -> str | None:
+    """What SQLite's quick check finds wrong with a database file (None: nothing)."""
+    import sqlite3
+    from contextlib import closing
+
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            rows = db.execute("PRAGMA quick_check").fetchall()
+    except sqlite3.DatabaseError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None if rows == [("ok",)] else "; ".join(str(r[0]) for r in rows[:3])
 
 
 def execute_job(job: Job, adapter_cls=None) -> list[dict]:
@@ -246,6 +281,7 @@ def execute_job(job: Job, adapter_cls=None) -> list[dict]:
     # set-up (0.3-1 s per job, most of the harness overhead on small jobs): it tunes in memory.
     storage = job.storage_url() if job.tunes else None
     try:
+        set_aside = from_scratch_if_damaged(job)
         # tune() itself runs a single trial for models with nothing to tune.
         outcome = tune(adapter_cls, task, parts, Budget(job.trials, job.tune_seconds), seed=seed,
                        threads=job.threads, device=job.device, storage=storage,
@@ -259,10 +295,13 @@ def execute_job(job: Job, adapter_cls=None) -> list[dict]:
     elapsed = time.perf_counter() - started
     common = {"objective": outcome.objective, "direction": outcome.direction, "trials": outcome.trials,
               "trial_counts": trial_counts(outcome.trials),
-              "tuning_seconds": outcome.tuning_seconds, "job_seconds": elapsed, "model_seed": seed}
+              "tuning_seconds": outcome.tuning_seconds, "job_seconds": elapsed, "model_seed": seed,
+              "resumes": outcome.resumes}
     if outcome.predictions is not None:  # what the cross-model ensemble reads (bench.execution.ensembles)
-        common["predictions"] = {"file": str(job.predictions_path.relative_to(job.run_dir)),
-                                 **outcome.predictions}
+        info = dict(outcome.predictions)
+        if set_aside:  # found damaged before the job ran: it was run from scratch
+            info["set_aside"] = set_aside + info.get("set_aside", [])
+        common["predictions"] = {"file": str(job.predictions_path.relative_to(job.run_dir)), **info}
 
     def honesty(variant: str) -> dict:
         """What the variant cost and whether tuning really ran (bench.records.schema)."""
@@ -282,7 +321,8 @@ def execute_job(job: Job, adapter_cls=None) -> list[dict]:
                         "test_score_std": float(np.std(seed_scores, ddof=1)) if len(seed_scores) > 1 else None,
                         "test_by_seed": v.by_seed,
                         "fit_seconds": v.fit_seconds, "predict_seconds": v.predict_seconds,
-                        "fit_info": v.fit_info, **({"ensemble": v.ensemble} if v.ensemble else {})})
+                        "fit_info": v.fit_info, **({"ensemble": v.ensemble} if v.ensemble else {}),
+                        **({"test_source": v.test_source} if v.test_source else {})})
     for variant, message in outcome.failures.items():
         records.append({**base_record(job, variant, adapter_cls.libraries), **meta, **common,
                         **honesty(variant), "status": Status.FAILED,

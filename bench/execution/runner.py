@@ -72,15 +72,16 @@ class Recorder:
 
 def pending_jobs(jobs: list[Job], store: ResultStore, retry_failed: bool, summary: SweepSummary) -> list[Job]:
     """The jobs to run. A job run again because its records are failures (--retry-failed) starts a
-    fresh study: its failed trials would otherwise count toward the budget and nothing would run."""
+    fresh study: its failed trials would otherwise count toward the budget and nothing would run. So
+    does a done job whose predictions file is missing or damaged (its trials' predictions are lost)."""
     summary.total = len(jobs)
     pending = []
     for job in jobs:
         state = store.job_state(job, retry_failed)
         if state == "done":
             continue
-        if state in ("retry", "stale"):
-            job.discard_studies(current=state == "retry")
+        if state in ("retry", "stale", "predictions"):  # predictions: from scratch, its trials' are lost
+            job.discard_studies(current=state != "stale")
         pending.append(job)
     summary.skipped_done = len(jobs) - len(pending)
     return pending

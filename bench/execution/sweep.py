@@ -136,12 +136,13 @@ class SweepConfig:
 
     def identity(self, suite, datasets=None) -> dict:
         """What run.json records and compares (bench.records.store.check_config): the suite's name and
-        protocol, the budget (sampler and inner folds included), and, once loaded, each dataset's
-        content hash."""
+        protocol, the budget (sampler, inner folds and the job time limit included: the limit decides
+        which trials are cut short and which jobs time out), and, once loaded, each dataset's content
+        hash."""
         out = {"suite": suite.name, "protocol": asdict(suite.protocol), "trials": self.trials,
                "tune_seconds": self.tune_seconds, "seed": self.seed, "max_splits": self.max_splits,
                "seeds": self.seeds, "sampler": self.sampler, "inner_folds": self.resolved_inner_folds(suite),
-               "models": list(self.models)}
+               "time_limit": self.time_limit, "models": list(self.models)}
         if datasets is not None:
             out["datasets"] = {ds.name: ds.content_hash for ds in datasets}
             text = json.dumps([out["protocol"], sorted(out["datasets"].items())], sort_keys=True)

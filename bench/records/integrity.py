@@ -176,8 +176,11 @@ def _check_predictions(store: ResultStore, record: dict, rel: Path, checked: set
     path = store.run_dir / name
     if not path.resolve().is_relative_to(store.run_dir.resolve()):
         problem: str | None = "outside the run folder"
-    else:
-        problem = npz_problem(path)
+    else:  # the owner of the format checks it: every array its meta names, decompressed and checksummed
+        from bench.tuning.predictions import check_predictions_file
+
+        problem = check_predictions_file(path)
+        problem = f"damaged ({problem})" if problem and problem != "missing" else problem
     if problem:
         check.problems["predictions"].append(f"{name} (named by {rel} and the other records of its job): "
                                              f"{problem}; run the same `bench run` command again to redo the job")

@@ -26,6 +26,19 @@ Trial end reasons (each trial of a record's `trials` list says how it ended in `
     diverged        non-finite outputs; the best epoch before that is kept
     pruned          the pruner stopped it (Optuna MedianPruner)
     failed          it raised
+
+Resume and provenance fields (added within v2; a record written before them lacks them, which readers
+take as "not recorded", so no upgrade is needed):
+    resumes            how many times a later process took the job's study up again after its process
+                       was stopped (kill, lost node); its numbers are those of an uninterrupted run
+                       (bench.tuning.progress)
+    trials[].restarts  runs of that trial a kill cut off before the run recorded
+    test_source        where the tuning seed's test metrics come from (bench.tuning.variants.SOURCES):
+                       "trial" (the chosen trial's own model, scored when it completed), or for trials
+                       of a study begun by an older version "stored_predictions" / "refit"
+    budget.time_limit  the job's --time-limit in seconds (None: none), part of the run's identity
+    predictions.set_aside, predictions.from_float32_file   damaged files set aside before the job ran
+                       from scratch; trials read back from the float32 file (bench.tuning.predictions)
 """
 
 from __future__ import annotations
@@ -96,6 +109,9 @@ def validate_record(record: Any) -> list[str]:
     split = record.get("split")
     if not isinstance(split, dict) or not isinstance(split.get("index"), int) or not isinstance(split.get("hash"), str):
         problems.append("'split' must hold an integer 'index' and a string 'hash'")
+    resumes = record.get("resumes")
+    if resumes is not None and (isinstance(resumes, bool) or not isinstance(resumes, int) or resumes < 0):
+        problems.append(f"'resumes' must be an integer >= 0, got {resumes!r}")
     if status == Status.OK:
         if not _finite(record.get("test_score")):
             problems.append(f"ok record with non-finite 'test_score' {record.get('test_score')!r}")

@@ -33,9 +33,13 @@ from bench.suites.spec import Protocol
 
 # Settings that change results: re-running into the same directory with other values would mix runs.
 # `protocol` (folds, repeats, validation fraction, split seed, task splits) is compared key by key.
-RUN_IDENTITY = ("suite", "trials", "tune_seconds", "seed", "max_splits", "seeds", "sampler", "inner_folds")
+RUN_IDENTITY = ("suite", "trials", "tune_seconds", "seed", "max_splits", "seeds", "sampler", "inner_folds",
+                "time_limit")
 # What a run.json written before a setting existed implicitly used.
 IDENTITY_DEFAULTS = {"seeds": 1, "sampler": "tpe", "inner_folds": 1}
+# Settings a run.json written before them does not say (no implicit value is known): the folder takes
+# the next run's value.
+IDENTITY_UNRECORDED = frozenset({"time_limit"})
 
 
 class ResultStore:
@@ -58,7 +62,8 @@ class ResultStore:
         notes: list[str] = []
         if old:
             known = lambda c, k: c.get(k, IDENTITY_DEFAULTS.get(k))  # noqa: E731
-            diff = {k: (known(old, k), known(config, k)) for k in RUN_IDENTITY if known(old, k) != known(config, k)}
+            diff = {k: (known(old, k), known(config, k)) for k in RUN_IDENTITY
+                    if known(old, k) != known(config, k) and not (k in IDENTITY_UNRECORDED and k not in old)}
             old_protocol, new_protocol = old.get("protocol"), config.get("protocol")
             if isinstance(old_protocol, dict) and isinstance(new_protocol, dict):
                 # A key a run.json written before it existed lacks means the protocol's default then.
@@ -142,7 +147,9 @@ class ResultStore:
 
     def job_state(self, job, retry_failed: bool = False) -> str:
         """done | missing | stale (made for other data, splits or settings) | retry (a failure, with
-        retry_failed) | unavailable (the model could not run here: checked again, cheaply, every run)."""
+        retry_failed) | unavailable (the model could not run here: checked again, cheaply, every run) |
+        predictions (done, but the predictions file its records name is missing or damaged: the job is
+        run again from scratch, bench.execution.jobs.from_scratch_if_damaged)."""
         states = []
         for variant in job.variants:
             rec = self.read(job.job_id, variant)
@@ -160,7 +167,22 @@ class ResultStore:
         for state in ("stale", "retry", "missing", "unavailable"):
             if state in states:
                 return state
-        return "done"
+        return "predictions" if self._predictions_problem(job) else "done"
+
+    def _predictions_problem(self, job) -> str | None:
+        """Why the predictions file the job's ok records name cannot be used (missing, truncated,
+        overwritten: a quick check, bench.tuning.predictions.check_predictions_file), or None."""
+        from bench.tuning.predictions import check_predictions_file
+
+        for variant in job.variants:
+            rec = self.read(job.job_id, variant) or {}
+            name = (rec.get("predictions") or {}).get("file") if rec.get("status") == Status.OK else None
+            if isinstance(name, str):
+                path = self.run_dir / name
+                if not path.resolve().is_relative_to(self.run_dir.resolve()):
+                    return None  # not a file of this folder's (bench verify names it)
+                return check_predictions_file(path, thorough=False)
+        return None
 
     def is_done(self, job, retry_failed: bool = False) -> bool:
         """True when every variant has a record for this exact dataset and split content and settings

@@ -2,7 +2,8 @@
 
 Modules: study (the loop and budgets), samplers (TPE / random and their pruning), crossfit (holdout
 or inner K-fold fitting), trials (what records say about trials), variants (final test evaluation),
-predictions (every trial's stored predictions) and ensemble (Caruana selection: the ensemble variant).
+predictions (every trial's stored predictions), ensemble (Caruana selection: the ensemble variant)
+and progress (what a resumed job continues: killed trials, the budget spent, resumes).
 
 `from bench.tuning import tune, Budget, Parts` loads the study module on first use, so that light
 modules (the sweep config, job records) can import bench.tuning.samplers without Optuna and sklearn.

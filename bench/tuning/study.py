@@ -2,24 +2,27 @@
 
 Trial 0 is always the adapter's defaults (enqueued), so the default variant costs nothing extra and
 the tuned variant can never be worse on validation than the defaults. The study lives in persistent
-storage (SQLite by default) so a killed job resumes with the trials it already finished.
+storage (SQLite by default) so a killed job resumes with the trials it already finished, exactly as an
+uninterrupted run would go on (bench.tuning.progress: the killed trial is re-run under its number, the
+sampler's draws are seeded per trial, the tuning budget spent so far is kept with the study).
 
 Budget: the defaults trial is its own track. It runs first, without a tuning deadline, so "default"
 means the same model on every machine and under any load; only the job's time limit (--time-limit,
 `limit_deadline`) bounds it. The tuning budget (`Budget.trials` in all, `Budget.seconds` of wall clock)
-covers the other trials; its clock starts when the defaults trial ends, and it is both Optuna's timeout
-and every such trial's ctx.deadline (iterative learners stop there and keep their best state). The job's
+covers the other trials; its clock starts when the defaults trial ends (and runs only while a process
+tunes: a resumed job gets what is left of it), and it is both Optuna's timeout and every such trial's
+ctx.deadline (iterative learners stop there and keep their best state). The job's
 time limit bounds every trial the same way, the defaults trial included: an iterative learner stops
 shortly before it (bench.execution.jobs.JOB_LIMIT_RESERVE) with its best state, the trial ends
 `deadline` and the records count it as clock-cut, instead of the runner killing the job with nothing.
 Final refits for further model seeds have no deadline (only the hard limit).
 
 Model selection, pruning and early stopping see only the training and validation parts (or the inner
-folds, bench.tuning.crossfit). The test part is scored (1) for each chosen variant after the study,
-refit with `seeds` model seeds, and (2) after every completed trial, purely for reporting tuning curves
-(best-so-far by validation -> its test score, bench.analysis.curves). That per-trial test score is
-stored as a trial attribute and is never read by the objective, the sampler, the pruner or the
-selection of variants.
+folds, bench.tuning.crossfit). The test part is scored once after every completed trial, with the
+trial's own model: its test metrics are stored as the trial attribute `test` (with the objective's
+`score` for tuning curves: best-so-far by validation -> its test score, bench.analysis.curves) and are
+never read by the objective, the sampler, the pruner or the selection of variants. A chosen
+variant's tuning-seed numbers are its trial's (bench.tuning.variants); further `seeds` refit it.
 
 Ensemble (bench.tuning.ensemble, bench.tuning.predictions): every completed trial's validation and
 test predictions are kept in the job's predictions file; the `ensemble` variant is a Caruana
@@ -38,12 +41,13 @@ import optuna
 
 from bench.adapters.base import Adapter, FitContext, TaskInfo
 from bench.adapters.space import suggest_params
-from bench.metrics import Direction, objective_value
-from bench.seeding import refit_seeds, sampler_seed
+from bench.metrics import Direction, score_predictions
+from bench.seeding import refit_seeds
 from bench.tuning import trials as T
 from bench.tuning.crossfit import FoldModels, Parts, Prepared, fit_folds, make_folds
 from bench.tuning.ensemble import ensemble_variant
 from bench.tuning.predictions import TrialPredictions
+from bench.tuning.progress import Clock, Progress, reopen_interrupted
 from bench.tuning.samplers import make_pruner, make_sampler
 from bench.tuning.variants import VariantResult, evaluate_variant
 
@@ -88,30 +92,7 @@ class TuningOutcome:
     # What the job's predictions file holds (bench.tuning.predictions: kept, without, cap); None when
     # no predictions were kept (tune() called without a predictions path).
     predictions: dict | None = field(default=None)
-
-
-class _Clock:
-    """The tuning budget's clock, started once, when the first non-default trial is about to run; and
-    the job's time limit (`limit`, monotonic seconds or None), which bounds every trial."""
-
-    def __init__(self, seconds: float | None, limit: float | None = None):
-        self.seconds, self.limit = seconds, limit
-        self.deadline: float | None = None
-
-    def start(self) -> float | None:
-        """Start the tuning clock (once); the deadline of a tuning trial."""
-        if self.seconds and self.deadline is None:
-            self.deadline = time.monotonic() + self.seconds
-        return self.end()
-
-    def end(self) -> float | None:
-        """The tuning clock's end or the job's limit, the earlier (None: neither)."""
-        ends = [t for t in (self.deadline, self.limit) if t is not None]
-        return min(ends) if ends else None
-
-    def left(self) -> float | None:
-        end = self.end()
-        return None if end is None else end - time.monotonic()
+    resumes: int = 0  # how many times a later process took the study up again (bench.tuning.progress)
 
 
 def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budget, *, seed: int,
@@ -133,14 +114,17 @@ def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budge
     objective = task.objective
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # per-trial INFO lines would drown the progress bar
     study, created = _open_study(storage, study_name, objective.direction, seed, sampler, tuner)
+    # Trials a killed process left RUNNING go back in the queue under their numbers (bench.tuning.progress).
+    reported = {} if created else reopen_interrupted(study, tuner)
+    progress = Progress(study, tuner, budget.seconds, limit_deadline)
     tunable = adapter_cls.search_space_for(task.task_type)
     if not tunable:  # nothing to tune: more trials would repeat the defaults
         budget = Budget(1, budget.seconds)
     defaults = adapter_cls.defaults_for(task.task_type)
     # Creating a study is atomic in the storage, so with several tuners exactly one enqueues the
-    # defaults. A sole tuner resuming also re-enqueues them when an earlier process died while they
-    # were running (that trial stays RUNNING forever).
-    live = (optuna.trial.TrialState.WAITING, *T.FINISHED)
+    # defaults. A sole tuner enqueues them again when its study has none (a process killed between
+    # creating the study and enqueueing them).
+    live = (optuna.trial.TrialState.WAITING, optuna.trial.TrialState.RUNNING, *T.FINISHED)
     has_default = any(t.user_attrs.get("is_default") and t.state in live for t in study.trials)
     if created or (not tuner and not has_default):
         study.enqueue_trial({k: defaults[k] for k in tunable if k in defaults},
@@ -151,9 +135,7 @@ def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budge
         store = TrialPredictions(Path(predictions), job_key, _study_uid(study), y_scored,
                                  objective.direction == "maximize", task.is_classification)
     prepared = [Prepared(fold, parts.X_test) for fold in folds]
-    kept: dict[int, FoldModels] = {}  # trial number -> fitted models (defaults and best so far)
-    default_number = [-1]
-    clock = _Clock(budget.seconds, limit_deadline)
+    clock = progress.clock
 
     def fit_config(params: dict, model_seed: int, deadline: float | None, report=None, on_fold=None):
         def make_ctx(fold: int) -> FitContext:  # only the first fold's values reach the pruner
@@ -177,9 +159,11 @@ def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budge
         is_default = bool(trial.user_attrs.get("is_default"))
         # The defaults trial is its own budget track: only the job's time limit bounds it.
         deadline = clock.limit if is_default else clock.start()
+        already = reported.get(trial.number, set())  # steps a killed run of this trial reported
 
         def report(step: int, value: float) -> None:
-            trial.report(float(value), step)
+            if step not in already:  # Optuna keeps the first value of a step (a deterministic fit repeats it)
+                trial.report(float(value), step)
             if trial.should_prune():
                 raise optuna.TrialPruned()
 
@@ -195,24 +179,18 @@ def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budge
             raise
         trial.set_user_attr("fit_seconds", fit_seconds)
         trial.set_user_attr("fit_info", T.jsonable(fitted.info))
-        # Reporting only (tuning curves): written after the trial's value is fixed and never read
-        # by selection, pruning or early stopping (tests/test_tuning.py permutes the test labels to
-        # prove the chosen configurations do not change).
-        trial.set_user_attr("test_score", _test_objective(task, parts.y_test, fitted))
+        # Written after the trial's value is fixed and never read by selection, pruning or early
+        # stopping (tests/test_tuning.py permutes the test labels to prove the chosen configurations
+        # do not change): the tuning curves' per-trial test score, and the numbers a chosen variant
+        # reports for its tuning seed (bench.tuning.variants).
+        _score_test(trial, task, parts.y_test, fitted)
         if store is not None:  # before the trial is COMPLETE: a resumed study's trials all have theirs
             _keep_predictions(store, trial, value, fitted, fit_seconds, is_default)
-        if is_default:
-            kept[trial.number] = fitted
-            default_number[0] = trial.number
-        if T.best(T.completed(study.trials) + [(value, trial.number)], objective.direction) == trial.number:
-            for number in [n for n in kept if n != default_number[0]]:
-                del kept[number]
-            kept[trial.number] = fitted
         return value
 
-    start = time.perf_counter()
-    _optimize(study, run_trial, budget, tuner, clock)
-    tuning_seconds = time.perf_counter() - start
+    _optimize(study, run_trial, budget, tuner, clock, progress)
+    progress.save()
+    tuning_seconds = progress.tuning_seconds
 
     all_trials = study.trials  # one storage read for everything below
     trials = T.summarize(all_trials)
@@ -224,7 +202,7 @@ def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budge
     chosen = {"default": default_trial if default_ok else None}
     if budget.tunes:
         chosen["tuned"] = all_trials[T.best(completed, objective.direction)] if completed else None
-    stored = store.finish({number for _, number in completed}) if store is not None else None
+    stored = store.collect({number for _, number in completed}) if store is not None else None
     trial_cost = {"default": T.cost([t for t in trials if t["is_default"]]), "tuned": T.cost(trials)}
     variants, failures, costs = [], {}, {}
     for variant, trial in chosen.items():
@@ -235,7 +213,7 @@ def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budge
             continue
         params = {**defaults, **trial.params}
         try:
-            result = evaluate_variant(variant, task, parts.y_test, params, trial, kept,
+            result = evaluate_variant(variant, task, parts.y_test, params, trial, stored,
                                       lambda p, s: fit_config(p, s, None), refit_seeds(seed, seeds))
         except Exception as exc:  # e.g. non-finite test predictions: this variant fails, not the job
             failures[variant] = T.error_text(exc)
@@ -252,10 +230,13 @@ def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budge
         else:
             variants.append(result)
             costs["ensemble"] = {"cpu": cpu + result.refit_cpu_seconds, "wall": wall + result.refit_wall_seconds}
+    if store is not None and stored is not None:
+        # Last: until here the parts keep every trial's exact predictions for a process resuming the job.
+        store.write(stored)
     only_defaults = not any(t.state == optuna.trial.TrialState.COMPLETE and not t.user_attrs.get("is_default")
                             for t in all_trials)
     return TuningOutcome(variants, failures, trials, tuning_seconds, objective.metric, objective.direction,
-                         costs, only_defaults, stored.info if stored is not None else None)
+                         costs, only_defaults, stored.info if stored is not None else None, progress.resumes)
 
 
 def _study_uid(study: optuna.Study) -> str:
@@ -277,16 +258,17 @@ def _keep_predictions(store: TrialPredictions, trial: optuna.Trial, value: float
         trial.set_user_attr("predictions_error", T.error_text(exc)[:500])
 
 
-def _optimize(study: optuna.Study, run_trial, budget: Budget, tuner: str, clock: _Clock) -> None:
-    """The defaults trial first, on its own and without a timeout; then the rest of the budget."""
+def _optimize(study: optuna.Study, run_trial, budget: Budget, tuner: str, clock: Clock, progress: Progress) -> None:
+    """The defaults trial first, on its own and without a timeout; then the rest of the budget, whose
+    clock `progress` saves with the study after every trial."""
     mine = sum(t.state in T.FINISHED and t.user_attrs.get("tuner", "") == tuner for t in study.trials)
     remaining = None if budget.trials is None else budget.trials - mine
     if remaining is not None and remaining <= 0:
         return
     waiting = optuna.trial.TrialState.WAITING
     if any(t.user_attrs.get("is_default") and t.state == waiting for t in study.trials):
-        # enqueued trials are asked for first
-        study.optimize(run_trial, n_trials=1, catch=(Exception,), gc_after_trial=False)
+        # enqueued trials are asked for first (in trial-number order)
+        study.optimize(run_trial, n_trials=1, catch=(Exception,), gc_after_trial=False, callbacks=[progress.save])
         remaining = None if remaining is None else remaining - 1
     if remaining is not None and remaining <= 0:
         return
@@ -294,27 +276,32 @@ def _optimize(study: optuna.Study, run_trial, budget: Budget, tuner: str, clock:
     left = clock.left()
     if left is not None and left <= 0:
         return
-    study.optimize(run_trial, n_trials=remaining, timeout=left, catch=(Exception,), gc_after_trial=False)
+    study.optimize(run_trial, n_trials=remaining, timeout=left, catch=(Exception,), gc_after_trial=False,
+                   callbacks=[progress.save])
 
 
 def _open_study(storage, study_name: str, direction: Direction, seed: int, sampler: str,
                 tuner: str = "") -> tuple[optuna.Study, bool]:
-    """The study and whether this call created it. A study that already holds trials gets a sampler
-    seeded for where it stands (bench.seeding.sampler_seed), so that it does not replay its draws."""
-    kwargs = {"storage": storage, "study_name": study_name, "pruner": make_pruner(sampler)}
+    """The study and whether this call created it, with a sampler whose draw for trial n is seeded from
+    (seed, n, tuner) (bench.tuning.samplers), whatever the study already holds."""
+    kwargs = {"storage": storage, "study_name": study_name, "pruner": make_pruner(sampler),
+              "sampler": make_sampler(sampler, seed, tuner)}
     try:
-        study = optuna.create_study(direction=direction, sampler=make_sampler(sampler, sampler_seed(seed, 0, tuner)),
-                                    **kwargs)
-        return study, True
+        return optuna.create_study(direction=direction, **kwargs), True
     except optuna.exceptions.DuplicatedStudyError:
-        study = optuna.load_study(**kwargs)  # its sampler is seeded once the trials it holds are known
-        study.sampler = make_sampler(sampler, sampler_seed(seed, len(study.trials), tuner))
-        return study, False
+        return optuna.load_study(**kwargs), False
 
 
-def _test_objective(task: TaskInfo, y_test, fitted: FoldModels) -> float | None:
+def _score_test(trial: optuna.Trial, task: TaskInfo, y_test, fitted: FoldModels) -> None:
+    """The trial's `test` attribute: {"metrics", "score" (the objective, None when not finite),
+    "predict_seconds"}, or {"error"} when its test predictions could not be scored. Reporting only, never
+    read by tuning (see tune); one storage write."""
     try:
-        value = objective_value(task.task_type, y_test, fitted.predict_test()[0], task.n_classes)
-    except Exception:  # a reporting number must never fail the trial
-        return None
-    return float(value) if math.isfinite(value) else None
+        pred, predict_seconds = fitted.predict_test()  # cached: the stored predictions reuse it
+        metrics = score_predictions(task.task_type, y_test, pred, task.n_classes)
+    except Exception as exc:  # a reporting number must never fail the trial; the variant fails instead
+        trial.set_user_attr("test", {"error": T.error_text(exc)[:1500], "score": None})
+        return
+    value = metrics[task.objective.metric]
+    trial.set_user_attr("test", {"metrics": metrics, "score": float(value) if math.isfinite(value) else None,
+                                 "predict_seconds": predict_seconds})

@@ -51,7 +51,7 @@ def _summary(t: optuna.trial.FrozenTrial) -> dict:
         "is_default": bool(t.user_attrs.get("is_default")),
         "seconds": t.duration.total_seconds() if t.duration else None,
         "fit_seconds": t.user_attrs.get("fit_seconds"), "error": t.user_attrs.get("error"),
-        "test_score": t.user_attrs.get("test_score"),  # reporting only (tuning curves)
+        "test_score": test_score(t),  # reporting only (tuning curves)
         "last_step": t.last_step,
         "end": str(end),
         "iterations": info.get("iterations") if completed else (t.last_step if end == TrialEnd.PRUNED else None),
@@ -59,7 +59,14 @@ def _summary(t: optuna.trial.FrozenTrial) -> dict:
         "iteration_unit": info.get("iteration_unit") if completed else None,
         "cpu_seconds": t.user_attrs.get("cpu_seconds"),
         "fits": t.user_attrs.get("fits"),  # models fit (inner_folds K: up to K; fewer when pruned)
+        "restarts": t.user_attrs.get("restarts", 0),  # runs a kill cut off before this one (bench.tuning.progress)
     }
+
+
+def test_score(t: optuna.trial.FrozenTrial) -> float | None:
+    """The trial's test objective (bench.tuning.study._score_test; `test_score` in studies begun before)."""
+    test = t.user_attrs.get("test")
+    return test.get("score") if isinstance(test, dict) else t.user_attrs.get("test_score")
 
 
 def cost(trials: list[dict]) -> tuple[float, float]:
