@@ -33,13 +33,17 @@ def test_catboost_gpu_parameters_pass_catboosts_own_gpu_checks(task_type):
     check = getattr(pytest.importorskip("catboost._catboost"), "_check_train_params", None)
     if check is None or not hasattr(catboost_core, "_process_synonyms"):
         pytest.skip("this CatBoost version has no parameter check to call")
-    from bench.adapters.gbdt_base import RoundMonitor
+    import numpy as np
+
+    from bench.adapters.early_stopping import StoppingMonitor
 
     cls = get_adapter("catboost")
     for params in [{}, *_corners(cls.search_space_for(task_type))]:
         ctx = FitContext(seed=0, threads=2, device="cuda")
         adapter = cls(TaskInfo(task_type, TASKS[task_type]), params, ctx)
-        monitor = RoundMonitor(ctx, int(adapter.params["early_stopping_rounds"]), cls.METRICS[task_type], report=True)
+        task = TaskInfo(task_type, TASKS[task_type])
+        y_val = np.arange(20) % max(TASKS[task_type], 2) if task_type != "regression" else np.linspace(0, 1, 20)
+        monitor = StoppingMonitor(ctx, task, y_val, int(adapter.params["early_stopping_rounds"]), unit="rounds")
         gpu = adapter._model_params(monitor, int(adapter.params["iterations"]))
         assert gpu["task_type"] == "GPU" and gpu["devices"] == "0"
         options = dict(gpu)
