@@ -15,7 +15,7 @@ import numpy as np
 from bench.adapters import Adapter, Capabilities, register_adapter
 from bench.adapters.space import FloatParam
 from bench.preprocessing import MatrixPreprocessor
-from bench.records.schema import TrialEnd
+from bench.vocabulary import TrialEnd
 
 
 class _Prior(Adapter):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.records.schema import SCHEMA_VERSION, Status, trial_counts
+from bench.records.schema import SCHEMA_VERSION, trial_counts
 from bench.records.store import ResultStore
+from bench.vocabulary import Status
 
 TASKS = {"binary": ("roc_auc", "maximize"), "multiclass": ("log_loss", "minimize"),
          "regression": ("rmse", "minimize")}

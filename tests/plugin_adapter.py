@@ -6,7 +6,7 @@ import numpy as np
 
 from bench.adapters import Adapter, Capabilities, register_adapter
 from bench.preprocessing import MatrixPreprocessor
-from bench.records.schema import TrialEnd
+from bench.vocabulary import TrialEnd
 
 
 @register_adapter

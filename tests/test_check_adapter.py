@@ -19,8 +19,8 @@ from bench.adapters.space import FloatParam
 from bench.datasets import TASK_TYPES
 from bench.metrics import score_predictions
 from bench.preprocessing import MatrixPreprocessor
-from bench.records.schema import TrialEnd
 from bench.testing import AdapterCheckError, check_adapter
+from bench.vocabulary import TrialEnd
 
 from .fault_adapters import NanAdapter, PriorAdapter, RegressionOnlyAdapter
 

@@ -3,7 +3,7 @@
 import pytest
 
 from bench.analysis import curves, plots, stats
-from bench.records.schema import Status, Variant
+from bench.vocabulary import Status, Variant
 from tests.hand_records import record, trial, write_run
 
 

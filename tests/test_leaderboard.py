@@ -74,7 +74,7 @@ def _leaderboard(run_dir, *flags, width=100):
 
 
 def _long_names_run(tmp_path, seeds: bool):
-    from bench.records.schema import Variant
+    from bench.vocabulary import Variant
     from tests.hand_records import record, write_run
 
     records = []

@@ -88,7 +88,7 @@ def test_report_renders_in_headless_chromium(run_dir, tmp_path, capsys):
 def _bent_run(tmp_path):
     """Two datasets x two splits; xgboost's tuning was bent: on one job only the defaults trial finished,
     on another the clock cut two trials. tabpfn was unavailable everywhere."""
-    from bench.records.schema import Status, TrialEnd, Variant
+    from bench.vocabulary import Status, TrialEnd, Variant
     from tests.hand_records import record, trial, write_run
 
     full = [trial(0, 0.80, 0.80), trial(1, 0.85, 0.86), trial(2, 0.83, 0.84)]
@@ -162,8 +162,8 @@ def test_report_treats_an_unavailable_entry_as_the_leaderboard_does(tmp_path):
     from bench.analysis import leaderboard
     from bench.analysis.analyze import analyze
     from bench.analysis.report import leaderboard_rows
-    from bench.records.schema import Status
     from bench.records.store import ResultStore
+    from bench.vocabulary import Status
     from tests.hand_records import write_run
 
     store = _bent_run(tmp_path)
@@ -188,7 +188,7 @@ def test_plots_keep_their_axes_on_the_real_models_with_dummy_far_below(tmp_path)
     from bench.analysis import plots
     from bench.analysis.analyze import analyze
     from bench.analysis.report import figures
-    from bench.records.schema import Variant
+    from bench.vocabulary import Variant
     from tests.hand_records import record, write_run
 
     records = [record(d, f"model_{i:02d}", Variant.DEFAULT, 0, score=0.90 + 0.003 * i + (0.001 * i if d == "b" else 0))

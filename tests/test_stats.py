@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from bench.analysis import critical_difference, curves, elo, stats
-from bench.records.schema import Status
+from bench.vocabulary import Status
 
 META = {"a": (500, 10, 0), "b": (5_000, 10, 6), "c": (50_000, 4, 1)}
 
@@ -208,7 +208,7 @@ def _hard_split_run(tmp_path):
     model Y finishes everything and beats X on every split both finished. Scores (ROC AUC) per split:
     Y/default .90 .88 .60, Y/tuned .91 .89 .62, X/default .88 .86 timeout, X/tuned .89 .87 timeout.
     Averaging only the finished splits gave X/tuned .88 against Y/tuned's .807: X 'won' everything."""
-    from bench.records.schema import Variant
+    from bench.vocabulary import Variant
     from tests.hand_records import record, trial, write_run
 
     scores = {("Y", Variant.DEFAULT): (0.90, 0.88, 0.60), ("Y", Variant.TUNED): (0.91, 0.89, 0.62),
@@ -272,7 +272,7 @@ def test_a_model_that_fails_its_hardest_split_scores_worst_there_in_every_view(t
 def test_curves_charge_a_model_that_failed_a_whole_dataset_the_tables_failure_value(tmp_path):
     """m's tuned job fails on every split of dataset b: the curve there is the table's value for the failure
     (the dataset's lowest normalized score, at most 0), as the tuned entry's, not a missing dataset."""
-    from bench.records.schema import Variant
+    from bench.vocabulary import Variant
     from tests.hand_records import record, trial, write_run
 
     records = []
@@ -300,7 +300,7 @@ def test_curves_charge_a_model_that_failed_a_whole_dataset_the_tables_failure_va
 def _metric_run(tmp_path, drop_accuracy=False):
     """Binary: ROC AUC ranks A > B > C, accuracy C > B > A. Regression: RMSE ranks A > B > C, R² A > C > B
     (hand-made numbers: the two metrics need not agree, which is the point)."""
-    from bench.records.schema import Variant
+    from bench.vocabulary import Variant
     from tests.hand_records import record, write_run
 
     binary = {"A": (0.90, 0.70), "B": (0.85, 0.75), "C": (0.80, 0.80)}

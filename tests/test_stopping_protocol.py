@@ -19,7 +19,7 @@ import pytest
 from bench.adapters import get_adapter
 from bench.adapters.base import FitContext, TaskInfo
 from bench.adapters.early_stopping import StoppingMonitor, end_reason
-from bench.records.schema import TrialEnd
+from bench.vocabulary import TrialEnd
 
 from .adapter_helpers import fit_predict, make_data
 

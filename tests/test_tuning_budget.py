@@ -11,9 +11,10 @@ from bench.adapters.base import TaskInfo
 from bench.errors import BenchError
 from bench.execution.jobs import execute_job
 from bench.execution.sweep import SweepConfig, plan_jobs
-from bench.records.schema import TrialEnd, trial_counts
+from bench.records.schema import trial_counts
 from bench.records.store import ResultStore
 from bench.tuning import Budget, tune
+from bench.vocabulary import TrialEnd
 from tests.fault_adapters import _Prior
 from tests.test_splits import Protocol
 from tests.test_tuning import _parts

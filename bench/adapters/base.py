@@ -22,7 +22,7 @@ import numpy as np
 
 from bench.datasets import TASK_TYPES
 from bench.metrics import Objective, objective_for
-from bench.records.schema import TrialEnd
+from bench.vocabulary import TrialEnd
 
 FAMILIES = ("gbdt", "neural", "baseline")  # leaderboards group and compare models by family
 

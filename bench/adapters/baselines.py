@@ -22,7 +22,7 @@ from bench.adapters import register_adapter
 from bench.adapters.base import Adapter, expand_proba
 from bench.adapters.space import CategoricalParam, FloatParam, IntParam
 from bench.preprocessing import MatrixPreprocessor
-from bench.records.schema import TrialEnd
+from bench.vocabulary import TrialEnd
 
 
 class _SklearnAdapter(Adapter):

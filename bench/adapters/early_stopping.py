@@ -62,7 +62,7 @@ import numpy as np
 
 from bench.adapters.base import FitContext, TaskInfo, objective_defined
 from bench.metrics import epoch_scores
-from bench.records.schema import TrialEnd
+from bench.vocabulary import TrialEnd
 
 MIN_ITERATIONS = 20
 PROBE_ROWS = 256  # validation rows a boosting probe predicts to time the post-fit prediction

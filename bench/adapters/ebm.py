@@ -46,7 +46,7 @@ from bench.adapters.base import Adapter, TrivialFitFallback, expand_proba, missi
 from bench.adapters.early_stopping import end_reason
 from bench.adapters.space import CategoricalParam, FloatParam, IntParam
 from bench.preprocessing import TreeFramePreprocessor
-from bench.records.schema import TrialEnd
+from bench.vocabulary import TrialEnd
 
 INTERACTIONS = (0, "0.5x", "1x", "1.5x", "2x", "2.5x", "3x", "3.5x", "4x", "4.5x", "5x", "6x", "7x", "8x", "9x",
                 "10x", "15x", "20x", "25x")

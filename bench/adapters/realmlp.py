@@ -37,7 +37,7 @@ from bench.adapters.base import Adapter, Capabilities, TrivialFitFallback, expan
 from bench.adapters.early_stopping import end_reason, stopping_metric
 from bench.adapters.space import CategoricalParam, FloatParam
 from bench.preprocessing import TreeFramePreprocessor, numeric_pipeline
-from bench.records.schema import TrialEnd
+from bench.vocabulary import TrialEnd
 
 # hidden_sizes choices as Optuna-storable strings ("width x depth") -> pytabkit's list of layer widths
 HIDDEN_SIZES = {"256x3": [256] * 3, "64x5": [64] * 5, "512x1": [512]}

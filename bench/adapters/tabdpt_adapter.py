@@ -41,7 +41,7 @@ from bench.adapters.in_context import (
     offline_hub,
 )
 from bench.preprocessing import TreeFramePreprocessor
-from bench.records.schema import TrialEnd
+from bench.vocabulary import TrialEnd
 
 WEIGHTS = LocalWeights(
     model="TabDPT", env=settings.TABDPT_WEIGHTS.name, hf_repo="Layer6/TabDPT",

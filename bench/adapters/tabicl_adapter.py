@@ -32,7 +32,7 @@ from bench.adapters import register_adapter
 from bench.adapters.base import Adapter, TrivialFitFallback, expand_proba, missing_extra
 from bench.adapters.in_context import InContextCapabilities, LocalWeights, checkpoint_kind, offline_hub
 from bench.preprocessing import TreeFramePreprocessor
-from bench.records.schema import TrialEnd
+from bench.vocabulary import TrialEnd
 
 WEIGHTS = LocalWeights(
     model="TabICL", env=settings.TABICL_WEIGHTS.name, hf_repo="jingang/TabICL",

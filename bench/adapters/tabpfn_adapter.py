@@ -37,7 +37,7 @@ from bench import settings
 from bench.adapters import register_adapter
 from bench.adapters.base import Adapter, Capabilities, TrivialFitFallback, expand_proba, missing_extra
 from bench.preprocessing import TreeFramePreprocessor
-from bench.records.schema import TrialEnd
+from bench.vocabulary import TrialEnd
 
 WEIGHTS_ENV = settings.TABPFN_WEIGHTS.name
 ALLOW_CPU_ENV = settings.TABPFN_ALLOW_CPU_LARGE_DATASET.name  # tabpfn's own setting (tabpfn.settings)

@@ -27,7 +27,7 @@ from collections import Counter, defaultdict
 import numpy as np
 import pandas as pd
 
-from bench.records.schema import NOT_RUN, TUNING_VARIANTS, Status, Variant
+from bench.vocabulary import NOT_RUN, TUNING_VARIANTS, Status, Variant
 
 COLUMNS = ["model", "variant", "only_defaults", "clock_cut", "cpu_seconds", "gpu_seconds"]
 

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from bench.analysis.stats import METHODS, apply_scale, dataset_scales, dataset_scores, normalize, split_scores
-from bench.records.schema import Status, Variant
+from bench.vocabulary import Status, Variant
 
 COMPLETE = "COMPLETE"  # Optuna's state name of a trial that returned a value
 

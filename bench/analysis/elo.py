@@ -38,7 +38,7 @@ from sklearn.linear_model import LogisticRegression
 
 from bench.analysis.options import EloWeighting
 from bench.analysis.stats import split_scores
-from bench.records.schema import Status
+from bench.vocabulary import Status
 
 ELO_BASE = 1000.0
 ELO_SCALE = 400.0 / math.log(10.0)

@@ -20,8 +20,8 @@ import pandas as pd
 from bench.analysis import leaderboard, plots
 from bench.analysis.analyze import SLICES, Analysis
 from bench.analysis.options import EloWeighting, NormalizeMetric
-from bench.records.schema import Variant
 from bench.safe_files import write_atomic, write_text_atomic
+from bench.vocabulary import Variant
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }

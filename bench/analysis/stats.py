@@ -62,7 +62,7 @@ import pandas as pd
 
 from bench.analysis.budget import entry_budget
 from bench.analysis.options import NormalizeMetric
-from bench.records.schema import FAILURES, NOT_RUN, Status
+from bench.vocabulary import FAILURES, NOT_RUN, Status
 
 QUANTILE_FOR_TASK = {"binary": 0.1, "multiclass": 0.1, "regression": 0.5}
 TRUNCATE_FOR_TASK = {"binary": False, "multiclass": False, "regression": True}

@@ -18,8 +18,8 @@ from bench.analysis.budget import budget_warnings, ensemble_notes
 from bench.analysis.options import NormalizeMetric
 from bench.errors import BenchError
 from bench.records.integrity import check_run, require_whole
-from bench.records.schema import FAILURES
 from bench.records.store import ResultStore
+from bench.vocabulary import FAILURES
 
 
 def cmd_run(args, console) -> int:

@@ -34,8 +34,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bench.records.schema import CROSS_MODEL, FAILURES, NOT_RUN, SCHEMA_VERSION, Status, Variant
+from bench.records.schema import SCHEMA_VERSION
 from bench.records.store import ResultStore
+from bench.vocabulary import CROSS_MODEL, FAILURES, NOT_RUN, Status, Variant
 
 if TYPE_CHECKING:  # imported where used at run time (loading the data stack only when it is needed)
     from bench.datasets import Dataset

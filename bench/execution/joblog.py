@@ -20,8 +20,8 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench.records.schema import FAILURES
 from bench.safe_files import UnsafePathError, confined, open_in_place
+from bench.vocabulary import FAILURES
 
 TAIL_LINES = 20
 
@@ -89,7 +89,7 @@ def job_files(job) -> list[Path]:
 def execute_logged(job) -> list[dict]:
     """execute_job with the job's output captured into its log file (what every executor runs)."""
     from bench.execution.jobs import execute_job, failure_records
-    from bench.records.schema import Status
+    from bench.vocabulary import Status
 
     try:
         for path in job_files(job):

@@ -22,9 +22,10 @@ import numpy as np
 
 import bench
 from bench.datasets import load_cached_dataset
-from bench.records.schema import SCHEMA_VERSION, TUNING_VARIANTS, Status, Variant, trial_counts
+from bench.records.schema import SCHEMA_VERSION, trial_counts
 from bench.seeding import job_seed
 from bench.tuning.samplers import PRUNER_OF
+from bench.vocabulary import TUNING_VARIANTS, Status, Variant
 
 CORE_LIBRARIES = ("numpy", "pandas", "scikit-learn", "optuna", "pyarrow")
 VARIANTS_FOR = {True: (Variant.DEFAULT.value, Variant.TUNED.value, Variant.ENSEMBLE.value),

@@ -28,8 +28,8 @@ from bench.execution.joblog import execute_logged, with_log
 from bench.execution.jobs import Job, failure_records
 from bench.execution.resources import worker_environment
 from bench.execution.runner import Recorder, SweepSummary, pending_jobs
-from bench.records.schema import Status
 from bench.records.store import ResultStore
+from bench.vocabulary import Status
 
 POLL_SECONDS = 0.5
 

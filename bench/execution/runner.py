@@ -27,8 +27,8 @@ from bench.execution.joblog import execute_logged, with_log
 from bench.execution.jobs import Job, failure_records
 from bench.execution.resources import MemoryWatch, Slot, gigabytes, plan_slots
 from bench.execution.signals import die_with_parent, kill_tree
-from bench.records.schema import FAILURES, Status
 from bench.records.store import ResultStore
+from bench.vocabulary import FAILURES, Status
 
 POLL_SECONDS = 0.2
 

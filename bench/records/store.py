@@ -27,9 +27,10 @@ from pathlib import Path
 import pandas as pd
 
 from bench.errors import BenchError
-from bench.records.schema import FAILURES, Status, clock_cut, upgrade_record, validate_record
+from bench.records.schema import clock_cut, upgrade_record, validate_record
 from bench.safe_files import write_atomic, write_json_atomic
 from bench.suites.spec import Protocol
+from bench.vocabulary import FAILURES, Status
 
 # Settings that change results: re-running into the same directory with other values would mix runs.
 # `protocol` (folds, repeats, validation fraction, split seed, task splits) is compared key by key.

@@ -19,8 +19,8 @@ from bench.adapters.base import FAMILIES, Adapter, Capabilities, FitContext, Tas
 from bench.adapters.space import invalid_values, suggest_params
 from bench.datasets import TASK_TYPES
 from bench.metrics import score_predictions
-from bench.records.schema import Status, TrialEnd
 from bench.testing.data import CheckData
+from bench.vocabulary import Status, TrialEnd
 
 SPACE_SAMPLES = 25  # random configurations per task type checked against the declared bounds
 PROBA_TOLERANCE = 1e-5  # float32 softmax rows sum to 1 within ~1e-7; anything beyond is a bug

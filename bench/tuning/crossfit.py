@@ -27,8 +27,8 @@ from sklearn.model_selection import KFold, StratifiedKFold
 
 from bench.adapters.base import Adapter, FitContext, TaskInfo
 from bench.metrics import objective_value
-from bench.records.schema import TrialEnd
 from bench.seeding import derive_seed
+from bench.vocabulary import TrialEnd
 
 
 @dataclass

@@ -38,7 +38,7 @@ import numpy as np
 
 from bench.adapters.base import TaskInfo
 from bench.metrics import objective_value, score_predictions
-from bench.records.schema import Variant
+from bench.vocabulary import Variant
 
 ITERATIONS = 40
 ROUND_ABOVE = 1e-4  # AutoGluon's `epsilon`: round once the first step's regret exceeds it

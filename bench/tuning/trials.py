@@ -13,7 +13,7 @@ import traceback
 import numpy as np
 import optuna
 
-from bench.records.schema import TrialEnd
+from bench.vocabulary import TrialEnd
 
 State = optuna.trial.TrialState
 FINISHED = (State.COMPLETE, State.PRUNED, State.FAIL)
