@@ -178,6 +178,18 @@ def test_talent_folder_is_read_directly(tmp_path):
     assert np.allclose(ds.X.age.to_numpy()[:12], np.load(folder / "N_train.npy")[:, 0])  # train rows first, in order
 
 
+def test_bench_import_talent_gives_the_same_data_and_split(capsys, tmp_path):
+    _, item = read_tiny_talent_folder(tmp_path)
+    ds = item.dataset
+    code, out = run_cli(capsys, "import", "talent", tmp_path, tmp_path / "imported")
+    assert code == 0, out
+    manifest = json.loads((tmp_path / "imported" / "manifest.json").read_text())
+    assert manifest["datasets"][0]["split_column"] == "split"
+    [again], _ = materialize(load_suite(str(tmp_path / "imported")))  # a folder with split columns: predefined
+    assert again.dataset.content_hash == ds.content_hash
+    assert np.array_equal(again.predefined.codes, item.predefined.codes)
+
+
 def test_talent_folder_with_changed_files_is_refused(tmp_path):
     folder = talent_folder(tmp_path / "tiny", with_cat=False)
     suite = tmp_path / "t.toml"
