@@ -70,7 +70,7 @@ REPRO_TRIALS ?= 5
 REPRO_SEEDS  ?= 3
 reproduce: install  ## bench reproduce $(REPRO_TABLE): fast models, small CPU budget, vs the published numbers
 	nice -n 10 $(BIN)/bench reproduce $(REPRO_TABLE) --models $(REPRO_MODELS) --trials $(REPRO_TRIALS) \
-		--seeds $(REPRO_SEEDS) --jobs $(JOBS) --out results/reproduce-$(REPRO_TABLE) $(EXTRA)
+		--seeds $(REPRO_SEEDS) --jobs $(JOBS) $(EXTRA)
 
 models: install  ## list the models: family, extra, available or why not
 	$(BIN)/bench models list

@@ -155,11 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
                       nargs="?")
     rep_.add_argument("--list", action="store_true", help="list the published tables and exit")
     rep_.add_argument("--models", default=None, help="comma-separated subset of the table's models (default: all)")
-    rep_.add_argument("--trials", type=_trials, default=None,
+    rep_.add_argument("--trials", type=_at_least_one, default=None,
                       help="Optuna trials per job incl. the defaults trial (default: the source's, e.g. 100)")
     rep_.add_argument("--seeds", type=_at_least_one, default=None,
                       help="model seeds per final configuration (default: the source's, e.g. 15)")
-    rep_.add_argument("--out", type=Path, default=None, help="run directory (default: results/reproduce-<table>)")
+    rep_.add_argument("--out", type=Path, default=None,
+                      help="run directory (default: results/reproduce-<table>-<trials>t-<seeds>s)")
     rep_.add_argument("--strict", action="store_true", help="exit 1 when a cell's verdict is 'worse'")
     _runner_options(rep_)
 

@@ -60,8 +60,10 @@ def reproduction_config(table: PublishedTable, *, models: list[str] | None = Non
         trials = max(tuned, default=1)
     if seeds is None:
         seeds = max(c.protocol.seeds for c in cells)
+    # One folder per budget: a run folder refuses another budget, and a smaller check must not block the full one.
+    out = out or Path("results") / f"reproduce-{table.name}-{trials}t-{seeds}s"
     return SweepConfig(suite=table.suite, models=chosen, datasets=list(dict.fromkeys(c.dataset for c in cells)),
-                       trials=trials, seeds=seeds, out=out or Path("results") / f"reproduce-{table.name}", **runner)
+                       trials=trials, seeds=seeds, out=out, **runner)
 
 
 def finish(table: PublishedTable, store: ResultStore, models: list[str] | None = None) -> Reproduction:
