@@ -91,6 +91,9 @@ def test_verdicts_of_a_made_up_table_with_known_answers(tmp_path):
     assert rows["b/mlp/tuned"].status == "failed: ValueError: boom"
     assert rows["a/knn/default"].status == "no record (not run)"
     assert compare(table, records, models=["knn"])[0].cell.model == "knn"
+    # a run without tuning (--trials 1): our default record stands in for a tuned cell, and the row says so
+    [row] = compare(table, [record("b", "mlp", "default", [0.9] * 5, trial_counts={"completed": 1})], ["mlp"])
+    assert row.verdict == "agrees" and row.budget == ["our defaults (not tuned; the source tuned 50 trials)"]
 
 
 def test_exact_agreement_shows_same_digits_and_the_printed_floor(tmp_path):

@@ -15,7 +15,8 @@ train/val/test split, every fold's seeds otherwise), their mean and their std wi
     same digits  ours rounded to the source's printed digits equals the published mean
 
 `budget` says, per row, where our run was smaller than the source's: seeds, tuning trials (requested or
-completed), the neural epoch cap, trials a clock cut, a tuned record that holds only the defaults.
+completed), the neural epoch cap, trials a clock cut, a tuned record that holds only the defaults. A tuned
+cell with no tuned record of ours (a run with --trials 1) is compared with our default record, and says so.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bench.published.table import Cell, PublishedTable
-from bench.records.schema import TUNING_VARIANTS, Status, clock_cut
+from bench.records.schema import TUNING_VARIANTS, Status, Variant, clock_cut
 
 Z_LIMIT = 2.0
 VERDICTS = ("agrees", "better", "worse", "missing")
@@ -72,9 +73,14 @@ def compare(table: PublishedTable, records: list[dict], models: list[str] | None
     for cell in table.cells:
         if models is not None and cell.model not in models:
             continue
-        found = sorted(by_key.get((cell.dataset, cell.model, cell.variant), []),
-                       key=lambda r: (r.get("split") or {}).get("index", 0))
-        rows.append(judge(table, cell, found, record_path))
+        found = by_key.get((cell.dataset, cell.model, cell.variant), [])
+        untuned = not found and cell.variant in TUNING_VARIANTS
+        if untuned:  # a run with --trials 1 (or a model with nothing to tune): its defaults stand in, said so
+            found = by_key.get((cell.dataset, cell.model, Variant.DEFAULT), [])
+        row = judge(table, cell, sorted(found, key=lambda r: (r.get("split") or {}).get("index", 0)), record_path)
+        if untuned and found:
+            row.budget.insert(0, f"our defaults (not tuned; the source tuned {cell.protocol.trials} trials)")
+        rows.append(row)
     return rows
 
 
@@ -115,7 +121,8 @@ def budget_shortfalls(cell: Cell, ok: list[dict], n_values: int) -> list[str]:
     seeds = n_values // max(1, len(ok))
     if seeds < cell.protocol.seeds:
         out.append(f"{seeds} of {cell.protocol.seeds} seeds")
-    if cell.variant in TUNING_VARIANTS and cell.protocol.trials:
+    tuned = all(r.get("variant") in TUNING_VARIANTS for r in ok)  # (not our defaults standing in)
+    if cell.variant in TUNING_VARIANTS and cell.protocol.trials and tuned:
         completed = min((r.get("trial_counts") or {}).get("completed", 0) for r in ok)
         requested = [(r.get("budget") or {}).get("trials") for r in ok]
         if completed < cell.protocol.trials or any(t is not None and t < cell.protocol.trials for t in requested):
