@@ -35,7 +35,6 @@ SuiteFormatError naming the file and field (exit 2).
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,12 +107,7 @@ class PublishedTable:
 def parse_table(path: str | Path) -> PublishedTable:
     path = Path(path)
     c = FieldChecker(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        c.fail("(file)", f"invalid TOML: {e}")
-    except OSError as e:
-        c.fail("(file)", f"cannot read: {e.strerror or e}")
+    raw = c.read_toml()
     c.unknown(raw, {"name", "description", "suite", "decimals", "std_ddof", "source", "datasets", "protocols",
                     "cells"}, "")
     name = c.name(c.str_(raw.get("name", path.stem), "name"), "name", "table")

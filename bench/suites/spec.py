@@ -13,7 +13,7 @@ import re
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Literal, NoReturn, get_args
 
 import numpy as np
 
@@ -159,8 +159,17 @@ class _Checker:
     def __init__(self, path: Path):
         self.path = path
 
-    def fail(self, fld: str, problem: str):
+    def fail(self, fld: str, problem: str) -> NoReturn:
         raise SuiteFormatError(self.path, fld, problem)
+
+    def read_toml(self) -> dict:
+        """The file's TOML; an unreadable or invalid file fails on the field "(file)"."""
+        try:
+            return tomllib.loads(self.path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as e:
+            self.fail("(file)", f"invalid TOML: {e}")
+        except OSError as e:
+            self.fail("(file)", f"cannot read: {e.strerror or e}")
 
     def int_(self, v, fld, minimum=None):
         if isinstance(v, bool) or not isinstance(v, int):
@@ -212,12 +221,7 @@ FieldChecker = _Checker
 def parse_suite_file(path: str | Path) -> Suite:
     path = Path(path)
     c = _Checker(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        c.fail("(file)", f"invalid TOML: {e}")
-    except OSError as e:
-        c.fail("(file)", f"cannot read: {e.strerror or e}")
+    raw = c.read_toml()
     c.unknown(raw, _TOP_KEYS, "")
     name = c.name(c.str_(raw["name"], "name"), "name", "suite") if "name" in raw else \
         c.name(path.stem, "name", "suite (from the file name; set name = \"...\")")
