@@ -165,6 +165,8 @@ def test_bench_reproduce_end_to_end_with_known_answers(capsys, tmp_path):
     assert frame.verdict.tolist()[3] == "missing" and frame.budget.tolist()[0] == "2 of 5 seeds"
     assert "Reproduction of tiny" in (out / "reproduce.md").read_text() and "verdicts:" in text
     assert reproduction.section(out).rows[1][8] == "worse"
+    code, text = run_cli(capsys, "verify", out)  # an ordinary run folder: whole, reproduce.* are no foreign files
+    assert code == 0, text
     code, text = run_cli(capsys, "report", out, "--bootstrap", "20")  # the report has the section too
     assert code == 0, text
     assert "## Reproduction of published results" in (out / "report.md").read_text()

@@ -26,6 +26,7 @@ from bench.published.compare import Row, compare, counts
 from bench.published.table import PublishedTable, load_table
 from bench.records.schema import TUNING_VARIANTS
 from bench.records.store import ResultStore
+from bench.safe_files import write_text_atomic
 
 
 @dataclass
@@ -72,9 +73,10 @@ def finish(table: PublishedTable, store: ResultStore, models: list[str] | None =
                    record_path=lambda r: store.path_for(r["job_id"], r["variant"]).relative_to(store.run_dir))
     frame = pd.DataFrame([r.as_dict(table.decimals) for r in rows])
     csv_path, md_path = store.run_dir / reproduction.FILE, store.run_dir / "reproduce.md"
-    try:
-        frame.to_csv(csv_path, index=False)
-        md_path.write_text(reproduction.markdown(frame, f"Reproduction of {table.name}: {table.description}"))
+    try:  # inside the run folder, atomically, never through a link (bench.safe_files)
+        write_text_atomic(csv_path, frame.to_csv(index=False), root=store.run_dir)
+        write_text_atomic(md_path, reproduction.markdown(frame, f"Reproduction of {table.name}: {table.description}"),
+                          root=store.run_dir)
     except OSError as exc:
         raise BenchError(f"cannot write {csv_path} / {md_path}: {exc}") from None
     return Reproduction(table, rows, [csv_path, md_path])

@@ -146,7 +146,7 @@ def import_folders(source: Path, out: Path) -> list[dict]:
             frame[col] = frame[col].astype("category")
         frame[TARGET] = y.to_numpy()
         frame[SPLIT_COLUMN] = np.array(predefined.PARTS)[codes]
-        file = write_atomic(out / f"{folder.name}.parquet", lambda f, frame=frame: frame.to_parquet(f, index=False))
+        file = write_atomic(out / f"{folder.name}.parquet", frame.to_parquet(index=False))
         entries.append({"name": folder.name, "file": file.name, "target": TARGET, "task_type": task_type,
                         "categorical_features": categorical, "split_column": SPLIT_COLUMN,
                         "sha256": file_sha256(file), "source": f"TALENT folder {folder.resolve()} "
