@@ -21,7 +21,7 @@ PIP       := $(BIN)/pip install --quiet --disable-pip-version-check
 
 .DEFAULT_GOAL := help
 .PHONY: help install install-test bench leaderboard report verify lint test test-all regress regress-baseline \
-        perf perf-gpu perf-tuning check-defaults models suites clean
+        reproduce perf perf-gpu perf-tuning check-defaults models suites clean
 
 help:  ## this list
 	@echo "tabular-bench: make <target> [SUITE=... MODELS=... TRIALS=... TUNE_SECONDS=... JOBS=... SPLITS=... OUT=...]"
@@ -60,6 +60,18 @@ regress: install  ## re-run the pinned smoke sweep, compare every number with re
 
 regress-baseline: install  ## re-create results/baseline/ (pinned sweep + 3 base seeds); commit it
 	$(BIN)/bench regress --update
+
+# A published table (bench reproduce) for the fast models at a budget that fits 2 CPU cores in about 30
+# minutes (the talent table needs ../shared/data/published/talent or $BENCH_TALENT_DIR). The whole table
+# at the source's budget: `bench reproduce talent --jobs N` (README, "Reproducing published results").
+REPRO_TABLE  ?= talent
+# CatBoost is left out: its multiclass fits on mfeat-factors (216 features, 10 classes) cost minutes each.
+REPRO_MODELS ?= dummy,linear,knn,random_forest,xgboost,lightgbm
+REPRO_TRIALS ?= 15
+REPRO_SEEDS  ?= 3
+reproduce: install  ## bench reproduce $(REPRO_TABLE): fast models, small CPU budget, vs the published numbers
+	nice -n 10 $(BIN)/bench reproduce $(REPRO_TABLE) --models $(REPRO_MODELS) --trials $(REPRO_TRIALS) \
+		--seeds $(REPRO_SEEDS) --jobs $(JOBS) $(EXTRA)
 
 models: install  ## list the models: family, extra, available or why not
 	$(BIN)/bench models list

@@ -127,10 +127,7 @@ def make_dataset(
             columns = [c for c, n in zip(numeric, inf.sum(axis=0)) if n]
             X[columns] = X[columns].replace([np.inf, -np.inf], np.nan)
             checks["inf_values"], checks["inf_columns"] = int(inf.sum()), columns
-    missing = y.isna().to_numpy()
-    infinite = np.zeros(len(y), dtype=bool)
-    if pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y):
-        infinite = np.isinf(y.to_numpy(dtype="float64", na_value=np.nan))
+    missing, infinite = _unlabelled(y)
     if missing.any():
         checks["missing_targets_dropped"] = int(missing.sum())
     if infinite.any():
@@ -179,6 +176,22 @@ def _value_checks(X: pd.DataFrame, numeric: list[str], y: np.ndarray, task_type:
         if len(copies) < len(rows):
             out["duplicate_rows"], out["max_copies"] = int(len(rows) - len(copies)), int(copies.max())
     return out
+
+
+def labelled_rows(y: pd.Series) -> np.ndarray:
+    """The rows make_dataset keeps (boolean mask over the raw target): those with a finite target. A
+    loader with a per-row companion of the data (a predefined split column) filters it with this."""
+    missing, infinite = _unlabelled(y)
+    return ~(missing | infinite)
+
+
+def _unlabelled(y: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(missing, infinite) target masks."""
+    missing = y.isna().to_numpy()
+    infinite = np.zeros(len(y), dtype=bool)
+    if pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y):
+        infinite = np.isinf(y.to_numpy(dtype="float64", na_value=np.nan))
+    return missing, infinite
 
 
 def data_warnings(ds: Dataset) -> list[str]:

@@ -1,9 +1,11 @@
 """Outer train/test splits and the inner validation split, frozen on disk with a content hash.
 
-Outer splits: the OpenML task's own splits when the dataset came from a task (and the protocol allows
-it), else seeded (stratified for classification) K-fold with repeats. The inner validation part, used
-for early stopping and tuning, is carved out of the outer training part only, so nothing from the test
-part ever reaches tuning, early stopping or preprocessing.
+Outer splits: the dataset's own predefined split when the protocol says splits = "predefined"
+(bench.suites.predefined: train/val/test parts used row for row, or fold ids), else the OpenML task's own
+splits when the dataset came from a task (and the protocol allows it), else seeded (stratified for
+classification) K-fold with repeats. The inner validation part, used for early stopping and tuning, is
+carved out of the outer training part only (a predefined val part is taken as given), so nothing from
+the test part ever reaches tuning, early stopping or preprocessing.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold, trai
 from bench.datasets import Dataset, cache_root
 from bench.safe_files import write_atomic
 from bench.seeding import validation_seed
+from bench.suites.predefined import Assignment
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,7 @@ class Split:
     val: np.ndarray  # rows for early stopping and tuning (taken from the outer training part)
     test: np.ndarray  # rows only the final evaluation sees
     hash: str
-    origin: str  # "openml-task" or "kfold"
+    origin: str  # "openml-task", "kfold" or "predefined"
 
     @property
     def label(self) -> str:
@@ -46,21 +49,29 @@ def split_hash(train: np.ndarray, val: np.ndarray, test: np.ndarray) -> str:
 
 
 def make_splits(ds: Dataset, protocol, task_splits=None, cache_dir: Path | None = None,
-                root: Path | None = None) -> tuple[list[Split], Path]:
+                root: Path | None = None, predefined: Assignment | None = None) -> tuple[list[Split], Path]:
     """All splits of a dataset under a protocol and the file they are frozen in (reused when present).
     `root`: the run folder cache_dir is in (the file is never written outside it, bench.safe_files)."""
-    use_task = bool(task_splits) and protocol.use_task_splits
+    use_task = bool(task_splits) and protocol.use_task_splits and predefined is None
     key = {
         "dataset": ds.content_hash, "folds": protocol.folds, "repeats": protocol.repeats,
         "validation_fraction": protocol.validation_fraction, "seed": protocol.seed,
         "task": ds.source.get("openml_task_id") if use_task else None,
     }
+    if predefined is not None:  # the assignment, not the protocol's folds, decides the rows
+        key = {"dataset": ds.content_hash, "predefined": predefined.digest(),
+               "validation_fraction": protocol.validation_fraction if predefined.form == "folds" else None,
+               "seed": protocol.seed if predefined.form == "folds" else None}
     key_hash = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     path = (cache_dir or cache_root() / "splits") / f"{ds.name}-{key_hash}.npz"
     cached = load_frozen(path)
     if cached is not None:
         return cached, path
 
+    if predefined is not None:
+        splits = _predefined(ds, protocol, predefined)
+        save_frozen(path, splits, root)
+        return splits, path
     outer = list(task_splits) if use_task else _kfold(ds, protocol)
     splits = []
     for repeat, fold, train_outer, test in outer:
@@ -73,16 +84,17 @@ def make_splits(ds: Dataset, protocol, task_splits=None, cache_dir: Path | None 
 
 
 def splits_or_reason(ds: Dataset, protocol, task_splits=None, cache_dir: Path | None = None,
-                     root: Path | None = None) -> tuple[list[Split], Path | None, str | None]:
+                     root: Path | None = None,
+                     predefined: Assignment | None = None) -> tuple[list[Split], Path | None, str | None]:
     """make_splits, or the reason the dataset is too small for the protocol (then no splits): the
     sweep records such a dataset as `skipped` and goes on with the others."""
     use_task = bool(task_splits) and protocol.use_task_splits
     if ds.n_rows == 0:
         return [], None, "the dataset has no rows"
-    if not use_task and ds.n_rows < protocol.folds:
+    if not use_task and predefined is None and ds.n_rows < protocol.folds:
         return [], None, f"too small for the protocol: {ds.n_rows} rows, fewer than protocol.folds = {protocol.folds}"
     try:
-        splits, path = make_splits(ds, protocol, task_splits, cache_dir, root)
+        splits, path = make_splits(ds, protocol, task_splits, cache_dir, root, predefined)
     except ValueError as exc:  # sklearn: a part too small to split, or to stratify
         return [], None, (f"too small for the protocol ({ds.n_rows} rows, {protocol.folds} folds, validation "
                           f"fraction {protocol.validation_fraction}): {exc}")
@@ -93,8 +105,10 @@ def splits_or_reason(ds: Dataset, protocol, task_splits=None, cache_dir: Path | 
     return splits, path, None
 
 
-def planned_labels(protocol, task_splits=None) -> list[tuple[int, int]]:
+def planned_labels(protocol, task_splits=None, predefined: Assignment | None = None) -> list[tuple[int, int]]:
     """(repeat, fold) of every split the protocol asks for, without making them."""
+    if predefined is not None:
+        return predefined.labels()
     if task_splits and protocol.use_task_splits:
         return [(int(r), int(f)) for r, f, _, _ in task_splits]
     return [(r, f) for r in range(protocol.repeats) for f in range(protocol.folds)]
@@ -116,6 +130,22 @@ def _kfold(ds: Dataset, protocol):
                                          random_state=protocol.seed)
     for i, (train, test) in enumerate(cv.split(np.zeros(n), ds.y)):
         yield i // protocol.folds, i % protocol.folds, train, test
+
+
+def _predefined(ds: Dataset, protocol, assignment: Assignment) -> list[Split]:
+    """The dataset's own split(s): its train / val / test parts exactly as given (no re-carving), or one
+    split per fold id with the validation part carved from the other folds as for K-fold."""
+    if len(assignment.codes) != ds.n_rows:
+        raise ValueError(f"predefined split of {len(assignment.codes)} rows for a dataset of {ds.n_rows}")
+    if assignment.form == "parts":
+        train, val, test = (assignment.rows(code) for code in range(3))
+        return [Split(0, 0, train, val, test, split_hash(train, val, test), "predefined")]
+    splits = []
+    for repeat, fold in assignment.labels():
+        test = assignment.rows(fold)
+        train, val = _inner_validation(ds, np.flatnonzero(assignment.codes != fold), protocol, repeat, fold)
+        splits.append(Split(repeat, fold, train, val, test, split_hash(train, val, test), "predefined"))
+    return splits
 
 
 def _inner_validation(ds: Dataset, train_outer: np.ndarray, protocol, repeat: int, fold: int):

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.analysis import leaderboard, plots
+from bench.analysis import leaderboard, plots, reproduction
 from bench.analysis.analyze import SLICES, Analysis
 from bench.analysis.options import EloWeighting, NormalizeMetric
 from bench.safe_files import write_atomic, write_text_atomic
@@ -338,6 +338,11 @@ def write_report(a: Analysis, run_dir: Path, out_dir: Path) -> list[Path]:
     checks = data_check_rows(run_dir)
     if checks[1]:
         add("Data checks", _html_table(*checks, "data-checks"), _md_table(*checks))
+    repro = reproduction.section(run_dir)  # `bench reproduce` wrote reproduce.csv into this run folder
+    if repro is not None:
+        add("Reproduction of published results",
+            _html_table(repro.header, repro.html_rows, "reproduce") + f'<p class="note">{html.escape(repro.note)}</p>',
+            _md_table(repro.header, repro.rows) + f"\n\n{repro.note}")
     texts = definitions(a)
     methods = "".join(f"<li>{html.escape(t)}</li>" for t in texts)
     add("Definitions", f"<ul>{methods}</ul>", "\n".join(f"- {t}" for t in texts))

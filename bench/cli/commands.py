@@ -22,18 +22,35 @@ from bench.records.store import ResultStore
 from bench.vocabulary import FAILURES
 
 
+def _runner_options(args) -> dict:
+    """SweepConfig's options for how a sweep runs (bench.cli.main._runner_options)."""
+    return dict(tune_seconds=args.tune_seconds, seed=args.seed, workers=args.jobs, threads=args.threads,
+                time_limit=args.time_limit, device=args.device, retry_failed=args.retry_failed, gpus=args.gpus,
+                jobs_per_gpu=args.jobs_per_gpu, memory_limit_gb=args.memory_limit, storage=args.storage,
+                executor=args.executor, ray_address=args.ray_address, sampler=args.sampler,
+                inner_folds=args.inner_folds)
+
+
 def cmd_run(args, console) -> int:
-    from bench.execution.sweep import SweepConfig, execute_sweep, prepare_sweep
+    from bench.execution.sweep import SweepConfig
 
     config = SweepConfig(suite=args.suite, models=args.models.split(","), out=args.out,
                          datasets=args.datasets.split(",") if args.datasets is not None else None, trials=args.trials,
-                         tune_seconds=args.tune_seconds, seed=args.seed, workers=args.jobs,
-                         threads=args.threads, time_limit=args.time_limit, max_splits=args.splits,
-                         device=args.device, retry_failed=args.retry_failed, seeds=args.seeds, gpus=args.gpus,
-                         jobs_per_gpu=args.jobs_per_gpu, memory_limit_gb=args.memory_limit,
-                         storage=args.storage, executor=args.executor, ray_address=args.ray_address,
-                         sampler=args.sampler, inner_folds=args.inner_folds)
-    with console.status(f"loading suite '{args.suite}'"):
+                         max_splits=args.splits, seeds=args.seeds, **_runner_options(args))
+    store, summary = _sweep(config, args, console)
+    # Records of earlier runs into this folder may be missing or broken: shown, not fatal, after a sweep.
+    warnings = _print_leaderboard(store, console, allow_partial=True)
+    if warnings and args.strict_budget:
+        console.print("[red]--strict-budget: a declared budget was bent (see above)[/]")
+        return 1
+    return 0
+
+
+def _sweep(config, args, console):
+    """Prepare, print the plan, run with a progress bar or lines, print the outcome: (store, summary)."""
+    from bench.execution.sweep import execute_sweep, prepare_sweep
+
+    with console.status(f"loading suite '{config.suite}'"):
         plan = prepare_sweep(config)
     try:
         _print_plan_notes(plan, console)
@@ -58,12 +75,7 @@ def cmd_run(args, console) -> int:
     _print_failures(summary.failures, console)
     for model, reason in summary.unavailable.items():
         console.print(f"[yellow]unavailable[/] {model}: {escape(reason)}", soft_wrap=True)
-    # Records of earlier runs into this folder may be missing or broken: shown, not fatal, after a sweep.
-    warnings = _print_leaderboard(store, console, allow_partial=True)
-    if warnings and args.strict_budget:
-        console.print("[red]--strict-budget: a declared budget was bent (see above)[/]")
-        return 1
-    return 0
+    return store, summary
 
 
 def _counts(statuses) -> str:
@@ -228,8 +240,9 @@ def cmd_suites(args, console) -> int:
         for s in list_suites():
             n = f"OpenML suite {s.openml_suite_id}" if s.openml_suite_id else str(len(s.entries))
             p = s.protocol
-            t.add_row(s.name, n, "OpenML task splits" if p.use_task_splits and s.openml_suite_id
-                      else f"{p.folds}-fold x{p.repeats}", s.description or "")
+            split = "predefined" if p.splits == "predefined" else "OpenML task splits" \
+                if p.use_task_splits and s.openml_suite_id else f"{p.folds}-fold x{p.repeats}"
+            t.add_row(s.name, n, split, s.description or "")
         console.print(t)
         return 0
     suite = load_suite(args.name)

@@ -1,4 +1,4 @@
-"""Command line: `bench run | verify | leaderboard | report | regress | suites | models | fetch`.
+"""Command line: `bench run | reproduce | verify | leaderboard | report | regress | suites | models | fetch | import`.
 
 Bad input (unknown suite or model, malformed suite file, unavailable data, a number out of range)
 exits with code 2 and a message naming the problem; nothing here prints a traceback for a user
@@ -94,42 +94,25 @@ def _jobs_per_gpu(text: str):
 MAX_SEED = 2**31 - 1  # what every library takes as a seed (bench.seeding)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="bench", description="Benchmark GBDTs against neural tabular models.")
-    sub = p.add_subparsers(dest="command", required=True)
-
-    run = sub.add_parser("run", help="run a sweep (datasets x splits x models) and print the leaderboard")
-    run.add_argument("--suite", default="demo", help="suite name, suite .toml file, or folder with manifest.json")
-    run.add_argument("--datasets", default=None, help="comma-separated subset of the suite's datasets")
-    run.add_argument("--models", default=DEFAULT_MODELS, help="comma-separated model names (see `bench models list`)")
-    run.add_argument("--trials", type=_trials, default=10,
-                     help="Optuna trials per job incl. the defaults trial; 1 = defaults only; "
-                          "none = as many as --tune-seconds allows")
-    run.add_argument("--tune-seconds", type=_number_or_none, default=None,
-                     help="wall-clock tuning budget per job, counted after the defaults trial (default: none)")
-    run.add_argument("--sampler", choices=SAMPLERS, default="tpe",
-                     help="tpe: Optuna TPE with median pruning; random: random search, no pruning")
-    run.add_argument("--inner-folds", type=_at_least_one, default=None, metavar="K",
-                     help="inner cross-validation folds per trial (default: the suite's protocol, 1 = holdout)")
-    run.add_argument("--jobs", type=_positive_int, default=1, help="worker processes (0 = in-process, no isolation)")
-    run.add_argument("--threads", type=_positive_int, default=0, help="threads per job (0 = cores / jobs)")
-    run.add_argument("--time-limit", type=_number_or_none, default=3600.0,
-                     help="per-job time limit in seconds, or none (default: 3600): iterative models stop "
-                          "shortly before it with their best state (counted as clock-cut), the job is "
-                          "stopped at it")
-    run.add_argument("--splits", type=_at_least_one, default=None,
-                     help="use only the first N splits of each dataset (default: all)")
-    run.add_argument("--seed", type=_int_in(0, MAX_SEED), default=0)
-    run.add_argument("--seeds", type=_at_least_one, default=1,
-                     help="model seeds each final configuration (default, tuned) is refit and tested with")
-    run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    run.add_argument("--out", type=Path, default=None, help="run directory (default: results/<suite>)")
-    run.add_argument("--retry-failed", action="store_true", help="re-run jobs whose records are failures")
-    run.add_argument("--quiet", action="store_true", help="no progress bar")
-    run.add_argument("--strict-budget", action="store_true",
-                     help="exit 1 when a tuned record holds only the defaults trial or a clock (tuning budget "
-                          "or time limit) cut a trial (for CI and papers)")
-    scale = run.add_argument_group("running at scale")
+def _runner_options(p: argparse.ArgumentParser) -> None:
+    """How a sweep runs (shared by `bench run` and `bench reproduce`)."""
+    p.add_argument("--tune-seconds", type=_number_or_none, default=None,
+                   help="wall-clock tuning budget per job, counted after the defaults trial (default: none)")
+    p.add_argument("--sampler", choices=SAMPLERS, default="tpe",
+                   help="tpe: Optuna TPE with median pruning; random: random search, no pruning")
+    p.add_argument("--inner-folds", type=_at_least_one, default=None, metavar="K",
+                   help="inner cross-validation folds per trial (default: the suite's protocol, 1 = holdout)")
+    p.add_argument("--jobs", type=_positive_int, default=1, help="worker processes (0 = in-process, no isolation)")
+    p.add_argument("--threads", type=_positive_int, default=0, help="threads per job (0 = cores / jobs)")
+    p.add_argument("--time-limit", type=_number_or_none, default=3600.0,
+                   help="per-job time limit in seconds, or none (default: 3600): iterative models stop "
+                        "shortly before it with their best state (counted as clock-cut), the job is "
+                        "stopped at it")
+    p.add_argument("--seed", type=_int_in(0, MAX_SEED), default=0)
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--retry-failed", action="store_true", help="re-run jobs whose records are failures")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    scale = p.add_argument_group("running at scale")
     scale.add_argument("--gpus", default="auto",
                        help="GPUs for GPU-capable models: auto (all visible), none, or ids like 0,1")
     scale.add_argument("--jobs-per-gpu", type=_jobs_per_gpu, default=1,
@@ -143,6 +126,48 @@ def build_parser() -> argparse.ArgumentParser:
     scale.add_argument("--executor", choices=("local", "ray"), default="local",
                        help="local worker processes, or tasks on a Ray cluster (pip install 'tabular-bench[ray]')")
     scale.add_argument("--ray-address", default=None, help="Ray cluster to join (default: start a local one)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bench", description="Benchmark GBDTs against neural tabular models.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a sweep (datasets x splits x models) and print the leaderboard")
+    run.add_argument("--suite", default="demo", help="suite name, suite .toml file, or folder with manifest.json")
+    run.add_argument("--datasets", default=None, help="comma-separated subset of the suite's datasets")
+    run.add_argument("--models", default=DEFAULT_MODELS, help="comma-separated model names (see `bench models list`)")
+    run.add_argument("--trials", type=_trials, default=10,
+                     help="Optuna trials per job incl. the defaults trial; 1 = defaults only; "
+                          "none = as many as --tune-seconds allows")
+    run.add_argument("--splits", type=_at_least_one, default=None,
+                     help="use only the first N splits of each dataset (default: all)")
+    run.add_argument("--seeds", type=_at_least_one, default=1,
+                     help="model seeds each final configuration (default, tuned) is refit and tested with")
+    run.add_argument("--out", type=Path, default=None, help="run directory (default: results/<suite>)")
+    run.add_argument("--strict-budget", action="store_true",
+                     help="exit 1 when a tuned record holds only the defaults trial or a clock (tuning budget "
+                          "or time limit) cut a trial (for CI and papers)")
+    _runner_options(run)
+
+    rep_ = sub.add_parser("reproduce", help="run a published table's cells with its protocol and split, compare "
+                                            "ours with the published numbers (reproduce.csv / .md)")
+    rep_.add_argument("table", help="published table name (`bench reproduce --list`) or path to its .toml file",
+                      nargs="?")
+    rep_.add_argument("--list", action="store_true", help="list the published tables and exit")
+    rep_.add_argument("--models", default=None, help="comma-separated subset of the table's models (default: all)")
+    rep_.add_argument("--trials", type=_at_least_one, default=None,
+                      help="Optuna trials per job incl. the defaults trial (default: the source's, e.g. 100)")
+    rep_.add_argument("--seeds", type=_at_least_one, default=None,
+                      help="model seeds per final configuration (default: the source's, e.g. 15)")
+    rep_.add_argument("--out", type=Path, default=None,
+                      help="run directory (default: results/reproduce-<table>-<trials>t-<seeds>s)")
+    rep_.add_argument("--strict", action="store_true", help="exit 1 when a cell's verdict is 'worse'")
+    _runner_options(rep_)
+
+    imp = sub.add_parser("import", help="convert datasets from another benchmark's format into Parquet + manifest.json")
+    imp.add_argument("format", choices=("talent",), help="talent: TALENT's N_/C_/y_{train,val,test}.npy + info.json")
+    imp.add_argument("source", type=Path, help="a dataset folder, or a folder of them")
+    imp.add_argument("out", type=Path, help="folder for the Parquet files and manifest.json (a local suite)")
 
     partial = "use only the records that pass the checks of `bench verify` instead of refusing the run"
     ver = sub.add_parser("verify", help="check a run: one valid record per planned job and variant, hashes "
@@ -204,9 +229,10 @@ def main(argv: list[str] | None = None) -> int:
 
         args.baseline = BASELINE
     try:
-        from bench.cli import commands
+        from bench.cli import commands, published
 
-        return getattr(commands, f"cmd_{args.command}")(args, console)
+        verb = f"cmd_{args.command}"
+        return (getattr(commands, verb, None) or getattr(published, verb))(args, console)
     except BenchError as exc:
         console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)  # "[default]" is no markup
         return 2

@@ -65,6 +65,9 @@ class Job:
     # nothing. Part of the run folder's identity (run.json: one folder holds one limit) and of every
     # record's budget, but not of the job key (which would make the records of older folders stale).
     time_limit: float | None = None
+    # Where the split's rows came from (bench.splits.Split.origin: kfold, openml-task, predefined); the
+    # split hash already covers the rows, so it is no setting either: the records say it.
+    split_origin: str = ""
 
     @property
     def job_id(self) -> str:
@@ -156,7 +159,8 @@ def base_record(job: Job, variant: str, libraries=()) -> dict:
     return {
         "schema_version": SCHEMA_VERSION, "job_id": job.job_id, "suite": job.suite, "dataset": job.dataset,
         "dataset_hash": job.dataset_hash,
-        "split": {"index": job.split_index, "repeat": job.repeat, "fold": job.fold, "hash": job.split_hash},
+        "split": {"index": job.split_index, "repeat": job.repeat, "fold": job.fold, "hash": job.split_hash,
+                  "origin": job.split_origin or None},
         "model": job.model, "variant": variant, "seed": job.seed, "job_key": job.key,
         "budget": {"trials": job.trials, "seconds": job.tune_seconds, "sampler": job.sampler,
                    "pruner": PRUNER_OF.get(job.sampler), "inner_folds": job.inner_folds,

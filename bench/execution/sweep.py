@@ -338,13 +338,15 @@ def plan_jobs(config: SweepConfig, suite, loaded, store: ResultStore, run_id: st
             notes.append(f"data/{ds.name}: {problem}; written again from the suite's data")
         if cached is None or cached.content_hash != ds.content_hash:
             save_dataset(ds, data_dir, root=store.run_dir)
+        given = getattr(item, "predefined", None)  # the dataset's own split (protocol splits = "predefined")
         splits, split_file, reason = splits_or_reason(ds, suite.protocol, item.task_splits, split_dir,
-                                                      root=store.run_dir)
+                                                      root=store.run_dir, predefined=given)
         if split_file in damaged:
             notes.append(f"splits/{split_file.name}: {damaged[split_file]}; written again from the data and the "
                          f"protocol")
         labels = [(s.repeat, s.fold, s.hash) for s in splits] or \
-            [(r, f, "") for r, f in planned_labels(suite.protocol, item.task_splits)]
+            [(r, f, "") for r, f in planned_labels(suite.protocol, item.task_splits, given)]
+        origin = splits[0].origin if splits else ""
         if config.max_splits:
             labels = labels[: config.max_splits]
         if reason:
@@ -362,7 +364,7 @@ def plan_jobs(config: SweepConfig, suite, loaded, store: ResultStore, run_id: st
                     threads=threads, device=device, tunable=bool(adapter.search_space_for(ds.task_type)),
                     seeds=config.seeds,
                     storage=config.storage, run_id=run_id, sampler=config.sampler, inner_folds=inner_folds,
-                    time_limit=config.time_limit,
+                    time_limit=config.time_limit, split_origin=origin,
                     meta={**meta, "family": adapter.family}, skip_reason=reason or "",
                 ))
     return jobs

@@ -3,7 +3,8 @@
 manifest.json (the format of shared/data/suites/offline-20):
     {"name": ..., "description": ...,
      "datasets": [{"name", "file", "target", "task_type", "categorical_features",
-                   "openml_dataset_id" (optional), "sha256" (optional, of the file), ...}]}
+                   "openml_dataset_id" (optional), "sha256" (optional, of the file),
+                   "split_column" (optional: the dataset's own split, bench.suites.predefined), ...}]}
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.datasets import TASK_TYPES, Dataset, make_dataset
+from bench.datasets import TASK_TYPES, Dataset, labelled_rows, make_dataset
 from bench.errors import DataUnavailableError, SuiteFormatError
 from bench.names import name_problem
+from bench.suites import predefined
 from bench.suites.spec import DatasetEntry
 
 MANIFEST = "manifest.json"
@@ -61,6 +63,9 @@ def read_manifest(folder: Path) -> tuple[str, str, list[DatasetEntry]]:
         sha = d.get("sha256")
         if sha is not None and (not isinstance(sha, str) or len(sha) != 64):
             raise SuiteFormatError(mpath, f"{where}.sha256", "expected 64 hexadecimal digits")
+        split_column = d.get("split_column")
+        if split_column is not None and (not isinstance(split_column, str) or not split_column):
+            raise SuiteFormatError(mpath, f"{where}.split_column", "expected the name of a column")
         file = (folder / d["file"]).resolve()
         if folder.resolve() not in file.parents:
             raise SuiteFormatError(mpath, f"{where}.file", "must name a file inside the folder")
@@ -68,7 +73,8 @@ def read_manifest(folder: Path) -> tuple[str, str, list[DatasetEntry]]:
         prov["manifest"] = str(mpath.resolve())
         entries.append(DatasetEntry(
             kind="path", path=file, name=d["name"], target=d["target"], task_type=task_type,
-            categorical=list(cats), sha256=sha.lower() if sha else None, provenance=prov))
+            categorical=list(cats), sha256=sha.lower() if sha else None, split_column=split_column,
+            provenance=prov))
     name = raw.get("name") if isinstance(raw.get("name"), str) else folder.name
     problem = name_problem(name)
     if problem:
@@ -92,7 +98,9 @@ def fingerprint(entry: DatasetEntry) -> str:
     return f"{st.st_size}:{st.st_mtime_ns}"
 
 
-def load_file(entry: DatasetEntry) -> Dataset:
+def load_file(entry: DatasetEntry) -> tuple[Dataset, predefined.Assignment | None]:
+    """The file's dataset and, when the entry names a split column, its predefined split (the column is
+    no feature)."""
     path = Path(entry.path)
     name = entry.name or path.stem
     if not path.is_file():
@@ -117,6 +125,13 @@ def load_file(entry: DatasetEntry) -> Dataset:
             f"(columns: {', '.join(map(str, frame.columns[:20]))}{'...' if frame.shape[1] > 20 else ''})"
         )
     y = frame.pop(entry.target)
+    split = None
+    if entry.split_column:
+        if entry.split_column not in frame.columns:
+            raise DataUnavailableError(f"dataset '{name}': split column '{entry.split_column}' is not in {path}")
+        split = predefined.from_column(frame.pop(entry.split_column),
+                                       f"dataset '{name}': split column '{entry.split_column}' in {path}",
+                                       keep=labelled_rows(y))
     categorical = list(entry.categorical)
     if path.suffix.lower() == ".csv":
         # CSV has no types: text columns are categorical (pandas 3 reads them as 'str', older as object).
@@ -127,11 +142,14 @@ def load_file(entry: DatasetEntry) -> Dataset:
     source = {"kind": "local", "file": str(path), **entry.provenance}
     if entry.sha256:
         source["sha256"] = entry.sha256
+    if split is not None:
+        source["split_column"] = entry.split_column
     try:
-        return make_dataset(name, frame, y, task_type=task_type, categorical=categorical,
-                            drop=entry.drop, source=source)
+        ds = make_dataset(name, frame, y, task_type=task_type, categorical=categorical,
+                          drop=entry.drop, source=source)
     except ValueError as e:  # e.g. a non-numeric regression target
         raise DataUnavailableError(f"dataset '{name}' ({path}): {e}") from e
+    return ds, split
 
 
 def infer_task_type(y: pd.Series) -> str:

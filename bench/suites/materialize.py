@@ -3,6 +3,7 @@
 Cache layout, one folder per entry under cache_root()/datasets/<entry.cache_key()>/:
     data.parquet, meta.json   (bench.datasets.save_dataset)
     splits.npz                (OpenML task splits: train_<r>_<f>, test_<r>_<f>)
+    assignment.npz            (a predefined split: split column or TALENT folder, bench.suites.predefined)
     entry.json                (written last: loader version, the entry's spec, a source fingerprint;
                                a folder whose entry.json does not match is rebuilt)
 """
@@ -19,6 +20,8 @@ from bench.datasets import Dataset, cache_root, load_cached_dataset, save_datase
 from bench.errors import BenchError, DataUnavailableError
 from bench.names import name_problem
 from bench.safe_files import write_atomic, write_json_atomic
+from bench.suites import predefined
+from bench.suites.predefined import Assignment
 from bench.suites.spec import DatasetEntry, Excluded, Filters, LoadedDataset, Suite
 
 LOADER_VERSION = 3  # 2: infinite feature values become missing, load-time checks in meta.json; 3: checks for
@@ -77,14 +80,30 @@ def materialize(suite: Suite, *, refresh: bool = False) -> tuple[list[LoadedData
             raise BenchError(f"suite '{suite.name}', {entry.describe()}: dataset name {problem}; "
                              f"give the entry a name")
         names.add(ds.name)
+        given = splits if isinstance(splits, Assignment) else None
+        check_split_source(suite, ds.name, entry, given)
         reason = filter_reason(ds, suite.filters)
         if reason:
             excluded.append(Excluded(ds.name, reason))
             continue
-        if not suite.protocol.use_task_splits:
-            splits = None
-        loaded.append(LoadedDataset(ds, splits, entry))
+        task_splits = splits if given is None and suite.protocol.use_task_splits else None
+        loaded.append(LoadedDataset(ds, task_splits, entry, given))
     return loaded, excluded
+
+
+def check_split_source(suite: Suite, name: str, entry: DatasetEntry, given: Assignment | None) -> None:
+    """A predefined protocol needs every dataset's own split; a dataset that brings one is never
+    silently re-split by a K-fold protocol (BenchError, exit 2)."""
+    if suite.protocol.splits == "predefined" and given is None:
+        raise BenchError(f"suite '{suite.name}' ({suite.path}): protocol.splits = \"predefined\" but dataset "
+                         f"'{name}' ({entry.describe()}) brings no split: give its entry a split_column, or "
+                         f"use a TALENT folder (talent = ...)")
+    if suite.protocol.splits != "predefined" and given is not None:
+        how = f"split column '{entry.split_column}'" if entry.split_column else "its TALENT files"
+        raise BenchError(f"suite '{suite.name}' ({suite.path}): dataset '{name}' brings its own split ({how}) "
+                         f"but the protocol makes its own folds; set [protocol] splits = \"predefined\" to use "
+                         f"it" + (f", or remove split_column and add drop = [\"{entry.split_column}\"] to "
+                                  f"ignore it" if entry.split_column else ""))
 
 
 def fetch_arg(suite: Suite) -> str:
@@ -115,14 +134,16 @@ def filter_reason(ds: Dataset, f: Filters) -> str | None:
 
 
 def load_entry(entry: DatasetEntry, *, refresh: bool = False, suite_name: str | None = None):
-    """(Dataset, task splits or None) for one concrete entry, from the cache when valid."""
+    """(Dataset, OpenML task splits | predefined Assignment | None) for one concrete entry, from the cache
+    when valid."""
     directory = cache_root() / "datasets" / entry.cache_key()
     # A display name is not part of the data (nor of its hash): the cache holds the source's own
     # name and the entry's name is applied on top. (A manifest file's name is part of its key.)
     source_entry = entry if entry.kind == "path" else replace(entry, name=None)
     stamp = {"loader_version": LOADER_VERSION, "entry": source_entry.spec(),
              "fingerprint": _fingerprint(entry)}
-    hit = None if refresh else _read_cache(directory, stamp, want_splits=entry.kind == "openml_task")
+    hit = None if refresh else _read_cache(directory, stamp, want_splits=entry.kind == "openml_task",
+                                           want_assignment=bool(entry.split_column) or entry.kind == "talent")
     if hit is not None:
         ds, splits = hit
     else:
@@ -141,6 +162,10 @@ def _fingerprint(entry: DatasetEntry) -> str | None:
         from bench.suites.local_source import fingerprint
 
         return fingerprint(entry) if Path(entry.path).is_file() else None
+    if entry.kind == "talent":
+        from bench.suites import talent_source
+
+        return talent_source.fingerprint(entry)
     if entry.kind == "embedded":
         from bench.suites.embedded_source import fingerprint
 
@@ -164,11 +189,15 @@ def _load_fresh(entry: DatasetEntry, suite_name: str | None):
     if entry.kind == "path":
         from bench.suites.local_source import load_file
 
-        return load_file(entry), None
+        return load_file(entry)
+    if entry.kind == "talent":
+        from bench.suites import talent_source
+
+        return talent_source.load(entry)
     raise BenchError(f"cannot load a '{entry.kind}' entry directly")
 
 
-def _read_cache(directory: Path, stamp: dict, *, want_splits: bool):
+def _read_cache(directory: Path, stamp: dict, *, want_splits: bool, want_assignment: bool = False):
     try:
         if json.loads((directory / "entry.json").read_text()) != json.loads(json.dumps(stamp)):
             return None
@@ -181,6 +210,10 @@ def _read_cache(directory: Path, stamp: dict, *, want_splits: bool):
                 splits = _unpack_splits(z)
             if not splits or any(len(a) and a.max() >= ds.n_rows for _, _, tr, te in splits for a in (tr, te)):
                 return None
+        if want_assignment:
+            splits = predefined.load(directory, ds.n_rows)
+            if splits is None:
+                return None
         return ds, splits
     except Exception:  # noqa: BLE001 - missing or corrupt cache entries are rebuilt
         return None
@@ -190,7 +223,9 @@ def _write_cache(directory: Path, ds: Dataset, splits, stamp: dict) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "entry.json").unlink(missing_ok=True)  # invalid until fully written
     save_dataset(ds, directory)
-    if splits is not None:
+    if isinstance(splits, Assignment):
+        predefined.save(directory, splits)
+    elif splits is not None:
         arrays = {}
         for r, f, tr, te in splits:
             arrays[f"train_{r}_{f}"], arrays[f"test_{r}_{f}"] = tr, te

@@ -74,10 +74,17 @@ def list_suites() -> list[Suite]:
 
 
 def folder_suite(folder: Path) -> Suite:
-    """A local data folder used directly as a suite: one entry per manifest dataset, 5-fold CV."""
+    """A local data folder used directly as a suite: one entry per manifest dataset, 5-fold CV, or each
+    dataset's own split when every one declares a split column (`bench import talent` writes such)."""
     folder = Path(folder).resolve()
     name, description, entries = read_manifest(folder)
-    return Suite(name=name, description=description, path=folder, protocol=Protocol(),
+    with_split = [e.name for e in entries if e.split_column]
+    if with_split and len(with_split) < len(entries):
+        raise BenchError(f"{folder / MANIFEST}: datasets {', '.join(map(str, with_split))} declare a split_column "
+                         f"and the others do not; a folder used as a suite needs all or none (or write a suite "
+                         f"file with [protocol] splits)")
+    protocol = Protocol(splits="predefined") if with_split else Protocol()
+    return Suite(name=name, description=description, path=folder, protocol=protocol,
                  filters=Filters(), entries=entries, openml_suite_id=None)
 
 

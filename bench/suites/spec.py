@@ -13,12 +13,19 @@ import re
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal, NoReturn, get_args
 
 import numpy as np
 
 from bench.datasets import TASK_TYPES, Dataset
 from bench.errors import SuiteFormatError
 from bench.names import name_problem
+from bench.suites.predefined import Assignment
+
+# Where a protocol's outer splits come from: "kfold" (an OpenML task's own splits where the entry is a
+# task and use_task_splits allows it, else seeded K-fold made here) or "predefined" (every dataset brings
+# its own assignment: a split column or a TALENT folder, bench.suites.predefined).
+SplitSource = Literal["kfold", "predefined"]
 
 
 @dataclass
@@ -31,6 +38,7 @@ class Protocol:
     # 1: tune on the validation part (holdout); K > 1: inner K-fold cross-validation of the outer
     # training part (train + validation rows), bench.tuning.crossfit
     inner_folds: int = 1
+    splits: SplitSource = "kfold"
 
 
 @dataclass
@@ -42,24 +50,26 @@ class Filters:
     task_types: list[str] | None = None
 
 
-SOURCE_KINDS = ("openml_task", "openml_dataset", "embedded", "path", "local")
+SOURCE_KINDS = ("openml_task", "openml_dataset", "embedded", "path", "local", "talent")
 
 
 @dataclass
 class DatasetEntry:
     """One source of data. kind is one of SOURCE_KINDS; 'local' is a whole manifest folder that
-    materialize() expands into 'path' entries (one per manifest dataset)."""
+    materialize() expands into 'path' entries (one per manifest dataset); 'talent' is one dataset folder
+    in TALENT's format (bench.suites.talent_source), which brings its own train/val/test split."""
 
     kind: str
     id: int | None = None  # OpenML task or dataset id
-    path: Path | None = None  # file (kind 'path') or folder with manifest.json (kind 'local')
+    path: Path | None = None  # file (kind 'path'), folder with manifest.json ('local'), TALENT folder ('talent')
     embedded: str | None = None  # name in bench.suites.embedded_source.DATASETS
     name: str | None = None  # display name; default: the source's own name
     target: str | None = None
     task_type: str | None = None
     categorical: list[str] = field(default_factory=list)
     drop: list[str] = field(default_factory=list)
-    sha256: str | None = None  # expected sha256 of the file (kind 'path')
+    sha256: str | None = None  # expected sha256 of the file (kind 'path') or of the folder's files ('talent')
+    split_column: str | None = None  # kind 'path': the column holding a predefined split (bench.suites.predefined)
     provenance: dict = field(default_factory=dict)  # extra Dataset.source items (manifest info)
 
     def describe(self) -> str:
@@ -67,6 +77,8 @@ class DatasetEntry:
             return f"{self.kind.replace('_', ' ')} {self.id}"
         if self.kind == "embedded":
             return f"embedded dataset '{self.embedded}'"
+        if self.kind == "talent":
+            return f"TALENT folder {self.path}"
         return f"{'file' if self.kind == 'path' else 'folder'} {self.path}"
 
     def cache_key(self) -> str:
@@ -79,10 +91,11 @@ class DatasetEntry:
             key = f"embedded-{self.embedded}"
         else:
             path_hash = hashlib.sha256(str(Path(self.path).resolve()).encode()).hexdigest()[:12]
-            key = f"local-{path_hash}-{_slug(self.name or Path(self.path).stem)}"
+            prefix = "talent" if self.kind == "talent" else "local"
+            key = f"{prefix}-{path_hash}-{_slug(self.name or Path(self.path).stem)}"
         custom = [self.drop, self.categorical, self.task_type]
         if self.kind == "path":
-            custom += [self.target, self.sha256]
+            custom += [self.target, self.sha256] + ([self.split_column] if self.split_column else [])
         if any(custom):
             key += "-x" + hashlib.sha256(json.dumps(custom).encode()).hexdigest()[:8]
         return key
@@ -111,6 +124,9 @@ class LoadedDataset:
     # None unless the entry is an OpenML task and the suite's protocol has use_task_splits = true.
     task_splits: list[tuple[int, int, np.ndarray, np.ndarray]] | None
     entry: DatasetEntry
+    # The dataset's own split (a split column or a TALENT folder); set exactly when the suite's
+    # protocol has splits = "predefined".
+    predefined: Assignment | None = None
 
 
 @dataclass
@@ -123,14 +139,15 @@ class Excluded:
 
 _TOP_KEYS = {"name", "description", "protocol", "filters", "openml_suite", "datasets",
              "paths_relative_to"}
-_ENTRY_KEYS = {"name", "target", "task_type", "categorical", "drop", "sha256"}
+_ENTRY_KEYS = {"name", "target", "task_type", "categorical", "drop", "sha256", "split_column"}
 # Which optional fields each source accepts (a field that would be silently ignored is an error).
 _ALLOWED = {
     "openml_task": {"name", "categorical", "drop"},
     "openml_dataset": {"name", "target", "task_type", "categorical", "drop"},
     "embedded": {"name", "drop"},
-    "path": {"name", "target", "task_type", "categorical", "drop", "sha256"},
+    "path": {"name", "target", "task_type", "categorical", "drop", "sha256", "split_column"},
     "local": set(),
+    "talent": {"name", "sha256"},
 }
 
 
@@ -142,8 +159,17 @@ class _Checker:
     def __init__(self, path: Path):
         self.path = path
 
-    def fail(self, fld: str, problem: str):
+    def fail(self, fld: str, problem: str) -> NoReturn:
         raise SuiteFormatError(self.path, fld, problem)
+
+    def read_toml(self) -> dict:
+        """The file's TOML; an unreadable or invalid file fails on the field "(file)"."""
+        try:
+            return tomllib.loads(self.path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as e:
+            self.fail("(file)", f"invalid TOML: {e}")
+        except OSError as e:
+            self.fail("(file)", f"cannot read: {e.strerror or e}")
 
     def int_(self, v, fld, minimum=None):
         if isinstance(v, bool) or not isinstance(v, int):
@@ -187,15 +213,15 @@ class _Checker:
                 self.fail(where, f"unknown field; allowed: {', '.join(sorted(allowed))}")
 
 
+# The strict field checker is shared with the other TOML files the harness reads (published tables,
+# bench.published.table): the same "file: field: problem" messages.
+FieldChecker = _Checker
+
+
 def parse_suite_file(path: str | Path) -> Suite:
     path = Path(path)
     c = _Checker(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        c.fail("(file)", f"invalid TOML: {e}")
-    except OSError as e:
-        c.fail("(file)", f"cannot read: {e.strerror or e}")
+    raw = c.read_toml()
     c.unknown(raw, _TOP_KEYS, "")
     name = c.name(c.str_(raw["name"], "name"), "name", "suite") if "name" in raw else \
         c.name(path.stem, "name", "suite (from the file name; set name = \"...\")")
@@ -231,8 +257,19 @@ def parse_suite_file(path: str | Path) -> Suite:
 
 
 def _parse_protocol(c: _Checker, t: dict) -> Protocol:
-    c.unknown(t, {"folds", "repeats", "validation_fraction", "seed", "use_task_splits", "inner_folds"}, "protocol")
+    c.unknown(t, {"folds", "repeats", "validation_fraction", "seed", "use_task_splits", "inner_folds", "splits"},
+              "protocol")
     p = Protocol()
+    if "splits" in t:
+        allowed = get_args(SplitSource)
+        if t["splits"] not in allowed:
+            c.fail("protocol.splits", f"expected one of {', '.join(repr(a) for a in allowed)}, got {t['splits']!r}")
+        p.splits = t["splits"]
+        if p.splits == "predefined":
+            for key in ("folds", "repeats", "use_task_splits"):
+                if key in t:
+                    c.fail(f"protocol.{key}", "not used with splits = \"predefined\" (each dataset's split "
+                                              "column or TALENT folder defines its splits); remove it")
     if "folds" in t:
         p.folds = c.int_(t["folds"], "protocol.folds", minimum=2)
     if "repeats" in t:
@@ -293,6 +330,8 @@ def _parse_entry(c: _Checker, d: dict, where: str, base: Path) -> DatasetEntry:
         e.path = resolve_path(c, c.str_(d[kind], f"{where}.{kind}"), f"{where}.{kind}", base)
         if kind == "path" and e.path.suffix.lower() not in (".parquet", ".pq", ".csv"):
             c.fail(f"{where}.path", f"expected a .parquet or .csv file, got '{e.path.name}'")
+    if "split_column" in d:
+        e.split_column = c.str_(d["split_column"], f"{where}.split_column")
     if "name" in d:
         e.name = c.name(c.str_(d["name"], f"{where}.name"), f"{where}.name", "dataset")
     if "target" in d:
