@@ -46,6 +46,9 @@ SUITES_PATH = Setting("BENCH_SUITES_PATH", "folders (os.pathsep-separated) searc
 OFFLINE20_DIR = Setting("BENCH_OFFLINE20_DIR", "the offline-20 data folder (read by suites/offline-20.toml as "
                         "${BENCH_OFFLINE20_DIR:-...})", "../shared/data/suites/offline-20, relative to the "
                         "working directory")
+TALENT_DIR = Setting("BENCH_TALENT_DIR", "the folder of TALENT's example datasets with their fixed splits (read by "
+                     "suites/talent.toml as ${BENCH_TALENT_DIR:-...})", "../shared/data/published/talent, relative "
+                     "to the working directory")
 ADAPTER_MODULES = Setting("BENCH_ADAPTER_MODULES", "extra modules (os.pathsep-separated) imported for the models "
                           "they register, in the driver and in every worker", "none")
 FAST_PATH = Setting("BENCH_FAST_PATH", "the torch training loop of every fit: off, eager, graph or compile "
@@ -65,7 +68,7 @@ TABPFN_ALLOW_CPU_LARGE_DATASET = Setting("TABPFN_ALLOW_CPU_LARGE_DATASET", "swit
 OPENML_CACHE_DIR = Setting("OPENML_CACHE_DIR", "the openml package's cache folder", "openml's own (~/.cache/openml)")
 
 SETTINGS: tuple[Setting, ...] = (
-    CACHE_DIR, SUITES_PATH, OFFLINE20_DIR, ADAPTER_MODULES, FAST_PATH, GPU_SAMPLE_SECONDS, TABPFN_WEIGHTS,
+    CACHE_DIR, SUITES_PATH, OFFLINE20_DIR, TALENT_DIR, ADAPTER_MODULES, FAST_PATH, GPU_SAMPLE_SECONDS, TABPFN_WEIGHTS,
     TABICL_WEIGHTS, TABDPT_WEIGHTS, ALLOW_CPU_LARGE_DATASET, TABPFN_ALLOW_CPU_LARGE_DATASET, OPENML_CACHE_DIR,
 )
 
