@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from bench.adapters import Capabilities, load_adapters
-from bench.adapters.lightgbm_adapter import LightGBMAdapter
+from bench.adapters.models.lightgbm import LightGBMAdapter
 from bench.adapters.space import FloatParam
 from bench.datasets import TASK_TYPES
 from bench.metrics import score_predictions
@@ -32,7 +32,7 @@ def _random_tabpfn_weights(folder, monkeypatch) -> None:
     (tests/tabpfn_checkpoint.py). Without tabpfn installed the model is unavailable and not run."""
     if importlib.util.find_spec("tabpfn") is None:
         return
-    from bench.adapters.tabpfn_adapter import WEIGHTS_ENV
+    from bench.adapters.models.tabpfn import WEIGHTS_ENV
     from tests.tabpfn_checkpoint import write_random_checkpoint
 
     for kind in ("classifier", "regressor"):
@@ -248,7 +248,7 @@ class _ReportsAKeptIteration(PriorAdapter):
     offset: float | None = 0.0
 
     def fit(self, X_train, y_train, X_val, y_val):
-        from bench.adapters.early_stopping import stopping_metric
+        from bench.adapters.framework.early_stopping import stopping_metric
 
         super().fit(X_train, y_train, X_val, y_val)
         metric = stopping_metric(self.task.task_type)
@@ -383,11 +383,11 @@ def test_the_readme_example_adapter_passes(monkeypatch):
     import re
     from pathlib import Path
 
-    import bench.adapters
+    import bench.adapters.framework.registry as registry
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     code = re.search(r"```python\n(# my_models/knn.py\n.*?)```", readme, re.S).group(1)
-    monkeypatch.setattr(bench.adapters, "_REGISTRY", dict(bench.adapters._REGISTRY))  # keep "my_knn" local
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))  # keep "my_knn" local
     namespace = {"__name__": "readme_example"}
     exec(compile(code, "README.md", "exec"), namespace)
     report = check_adapter(namespace["KNNAdapter"])

@@ -10,8 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from bench.adapters import get_adapter
-from bench.adapters.base import FitContext, TaskInfo
+from bench.adapters import FitContext, TaskInfo, get_adapter
 from bench.adapters.space import invalid_values, suggest_params
 from bench.metrics import objective_value, score_predictions
 from bench.preprocessing import NumCatPreprocessor

@@ -11,9 +11,8 @@ import importlib.util
 import numpy as np
 import pytest
 
-from bench.adapters import get_adapter
-from bench.adapters.base import FitContext
-from bench.adapters.tabpfn_adapter import ALLOW_CPU_ENV, WEIGHTS_ENV, TabPFNAdapter, find_weights
+from bench.adapters import FitContext, get_adapter
+from bench.adapters.models.tabpfn import ALLOW_CPU_ENV, WEIGHTS_ENV, TabPFNAdapter, find_weights
 from bench.analysis.leaderboard import compute
 from bench.execution.runner import run_local
 from tests.adapter_helpers import check_output, fit_predict, make_data

@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.adapters.base import Adapter
+from bench.adapters import Adapter
 from bench.datasets import TASK_TYPES
 from bench.testing.contract import AdapterCheckError, Checker
 from bench.testing.data import make_check_data

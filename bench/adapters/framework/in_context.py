@@ -1,0 +1,164 @@
+"""What the in-context models TabICL and TabDPT share: weights found on local disk only, never downloaded;
+a CPU bound on the training rows; the matrix they read.
+
+Weights. Both packages download their checkpoint from the Hugging Face Hub when they are given no path.
+Benchmark machines often have no internet, and a download must never hang a sweep, so the adapters only
+ever hand the package a checkpoint file that exists, found in this order:
+  1. the model's variable (BENCH_TABICL_WEIGHTS, BENCH_TABDPT_WEIGHTS): a checkpoint file, or a folder
+     holding one (the package's default file name first, then any file matching the model's pattern);
+  2. the Hugging Face cache, where a connected machine's earlier download of the package's default file
+     lies: $HF_HUB_CACHE, else $HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub, else
+     ~/.cache/huggingface/hub, then models--OWNER--NAME/snapshots/REVISION/FILE (huggingface_hub's cache
+     layout, huggingface_hub/constants.py; looked up here without importing huggingface_hub, so that
+     `bench models list` stays light).
+Loading runs with HF_HUB_OFFLINE=1 (`offline_hub`), so no code path of the package can reach the network.
+Without a file, jobs become "unavailable" records saying where we looked; a file that does not load
+becomes a "failed" record naming the file.
+
+CPU bound. TabPFN refuses more than 1,000 training rows on CPU (tabpfn's own cpu_sample_limit); TabICL and
+TabDPT set no such bound, but are transformers of the same kind whose cost grows with the square of the
+context. Measured on one busy core with random checkpoints (TabICL at its package's default architecture,
+27.5M parameters; TabDPT at an assumed 12 layers of width 512, 32M parameters, since its size comes with the
+checkpoint, which was not available), fitting and predicting 250 rows with 8 ensemble members took about
+25 s (TabICL) and 12 s (TabDPT) from 1,000 training rows, 65 s and 40 s from 2,000.
+They take the same 1,000-row CPU bound as TabPFN, so that on a CPU-only run the three in-context models
+are compared on the same datasets; BENCH_ALLOW_CPU_LARGE_DATASET=1 lifts it.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench import settings
+from bench.adapters.framework.contract import Capabilities
+
+ALLOW_CPU_ENV = settings.ALLOW_CPU_LARGE_DATASET.name
+CPU_ROWS = 1_000  # the same bound as TabPFN's (see the module docstring)
+KINDS = ("classifier", "regressor")
+
+
+def checkpoint_kind(task_type: str) -> str:
+    return "regressor" if task_type == "regression" else "classifier"
+
+
+def hf_hub_cache() -> Path:
+    """The Hugging Face hub cache folder, as huggingface_hub resolves it (without importing it)."""
+    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        if os.environ.get(var, "").strip():
+            return Path(os.environ[var].strip()).expanduser()
+    if os.environ.get("HF_HOME", "").strip():
+        return Path(os.environ["HF_HOME"].strip()).expanduser() / "hub"
+    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "huggingface" / "hub"
+
+
+@dataclass(frozen=True)
+class LocalWeights:
+    """Where one model's checkpoints may lie on this machine."""
+
+    model: str  # "TabICL": for messages
+    env: str  # the variable naming a file or a folder
+    hf_repo: str  # "owner/name" on the Hugging Face Hub, for the cache and for messages
+    files: dict[str, str]  # kind -> the package's default file name (one file may serve both kinds)
+    patterns: dict[str, str] = field(default_factory=dict)  # kind -> glob for other versions in a folder
+
+    def configured(self) -> Path | None:
+        value = os.environ.get(self.env, "").strip()
+        return Path(value).expanduser() if value else None
+
+    def find(self, kind: str) -> Path | None:
+        """The checkpoint file to use for `kind` ("classifier" / "regressor"), or None."""
+        place = self.configured()
+        if place is not None:
+            if place.is_file():
+                return place if self._serves(place.name, kind) else None
+            return self._in_folder(place, kind) if place.is_dir() else None
+        snapshots = hf_hub_cache() / ("models--" + self.hf_repo.replace("/", "--")) / "snapshots"
+        if snapshots.is_dir():
+            for revision in sorted(snapshots.iterdir()):
+                candidate = revision / self.files[kind]
+                if candidate.is_file():
+                    return candidate
+        return None
+
+    def _serves(self, name: str, kind: str) -> bool:
+        """A single file serves the kind its name says, or both kinds if it names neither."""
+        other = "regressor" if kind == "classifier" else "classifier"
+        return kind in name or other not in name
+
+    def _in_folder(self, folder: Path, kind: str) -> Path | None:
+        if (folder / self.files[kind]).is_file():
+            return folder / self.files[kind]
+        pattern = self.patterns.get(kind)
+        matches = sorted(p for p in folder.glob(pattern) if p.is_file()) if pattern else []
+        return matches[0] if matches else None
+
+    def missing_message(self, kinds: list[str]) -> str:
+        place = self.configured()
+        where = (f"{place} ({self.env})" if place is not None else
+                 f"the Hugging Face cache {hf_hub_cache()} ({self.env} is not set)")
+        wanted = " and ".join(sorted({f"{self.files[k]} (huggingface.co/{self.hf_repo})" for k in kinds}))
+        return (f"no {self.model} {'/'.join(kinds)} weights: looked in {where}. They are not downloaded here; "
+                f"copy {wanted} into a folder and set {self.env} to it (or to the file)")
+
+
+@dataclass(frozen=True)
+class InContextCapabilities(Capabilities):
+    max_cpu_rows: int | None = CPU_ROWS  # lifted by BENCH_ALLOW_CPU_LARGE_DATASET
+
+    def refusal(self, task_type: str, n_rows: int, n_features: int, n_classes: int,
+                device: str = "cpu") -> str | None:
+        reason = super().refusal(task_type, n_rows, n_features, n_classes, device)
+        if reason is None and device != "cuda" and self.max_cpu_rows is not None \
+                and n_rows > self.max_cpu_rows and not settings.ALLOW_CPU_LARGE_DATASET.on():
+            reason = (f"{n_rows} training rows exceed the CPU bound of {self.max_cpu_rows} for in-context models "
+                      f"(no GPU assigned; set {ALLOW_CPU_ENV}=1 to run on CPU anyway, slowly)")
+        return reason
+
+
+@contextmanager
+def offline_hub():
+    """HF_HUB_OFFLINE=1 while a package loads its weights: huggingface_hub reads the variable when it is
+    first imported, and its constant is set too where it was imported already."""
+    import sys
+
+    before = os.environ.get("HF_HUB_OFFLINE")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    constants = sys.modules.get("huggingface_hub.constants")
+    old_constant = getattr(constants, "HF_HUB_OFFLINE", None)
+    if constants is not None:
+        constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = before
+        if constants is not None:
+            constants.HF_HUB_OFFLINE = old_constant
+
+
+def code_matrix(X: pd.DataFrame) -> np.ndarray:
+    """float32 matrix: numerics as they are, categoricals as their integer codes, NaN for missing."""
+    columns = []
+    for c in X.columns:
+        if isinstance(X[c].dtype, pd.CategoricalDtype):
+            codes = X[c].cat.codes.to_numpy(dtype="float32")
+            codes[codes < 0] = np.nan  # pandas codes missing as -1
+            columns.append(codes)
+        else:
+            columns.append(X[c].to_numpy(dtype="float32"))
+    return np.column_stack(columns).astype("float32") if columns else np.zeros((len(X), 0), "float32")
+
+
+def encode_labels(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(classes seen, labels as 0..k-1): models that read the label as a class index need no holes."""
+    seen, codes = np.unique(np.asarray(y, dtype=int), return_inverse=True)
+    return seen, codes.astype(int)

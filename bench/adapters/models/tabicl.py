@@ -1,0 +1,98 @@
+"""TabICL (Qu et al. 2025, "TabICL: A Tabular Foundation Model for In-Context Learning on Large Data", ICML;
+TabICLv2, Qu et al. 2026, arXiv:2602.11139) through the `tabicl` package: optional extra `tabicl`.
+In-context learning, nothing to tune.
+
+Weights: local files only, never downloaded (bench.adapters.framework.in_context): BENCH_TABICL_WEIGHTS names a
+checkpoint file or a folder holding tabicl-classifier*.ckpt / tabicl-regressor*.ckpt (the package's
+defaults are tabicl-classifier-v2-20260212.ckpt and tabicl-regressor-v2-20260212.ckpt from
+huggingface.co/jingang/TabICL); otherwise the Hugging Face cache is searched for those files. The package
+is given that path with allow_auto_download=False, so it loads the file or fails; it never downloads.
+
+Limits, from the package's README (tabicl 2.2, "Scalability" and "What dataset sizes work well?"):
+  * 100,000 training rows and 2,000 features: the range of the benchmarks it reports ("excellent
+    performance on benchmarks with 300 to 100,000 training samples and up to 2,000 features"); beyond it
+    "accuracy may degrade", so larger datasets are skipped rather than scored as TabICL's;
+  * no class limit: more classes than the checkpoint's max_classes (10) are handled by the package's
+    many-class strategy (support_many_classes=True, its default);
+  * on CPU, 1,000 training rows unless BENCH_ALLOW_CPU_LARGE_DATASET=1 (see bench.adapters.framework.in_context).
+Beyond a limit, a job is a "skipped" record with the reason.
+
+The validation part is not used: nothing is trained or stopped early, and adding it to the context would
+give TabICL more labelled rows than the other models learn from. The frame keeps categoricals as pandas
+categories (training vocabulary; missing and unseen levels as NaN): TabICL ordinal-encodes them itself with
+a separate category for missing values, and mean-imputes missing numerics.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bench import settings
+from bench.adapters import register_adapter
+from bench.adapters.framework.contract import Adapter, TrivialFitFallback, expand_proba, missing_extra
+from bench.adapters.framework.in_context import InContextCapabilities, LocalWeights, checkpoint_kind, offline_hub
+from bench.preprocessing import TreeFramePreprocessor
+from bench.vocabulary import TrialEnd
+
+WEIGHTS = LocalWeights(
+    model="TabICL", env=settings.TABICL_WEIGHTS.name, hf_repo="jingang/TabICL",
+    files={"classifier": "tabicl-classifier-v2-20260212.ckpt", "regressor": "tabicl-regressor-v2-20260212.ckpt"},
+    patterns={"classifier": "tabicl-classifier*.ckpt", "regressor": "tabicl-regressor*.ckpt"})
+
+
+@register_adapter
+class TabICLAdapter(TrivialFitFallback, Adapter):
+    name = "tabicl"
+    family = "neural"
+    libraries = ("tabicl", "torch")
+    extra = "tabicl"
+    capabilities = InContextCapabilities(gpu="optional", max_rows=100_000, max_features=2_000)
+    # n_estimators: the package's default (TabICLClassifier / TabICLRegressor), written out so records show
+    # it; everything else stays the package's default.
+    defaults = {"n_estimators": 8}
+    search_space = {}  # used as published: no tuning
+    smoke_params = {"n_estimators": 1}
+
+    @classmethod
+    def unavailable_reason(cls, task_type: str | None = None) -> str | None:
+        missing = missing_extra("tabicl", cls.extra)
+        if missing:
+            return missing
+        kinds = [checkpoint_kind(task_type)] if task_type else ["classifier", "regressor"]
+        if any(WEIGHTS.find(kind) is not None for kind in kinds):
+            return None
+        return WEIGHTS.missing_message(kinds)
+
+    def make_preprocessor(self):
+        return TreeFramePreprocessor()
+
+    def fit(self, X_train, y_train, X_val, y_val) -> None:
+        if self.fit_constant_if_trivial(X_train, y_train):
+            return
+        kind = checkpoint_kind(self.task.task_type)
+        path = WEIGHTS.find(kind)
+        if path is None:  # checked before the job started; gone since
+            raise RuntimeError(WEIGHTS.missing_message([kind]))
+        with offline_hub():
+            from tabicl import TabICLClassifier, TabICLRegressor
+
+            cls = TabICLClassifier if self.task.is_classification else TabICLRegressor
+            self.model = cls(model_path=str(path), allow_auto_download=False, device=self.ctx.device,
+                             n_estimators=int(self.params["n_estimators"]), random_state=self.ctx.seed,
+                             n_jobs=max(1, int(self.ctx.threads)), verbose=False)
+            y = np.asarray(y_train, dtype=int if self.task.is_classification else "float64")
+            try:
+                self.model.fit(X_train, y)  # loads the checkpoint, then prepares the ensemble views
+            except Exception as exc:  # the record names the file: a broken checkpoint is the usual cause
+                raise RuntimeError(f"TabICL fit failed with the weights {path}: {type(exc).__name__}: {exc}") from exc
+        # In-context learning: nothing iterates, so there is nothing a deadline could cut.
+        self.ctx.record_end(TrialEnd.CONVERGED, weights=str(path), n_context_rows=len(X_train))
+
+    def _predict_raw(self, X) -> np.ndarray:
+        if self._constant is not None:
+            return self.constant_output(len(X))
+        if not self.task.is_classification:
+            return np.asarray(self.model.predict(X), dtype="float64").ravel()
+        proba = self.model.predict_proba(X)
+        return expand_proba(proba, np.asarray(self.model.classes_, dtype=int), self.task.n_classes)
+
