@@ -153,7 +153,7 @@ class RealMLPAdapter(TrivialFitFallback, Adapter):
         y_train, y_val = self._target(y_train), self._target(y_val)
         seconds = None if out_of_time else self._seconds_allowed()
         extra = {"time_to_fit_in_seconds": seconds} if seconds else {}
-        with _quiet_lightning():
+        with quiet_lightning():
             self.model.fit(X_train, y_train, X_val, y_val, cat_indicator=cat_indicator, **extra)
         stop = (getattr(self.model, "fit_params_", None) or {}).get("stop_epoch", {})
         cap = int(self.params["n_epochs"])
@@ -197,7 +197,7 @@ class RealMLPAdapter(TrivialFitFallback, Adapter):
     def _predict_raw(self, X) -> np.ndarray:
         if self._constant is not None:
             return self.constant_output(len(X))
-        with _quiet_lightning():
+        with quiet_lightning():
             if not self.task.is_classification:
                 return np.asarray(self.model.predict(X), dtype="float64").ravel()
             proba = self.model.predict_proba(X)
@@ -205,7 +205,7 @@ class RealMLPAdapter(TrivialFitFallback, Adapter):
 
 
 @contextmanager
-def _quiet_lightning():
+def quiet_lightning():
     """Silence Lightning's per-fit banners ("GPU available: ...") and pytabkit's deprecation warnings."""
     loggers = [logging.getLogger(name) for name in _QUIET_LOGGERS]
     levels = [logger.level for logger in loggers]

@@ -53,7 +53,7 @@ class MLPPLRAdapter(NeuralAdapter):
     }
 
     def build_network(self, X, d_out: int):
-        from bench.adapters.framework.nn_modules import MLPPLR
+        from bench.adapters.models.mlp_plr.network import MLPPLR
 
         p = self.params
         n_num, cardinalities = split_inputs(X)

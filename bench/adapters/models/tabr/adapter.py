@@ -20,7 +20,7 @@ How it is driven:
     patience 16, the paper's patience; the deadline; the per-epoch reports to the pruner; one precedence
     of ends) runs in Lightning hooks: pytabkit builds its trainer and callbacks inside
     TabRSubSplitInterface.fit with no way to add one, so for the duration of a fit its module-level
-    TabrLightning class is replaced by a subclass (`_watching`) whose on_validation_end (where
+    TabrLightning class is replaced by a subclass (lightning.py) whose on_validation_end (where
     Lightning's own EarlyStopping looks) calls the monitor; pytabkit's own EarlyStopping is given an
     unreachable patience. The deadline is also checked after every training batch but an epoch's last
     (a TabR epoch on CPU can take minutes): Lightning then validates the state reached, which becomes
@@ -42,11 +42,9 @@ How it is driven:
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
-import time
-from contextlib import contextmanager, redirect_stdout
+from contextlib import redirect_stdout
 from typing import Any
 
 import numpy as np
@@ -54,8 +52,7 @@ import pandas as pd
 
 from bench.adapters import register_adapter
 from bench.adapters.framework.contract import Adapter, Capabilities, TrivialFitFallback, expand_proba, missing_extra
-from bench.adapters.framework.early_stopping import StoppingMonitor
-from bench.adapters.models.realmlp import ImputedFramePreprocessor, _quiet_lightning
+from bench.adapters.models.realmlp import ImputedFramePreprocessor, quiet_lightning
 from bench.adapters.space import CategoricalParam, FloatParam, IntParam
 
 _OWN_KEYS = ("lr", "weight_decay", "use_weight_decay", "patience")
@@ -119,7 +116,7 @@ class TabRAdapter(TrivialFitFallback, Adapter):
         params = {k: v for k, v in p.items() if k not in _OWN_KEYS}
         wd = float(p["weight_decay"]) if p["use_weight_decay"] else 0.0
         params.update(optimizer={"type": "AdamW", "lr": float(p["lr"]), "weight_decay": wd},
-                      patience=10**9,  # pytabkit's EarlyStopping never fires: the shared rule stops (_watching)
+                      patience=10**9,  # pytabkit's EarlyStopping never fires: the shared rule stops (lightning.py)
                       device=self.ctx.device, random_state=self.ctx.seed, n_threads=self.ctx.threads, verbosity=0)
         if self.task.is_classification:
             params["val_metric_name"] = "cross_entropy"
@@ -131,11 +128,13 @@ class TabRAdapter(TrivialFitFallback, Adapter):
         from pytabkit import TabR_S_D_Classifier, TabR_S_D_Regressor
 
         cls = TabR_S_D_Classifier if self.task.is_classification else TabR_S_D_Regressor
-        watcher = _EpochWatcher(self, np.asarray(y_val), np.asarray(y_train))
+        from bench.adapters.models.tabr.lightning import EpochWatcher, watching
+
+        watcher = EpochWatcher(self, np.asarray(y_val), np.asarray(y_train))
         cat_indicator = [isinstance(dt, pd.CategoricalDtype) for dt in X_train.dtypes]
         y_fit = y_train.astype(int) if self.task.is_classification else np.asarray(y_train, dtype="float64")
         y_val_fit = y_val.astype(int) if self.task.is_classification else np.asarray(y_val, dtype="float64")
-        with tempfile.TemporaryDirectory(prefix="tabr-") as tmp, _watching(watcher), _quiet_lightning(), \
+        with tempfile.TemporaryDirectory(prefix="tabr-") as tmp, watching(watcher), quiet_lightning(), \
                 open(os.devnull, "w") as devnull, redirect_stdout(devnull):  # pytabkit's TabR prints per epoch
             self.model = cls(**self._model_params(), tmp_folder=tmp)  # Lightning's checkpoints go there
             self.model.fit(X_train, y_fit, X_val, y_val_fit, cat_indicator=cat_indicator)
@@ -146,97 +145,8 @@ class TabRAdapter(TrivialFitFallback, Adapter):
     def _predict_raw(self, X) -> np.ndarray:
         if self._constant is not None:
             return self.constant_output(len(X))
-        with _quiet_lightning(), open(os.devnull, "w") as devnull, redirect_stdout(devnull):
+        with quiet_lightning(), open(os.devnull, "w") as devnull, redirect_stdout(devnull):
             if not self.task.is_classification:
                 return np.asarray(self.model.predict(X), dtype="float64").ravel()
             proba = self.model.predict_proba(X)
         return expand_proba(proba, np.asarray(self.model.classes_, dtype=int), self.task.n_classes)
-
-
-class _EpochWatcher:
-    """Runs the shared stopping protocol (bench.adapters.framework.early_stopping.StoppingMonitor) once per epoch,
-    on the val_loss Lightning computed (the log loss; for regression the MSE of the standardized target,
-    turned into the RMSE in target units: the same best epoch)."""
-
-    def __init__(self, adapter: TabRAdapter, y_val: np.ndarray, y_train: np.ndarray):
-        self.ctx, self.task_type = adapter.ctx, adapter.task.task_type
-        self.monitor = StoppingMonitor(adapter.ctx, adapter.task, y_val, int(adapter.params["patience"]),
-                                       unit="epochs", max_iterations=int(adapter.params["n_epochs"]))
-        self.y_val = y_val
-        # pytabkit standardizes the regression target with the training mean and (unbiased) std
-        self.y_std = float(np.std(np.asarray(y_train, dtype="float64"), ddof=1)) if len(y_train) > 1 else 1.0
-        self.interrupted, self.pruned = False, None
-        self.logits: list = []
-        self.validation_started = 0.0
-
-    def collect(self, module, inputs, output) -> None:
-        self.logits.append(output.detach().float().cpu())
-
-    def epoch_end(self, trainer) -> None:
-        import optuna
-
-        val_loss = trainer.callback_metrics.get("val_loss")
-        if val_loss is None:
-            return
-        loss = float(val_loss)
-        value = math.sqrt(max(loss, 0.0)) * self.y_std if self.task_type == "regression" else loss
-        try:
-            stop = self.monitor.after_iteration(self.monitor.iterations + 1, value, lambda: self._objective(loss),
-                                                interrupted=self.interrupted)
-        except optuna.TrialPruned as exc:  # re-raised once pytabkit has returned
-            self.pruned, stop = exc, True
-        if stop:
-            trainer.should_stop = True
-
-    def _objective(self, val_loss: float) -> float | None:
-        if self.task_type == "multiclass":
-            return val_loss
-        if self.task_type == "regression":
-            return math.sqrt(max(val_loss, 0.0)) * self.y_std
-        if len(np.unique(self.y_val)) < 2 or not self.logits:  # ROC AUC undefined on one class
-            return None
-        import torch
-        from sklearn.metrics import roc_auc_score
-
-        scores = torch.cat(self.logits).reshape(-1).numpy()
-        return float(roc_auc_score(self.y_val, scores)) if len(scores) == len(self.y_val) else None
-
-
-@contextmanager
-def _watching(watcher: _EpochWatcher):
-    """Swap pytabkit's TabrLightning for a subclass that calls the watcher after each validation epoch."""
-    from pytabkit.models.alg_interfaces import tabr_interface
-
-    base = tabr_interface.TabrLightning
-
-    class WatchedTabrLightning(base):
-        def on_validation_epoch_start(self):
-            super().on_validation_epoch_start()
-            watcher.logits = []
-            self._watch_hook = self.model.register_forward_hook(watcher.collect)
-            watcher.validation_started = time.perf_counter()
-
-        def on_validation_epoch_end(self):
-            super().on_validation_epoch_end()
-            self._watch_hook.remove()
-            # the validation pass's time per row: the post-fit prediction's share of the deadline
-            watcher.monitor.note_prediction_cost(time.perf_counter() - watcher.validation_started,
-                                                 len(watcher.y_val))
-
-        def on_train_batch_end(self, outputs, batch, batch_idx):
-            super().on_train_batch_end(outputs, batch, batch_idx)
-            # Lightning validates the state reached, then ends the fit; after an epoch's last batch the
-            # epoch is whole and the monitor decides at its end.
-            if batch_idx + 1 < self.trainer.num_training_batches and watcher.monitor.time_up():
-                watcher.interrupted, self.trainer.should_stop = True, True
-
-        def on_validation_end(self):  # the epoch's val_loss is in callback_metrics by now (not before)
-            super().on_validation_end()
-            if not self.trainer.sanity_checking:
-                watcher.epoch_end(self.trainer)
-
-    tabr_interface.TabrLightning = WatchedTabrLightning
-    try:
-        yield
-    finally:
-        tabr_interface.TabrLightning = base
