@@ -90,8 +90,8 @@ def test_unsupported_task_types_become_skipped_records_and_limits_refuse():
 # --- broken adapters: each breaks one contract ------------------------------------------------
 
 class ProbaNotSummingToOne(PriorAdapter):
-    def _predict_raw(self, X):
-        out = super()._predict_raw(X)
+    def predict_raw(self, X):
+        out = super().predict_raw(X)
         return 0.9 * out if self.task.is_classification else out
 
 
@@ -102,16 +102,16 @@ class MissingClassColumn(PriorAdapter):
         super().fit(X_train, y_train, X_val, y_val)
         self.seen = np.unique(y_train)
 
-    def _predict_raw(self, X):
-        out = super()._predict_raw(X)
+    def predict_raw(self, X):
+        out = super().predict_raw(X)
         if not self.task.is_classification:
             return out
         return out[:, self.seen] / out[:, self.seen].sum(axis=1, keepdims=True)  # like a model's classes_
 
 
 class OneRowShort(PriorAdapter):
-    def _predict_raw(self, X):
-        return super()._predict_raw(X)[:-1]
+    def predict_raw(self, X):
+        return super().predict_raw(X)[:-1]
 
 
 class UnseededNoise(PriorAdapter):
@@ -376,6 +376,31 @@ def test_every_iterative_builtin_returns_the_model_of_its_best_val_score(name):
 def test_unknown_task_type_is_a_caller_error():
     with pytest.raises(ValueError, match="unknown task type"):
         check_adapter(PriorAdapter, task_types=["ranking"])
+
+
+def test_an_adapter_written_for_the_old_name_predict_raw_still_passes_with_a_deprecation_warning():
+    """`_predict_raw` was renamed `predict_raw`; an adapter that still defines the old name keeps working for
+    one release (the base class uses it as predict_raw) and says so when its class is defined."""
+    from bench.adapters import Adapter
+
+    with pytest.warns(DeprecationWarning, match="defines _predict_raw, which is now called predict_raw"):
+        class OldStylePrior(Adapter):
+            name = "old_style_prior"
+            family = "baseline"
+            capabilities = Capabilities(task_types=("binary", "multiclass"))
+
+            def make_preprocessor(self):
+                return MatrixPreprocessor()
+
+            def fit(self, X_train, y_train, X_val, y_val):
+                counts = np.bincount(y_train, minlength=self.task.n_classes) + 1.0
+                self.prior = counts / counts.sum()
+                self.ctx.record_end(TrialEnd.CONVERGED)
+
+            def _predict_raw(self, X):
+                return np.tile(self.prior, (len(X), 1))
+
+    assert set(check_adapter(OldStylePrior, trials=1).passed) == {"binary", "multiclass"}
 
 
 def test_the_readme_example_adapter_passes(monkeypatch):

@@ -289,8 +289,8 @@ class Checker:
         k = task.n_classes
         proba = np.asarray(model.predict_proba(X))
         self.expect(proba.shape == (n, k), "probabilities",
-                    f"shape {proba.shape}, expected ({n}, {k}): one column per task class, also for classes "
-                    "absent from the training part (see bench.adapters.framework.contract.expand_proba)")
+                    f"predict_raw gives shape {proba.shape}, expected ({n}, {k}): one column per task class, also "
+                    "for classes absent from the training part (see bench.adapters.expand_proba)")
         self.expect(np.all(np.isfinite(proba)), "probabilities", "contain NaN or inf")
         self.expect(np.all((proba >= -PROBA_TOLERANCE) & (proba <= 1 + PROBA_TOLERANCE)), "probabilities",
                     f"outside [0, 1] (min {proba.min():.3g}, max {proba.max():.3g})")

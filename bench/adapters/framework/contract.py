@@ -13,6 +13,7 @@ Heavy libraries (xgboost, torch, ...) are imported inside methods so that listin
 from __future__ import annotations
 
 import importlib.util
+import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -98,18 +99,30 @@ class Adapter(ABC):
         ...
 
     @abstractmethod
-    def _predict_raw(self, X) -> np.ndarray:
-        """Regression values (n,) or class probabilities (n, k) over the classes seen in training."""
+    def predict_raw(self, X) -> np.ndarray:
+        """The model's output on preprocessed rows X: class probabilities (n, n_classes) with one column per
+        task class, also for classes absent from the training part (expand_proba), or regression values (n,).
+        The one prediction method a model implements: predict, predict_proba and predictions derive from it."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Until the next release: adapters written for the old name `_predict_raw` keep working.
+        super().__init_subclass__(**kwargs)
+        legacy = cls.__dict__.get("_predict_raw")
+        if legacy is not None and "predict_raw" not in cls.__dict__:
+            warnings.warn(f"{cls.__module__}.{cls.__qualname__} defines _predict_raw, which is now called "
+                          "predict_raw; rename it (the old name stops working in the next release)",
+                          DeprecationWarning, stacklevel=3)
+            setattr(cls, "predict_raw", legacy)
 
     def predict(self, X) -> np.ndarray:
         """Regression values, or class codes for classification."""
-        out = self._predict_raw(X)
+        out = self.predict_raw(X)
         return out.argmax(axis=1) if self.task.is_classification else np.asarray(out, dtype="float64").ravel()
 
     def predict_proba(self, X) -> np.ndarray:
         if not self.task.is_classification:
             raise TypeError(f"{self.name}: predict_proba is for classification tasks")
-        return np.asarray(self._predict_raw(X), dtype="float64")
+        return np.asarray(self.predict_raw(X), dtype="float64")
 
     def predictions(self, X) -> np.ndarray:
         """What metrics consume: probabilities for classification, values for regression."""

@@ -121,7 +121,7 @@ class GBDTAdapter(TrivialFitFallback, Adapter):
     def _predict_kept(self, X):
         raise NotImplementedError
 
-    def _predict_raw(self, X):
+    def predict_raw(self, X):
         if self._constant is not None:
             return self.constant_output(len(X))
         return self._predict_kept(X)

@@ -77,7 +77,7 @@ class NeuralAdapter(Adapter):
         "outputs vs targets" (mixup, neighbourhood predictions); None: the loop's usual loss."""
         return None
 
-    def _predict_raw(self, X):
+    def predict_raw(self, X):
         # One output per class in task.n_classes, so a class absent from training still gets a
         # (small) probability column.
         return self._net.predict(X)

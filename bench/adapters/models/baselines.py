@@ -40,7 +40,7 @@ class _SklearnAdapter(Adapter):
         self.model.fit(X_train, y_train)
         self.ctx.record_end(TrialEnd.CONVERGED)
 
-    def _predict_raw(self, X) -> np.ndarray:
+    def predict_raw(self, X) -> np.ndarray:
         if self.task.is_classification:
             # A class absent from the training part has no column in predict_proba: give it 0.
             return expand_proba(self.model.predict_proba(X), self.model.classes_, self.task.n_classes)

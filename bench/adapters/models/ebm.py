@@ -157,7 +157,7 @@ class EBMAdapter(TrivialFitFallback, Adapter):
         self.ctx.record_end(end or TrialEnd.MAX_ITERATIONS, iterations=done, unit="boosting steps",
                             early_stopping_metric="log_loss" if self.task.is_classification else "rmse")
 
-    def _predict_raw(self, X) -> np.ndarray:
+    def predict_raw(self, X) -> np.ndarray:
         if self._constant is not None:
             return self.constant_output(len(X))
         if not self.task.is_classification:

@@ -55,8 +55,8 @@ class ExtraTreesAdapter(RandomForestAdapter):
             y_train = (y - self._y_scale[0]) / self._y_scale[1]
         super().fit(X_train, y_train, X_val, y_val)
 
-    def _predict_raw(self, X) -> np.ndarray:
-        out = super()._predict_raw(X)
+    def predict_raw(self, X) -> np.ndarray:
+        out = super().predict_raw(X)
         if self.task.is_classification:
             return out
         return out * self._y_scale[1] + self._y_scale[0]

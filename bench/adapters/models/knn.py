@@ -53,7 +53,7 @@ class KNNAdapter(Adapter):
                          n_jobs=self.ctx.threads).fit(X_train, y_train)
         self.ctx.record_end(TrialEnd.CONVERGED, n_neighbors_used=k)
 
-    def _predict_raw(self, X) -> np.ndarray:
+    def predict_raw(self, X) -> np.ndarray:
         if not self.task.is_classification:
             return np.asarray(self.model.predict(X), dtype="float64")
         return expand_proba(self.model.predict_proba(X), self.model.classes_, self.task.n_classes)

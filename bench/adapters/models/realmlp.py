@@ -194,7 +194,7 @@ class RealMLPAdapter(TrivialFitFallback, Adapter):
     def _target(self, y: np.ndarray) -> np.ndarray:
         return np.asarray(y, dtype=int if self.task.is_classification else "float64")
 
-    def _predict_raw(self, X) -> np.ndarray:
+    def predict_raw(self, X) -> np.ndarray:
         if self._constant is not None:
             return self.constant_output(len(X))
         with quiet_lightning():

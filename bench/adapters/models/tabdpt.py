@@ -100,7 +100,7 @@ class TabDPTAdapter(TrivialFitFallback, Adapter):
         # In-context learning: nothing iterates, so there is nothing a deadline could cut.
         self.ctx.record_end(TrialEnd.CONVERGED, weights=str(path), n_context_rows=len(X_train))
 
-    def _predict_raw(self, X) -> np.ndarray:
+    def predict_raw(self, X) -> np.ndarray:
         if self._constant is not None:
             return self.constant_output(len(X))
         matrix, n = code_matrix(X), int(self.params["n_ensembles"])

@@ -123,7 +123,7 @@ class TabNetAdapter(TrivialFitFallback, Adapter):
         return expand_proba(self.model.predict_proba(X), np.asarray(self.model.classes_, dtype=int),
                             self.task.n_classes)
 
-    def _predict_raw(self, X) -> np.ndarray:
+    def predict_raw(self, X) -> np.ndarray:
         if self._constant is not None:
             return self.constant_output(len(X))
         return self.predict_values(_matrix(X))

@@ -108,7 +108,7 @@ class ExcelFormerAdapter(NeuralAdapter):
                                   param_groups=self.param_groups, training_loss=self.training_loss())
         self.kept_val_predictions = self._net.val_predictions
 
-    def _predict_raw(self, X):
+    def predict_raw(self, X):
         return self._net.predict(self._features.transform(X))
 
     def build_network(self, X, d_out: int):

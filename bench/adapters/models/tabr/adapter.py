@@ -142,7 +142,7 @@ class TabRAdapter(TrivialFitFallback, Adapter):
             raise watcher.pruned
         watcher.monitor.finish()
 
-    def _predict_raw(self, X) -> np.ndarray:
+    def predict_raw(self, X) -> np.ndarray:
         if self._constant is not None:
             return self.constant_output(len(X))
         with quiet_lightning(), open(os.devnull, "w") as devnull, redirect_stdout(devnull):
