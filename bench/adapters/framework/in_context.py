@@ -1,17 +1,20 @@
-"""What the in-context models TabICL and TabDPT share: weights found on local disk only, never downloaded;
-a CPU bound on the training rows; the matrix they read.
+"""What the in-context models TabPFN, TabICL and TabDPT share: weights found on local disk only, never
+downloaded (LocalWeights); a CPU bound on the training rows (InContextCapabilities); the matrix they read.
 
-Weights. Both packages download their checkpoint from the Hugging Face Hub when they are given no path.
+Weights. The packages download their checkpoint from the Hugging Face Hub when they are given no path.
 Benchmark machines often have no internet, and a download must never hang a sweep, so the adapters only
 ever hand the package a checkpoint file that exists, found in this order:
-  1. the model's variable (BENCH_TABICL_WEIGHTS, BENCH_TABDPT_WEIGHTS): a checkpoint file, or a folder
-     holding one (the package's default file name first, then any file matching the model's pattern);
-  2. the Hugging Face cache, where a connected machine's earlier download of the package's default file
+  1. the model's variable (BENCH_TABPFN_WEIGHTS, BENCH_TABICL_WEIGHTS, BENCH_TABDPT_WEIGHTS): a checkpoint
+     file, or a folder holding one (the package's default file name first, then any file matching the
+     model's pattern);
+  2. TabPFN: tabpfn's own cache folder (a PackageCache, bench.adapters.models.tabpfn); the others: the
+     Hugging Face cache, where a connected machine's earlier download of the package's default file
      lies: $HF_HUB_CACHE, else $HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub, else
      ~/.cache/huggingface/hub, then models--OWNER--NAME/snapshots/REVISION/FILE (huggingface_hub's cache
      layout, huggingface_hub/constants.py; looked up here without importing huggingface_hub, so that
      `bench models list` stays light).
-Loading runs with HF_HUB_OFFLINE=1 (`offline_hub`), so no code path of the package can reach the network.
+TabICL and TabDPT load with HF_HUB_OFFLINE=1 (`offline_hub`), so no code path of theirs can reach the network
+(tabpfn downloads only when the path it is given is missing).
 Without a file, jobs become "unavailable" records saying where we looked; a file that does not load
 becomes a "failed" record naming the file.
 
@@ -22,7 +25,8 @@ context. Measured on one busy core with random checkpoints (TabICL at its packag
 checkpoint, which was not available), fitting and predicting 250 rows with 8 ensemble members took about
 25 s (TabICL) and 12 s (TabDPT) from 1,000 training rows, 65 s and 40 s from 2,000.
 They take the same 1,000-row CPU bound as TabPFN, so that on a CPU-only run the three in-context models
-are compared on the same datasets; BENCH_ALLOW_CPU_LARGE_DATASET=1 lifts it.
+are compared on the same datasets; BENCH_ALLOW_CPU_LARGE_DATASET=1 lifts it (TABPFN_ALLOW_CPU_LARGE_DATASET,
+tabpfn's own switch, lifts TabPFN's).
 """
 
 from __future__ import annotations
@@ -31,12 +35,14 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from bench import settings
 from bench.adapters.framework.contract import Capabilities
+from bench.settings import Setting
 
 ALLOW_CPU_ENV = settings.ALLOW_CPU_LARGE_DATASET.name
 CPU_ROWS = 1_000  # the same bound as TabPFN's (see the module docstring)
@@ -59,22 +65,44 @@ def hf_hub_cache() -> Path:
 
 
 @dataclass(frozen=True)
+class PackageCache:
+    """A package's own flat cache folder (TabPFN's), searched instead of the Hugging Face cache when the
+    model's variable is not set."""
+
+    label: str  # "tabpfn's cache": for messages
+    folder: Callable[[], Path]
+
+
+@dataclass(frozen=True)
 class LocalWeights:
     """Where one model's checkpoints may lie on this machine."""
 
     model: str  # "TabICL": for messages
-    env: str  # the variable naming a file or a folder
+    setting: Setting  # the variable naming a file or a folder (bench.settings)
     hf_repo: str  # "owner/name" on the Hugging Face Hub, for the cache and for messages
     files: dict[str, str]  # kind -> the package's default file name (one file may serve both kinds)
     patterns: dict[str, str] = field(default_factory=dict)  # kind -> glob for other versions in a folder
+    preferred: dict[str, tuple[str, ...]] = field(default_factory=dict)  # kind -> names tried before files[kind]
+    hf_repos: dict[str, str] = field(default_factory=dict)  # kind -> its repository where it is not hf_repo
+    package_cache: PackageCache | None = None  # searched instead of the Hugging Face cache
+
+    @property
+    def env(self) -> str:
+        return self.setting.name
 
     def configured(self) -> Path | None:
-        value = os.environ.get(self.env, "").strip()
+        value = self.setting.value()
         return Path(value).expanduser() if value else None
+
+    def names(self, kind: str) -> tuple[str, ...]:
+        """File names for `kind`, in the order they are used."""
+        return (*self.preferred.get(kind, ()), self.files[kind])
 
     def find(self, kind: str) -> Path | None:
         """The checkpoint file to use for `kind` ("classifier" / "regressor"), or None."""
         place = self.configured()
+        if place is None and self.package_cache is not None:
+            place = self.package_cache.folder()
         if place is not None:
             if place.is_file():
                 return place if self._serves(place.name, kind) else None
@@ -82,9 +110,9 @@ class LocalWeights:
         snapshots = hf_hub_cache() / ("models--" + self.hf_repo.replace("/", "--")) / "snapshots"
         if snapshots.is_dir():
             for revision in sorted(snapshots.iterdir()):
-                candidate = revision / self.files[kind]
-                if candidate.is_file():
-                    return candidate
+                for name in self.names(kind):
+                    if (revision / name).is_file():
+                        return revision / name
         return None
 
     def _serves(self, name: str, kind: str) -> bool:
@@ -93,32 +121,48 @@ class LocalWeights:
         return kind in name or other not in name
 
     def _in_folder(self, folder: Path, kind: str) -> Path | None:
-        if (folder / self.files[kind]).is_file():
-            return folder / self.files[kind]
+        for name in self.names(kind):
+            if (folder / name).is_file():
+                return folder / name
         pattern = self.patterns.get(kind)
         matches = sorted(p for p in folder.glob(pattern) if p.is_file()) if pattern else []
         return matches[0] if matches else None
 
     def missing_message(self, kinds: list[str]) -> str:
         place = self.configured()
-        where = (f"{place} ({self.env})" if place is not None else
-                 f"the Hugging Face cache {hf_hub_cache()} ({self.env} is not set)")
-        wanted = " and ".join(sorted({f"{self.files[k]} (huggingface.co/{self.hf_repo})" for k in kinds}))
+        if place is not None:
+            where = f"{place} ({self.env})"
+        elif self.package_cache is not None:
+            where = f"{self.package_cache.folder()} ({self.package_cache.label}; {self.env} is not set)"
+        else:
+            where = f"the Hugging Face cache {hf_hub_cache()} ({self.env} is not set)"
+        wanted = " and ".join(sorted({f"{self.files[k]} (huggingface.co/{self.hf_repos.get(k, self.hf_repo)})"
+                                      for k in kinds}))
         return (f"no {self.model} {'/'.join(kinds)} weights: looked in {where}. They are not downloaded here; "
                 f"copy {wanted} into a folder and set {self.env} to it (or to the file)")
+
+    def unavailable_reason(self, task_type: str | None) -> str | None:
+        """For Adapter.unavailable_reason: None when a checkpoint for the task type (any task type when None)
+        is found, else where it was looked for."""
+        kinds = [checkpoint_kind(task_type)] if task_type else list(KINDS)
+        if any(self.find(kind) is not None for kind in kinds):
+            return None
+        return self.missing_message(kinds)
 
 
 @dataclass(frozen=True)
 class InContextCapabilities(Capabilities):
-    max_cpu_rows: int | None = CPU_ROWS  # lifted by BENCH_ALLOW_CPU_LARGE_DATASET
+    max_cpu_rows: int | None = CPU_ROWS  # lifted by cpu_switch
+    cpu_switch: Setting = settings.ALLOW_CPU_LARGE_DATASET
+    cpu_bound: str = "the CPU bound of {rows} for in-context models"  # how refusals name the bound
 
     def refusal(self, task_type: str, n_rows: int, n_features: int, n_classes: int,
                 device: str = "cpu") -> str | None:
         reason = super().refusal(task_type, n_rows, n_features, n_classes, device)
         if reason is None and device != "cuda" and self.max_cpu_rows is not None \
-                and n_rows > self.max_cpu_rows and not settings.ALLOW_CPU_LARGE_DATASET.on():
-            reason = (f"{n_rows} training rows exceed the CPU bound of {self.max_cpu_rows} for in-context models "
-                      f"(no GPU assigned; set {ALLOW_CPU_ENV}=1 to run on CPU anyway, slowly)")
+                and n_rows > self.max_cpu_rows and not self.cpu_switch.on():
+            reason = (f"{n_rows} training rows exceed {self.cpu_bound.format(rows=self.max_cpu_rows)} "
+                      f"(no GPU assigned; set {self.cpu_switch.name}=1 to run on CPU anyway, slowly)")
         return reason
 
 

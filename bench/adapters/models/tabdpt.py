@@ -44,7 +44,7 @@ from bench.preprocessing import TreeFramePreprocessor
 from bench.vocabulary import TrialEnd
 
 WEIGHTS = LocalWeights(
-    model="TabDPT", env=settings.TABDPT_WEIGHTS.name, hf_repo="Layer6/TabDPT",
+    model="TabDPT", setting=settings.TABDPT_WEIGHTS, hf_repo="Layer6/TabDPT",
     files={"classifier": "tabdpt1_3.safetensors", "regressor": "tabdpt1_3.safetensors"},
     patterns={"classifier": "tabdpt*.safetensors", "regressor": "tabdpt*.safetensors"})
 
@@ -63,13 +63,7 @@ class TabDPTAdapter(TrivialFitFallback, Adapter):
 
     @classmethod
     def unavailable_reason(cls, task_type: str | None = None) -> str | None:
-        missing = missing_extra("tabdpt", cls.extra)
-        if missing:
-            return missing
-        kinds = [checkpoint_kind(task_type)] if task_type else ["classifier", "regressor"]
-        if any(WEIGHTS.find(kind) is not None for kind in kinds):
-            return None
-        return WEIGHTS.missing_message(kinds)
+        return missing_extra("tabdpt", cls.extra) or WEIGHTS.unavailable_reason(task_type)
 
     def make_preprocessor(self):
         return TreeFramePreprocessor()

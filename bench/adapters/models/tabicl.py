@@ -35,7 +35,7 @@ from bench.preprocessing import TreeFramePreprocessor
 from bench.vocabulary import TrialEnd
 
 WEIGHTS = LocalWeights(
-    model="TabICL", env=settings.TABICL_WEIGHTS.name, hf_repo="jingang/TabICL",
+    model="TabICL", setting=settings.TABICL_WEIGHTS, hf_repo="jingang/TabICL",
     files={"classifier": "tabicl-classifier-v2-20260212.ckpt", "regressor": "tabicl-regressor-v2-20260212.ckpt"},
     patterns={"classifier": "tabicl-classifier*.ckpt", "regressor": "tabicl-regressor*.ckpt"})
 
@@ -55,13 +55,7 @@ class TabICLAdapter(TrivialFitFallback, Adapter):
 
     @classmethod
     def unavailable_reason(cls, task_type: str | None = None) -> str | None:
-        missing = missing_extra("tabicl", cls.extra)
-        if missing:
-            return missing
-        kinds = [checkpoint_kind(task_type)] if task_type else ["classifier", "regressor"]
-        if any(WEIGHTS.find(kind) is not None for kind in kinds):
-            return None
-        return WEIGHTS.missing_message(kinds)
+        return missing_extra("tabicl", cls.extra) or WEIGHTS.unavailable_reason(task_type)
 
     def make_preprocessor(self):
         return TreeFramePreprocessor()
