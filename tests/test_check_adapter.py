@@ -8,6 +8,7 @@ first) in exactly one way, and the check must name that contract.
 from __future__ import annotations
 
 import importlib.util
+import typing
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,6 +73,28 @@ def test_builtin_adapter_keeps_the_contract(name, tmp_path_factory, tmp_path, mo
     assert set(report.refused) == set(TASK_TYPES) - declared
     assert all("execute_job" in " ".join(c) for c in report.passed.values())
     assert not list(tmp_path.iterdir())
+
+
+def _params_type(cls):
+    """The TypedDict an adapter class is parametrized with (`class X(Adapter[XParams])`), or None."""
+    for klass in cls.__mro__:
+        for base in getattr(klass, "__orig_bases__", ()):
+            args = typing.get_args(base)
+            if args and typing.is_typeddict(args[0]):
+                return args[0]
+    return None
+
+
+@pytest.mark.parametrize("name", BUILTINS)
+def test_builtin_adapter_types_its_params_with_exactly_the_keys_of_its_defaults(name):
+    """Every built-in model's params are a TypedDict (so mypy checks each self.params[...] access), and
+    its defaults for every task type hold all its required keys and nothing else."""
+    cls = load_adapters()[name]
+    params = _params_type(cls)
+    assert params is not None, f"{cls.__qualname__} is not declared as Adapter[SomeParams]"
+    for task_type in cls.capabilities.task_types:
+        keys = set(cls.defaults_for(task_type))
+        assert params.__required_keys__ <= keys <= params.__required_keys__ | params.__optional_keys__, task_type
 
 
 def test_a_passing_adapter_reports_what_was_checked():

@@ -16,11 +16,12 @@ import importlib.util
 import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, Mapping, TypeVar, cast
 
 import numpy as np
 
 from bench.adapters.framework.context import FitContext, TaskInfo
+from bench.adapters.space import Param
 from bench.datasets import TASK_TYPES
 from bench.vocabulary import TrialEnd
 
@@ -51,7 +52,15 @@ class Capabilities:
         return None
 
 
-class Adapter(ABC):
+# An adapter's parameters: a TypedDict per model (XGBoostParams, MLPParams, ...), so that type checking covers
+# every self.params[...] access; a plain `Adapter` subclass (a quick plug-in) has untyped params.
+ParamsT = TypeVar("ParamsT", bound=Mapping[str, Any])
+
+
+class Adapter(ABC, Generic[ParamsT]):
+    """One model family behind the harness's interface. Subclass as `Adapter[MyParams]` (MyParams a
+    TypedDict of every key in `defaults`) to have self.params type-checked, or plainly as `Adapter`."""
+
     name: ClassVar[str]
     family: ClassVar[str]  # one of FAMILIES
     libraries: ClassVar[tuple[str, ...]] = ()  # distributions whose versions every record carries
@@ -59,18 +68,21 @@ class Adapter(ABC):
     # core install has them. `bench models list` shows it.
     extra: ClassVar[str | None] = None
     capabilities: ClassVar[Capabilities] = Capabilities()
-    # Full default configuration: the values the model runs with untuned. Keys that are also in
-    # search_space are tuned; the others stay fixed in every trial.
-    defaults: ClassVar[dict[str, Any]] = {}
-    search_space: ClassVar[dict] = {}
+    # Full default configuration: the values the model runs with untuned (declare it as the model's params
+    # TypedDict, so that a missing or misspelt key is a type error). Keys that are also in search_space
+    # are tuned; the others stay fixed in every trial.
+    defaults: ClassVar[Mapping[str, Any]] = {}
+    search_space: ClassVar[Mapping[str, Param]] = {}
     # Overrides that make a fit tiny (few rounds/epochs, small network): check_adapter, smoke sweeps.
-    smoke_params: ClassVar[dict[str, Any]] = {}
+    smoke_params: ClassVar[Mapping[str, Any]] = {}
     # Validation predictions of the kept iteration, set by fit where it scored them (validation_predictions).
     kept_val_predictions: np.ndarray | None = None
 
-    def __init__(self, task: TaskInfo, params: dict[str, Any] | None = None, ctx: FitContext | None = None):
+    params: ParamsT  # defaults_for(task type) updated with the trial's values
+
+    def __init__(self, task: TaskInfo, params: Mapping[str, Any] | None = None, ctx: FitContext | None = None):
         self.task = task
-        self.params = {**self.defaults_for(task.task_type), **(params or {})}
+        self.params = cast(ParamsT, {**self.defaults_for(task.task_type), **(params or {})})
         self.ctx = ctx or FitContext()
 
     @classmethod
@@ -81,7 +93,7 @@ class Adapter(ABC):
         return None
 
     @classmethod
-    def defaults_for(cls, task_type: str) -> dict[str, Any]:
+    def defaults_for(cls, task_type: str) -> Mapping[str, Any]:
         """The default configuration for a task type; override when it differs (e.g. RealMLP's
         learning rate and activation for classification vs regression)."""
         return cls.defaults
@@ -137,7 +149,7 @@ class Adapter(ABC):
         return kept if kept is not None else self.predictions(X_val)
 
     @classmethod
-    def search_space_for(cls, task_type: str) -> dict:
+    def search_space_for(cls, task_type: str) -> Mapping[str, Param]:
         """The tuned parameters for a task type; override when they differ (e.g. C vs alpha)."""
         return cls.search_space
 

@@ -24,15 +24,21 @@ The model kept is the best round on the stopping metric, however training ended.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Generic, Mapping, TypedDict
 
 import numpy as np
 
-from bench.adapters.framework.contract import Adapter, TrivialFitFallback, expand_proba
+from bench.adapters.framework.contract import Adapter, ParamsT, TrivialFitFallback, expand_proba
 from bench.adapters.framework.early_stopping import PROBE_ROWS, StoppingMonitor, timed
 
 REPORT_EVERY = 25  # rounds between pruning reports: frequent enough to prune, cheap for the study DB
 PATIENCE_KEY = "early_stopping_rounds"
+
+
+class GBDTParams(TypedDict):
+    """The key every GBDT's params have besides the library's own (its TypedDict extends this one)."""
+
+    early_stopping_rounds: int  # patience of the shared early-stopping rule, in rounds
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,7 @@ def timed_probe(predict: Callable[[], Any], rows: int) -> tuple[float, int]:
     return timed(predict)[1], rows
 
 
-class GBDTAdapter(TrivialFitFallback, Adapter):
+class GBDTAdapter(TrivialFitFallback, Adapter[ParamsT], Generic[ParamsT]):
     family = "gbdt"
     rounds_key: ClassVar[str] = "n_estimators"  # the parameter capping the number of rounds
     METRICS: ClassVar[dict[str, LibraryMetrics]] = {}  # task type -> the library's names

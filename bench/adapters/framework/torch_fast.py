@@ -40,6 +40,7 @@ so the same seed gives a different (equally valid) run: metrics agree within see
 from __future__ import annotations
 
 import copy
+from typing import cast
 
 import torch
 from torch import nn
@@ -85,7 +86,9 @@ class EagerSteps:
     """One optimizer step per call, queued on the device without waiting for it."""
 
     def __init__(self, t: TrainingRun):
-        self.t = t
+        if t.optimizer is None:  # train_network runs stage-wise training (a stage hook) on the eager loop
+            raise ValueError("the fast path trains one network with one optimizer; a stage hook has none")
+        self.t, self.optimizer = t, t.optimizer
         self.module: nn.Module = t.net  # what the training forward calls (a compiled wrapper for "compile")
         self.params = [p for p in t.net.parameters() if p.requires_grad]
         self.loss_sum = torch.zeros((), device=t.device)
@@ -103,10 +106,10 @@ class EagerSteps:
         loss.backward()
         if t.cfg.grad_clip:
             nn.utils.clip_grad_norm_(self.params, t.cfg.grad_clip)
-        t.optimizer.step()
+        self.optimizer.step()
 
     def step(self, order: torch.Tensor, start: int, size: int) -> None:
-        self.t.optimizer.zero_grad(set_to_none=True)
+        self.optimizer.zero_grad(set_to_none=True)
         self.body(order[start:start + size])
         self.batches += 1
 
@@ -116,12 +119,12 @@ class EagerSteps:
         t = self.t
         cuda_rng = torch.cuda.get_rng_state(t.device) if t.device.type == "cuda" else None
         return ({k: v.detach().clone() for k, v in t.net.state_dict().items()},
-                copy.deepcopy(t.optimizer.state_dict()), self.loss_sum.clone(), torch.get_rng_state(), cuda_rng)
+                copy.deepcopy(self.optimizer.state_dict()), self.loss_sum.clone(), torch.get_rng_state(), cuda_rng)
 
     def restore(self, saved: tuple) -> None:
         state, optimizer_state, loss_sum, rng, cuda_rng = saved
         self.t.net.load_state_dict(state)
-        self.t.optimizer.load_state_dict(optimizer_state)
+        self.optimizer.load_state_dict(optimizer_state)
         self.loss_sum.copy_(loss_sum)
         torch.set_rng_state(rng)  # dropout masks continue as if the attempt never happened
         if cuda_rng is not None:
@@ -134,7 +137,7 @@ class EagerSteps:
         """Continue eagerly from the state saved before the failed attempt, and say why."""
         if saved is not None:
             self.restore(saved)
-        self.t.optimizer.zero_grad(set_to_none=True)
+        self.optimizer.zero_grad(set_to_none=True)
         self.module = self.t.net
         self.t.ctx.info.update(fast_path="eager", fast_path_fallback=reason[:500])
 
@@ -176,7 +179,7 @@ class GraphSteps(EagerSteps):
         graph = torch.cuda.CUDAGraph()
         # Gradients allocated inside the capture live in the graph's private memory pool; every
         # replay writes them afresh (the first accumulation of a None gradient is an assignment).
-        self.t.optimizer.zero_grad(set_to_none=True)
+        self.optimizer.zero_grad(set_to_none=True)
         with torch.cuda.graph(graph):
             self.body(self.static_idx)
         return graph
@@ -188,7 +191,7 @@ class CompiledSteps(EagerSteps):
     def __init__(self, t: TrainingRun):
         super().__init__(t)
         self.compiled = torch.compile(t.net, mode="reduce-overhead", dynamic=False)
-        self.module = self.compiled
+        self.module = cast(nn.Module, self.compiled)  # an OptimizedModule wrapping t.net
         self.shapes_done: set[int] = set()  # batch sizes compiled and run once without error
         self.failed = False
 

@@ -45,10 +45,9 @@ path's eager steps ("graph" and "compile" become "eager", and ctx.info["fast_pat
 
 from __future__ import annotations
 
-import math
 import time
-from dataclasses import dataclass, fields
-from typing import Any, Callable, Iterator, Literal, Protocol, Union, get_args
+from dataclasses import dataclass
+from typing import Callable, Iterator, Protocol, Union
 
 import numpy as np
 import torch
@@ -58,63 +57,14 @@ from torch import nn
 from bench import settings
 from bench.adapters.framework.context import FitContext, TaskInfo
 from bench.adapters.framework.early_stopping import StoppingMonitor
-from bench.adapters.framework.neural_base import FAST_PATH_ENV
+from bench.adapters.framework.neural_base import FAST_PATH_ENV, TrainConfig, auto_batch_size, check_fast_path
 
 Arrays = Union[np.ndarray, tuple]
-FastPath = Literal["auto", "off", "eager", "graph", "compile"]
-# "constant": the configured lr throughout; "warmup_cosine": linear warm-up over warmup_epochs, then cosine
-# decay to 0 at max_epochs, set once per epoch (the ExcelFormer authors' schedule, lr_at_epoch).
-LrSchedule = Literal["constant", "warmup_cosine"]
 # training_loss(net, batch_inputs, batch_targets, batch_rows) -> scalar loss, called inside the autocast
 # context instead of "net(*batch_inputs) vs batch_targets". batch_rows are the rows' positions in the
 # training part (ModernNCA keeps a row out of its own neighbourhood); targets are class codes or the
 # standardized regression target (see target_scaling).
 TrainingLoss = Callable[[nn.Module, tuple, torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-@dataclass
-class TrainConfig:
-    lr: float = 1e-3
-    weight_decay: float = 1e-5
-    batch_size: Union[int, str] = "auto"
-    eval_batch_size: int = 4096
-    max_epochs: int = 100
-    patience: int = 16
-    grad_clip: float | None = None  # max gradient norm; None: no clipping
-    time_limit_s: float | None = None  # wall-clock budget for the whole fit
-    fast_path: FastPath = "auto"  # which training loop; see the module docstring
-    lr_schedule: LrSchedule = "constant"
-    warmup_epochs: int = 0  # for "warmup_cosine"
-
-    def __post_init__(self) -> None:
-        check_fast_path("fast_path", self.fast_path)
-        if self.lr_schedule not in get_args(LrSchedule):
-            raise ValueError(f"lr_schedule must be one of {', '.join(get_args(LrSchedule))}, got {self.lr_schedule!r}")
-        if int(self.warmup_epochs) < 0:
-            raise ValueError(f"warmup_epochs must be at least 0, got {self.warmup_epochs}")
-
-    def lr_at_epoch(self, epoch: int) -> float:
-        """The learning rate of epoch `epoch` (1-based). warmup_cosine, as the ExcelFormer authors'
-        run_default_config_excel.py: lr * epoch / W for the first W epochs, then CosineAnnealingLR stepped
-        once per epoch over the remaining max_epochs - W: lr * (1 + cos(pi * (epoch - W) / (max_epochs - W))) / 2."""
-        if self.lr_schedule == "constant":
-            return float(self.lr)
-        warmup, total = int(self.warmup_epochs), int(self.max_epochs)
-        if epoch <= warmup:
-            return float(self.lr) * epoch / warmup
-        return float(self.lr) * (1 + math.cos(math.pi * (epoch - warmup) / max(1, total - warmup))) / 2
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> "TrainConfig":
-        """Pick the training keys out of an adapter's parameter dict (the rest are architecture)."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in params.items() if k in names})
-
-
-def check_fast_path(option: str, value) -> str:
-    if value not in get_args(FastPath):
-        raise ValueError(f"{option} must be one of {', '.join(get_args(FastPath))}, got {value!r}")
-    return value
 
 
 def resolve_fast_path(requested: str, device: torch.device) -> str:
@@ -125,18 +75,6 @@ def resolve_fast_path(requested: str, device: torch.device) -> str:
     if mode == "auto":
         return "graph" if device.type == "cuda" else "off"
     return mode
-
-
-def auto_batch_size(n_rows: int) -> int:
-    """Batch size by training-set size.
-
-    Gorishniy et al. 2021 used 256 for ~10-50k training rows, 512 for ~50-200k and 1024 beyond; smaller
-    data gets smaller batches so that an epoch still has a few dozen optimizer steps.
-    """
-    for limit, size in ((1_000, 32), (4_000, 64), (12_000, 128), (60_000, 256), (200_000, 512)):
-        if n_rows <= limit:
-            return size
-    return 1024
 
 
 def output_dim(task: TaskInfo) -> int:

@@ -15,17 +15,18 @@ from __future__ import annotations
 
 import warnings
 from abc import abstractmethod
+from typing import ClassVar, Generic, Mapping, TypedDict
 
 import numpy as np
 
 from bench.adapters import register_adapter
-from bench.adapters.framework.contract import Adapter, expand_proba
-from bench.adapters.space import CategoricalParam, FloatParam, IntParam
+from bench.adapters.framework.contract import Adapter, ParamsT, expand_proba
+from bench.adapters.space import CategoricalParam, FloatParam, IntParam, Param
 from bench.preprocessing import MatrixPreprocessor
 from bench.vocabulary import TrialEnd
 
 
-class _SklearnAdapter(Adapter):
+class _SklearnAdapter(Adapter[ParamsT], Generic[ParamsT]):
     """Shared fit/predict for estimators with the scikit-learn API."""
 
     family = "baseline"
@@ -47,11 +48,16 @@ class _SklearnAdapter(Adapter):
         return np.asarray(self.model.predict(X), dtype="float64")
 
 
+class DummyParams(TypedDict):
+    """Nothing to set."""
+
+
 @register_adapter
-class DummyAdapter(_SklearnAdapter):
+class DummyAdapter(_SklearnAdapter[DummyParams]):
     """Class priors / training mean: the score any useful model must beat."""
 
     name = "dummy"
+    defaults: ClassVar[DummyParams] = {}
 
     def make_preprocessor(self):
         # The estimator ignores the features; the cheapest matrix keeps the harness path uniform.
@@ -65,12 +71,18 @@ class DummyAdapter(_SklearnAdapter):
         return DummyRegressor(strategy="mean")
 
 
+class LinearParams(TypedDict):
+    C: float  # inverse L2 strength of the logistic regression (classification)
+    alpha: float  # L2 strength of the ridge regression (regression)
+    max_iter: int
+
+
 @register_adapter
-class LinearAdapter(_SklearnAdapter):
+class LinearAdapter(_SklearnAdapter[LinearParams]):
     """L2-regularized logistic regression (multinomial for multiclass) / ridge regression."""
 
     name = "linear"
-    defaults = {"C": 1.0, "alpha": 1.0, "max_iter": 1000}
+    defaults: ClassVar[LinearParams] = {"C": 1.0, "alpha": 1.0, "max_iter": 1000}
     # C tunes classification, alpha regression (search_space_for picks the one that applies).
     # Ranges: log-uniform spans of inverse / direct L2 strength. C follows scikit-learn's
     # LogisticRegressionCV default grid (1e-4..1e4) capped at 1e2: on standardized features the
@@ -81,7 +93,7 @@ class LinearAdapter(_SklearnAdapter):
     }
 
     @classmethod
-    def search_space_for(cls, task_type: str) -> dict:
+    def search_space_for(cls, task_type: str) -> Mapping[str, Param]:
         key = "alpha" if task_type == "regression" else "C"
         return {key: cls.search_space[key]}
 
@@ -120,10 +132,44 @@ def trees_per_chunk(total: int, threads: int) -> int:
     return -(-chunk // max(1, threads)) * max(1, threads)
 
 
+class ForestAdapter(_SklearnAdapter[ParamsT], Generic[ParamsT]):
+    """Forests (random forest, extra trees) on the ordinal matrix, grown in chunks so that a deadline can
+    stop them between chunks."""
+
+    def make_preprocessor(self):
+        # Trees are invariant to monotone transforms: raw numerics (imputed) and ordinal categoricals
+        # avoid the width of a one-hot matrix.
+        return MatrixPreprocessor(numeric="none", categorical="ordinal")
+
+    def fit(self, X_train, y_train, X_val=None, y_val=None) -> None:
+        """Grow the forest in chunks (warm_start adds trees to the fitted ones, the same forest as one
+        fit with the same seed) and stop between chunks once the tuning deadline has passed."""
+        self.model = self._make_estimator()
+        total = self.model.n_estimators
+        grown = 0
+        while grown < total:
+            grown = min(total, grown + trees_per_chunk(total, self.ctx.threads))
+            self.model.set_params(n_estimators=grown, warm_start=True)
+            self.model.fit(X_train, y_train)
+            if grown < total and self.ctx.deadline_passed():
+                break
+        end = TrialEnd.CONVERGED if grown == total else TrialEnd.DEADLINE
+        self.ctx.record_end(end, iterations=grown, best=grown, unit="trees")
+
+
+class RandomForestParams(TypedDict):
+    n_estimators: int
+    max_features: str | float | None
+    max_depth: int | None
+    min_samples_split: int
+    min_samples_leaf: int
+    bootstrap: bool
+
+
 @register_adapter
-class RandomForestAdapter(_SklearnAdapter):
+class RandomForestAdapter(ForestAdapter[RandomForestParams]):
     name = "random_forest"
-    defaults = {
+    defaults: ClassVar[RandomForestParams] = {
         "n_estimators": 300,  # fixed: more trees cost time but hardly ever accuracy (Probst & Boulesteix 2018)
         "max_features": "sqrt",  # sqrt(p) for both task types, as ranger's default mtry
         "max_depth": None,
@@ -152,26 +198,6 @@ class RandomForestAdapter(_SklearnAdapter):
         "min_samples_leaf": IntParam(1, 50, log=True),
         "bootstrap": CategoricalParam((True, False)),
     }
-
-    def make_preprocessor(self):
-        # Trees are invariant to monotone transforms: raw numerics (imputed) and ordinal categoricals
-        # avoid the width of a one-hot matrix.
-        return MatrixPreprocessor(numeric="none", categorical="ordinal")
-
-    def fit(self, X_train, y_train, X_val=None, y_val=None) -> None:
-        """Grow the forest in chunks (warm_start adds trees to the fitted ones, the same forest as one
-        fit with the same seed) and stop between chunks once the tuning deadline has passed."""
-        self.model = self._make_estimator()
-        total = self.model.n_estimators
-        grown = 0
-        while grown < total:
-            grown = min(total, grown + trees_per_chunk(total, self.ctx.threads))
-            self.model.set_params(n_estimators=grown, warm_start=True)
-            self.model.fit(X_train, y_train)
-            if grown < total and self.ctx.deadline_passed():
-                break
-        end = TrialEnd.CONVERGED if grown == total else TrialEnd.DEADLINE
-        self.ctx.record_end(end, iterations=grown, best=grown, unit="trees")
 
     def _make_estimator(self):
         from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -39,7 +39,7 @@ import pandas as pd
 from bench.adapters import register_adapter
 from bench.adapters.framework.contract import Capabilities, expand_proba
 from bench.adapters.framework.early_stopping import MIN_ITERATIONS, StoppingMonitor, end_reason
-from bench.adapters.framework.gbdt_base import GBDTAdapter, LibraryMetrics
+from bench.adapters.framework.gbdt_base import GBDTAdapter, GBDTParams, LibraryMetrics
 from bench.adapters.space import FloatParam, IntParam
 from bench.preprocessing import CatBoostFramePreprocessor
 
@@ -52,7 +52,8 @@ class _AfterEachIteration:
     """CatBoost callback object: runs the shared protocol, turns a pruning request into a stop."""
 
     def __init__(self, adapter: "CatBoostAdapter", monitor: StoppingMonitor):
-        self.adapter, self.monitor, self.pruned = adapter, monitor, None
+        self.adapter, self.monitor = adapter, monitor
+        self.pruned: BaseException | None = None  # the pruner's request (optuna.TrialPruned), re-raised by fit
 
     def after_iteration(self, info) -> bool:
         import optuna
@@ -70,8 +71,20 @@ class _AfterEachIteration:
         return not stop
 
 
+class CatBoostParams(GBDTParams):
+    iterations: int  # the round cap (early stopping decides)
+    learning_rate: float
+    depth: int
+    l2_leaf_reg: float
+    random_strength: int
+    one_hot_max_size: int
+    bootstrap_type: str
+    bagging_temperature: float
+    border_count: int
+
+
 @register_adapter
-class CatBoostAdapter(GBDTAdapter):
+class CatBoostAdapter(GBDTAdapter[CatBoostParams]):
     name = "catboost"
     libraries = ("catboost",)
     capabilities = Capabilities(gpu="optional")
@@ -86,7 +99,7 @@ class CatBoostAdapter(GBDTAdapter):
     # Logloss/RMSE) because bagging_temperature is tuned and only means something with Bayesian; and an
     # explicit learning_rate of 0.03 (CatBoost's documented fixed default) instead of its automatic,
     # data-size-dependent choice, which cannot be written down as one value to enqueue as trial 0.
-    defaults = {
+    defaults: ClassVar[CatBoostParams] = {
         "iterations": 2000, "early_stopping_rounds": 50,
         "learning_rate": 0.03, "depth": 6, "l2_leaf_reg": 3.0, "random_strength": 1,
         "one_hot_max_size": 2, "bootstrap_type": "Bayesian", "bagging_temperature": 1.0,

@@ -37,14 +37,14 @@ from __future__ import annotations
 import time
 import warnings
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ClassVar, Mapping, TypedDict
 
 import numpy as np
 
 from bench.adapters import register_adapter
 from bench.adapters.framework.contract import Adapter, TrivialFitFallback, expand_proba, missing_extra
 from bench.adapters.framework.early_stopping import end_reason
-from bench.adapters.space import CategoricalParam, FloatParam, IntParam
+from bench.adapters.space import CategoricalParam, FloatParam, IntParam, Param
 from bench.preprocessing import TreeFramePreprocessor
 from bench.vocabulary import TrialEnd
 
@@ -84,13 +84,39 @@ def _may_start_processes(needed: bool):
             process.daemon = True
 
 
+class EBMParams(TypedDict):
+    """ExplainableBoostingClassifier / Regressor's parameters, passed to it as they are."""
+
+    max_leaves: int
+    smoothing_rounds: int
+    learning_rate: float
+    interactions: int | str  # a count, or a multiple of the feature count ("3x")
+    interaction_smoothing_rounds: int
+    min_hessian: float
+    min_samples_leaf: int
+    gain_scale: float
+    min_cat_samples: int
+    cat_smooth: float
+    missing: str
+    outer_bags: int
+    inner_bags: int
+    max_bins: int
+    max_interaction_bins: int
+    validation_size: float
+    max_rounds: int
+    early_stopping_rounds: int
+    early_stopping_tolerance: float
+    greedy_ratio: float
+    cyclic_progress: bool
+
+
 @register_adapter
-class EBMAdapter(TrivialFitFallback, Adapter):
+class EBMAdapter(TrivialFitFallback, Adapter[EBMParams]):
     name = "ebm"
     family = "baseline"
     libraries = ("interpret-core",)
     extra = "ebm"
-    defaults = {
+    defaults: ClassVar[EBMParams] = {
         "max_leaves": 2, "smoothing_rounds": 75, "learning_rate": 0.015, "interactions": "3x",
         "interaction_smoothing_rounds": 75, "min_hessian": 1e-4, "min_samples_leaf": 4, "gain_scale": 5.0,
         "min_cat_samples": 10, "cat_smooth": 10.0, "missing": "separate",
@@ -120,11 +146,11 @@ class EBMAdapter(TrivialFitFallback, Adapter):
         return missing_extra("interpret", cls.extra)
 
     @classmethod
-    def defaults_for(cls, task_type: str) -> dict[str, Any]:
+    def defaults_for(cls, task_type: str) -> Mapping[str, Any]:
         return {**cls.defaults, **cls._REGRESSION_DEFAULTS} if task_type == "regression" else cls.defaults
 
     @classmethod
-    def search_space_for(cls, task_type: str) -> dict:
+    def search_space_for(cls, task_type: str) -> Mapping[str, Param]:
         if task_type != "regression":
             return cls.search_space
         return {k: v for k, v in cls.search_space.items() if k != "min_hessian"}

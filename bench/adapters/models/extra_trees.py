@@ -20,19 +20,27 @@ deviation) and predictions are mapped back.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar, Mapping, TypedDict
 
 import numpy as np
 
 from bench.adapters import register_adapter
-from bench.adapters.models.baselines import RandomForestAdapter
+from bench.adapters.models.baselines import ForestAdapter
 from bench.adapters.space import CategoricalParam, IntParam
 
 
+class ExtraTreesParams(TypedDict):
+    n_estimators: int
+    max_features: str | float
+    min_samples_split: int
+    min_impurity_decrease: float
+    bootstrap: bool
+
+
 @register_adapter
-class ExtraTreesAdapter(RandomForestAdapter):
+class ExtraTreesAdapter(ForestAdapter[ExtraTreesParams]):
     name = "extra_trees"
-    defaults = {"n_estimators": 300, "max_features": "sqrt", "min_samples_split": 2,
+    defaults: ClassVar[ExtraTreesParams] = {"n_estimators": 300, "max_features": "sqrt", "min_samples_split": 2,
                 "min_impurity_decrease": 0.0, "bootstrap": False}
     _REGRESSION_DEFAULTS = {"max_features": 1.0}
     smoke_params = {"n_estimators": 10}
@@ -43,7 +51,7 @@ class ExtraTreesAdapter(RandomForestAdapter):
     }
 
     @classmethod
-    def defaults_for(cls, task_type: str) -> dict[str, Any]:
+    def defaults_for(cls, task_type: str) -> Mapping[str, Any]:
         return {**cls.defaults, **cls._REGRESSION_DEFAULTS} if task_type == "regression" else cls.defaults
 
     def fit(self, X_train, y_train, X_val=None, y_val=None) -> None:

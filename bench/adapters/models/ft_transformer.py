@@ -9,14 +9,32 @@ below state instead of letting a sweep grind.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from bench.adapters import register_adapter
 from bench.adapters.framework.contract import Capabilities
-from bench.adapters.framework.neural_base import SMOKE_TRAINING, TRAINING_DEFAULTS, NeuralAdapter, split_inputs
+from bench.adapters.framework.neural_base import (
+    SMOKE_TRAINING,
+    TRAINING_DEFAULTS,
+    NeuralAdapter,
+    TrainingParams,
+    split_inputs,
+)
 from bench.adapters.space import FloatParam, IntParam
 
 
+class FTTransformerParams(TrainingParams):
+    n_blocks: int
+    d_block: int
+    attention_n_heads: int
+    attention_dropout: float
+    ffn_d_hidden_multiplier: float
+    ffn_dropout: float
+    residual_dropout: float
+
+
 @register_adapter
-class FTTransformerAdapter(NeuralAdapter):
+class FTTransformerAdapter(NeuralAdapter[FTTransformerParams]):
     name = "ft_transformer"
     libraries = ("torch", "rtdl_revisiting_models")
     input_kind = "numcat"
@@ -25,7 +43,7 @@ class FTTransformerAdapter(NeuralAdapter):
     # Defaults: the paper's default FT-Transformer (3 blocks, d=192, 8 heads, attention dropout 0.2,
     # FFN factor 4/3, FFN dropout 0.1, no residual dropout, AdamW lr 1e-4, weight decay 1e-5), as
     # returned by FTTransformer.get_default_kwargs(3) / make_default_optimizer().
-    defaults = {
+    defaults: ClassVar[FTTransformerParams] = {
         **TRAINING_DEFAULTS,
         "lr": 1e-4,
         "weight_decay": 1e-5,

@@ -15,6 +15,8 @@ Nothing iterates: fit stores the training rows (ctx.record_end "converged"); the
 
 from __future__ import annotations
 
+from typing import ClassVar, TypedDict
+
 import numpy as np
 
 from bench.adapters import register_adapter
@@ -24,12 +26,19 @@ from bench.preprocessing import MatrixPreprocessor
 from bench.vocabulary import TrialEnd
 
 
+class KNNParams(TypedDict):
+    n_neighbors: int
+    weights: str
+    p: float  # Minkowski power
+    scaler: str  # the numeric scaling, bench.preprocessing.MatrixPreprocessor's numeric option
+
+
 @register_adapter
-class KNNAdapter(Adapter):
+class KNNAdapter(Adapter[KNNParams]):
     name = "knn"
     family = "baseline"
     libraries = ("scikit-learn",)
-    defaults = {"n_neighbors": 5, "weights": "uniform", "p": 2, "scaler": "standard"}
+    defaults: ClassVar[KNNParams] = {"n_neighbors": 5, "weights": "uniform", "p": 2, "scaler": "standard"}
     search_space = {
         "n_neighbors": CategoricalParam((1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 20, 30, 40, 50,
                                          100, 200, 300, 400, 500)),

@@ -21,22 +21,47 @@ Why it looks the way it does:
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from bench.adapters import register_adapter
 from bench.adapters.framework.contract import Capabilities
 from bench.adapters.framework.early_stopping import StoppingMonitor
-from bench.adapters.framework.gbdt_base import GBDTAdapter, LibraryMetrics, positional_columns, probe_rows, timed_probe
+from bench.adapters.framework.gbdt_base import (
+    GBDTAdapter,
+    GBDTParams,
+    LibraryMetrics,
+    positional_columns,
+    probe_rows,
+    timed_probe,
+)
 from bench.adapters.space import FloatParam, IntParam
 from bench.preprocessing import TreeFramePreprocessor
 
 _E = math.e
 
 
+class LightGBMParams(GBDTParams):
+    n_estimators: int  # the round cap (early stopping decides)
+    learning_rate: float
+    num_leaves: int
+    max_depth: int
+    min_data_in_leaf: int
+    min_sum_hessian_in_leaf: float
+    feature_fraction: float
+    bagging_fraction: float
+    bagging_freq: int
+    lambda_l1: float
+    lambda_l2: float
+    max_bin: int
+    max_cat_to_onehot: int
+    cat_smooth: float
+    cat_l2: float
+
+
 @register_adapter
-class LightGBMAdapter(GBDTAdapter):
+class LightGBMAdapter(GBDTAdapter[LightGBMParams]):
     name = "lightgbm"
     libraries = ("lightgbm",)
     capabilities = Capabilities(gpu="no")
@@ -49,7 +74,7 @@ class LightGBMAdapter(GBDTAdapter):
     # forced by the published space: bagging_freq=1 (LightGBM ignores bagging_fraction while
     # bagging_freq=0; with bagging_fraction=1.0 no bagging happens, so the default model is unchanged),
     # and lambda_l1/l2 at the space's floor e^-16 (~1e-7) instead of 0 (numerically the same model).
-    defaults = {
+    defaults: ClassVar[LightGBMParams] = {
         "n_estimators": 2000, "early_stopping_rounds": 50,
         "learning_rate": 0.1, "num_leaves": 31, "max_depth": -1, "min_data_in_leaf": 20,
         "min_sum_hessian_in_leaf": 1e-3, "feature_fraction": 1.0, "bagging_fraction": 1.0,
@@ -128,5 +153,5 @@ class LightGBMAdapter(GBDTAdapter):
                                  callbacks=[after_each_round], keep_training_booster=True)
 
     def _predict_kept(self, X) -> np.ndarray:
-        return self._as_predictions(self.booster.predict(positional_columns(X), num_iteration=self.kept_rounds,
-                                                         num_threads=self.ctx.threads))
+        raw = self.booster.predict(positional_columns(X), num_iteration=self.kept_rounds, num_threads=self.ctx.threads)
+        return self._as_predictions(np.asarray(raw))

@@ -8,16 +8,24 @@ The module is rtdl_revisiting_models.MLP, the authors' reference implementation.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from bench.adapters import register_adapter
-from bench.adapters.framework.neural_base import SMOKE_TRAINING, TRAINING_DEFAULTS, NeuralAdapter
+from bench.adapters.framework.neural_base import SMOKE_TRAINING, TRAINING_DEFAULTS, NeuralAdapter, TrainingParams
 from bench.adapters.space import FloatParam, IntParam
 
 
+class MLPParams(TrainingParams):
+    n_blocks: int
+    d_block: int
+    dropout: float
+
+
 @register_adapter
-class MLPAdapter(NeuralAdapter):
+class MLPAdapter(NeuralAdapter[MLPParams]):
     name = "mlp"
     libraries = ("torch", "rtdl_revisiting_models")
-    defaults = {
+    defaults: ClassVar[MLPParams] = {
         **TRAINING_DEFAULTS,
         "n_blocks": 3,
         "d_block": 256,

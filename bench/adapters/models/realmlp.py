@@ -27,7 +27,7 @@ import logging
 import time
 import warnings
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ClassVar, Literal, Mapping, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -35,7 +35,7 @@ import pandas as pd
 from bench.adapters import register_adapter
 from bench.adapters.framework.contract import Adapter, Capabilities, TrivialFitFallback, expand_proba, missing_extra
 from bench.adapters.framework.early_stopping import end_reason, stopping_metric
-from bench.adapters.space import CategoricalParam, FloatParam
+from bench.adapters.space import CategoricalParam, FloatParam, Param
 from bench.preprocessing import TreeFramePreprocessor, numeric_pipeline
 from bench.vocabulary import TrialEnd
 
@@ -70,8 +70,26 @@ class ImputedFramePreprocessor(TreeFramePreprocessor):
         return pd.concat([numeric, frame[self.plan.categorical]], axis=1)
 
 
+class _ClassificationOnly(TypedDict, total=False):
+    ls_eps: float  # label smoothing: classification only (defaults_for leaves it out for regression)
+
+
+class RealMLPParams(_ClassificationOnly):
+    n_epochs: int
+    batch_size: int
+    hidden_sizes: Literal["256x3", "64x5", "512x1"]  # a key of HIDDEN_SIZES
+    num_emb_type: str
+    add_front_scale: bool
+    lr: float
+    p_drop: float
+    wd: float
+    plr_sigma: float
+    act: str
+    time_limit_s: float | None
+
+
 @register_adapter
-class RealMLPAdapter(TrivialFitFallback, Adapter):
+class RealMLPAdapter(TrivialFitFallback, Adapter[RealMLPParams]):
     name = "realmlp"
     family = "neural"
     libraries = ("pytabkit", "torch")
@@ -81,7 +99,7 @@ class RealMLPAdapter(TrivialFitFallback, Adapter):
     # the paper's Table of RealMLP-TD settings) for the tuned keys and the training length; everything
     # else is left to pytabkit's RealMLP-TD defaults. These are the classification values; regression
     # differs in lr (0.2) and act (mish) and has no label smoothing, see defaults_for.
-    defaults = {
+    defaults: ClassVar[RealMLPParams] = {
         "n_epochs": 256, "batch_size": 256, "hidden_sizes": "256x3", "num_emb_type": "pbld",
         "add_front_scale": True, "lr": 0.04, "p_drop": 0.15, "wd": 0.02, "plr_sigma": 0.1,
         "act": "selu", "ls_eps": 0.1, "time_limit_s": None,
@@ -111,13 +129,13 @@ class RealMLPAdapter(TrivialFitFallback, Adapter):
         return missing_extra("pytabkit", cls.extra)
 
     @classmethod
-    def defaults_for(cls, task_type: str) -> dict[str, Any]:
+    def defaults_for(cls, task_type: str) -> Mapping[str, Any]:
         if task_type != "regression":
             return cls.defaults
         return {k: v for k, v in {**cls.defaults, **cls._REGRESSION_DEFAULTS}.items() if k != "ls_eps"}
 
     @classmethod
-    def search_space_for(cls, task_type: str) -> dict:
+    def search_space_for(cls, task_type: str) -> Mapping[str, Param]:
         if task_type != "regression":
             return cls.search_space
         return {k: v for k, v in cls.search_space.items() if k != "ls_eps"}
@@ -162,15 +180,17 @@ class RealMLPAdapter(TrivialFitFallback, Adapter):
         # The shared precedence (bench.adapters.framework.early_stopping.end_reason): Lightning's max_time cuts an
         # epoch mid-way; otherwise RealMLP-TD trains its whole epoch budget.
         end = end_reason(interrupted=cut, at_cap=not cut) or TrialEnd.MAX_ITERATIONS
-        extra = {} if (best := self._best_val_score(metric)) is None else {"best_val_score": best}
+        kept = {} if (best := self._best_val_score(metric)) is None else {"best_val_score": best}
         self.ctx.record_end(end, iterations=done, best=stop.get(metric), unit="epochs",
                             early_stopping_metric=stopping_metric(self.task.task_type), library_metric=metric,
-                            **extra)
+                            **kept)
 
     def _best_val_score(self, metric: str) -> float | None:
         """pytabkit's validation error at the kept epoch (its best_mean_val_errors), None where it has none."""
         module = getattr(getattr(self.model, "alg_interface_", None), "model", None)
         errors = (getattr(module, "best_mean_val_errors", None) or {}).get(metric)
+        if errors is None:
+            return None
         try:
             value = float(errors[0])
         except (TypeError, IndexError, ValueError):
@@ -186,7 +206,8 @@ class RealMLPAdapter(TrivialFitFallback, Adapter):
     def _seconds_allowed(self) -> int | None:
         """The time_limit_s parameter and the tuning budget's end (ctx.deadline), whichever comes first.
         pytabkit hands it to Lightning's max_time and still restores the best epoch seen so far."""
-        limits = [float(self.params["time_limit_s"])] if self.params.get("time_limit_s") else []
+        limit = self.params.get("time_limit_s")
+        limits = [float(limit)] if limit else []
         if self.ctx.deadline is not None:
             limits.append(self.ctx.deadline - time.monotonic())
         return max(1, int(min(limits))) if limits else None  # whole seconds, as pytabkit takes them

@@ -6,19 +6,29 @@ is rtdl_revisiting_models.ResNet (the authors' reference implementation).
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from bench.adapters import register_adapter
-from bench.adapters.framework.neural_base import SMOKE_TRAINING, TRAINING_DEFAULTS, NeuralAdapter
+from bench.adapters.framework.neural_base import SMOKE_TRAINING, TRAINING_DEFAULTS, NeuralAdapter, TrainingParams
 from bench.adapters.space import FloatParam, IntParam
 
 
+class ResNetParams(TrainingParams):
+    n_blocks: int
+    d_block: int
+    d_hidden_multiplier: float
+    dropout1: float
+    dropout2: float
+
+
 @register_adapter
-class ResNetAdapter(NeuralAdapter):
+class ResNetAdapter(NeuralAdapter[ResNetParams]):
     name = "resnet"
     libraries = ("torch", "rtdl_revisiting_models")
     # The paper tunes ResNet and publishes no default configuration; these are mid-space values
     # (2 blocks of width 192, hidden factor 2, hidden dropout 0.25, no residual dropout) with the
     # paper's optimizer settings for MLP-like models.
-    defaults = {
+    defaults: ClassVar[ResNetParams] = {
         **TRAINING_DEFAULTS,
         "n_blocks": 2,
         "d_block": 192,

@@ -27,6 +27,8 @@ are, categoricals as their codes (TabDPT imputes missing values with the trainin
 
 from __future__ import annotations
 
+from typing import ClassVar, TypedDict
+
 import numpy as np
 
 from bench import settings
@@ -49,15 +51,19 @@ WEIGHTS = LocalWeights(
     patterns={"classifier": "tabdpt*.safetensors", "regressor": "tabdpt*.safetensors"})
 
 
+class TabDPTParams(TypedDict):
+    n_ensembles: int
+
+
 @register_adapter
-class TabDPTAdapter(TrivialFitFallback, Adapter):
+class TabDPTAdapter(TrivialFitFallback, Adapter[TabDPTParams]):
     name = "tabdpt"
     family = "neural"
     libraries = ("tabdpt", "torch")
     extra = "tabdpt"
     capabilities = InContextCapabilities(gpu="optional")
     # n_ensembles: the package's default for predict / predict_proba, written out so records show it.
-    defaults = {"n_ensembles": 8}
+    defaults: ClassVar[TabDPTParams] = {"n_ensembles": 8}
     search_space = {}  # used as published: no tuning
     smoke_params = {"n_ensembles": 1}
 

@@ -25,6 +25,8 @@ a separate category for missing values, and mean-imputes missing numerics.
 
 from __future__ import annotations
 
+from typing import ClassVar, TypedDict
+
 import numpy as np
 
 from bench import settings
@@ -40,8 +42,12 @@ WEIGHTS = LocalWeights(
     patterns={"classifier": "tabicl-classifier*.ckpt", "regressor": "tabicl-regressor*.ckpt"})
 
 
+class TabICLParams(TypedDict):
+    n_estimators: int
+
+
 @register_adapter
-class TabICLAdapter(TrivialFitFallback, Adapter):
+class TabICLAdapter(TrivialFitFallback, Adapter[TabICLParams]):
     name = "tabicl"
     family = "neural"
     libraries = ("tabicl", "torch")
@@ -49,7 +55,7 @@ class TabICLAdapter(TrivialFitFallback, Adapter):
     capabilities = InContextCapabilities(gpu="optional", max_rows=100_000, max_features=2_000)
     # n_estimators: the package's default (TabICLClassifier / TabICLRegressor), written out so records show
     # it; everything else stays the package's default.
-    defaults = {"n_estimators": 8}
+    defaults: ClassVar[TabICLParams] = {"n_estimators": 8}
     search_space = {}  # used as published: no tuning
     smoke_params = {"n_estimators": 1}
 

@@ -10,20 +10,35 @@ The module is tabm.TabM; categoricals are one-hot encoded inside it (codes in, a
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from bench.adapters import register_adapter
-from bench.adapters.framework.neural_base import SMOKE_TRAINING, TRAINING_DEFAULTS, NeuralAdapter, split_inputs
+from bench.adapters.framework.neural_base import (
+    SMOKE_TRAINING,
+    TRAINING_DEFAULTS,
+    NeuralAdapter,
+    TrainingParams,
+    split_inputs,
+)
 from bench.adapters.space import FloatParam, IntParam
 
 
+class TabMParams(TrainingParams):
+    k: int  # ensemble members
+    n_blocks: int
+    d_block: int
+    dropout: float
+
+
 @register_adapter
-class TabMAdapter(NeuralAdapter):
+class TabMAdapter(NeuralAdapter[TabMParams]):
     name = "tabm"
     libraries = ("torch", "tabm")
     input_kind = "numcat"
     # Defaults: TabM.make() defaults without embeddings (3 blocks of 512, dropout 0.1, k = 32, ReLU,
     # random-signs scaling init) and the tabm README's optimizer (AdamW lr 2e-3, weight decay 3e-4),
     # gradient clipping at norm 1 as in the TabM training code.
-    defaults = {
+    defaults: ClassVar[TabMParams] = {
         **TRAINING_DEFAULTS,
         "lr": 2e-3,
         "weight_decay": 3e-4,

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import copy
 import warnings
-from typing import Any
+from typing import Any, ClassVar, TypedDict
 
 import numpy as np
 
@@ -46,14 +46,27 @@ from bench.adapters.space import CategoricalParam, FloatParam, IntParam
 from bench.preprocessing import NumCatPreprocessor
 
 
+class TabNetParams(TypedDict):
+    n_d: int  # also n_a, as in the paper's space
+    n_steps: int
+    gamma: float
+    lambda_sparse: float
+    batch_size: int
+    virtual_batch_size: int
+    lr: float
+    momentum: float
+    max_epochs: int
+    patience: int
+
+
 @register_adapter
-class TabNetAdapter(TrivialFitFallback, Adapter):
+class TabNetAdapter(TrivialFitFallback, Adapter[TabNetParams]):
     name = "tabnet"
     family = "neural"
     libraries = ("pytorch-tabnet", "torch")
     extra = "tabnet"
     capabilities = Capabilities(gpu="optional")
-    defaults = {"n_d": 8, "n_steps": 3, "gamma": 1.3, "lambda_sparse": 1e-3, "batch_size": 1024,
+    defaults: ClassVar[TabNetParams] = {"n_d": 8, "n_steps": 3, "gamma": 1.3, "lambda_sparse": 1e-3, "batch_size": 1024,
                 "virtual_batch_size": 128, "lr": 0.02, "momentum": 0.02, "max_epochs": 100, "patience": 10}
     search_space = {
         "n_d": CategoricalParam((8, 16, 24, 32, 64, 128)),

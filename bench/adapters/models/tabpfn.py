@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import ClassVar, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -71,8 +72,12 @@ WEIGHTS = LocalWeights(
     package_cache=PackageCache("tabpfn's cache", tabpfn_cache_folder))
 
 
+class TabPFNParams(TypedDict):
+    n_estimators: int
+
+
 @register_adapter
-class TabPFNAdapter(TrivialFitFallback, Adapter):
+class TabPFNAdapter(TrivialFitFallback, Adapter[TabPFNParams]):
     name = "tabpfn"
     family = "neural"
     libraries = ("tabpfn", "torch")
@@ -82,7 +87,7 @@ class TabPFNAdapter(TrivialFitFallback, Adapter):
                                          cpu_bound="TabPFN's CPU limit of {rows}")
     # n_estimators: tabpfn's DEFAULT_N_ESTIMATORS (tabpfn/preprocessing/ensemble.py), what "auto" means
     # for a v2 checkpoint, written out so records show it. The rest stays tabpfn's default.
-    defaults = {"n_estimators": 8}
+    defaults: ClassVar[TabPFNParams] = {"n_estimators": 8}
     search_space = {}  # used as published: no tuning
     smoke_params = {"n_estimators": 1}
 

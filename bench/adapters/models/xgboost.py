@@ -22,20 +22,42 @@ Why it looks the way it does:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from bench.adapters import register_adapter
 from bench.adapters.framework.contract import Capabilities
 from bench.adapters.framework.early_stopping import StoppingMonitor
-from bench.adapters.framework.gbdt_base import GBDTAdapter, LibraryMetrics, positional_columns, probe_rows, timed_probe
+from bench.adapters.framework.gbdt_base import (
+    GBDTAdapter,
+    GBDTParams,
+    LibraryMetrics,
+    positional_columns,
+    probe_rows,
+    timed_probe,
+)
 from bench.adapters.space import FloatParam, IntParam
 from bench.preprocessing import TreeFramePreprocessor
 
 
+class XGBoostParams(GBDTParams):
+    n_estimators: int  # the round cap (early stopping decides)
+    learning_rate: float
+    max_depth: int
+    min_child_weight: int
+    subsample: float
+    colsample_bytree: float
+    colsample_bylevel: float
+    gamma: float
+    reg_alpha: float
+    reg_lambda: float
+    max_bin: int
+    max_cat_to_onehot: int
+
+
 @register_adapter
-class XGBoostAdapter(GBDTAdapter):
+class XGBoostAdapter(GBDTAdapter[XGBoostParams]):
     name = "xgboost"
     libraries = ("xgboost",)
     capabilities = Capabilities(gpu="optional")
@@ -47,7 +69,7 @@ class XGBoostAdapter(GBDTAdapter):
     # XGBoost's own defaults made explicit, plus the round cap for early stopping. gamma and reg_alpha
     # default to 0 in XGBoost; the published space below is log-uniform from 1e-8, so the defaults sit
     # at that floor (numerically the same model: no split has a gain below 1e-8, no L1 shrink > 1e-8).
-    defaults = {
+    defaults: ClassVar[XGBoostParams] = {
         "n_estimators": 2000, "early_stopping_rounds": 50,
         "learning_rate": 0.3, "max_depth": 6, "min_child_weight": 1, "subsample": 1.0,
         "colsample_bytree": 1.0, "colsample_bylevel": 1.0, "gamma": 1e-8, "reg_alpha": 1e-8,

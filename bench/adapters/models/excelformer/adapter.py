@@ -26,20 +26,42 @@ authors do with a CatBoost encoder, and join the numerics as features.
 from __future__ import annotations
 
 import functools
+from typing import ClassVar, Literal, get_args
 
 import numpy as np
 
 from bench.adapters import register_adapter
 from bench.adapters.framework.contract import Capabilities
-from bench.adapters.framework.neural_base import SMOKE_TRAINING, TRAINING_DEFAULTS, NeuralAdapter
+from bench.adapters.framework.neural_base import (
+    SMOKE_TRAINING,
+    TRAINING_DEFAULTS,
+    LrSchedule,
+    NeuralAdapter,
+    TrainingParams,
+)
 from bench.adapters.space import CategoricalParam, FloatParam, IntParam
 
-MIX_TYPES = ("none", "feat_mix", "hidden_mix")
+MixType = Literal["none", "feat_mix", "hidden_mix"]
+MIX_TYPES: tuple[MixType, ...] = get_args(MixType)
 MI_MAX_ROWS = 20_000  # mutual information (kNN estimator) on at most this many training rows: its cost grows fast
 
 
+class ExcelFormerParams(TrainingParams):
+    lr_schedule: LrSchedule
+    warmup_epochs: int
+    n_layers: int
+    d_token: int
+    n_heads: int
+    attention_dropout: float
+    ffn_dropout: float
+    residual_dropout: float
+    init_scale: float
+    mix_type: MixType
+    mix_alpha: float
+
+
 @register_adapter
-class ExcelFormerAdapter(NeuralAdapter):
+class ExcelFormerAdapter(NeuralAdapter[ExcelFormerParams]):
     name = "excelformer"
     libraries = ("torch", "scikit-learn")
     input_kind = "numcat"
@@ -56,7 +78,7 @@ class ExcelFormerAdapter(NeuralAdapter):
     # accuracy / RMSE; Hidden-Mix as the one default (their default runs report Feat-Mix and Hidden-Mix
     # separately, run_experiment/excel-former/run_default_config.sh); categoricals target-encoded with
     # scikit-learn's cross-fitted TargetEncoder where they use a CatBoost encoder.
-    defaults = {
+    defaults: ClassVar[ExcelFormerParams] = {
         **TRAINING_DEFAULTS,
         "lr": 1e-4,
         "weight_decay": 1e-6,

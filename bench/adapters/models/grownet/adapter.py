@@ -28,13 +28,34 @@ boosted; the authors' code leaves them in training mode, so their BatchNorm stat
 
 from __future__ import annotations
 
+from typing import ClassVar, TypedDict
+
 from bench.adapters import register_adapter
 from bench.adapters.framework.neural_base import NeuralAdapter
 from bench.adapters.space import FloatParam, IntParam
 
 
+class GrowNetParams(TypedDict):
+    """GrowNet trains stage-wise on the shared loop, so only some of TrainingParams apply (and max_stages
+    is the loop's epoch cap)."""
+
+    lr: float
+    weight_decay: float
+    batch_size: int | str
+    eval_batch_size: int
+    max_stages: int
+    patience: int
+    epochs_per_stage: int
+    correct_epoch: int
+    min_stage_steps: int
+    lr_scaler: float
+    hidden_d: int
+    boost_rate: float
+    time_limit_s: float | None
+
+
 @register_adapter
-class GrowNetAdapter(NeuralAdapter):
+class GrowNetAdapter(NeuralAdapter[GrowNetParams]):
     name = "grownet"
     libraries = ("torch",)
     # Defaults: TALENT's model and optimizer defaults for GrowNet (github.com/LAMDA-Tabular/TALENT, commit
@@ -54,7 +75,7 @@ class GrowNetAdapter(NeuralAdapter):
     # YearPredictionMSD: ~215); on small data one epoch is a handful of batches (4 on a 130-row training
     # part), too few for a weak learner to learn anything. A stage (and a corrective step) runs whole
     # epochs until it has taken at least this many optimizer steps.
-    defaults = {
+    defaults: ClassVar[GrowNetParams] = {
         "lr": 1e-4,
         "weight_decay": 2e-4,
         "batch_size": "auto",

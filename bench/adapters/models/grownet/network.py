@@ -12,15 +12,17 @@ from torch import nn
 from bench.adapters.framework.torch_training import (
     Phase,
     TrainConfig,
+    TrainedNet,
     autocast_cuda_bf16,
     output_dim,
     train_network,
 )
+from bench.adapters.models.grownet.adapter import GrowNetParams
 
 LR_HALVING_STAGES = 15  # the authors' code halves the learning rate and weight decay every 15 stages
 
 
-def train_grownet(task, ctx, X_train, y_train, X_val, y_val, params: dict):
+def train_grownet(task, ctx, X_train, y_train, X_val, y_val, params: GrowNetParams) -> TrainedNet:
     """Grow stages on the shared training loop (bench.adapters.framework.torch_training, through GrowNetStages)
     until the shared stopping protocol ends training; returns a torch_training.TrainedNet."""
     p = params
@@ -54,7 +56,7 @@ class GrowNetStages:
 
     unit = "stages"
 
-    def __init__(self, params: dict):
+    def __init__(self, params: GrowNetParams):
         self.p = params
         self.lr, self.wd = float(params["lr"]), float(params["weight_decay"])
 

@@ -9,13 +9,30 @@ frequencies c ~ N(0, sigma^2) at init ("PLR"). The embeddings are rtdl_num_embed
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from bench.adapters import register_adapter
-from bench.adapters.framework.neural_base import SMOKE_TRAINING, TRAINING_DEFAULTS, NeuralAdapter, split_inputs
+from bench.adapters.framework.neural_base import (
+    SMOKE_TRAINING,
+    TRAINING_DEFAULTS,
+    NeuralAdapter,
+    TrainingParams,
+    split_inputs,
+)
 from bench.adapters.space import FloatParam, IntParam
 
 
+class MLPPLRParams(TrainingParams):
+    n_blocks: int
+    d_block: int
+    dropout: float
+    d_embedding: int
+    n_frequencies: int
+    frequency_init_scale: float
+
+
 @register_adapter
-class MLPPLRAdapter(NeuralAdapter):
+class MLPPLRAdapter(NeuralAdapter[MLPPLRParams]):
     name = "mlp_plr"
     libraries = ("torch", "rtdl_num_embeddings", "tabm")
     input_kind = "numcat"
@@ -23,7 +40,7 @@ class MLPPLRAdapter(NeuralAdapter):
     # starting point" in the rtdl_num_embeddings README), a 2x512 backbone with dropout 0.1 (TabM.make's
     # default depth/width with embeddings), lr 1e-3 / weight decay 1e-5 as for the other MLPs, and
     # gradient clipping at norm 1 as in the TabM training code.
-    defaults = {
+    defaults: ClassVar[MLPPLRParams] = {
         **TRAINING_DEFAULTS,
         "grad_clip": 1.0,
         "n_blocks": 2,

@@ -19,13 +19,34 @@ and its cross-entropy is then the paper's negative log-likelihood.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from bench.adapters import register_adapter
-from bench.adapters.framework.neural_base import SMOKE_TRAINING, TRAINING_DEFAULTS, NeuralAdapter, split_inputs
+from bench.adapters.framework.neural_base import (
+    SMOKE_TRAINING,
+    TRAINING_DEFAULTS,
+    NeuralAdapter,
+    TrainingParams,
+    split_inputs,
+)
 from bench.adapters.space import FloatParam, IntParam
 
 
+class ModernNCAParams(TrainingParams):
+    dim: int
+    n_blocks: int
+    d_block: int
+    dropout: float
+    temperature: float
+    sample_rate: float
+    plr: bool
+    d_embedding: int
+    n_frequencies: int
+    frequency_init_scale: float
+
+
 @register_adapter
-class ModernNCAAdapter(NeuralAdapter):
+class ModernNCAAdapter(NeuralAdapter[ModernNCAParams]):
     name = "modern_nca"
     libraries = ("torch", "rtdl_num_embeddings")
     input_kind = "numcat"
@@ -37,7 +58,7 @@ class ModernNCAAdapter(NeuralAdapter):
     # more than 20 epochs in a row fail to improve (val_count > 20), i.e. 21 epochs after the best: patience
     # 21 in the shared rule. Departures: early stopping on the shared rule's metric (validation log loss /
     # RMSE, never before 20 epochs) where TALENT watches accuracy / RMSE.
-    defaults = {
+    defaults: ClassVar[ModernNCAParams] = {
         **TRAINING_DEFAULTS,
         "lr": 0.01,
         "weight_decay": 2e-4,

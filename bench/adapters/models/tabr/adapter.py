@@ -45,7 +45,7 @@ from __future__ import annotations
 import os
 import tempfile
 from contextlib import redirect_stdout
-from typing import Any
+from typing import Any, ClassVar, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -81,14 +81,29 @@ class TabRFramePreprocessor(ImputedFramePreprocessor):
         return pd.concat([numeric, pd.DataFrame(onehot, index=frame.index)], axis=1)
 
 
+class TabRParams(TypedDict):
+    d_main: int
+    context_dropout: float
+    dropout0: float
+    lr: float
+    weight_decay: float
+    use_weight_decay: bool  # False: weight decay 0 (the paper's "?LogU" space)
+    encoder_n_blocks: int
+    predictor_n_blocks: int
+    context_size: int
+    batch_size: int | str  # "auto": pytabkit's, by training-set size
+    n_epochs: int
+    patience: int
+
+
 @register_adapter
-class TabRAdapter(TrivialFitFallback, Adapter):
+class TabRAdapter(TrivialFitFallback, Adapter[TabRParams]):
     name = "tabr"
     family = "neural"
     libraries = ("pytabkit", "torch")  # skorch only lends pytabkit a Dataset base class
     extra = "tabr"
     capabilities = Capabilities(gpu="optional")
-    defaults = {
+    defaults: ClassVar[TabRParams] = {
         "d_main": 265, "context_dropout": 0.38920071545944357, "dropout0": 0.38852797479169876,
         "lr": 0.0003121273641315169, "weight_decay": 1.2260352006404615e-06, "use_weight_decay": True,
         "encoder_n_blocks": 0, "predictor_n_blocks": 1, "context_size": 96, "batch_size": "auto",
