@@ -182,6 +182,14 @@ def expand_proba(proba: np.ndarray, model_classes, n_classes: int) -> np.ndarray
     return full / full.sum(axis=1, keepdims=True)
 
 
+def estimator_output(estimator, X, task: TaskInfo) -> np.ndarray:
+    """predict_raw for a fitted estimator with scikit-learn's API: its predictions as float64 values (n,), or its
+    predict_proba spread over all task classes by its classes_ (a class absent from training gets 0)."""
+    if not task.is_classification:
+        return np.asarray(estimator.predict(X), dtype="float64").ravel()
+    return expand_proba(estimator.predict_proba(X), estimator.classes_, task.n_classes)
+
+
 def objective_defined(task: TaskInfo, y_val: np.ndarray) -> bool:
     """ROC AUC is undefined on a one-class validation part (XGBoost gives NaN, LightGBM 1.0): adapters
     then report nothing to the pruner (early stopping is on log loss anyway)."""

@@ -35,14 +35,17 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, ClassVar, Generic, Mapping
 
 import numpy as np
 import pandas as pd
 
 from bench import settings
-from bench.adapters.framework.contract import Capabilities
+from bench.adapters.framework.contract import Adapter, Capabilities, ParamsT, TrivialFitFallback, missing_extra
+from bench.adapters.space import Param
+from bench.preprocessing import TreeFramePreprocessor
 from bench.settings import Setting
+from bench.vocabulary import TrialEnd
 
 ALLOW_CPU_ENV = settings.ALLOW_CPU_LARGE_DATASET.name
 CPU_ROWS = 1_000  # the same bound as TabPFN's (see the module docstring)
@@ -164,6 +167,37 @@ class InContextCapabilities(Capabilities):
             reason = (f"{n_rows} training rows exceed {self.cpu_bound.format(rows=self.max_cpu_rows)} "
                       f"(no GPU assigned; set {self.cpu_switch.name}=1 to run on CPU anyway, slowly)")
         return reason
+
+
+class InContextAdapter(TrivialFitFallback, Adapter[ParamsT], Generic[ParamsT]):
+    """An in-context model through its package (TabPFN, TabICL, TabDPT): nothing to tune (used as published)
+    or stop early, the validation part unused (adding it to the context would give the model more labelled
+    rows than the others learn from), the tree frame as input, weights from local files only."""
+
+    family = "neural"
+    search_space: ClassVar[Mapping[str, Param]] = {}
+    package: ClassVar[str]  # the module its optional extra installs ("tabpfn"), looked up without importing it
+    local_weights: ClassVar[LocalWeights]
+
+    @classmethod
+    def unavailable_reason(cls, task_type: str | None = None) -> str | None:
+        return (missing_extra(cls.package, cls.extra or cls.package)
+                or cls.local_weights.unavailable_reason(task_type))
+
+    def make_preprocessor(self):
+        return TreeFramePreprocessor()
+
+    def checkpoint(self) -> Path:
+        """The weights file for the task type (unavailable_reason found one before the job started)."""
+        kind = checkpoint_kind(self.task.task_type)
+        path = self.local_weights.find(kind)
+        if path is None:  # gone since
+            raise RuntimeError(self.local_weights.missing_message([kind]))
+        return path
+
+    def record_context(self, path: Path, n_rows: int) -> None:
+        """ctx.record_end of an in-context fit: nothing iterates, so there is nothing a deadline could cut."""
+        self.ctx.record_end(TrialEnd.CONVERGED, weights=str(path), n_context_rows=n_rows)
 
 
 @contextmanager

@@ -20,7 +20,7 @@ from typing import ClassVar, Generic, Mapping, TypedDict
 import numpy as np
 
 from bench.adapters import register_adapter
-from bench.adapters.framework.contract import Adapter, ParamsT, expand_proba
+from bench.adapters.framework.contract import Adapter, ParamsT, estimator_output
 from bench.adapters.space import CategoricalParam, FloatParam, IntParam, Param
 from bench.preprocessing import MatrixPreprocessor
 from bench.vocabulary import TrialEnd
@@ -42,10 +42,8 @@ class _SklearnAdapter(Adapter[ParamsT], Generic[ParamsT]):
         self.ctx.record_end(TrialEnd.CONVERGED)
 
     def predict_raw(self, X) -> np.ndarray:
-        if self.task.is_classification:
-            # A class absent from the training part has no column in predict_proba: give it 0.
-            return expand_proba(self.model.predict_proba(X), self.model.classes_, self.task.n_classes)
-        return np.asarray(self.model.predict(X), dtype="float64")
+        # A class absent from the training part has no column in predict_proba: it gets 0.
+        return estimator_output(self.model, X, self.task)
 
 
 class DummyParams(TypedDict):

@@ -42,7 +42,7 @@ from typing import Any, ClassVar, Mapping, TypedDict
 import numpy as np
 
 from bench.adapters import register_adapter
-from bench.adapters.framework.contract import Adapter, TrivialFitFallback, expand_proba, missing_extra
+from bench.adapters.framework.contract import Adapter, TrivialFitFallback, estimator_output, missing_extra
 from bench.adapters.framework.early_stopping import end_reason
 from bench.adapters.space import CategoricalParam, FloatParam, IntParam, Param
 from bench.preprocessing import TreeFramePreprocessor
@@ -186,7 +186,4 @@ class EBMAdapter(TrivialFitFallback, Adapter[EBMParams]):
     def predict_raw(self, X) -> np.ndarray:
         if self._constant is not None:
             return self.constant_output(len(X))
-        if not self.task.is_classification:
-            return np.asarray(self.model.predict(X), dtype="float64").ravel()
-        return expand_proba(self.model.predict_proba(X), np.asarray(self.model.classes_, dtype=int),
-                            self.task.n_classes)
+        return estimator_output(self.model, X, self.task)

@@ -20,7 +20,7 @@ from typing import ClassVar, TypedDict
 import numpy as np
 
 from bench.adapters import register_adapter
-from bench.adapters.framework.contract import Adapter, expand_proba
+from bench.adapters.framework.contract import Adapter, estimator_output
 from bench.adapters.space import CategoricalParam
 from bench.preprocessing import MatrixPreprocessor
 from bench.vocabulary import TrialEnd
@@ -63,6 +63,4 @@ class KNNAdapter(Adapter[KNNParams]):
         self.ctx.record_end(TrialEnd.CONVERGED, n_neighbors_used=k)
 
     def predict_raw(self, X) -> np.ndarray:
-        if not self.task.is_classification:
-            return np.asarray(self.model.predict(X), dtype="float64")
-        return expand_proba(self.model.predict_proba(X), self.model.classes_, self.task.n_classes)
+        return estimator_output(self.model, X, self.task)

@@ -33,7 +33,13 @@ import numpy as np
 import pandas as pd
 
 from bench.adapters import register_adapter
-from bench.adapters.framework.contract import Adapter, Capabilities, TrivialFitFallback, expand_proba, missing_extra
+from bench.adapters.framework.contract import (
+    Adapter,
+    Capabilities,
+    TrivialFitFallback,
+    estimator_output,
+    missing_extra,
+)
 from bench.adapters.framework.early_stopping import end_reason, stopping_metric
 from bench.adapters.space import CategoricalParam, FloatParam, Param
 from bench.preprocessing import TreeFramePreprocessor, numeric_pipeline
@@ -219,10 +225,7 @@ class RealMLPAdapter(TrivialFitFallback, Adapter[RealMLPParams]):
         if self._constant is not None:
             return self.constant_output(len(X))
         with quiet_lightning():
-            if not self.task.is_classification:
-                return np.asarray(self.model.predict(X), dtype="float64").ravel()
-            proba = self.model.predict_proba(X)
-        return expand_proba(proba, np.asarray(self.model.classes_, dtype=int), self.task.n_classes)
+            return estimator_output(self.model, X, self.task)
 
 
 @contextmanager

@@ -33,17 +33,15 @@ import numpy as np
 
 from bench import settings
 from bench.adapters import register_adapter
-from bench.adapters.framework.contract import Adapter, TrivialFitFallback, expand_proba, missing_extra
+from bench.adapters.framework.contract import expand_proba
 from bench.adapters.framework.in_context import (
+    InContextAdapter,
     InContextCapabilities,
     LocalWeights,
-    checkpoint_kind,
     code_matrix,
     encode_labels,
     offline_hub,
 )
-from bench.preprocessing import TreeFramePreprocessor
-from bench.vocabulary import TrialEnd
 
 WEIGHTS = LocalWeights(
     model="TabDPT", setting=settings.TABDPT_WEIGHTS, hf_repo="Layer6/TabDPT",
@@ -56,33 +54,22 @@ class TabDPTParams(TypedDict):
 
 
 @register_adapter
-class TabDPTAdapter(TrivialFitFallback, Adapter[TabDPTParams]):
+class TabDPTAdapter(InContextAdapter[TabDPTParams]):
     name = "tabdpt"
-    family = "neural"
     libraries = ("tabdpt", "torch")
-    extra = "tabdpt"
+    extra = package = "tabdpt"
+    local_weights = WEIGHTS
     capabilities = InContextCapabilities(gpu="optional")
     # n_ensembles: the package's default for predict / predict_proba, written out so records show it.
     defaults: ClassVar[TabDPTParams] = {"n_ensembles": 8}
-    search_space = {}  # used as published: no tuning
     smoke_params = {"n_ensembles": 1}
-
-    @classmethod
-    def unavailable_reason(cls, task_type: str | None = None) -> str | None:
-        return missing_extra("tabdpt", cls.extra) or WEIGHTS.unavailable_reason(task_type)
-
-    def make_preprocessor(self):
-        return TreeFramePreprocessor()
 
     def fit(self, X_train, y_train, X_val, y_val) -> None:
         if self.fit_constant_if_trivial(X_train, y_train):
             return
         import torch
 
-        kind = checkpoint_kind(self.task.task_type)
-        path = WEIGHTS.find(kind)
-        if path is None:  # checked before the job started; gone since
-            raise RuntimeError(WEIGHTS.missing_message([kind]))
+        path = self.checkpoint()
         torch.set_num_threads(max(1, int(self.ctx.threads)))
         with offline_hub():
             from tabdpt import TabDPTClassifier, TabDPTRegressor
@@ -97,8 +84,7 @@ class TabDPTAdapter(TrivialFitFallback, Adapter[TabDPTParams]):
         else:
             y = np.asarray(y_train, dtype="float64")
         self.model.fit(code_matrix(X_train), y)
-        # In-context learning: nothing iterates, so there is nothing a deadline could cut.
-        self.ctx.record_end(TrialEnd.CONVERGED, weights=str(path), n_context_rows=len(X_train))
+        self.record_context(path, len(X_train))
 
     def predict_raw(self, X) -> np.ndarray:
         if self._constant is not None:

@@ -31,10 +31,8 @@ import numpy as np
 
 from bench import settings
 from bench.adapters import register_adapter
-from bench.adapters.framework.contract import Adapter, TrivialFitFallback, expand_proba, missing_extra
-from bench.adapters.framework.in_context import InContextCapabilities, LocalWeights, checkpoint_kind, offline_hub
-from bench.preprocessing import TreeFramePreprocessor
-from bench.vocabulary import TrialEnd
+from bench.adapters.framework.contract import estimator_output
+from bench.adapters.framework.in_context import InContextAdapter, InContextCapabilities, LocalWeights, offline_hub
 
 WEIGHTS = LocalWeights(
     model="TabICL", setting=settings.TABICL_WEIGHTS, hf_repo="jingang/TabICL",
@@ -47,32 +45,21 @@ class TabICLParams(TypedDict):
 
 
 @register_adapter
-class TabICLAdapter(TrivialFitFallback, Adapter[TabICLParams]):
+class TabICLAdapter(InContextAdapter[TabICLParams]):
     name = "tabicl"
-    family = "neural"
     libraries = ("tabicl", "torch")
-    extra = "tabicl"
+    extra = package = "tabicl"
+    local_weights = WEIGHTS
     capabilities = InContextCapabilities(gpu="optional", max_rows=100_000, max_features=2_000)
     # n_estimators: the package's default (TabICLClassifier / TabICLRegressor), written out so records show
     # it; everything else stays the package's default.
     defaults: ClassVar[TabICLParams] = {"n_estimators": 8}
-    search_space = {}  # used as published: no tuning
     smoke_params = {"n_estimators": 1}
-
-    @classmethod
-    def unavailable_reason(cls, task_type: str | None = None) -> str | None:
-        return missing_extra("tabicl", cls.extra) or WEIGHTS.unavailable_reason(task_type)
-
-    def make_preprocessor(self):
-        return TreeFramePreprocessor()
 
     def fit(self, X_train, y_train, X_val, y_val) -> None:
         if self.fit_constant_if_trivial(X_train, y_train):
             return
-        kind = checkpoint_kind(self.task.task_type)
-        path = WEIGHTS.find(kind)
-        if path is None:  # checked before the job started; gone since
-            raise RuntimeError(WEIGHTS.missing_message([kind]))
+        path = self.checkpoint()
         with offline_hub():
             from tabicl import TabICLClassifier, TabICLRegressor
 
@@ -85,14 +72,10 @@ class TabICLAdapter(TrivialFitFallback, Adapter[TabICLParams]):
                 self.model.fit(X_train, y)  # loads the checkpoint, then prepares the ensemble views
             except Exception as exc:  # the record names the file: a broken checkpoint is the usual cause
                 raise RuntimeError(f"TabICL fit failed with the weights {path}: {type(exc).__name__}: {exc}") from exc
-        # In-context learning: nothing iterates, so there is nothing a deadline could cut.
-        self.ctx.record_end(TrialEnd.CONVERGED, weights=str(path), n_context_rows=len(X_train))
+        self.record_context(path, len(X_train))
 
     def predict_raw(self, X) -> np.ndarray:
         if self._constant is not None:
             return self.constant_output(len(X))
-        if not self.task.is_classification:
-            return np.asarray(self.model.predict(X), dtype="float64").ravel()
-        proba = self.model.predict_proba(X)
-        return expand_proba(proba, np.asarray(self.model.classes_, dtype=int), self.task.n_classes)
+        return estimator_output(self.model, X, self.task)
 

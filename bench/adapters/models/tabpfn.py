@@ -36,16 +36,14 @@ import pandas as pd
 
 from bench import settings
 from bench.adapters import register_adapter
-from bench.adapters.framework.contract import Adapter, TrivialFitFallback, expand_proba, missing_extra
+from bench.adapters.framework.contract import estimator_output
 from bench.adapters.framework.in_context import (
+    InContextAdapter,
     InContextCapabilities,
     LocalWeights,
     PackageCache,
-    checkpoint_kind,
     code_matrix,
 )
-from bench.preprocessing import TreeFramePreprocessor
-from bench.vocabulary import TrialEnd
 
 WEIGHTS_ENV = settings.TABPFN_WEIGHTS.name
 ALLOW_CPU_ENV = settings.TABPFN_ALLOW_CPU_LARGE_DATASET.name  # tabpfn's own setting (tabpfn.settings)
@@ -77,36 +75,25 @@ class TabPFNParams(TypedDict):
 
 
 @register_adapter
-class TabPFNAdapter(TrivialFitFallback, Adapter[TabPFNParams]):
+class TabPFNAdapter(InContextAdapter[TabPFNParams]):
     name = "tabpfn"
-    family = "neural"
     libraries = ("tabpfn", "torch")
-    extra = "tabpfn"
+    extra = package = "tabpfn"
+    local_weights = WEIGHTS
     capabilities = InContextCapabilities(gpu="optional", max_rows=10_000, max_features=500, max_classes=10,
                                          max_cpu_rows=1_000, cpu_switch=settings.TABPFN_ALLOW_CPU_LARGE_DATASET,
                                          cpu_bound="TabPFN's CPU limit of {rows}")
     # n_estimators: tabpfn's DEFAULT_N_ESTIMATORS (tabpfn/preprocessing/ensemble.py), what "auto" means
     # for a v2 checkpoint, written out so records show it. The rest stays tabpfn's default.
     defaults: ClassVar[TabPFNParams] = {"n_estimators": 8}
-    search_space = {}  # used as published: no tuning
     smoke_params = {"n_estimators": 1}
-
-    @classmethod
-    def unavailable_reason(cls, task_type: str | None = None) -> str | None:
-        return missing_extra("tabpfn", cls.extra) or WEIGHTS.unavailable_reason(task_type)
-
-    def make_preprocessor(self):
-        return TreeFramePreprocessor()
 
     def fit(self, X_train, y_train, X_val, y_val) -> None:
         if self.fit_constant_if_trivial(X_train, y_train):
             return
         import torch
 
-        kind = checkpoint_kind(self.task.task_type)
-        path = WEIGHTS.find(kind)
-        if path is None:  # checked before the job started; gone since
-            raise RuntimeError(WEIGHTS.missing_message([kind]))
+        path = self.checkpoint()
         # tabpfn is told which columns are categorical (code_matrix gives their codes) and handles missing
         # values itself.
         cat_indices = [i for i, c in enumerate(X_train.columns) if isinstance(X_train[c].dtype, pd.CategoricalDtype)]
@@ -124,14 +111,9 @@ class TabPFNAdapter(TrivialFitFallback, Adapter[TabPFNParams]):
             raise RuntimeError(f"TabPFN could not load the weights {path}: {type(exc).__name__}: {exc}") from exc
         y = np.asarray(y_train, dtype=int if self.task.is_classification else "float64")
         self.model.fit(code_matrix(X_train), y)
-        # In-context learning: nothing iterates, so there is nothing a deadline could cut.
-        self.ctx.record_end(TrialEnd.CONVERGED, weights=str(path), n_context_rows=len(X_train))
+        self.record_context(path, len(X_train))
 
     def predict_raw(self, X) -> np.ndarray:
         if self._constant is not None:
             return self.constant_output(len(X))
-        matrix = code_matrix(X)
-        if not self.task.is_classification:
-            return np.asarray(self.model.predict(matrix), dtype="float64").ravel()
-        proba = self.model.predict_proba(matrix)
-        return expand_proba(proba, np.asarray(self.model.classes_, dtype=int), self.task.n_classes)
+        return estimator_output(self.model, code_matrix(X), self.task)

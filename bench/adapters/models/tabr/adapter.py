@@ -51,7 +51,13 @@ import numpy as np
 import pandas as pd
 
 from bench.adapters import register_adapter
-from bench.adapters.framework.contract import Adapter, Capabilities, TrivialFitFallback, expand_proba, missing_extra
+from bench.adapters.framework.contract import (
+    Adapter,
+    Capabilities,
+    TrivialFitFallback,
+    estimator_output,
+    missing_extra,
+)
 from bench.adapters.models.realmlp import ImputedFramePreprocessor, quiet_lightning
 from bench.adapters.space import CategoricalParam, FloatParam, IntParam
 
@@ -161,7 +167,4 @@ class TabRAdapter(TrivialFitFallback, Adapter[TabRParams]):
         if self._constant is not None:
             return self.constant_output(len(X))
         with quiet_lightning(), open(os.devnull, "w") as devnull, redirect_stdout(devnull):
-            if not self.task.is_classification:
-                return np.asarray(self.model.predict(X), dtype="float64").ravel()
-            proba = self.model.predict_proba(X)
-        return expand_proba(proba, np.asarray(self.model.classes_, dtype=int), self.task.n_classes)
+            return estimator_output(self.model, X, self.task)
