@@ -7,7 +7,9 @@ The harness drives an adapter like this (see bench.tuning):
 `fit` uses the validation part for early stopping only and reports intermediate validation values
 (per boosting round block / epoch) through `ctx.report`, which raises optuna.TrialPruned to stop.
 
-Heavy libraries (xgboost, torch, ...) are imported inside methods so that listing models stays fast.
+The one method a model implements to predict is `predict_raw`; predict, predict_proba and predictions derive
+from it. Heavy libraries (xgboost, torch, ...) are imported inside methods, or at the top of a model's
+network.py that only a fit imports, so that listing models stays fast.
 """
 
 from __future__ import annotations
