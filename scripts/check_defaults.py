@@ -17,7 +17,7 @@ why: a tiny validation part, few rounds kept, a test part so small that the gap 
 (paired bootstrap over test rows), defaults that differ. Exit code 1 when a flag stays unexplained.
 
 MLP is not compared: there is no "bare library defaults" for it (rtdl_revisiting_models ships a network,
-not a trainer), so any bare loop would be a second copy of bench.adapters.torch_training.
+not a trainer), so any bare loop would be a second copy of bench.adapters.framework.torch_training.
 
     nice -n 10 python scripts/check_defaults.py [--suite DIR] [--models xgboost,lightgbm,catboost]
 """
@@ -103,8 +103,7 @@ def _classification_splits(suite_dir: Path, wanted: set[str]):
 
 
 def compare(ds, split, model: str, threads: int, seed: int, tolerance: float) -> dict:
-    from bench.adapters import get_adapter
-    from bench.adapters.base import TaskInfo
+    from bench.adapters import TaskInfo, get_adapter
     from bench.metrics import score_predictions
     from bench.seeding import job_seed
     from bench.tuning import Budget, Parts, tune
@@ -158,7 +157,7 @@ def _rarest(y_val: np.ndarray, y_train: np.ndarray, n_classes: int) -> int:
 def _harness_predictions(adapter_cls, task, parts, variant, seed: int, threads: int) -> np.ndarray:
     """Test probabilities of the defaults trial, refit exactly as tune() fits it (same seed, no deadline;
     deterministic on CPU): tune() keeps only the scores, and the noise estimate needs the predictions."""
-    from bench.adapters.base import FitContext
+    from bench.adapters import FitContext
 
     model = adapter_cls(task, variant.params, FitContext(seed=seed, threads=threads, device="cpu"))
     pre = model.make_preprocessor()
@@ -170,7 +169,7 @@ def _harness_predictions(adapter_cls, task, parts, variant, seed: int, threads: 
 def bare_fit(model: str, adapter_cls, task, parts, seed: int, threads: int) -> tuple[np.ndarray, dict]:
     """The library's defaults on the training part, no early stopping; the adapter's preprocessed frame
     (its native categorical encoding), so only the training procedure differs."""
-    from bench.adapters.base import expand_proba
+    from bench.adapters import expand_proba
 
     pre = adapter_cls(task).make_preprocessor()
     pre.fit(parts.X_train)

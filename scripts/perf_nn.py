@@ -7,7 +7,7 @@ seed) on the same synthetic binary data:
   bare   the textbook loop: randperm, gather, forward, loss, backward, gradient clipping when the
          adapter's configuration clips, AdamW step, and one validation forward pass per epoch (any
          early-stopping loop needs it); bf16 autocast on CUDA, like the harness.
-  eager  bench.adapters.torch_training.train_network with fast_path="off" (today's eager loop:
+  eager  bench.adapters.framework.torch_training.train_network with fast_path="off" (today's eager loop:
          per-epoch scoring, best-state copy, pruning report).
   fast   train_network with the fast path: "graph" on CUDA (CUDA-graph capture; the mode that really
          ran is printed, with the reason when it fell back), "eager" on CPU (the device-agnostic part:
@@ -32,9 +32,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from bench.adapters import get_adapter
-from bench.adapters.base import FitContext, TaskInfo
-from bench.adapters.torch_training import TrainConfig, train_network
+from bench.adapters import FitContext, TaskInfo, get_adapter
+from bench.adapters.framework.torch_training import TrainConfig, train_network
 
 MODELS = ["mlp", "resnet", "ft_transformer", "mlp_plr", "tabm"]
 GOAL_MODELS = ("mlp", "mlp_plr", "resnet", "tabm")

@@ -71,8 +71,7 @@ def _bare_main(run_dir: str, datasets: str, models: str, threads: str) -> None:
     from bench.execution.resources import thread_environment
 
     os.environ.update(thread_environment(int(threads)))  # the caps a harness worker gets
-    from bench.adapters import get_adapter, resolve_models
-    from bench.adapters.base import FitContext, TaskInfo
+    from bench.adapters import FitContext, TaskInfo, get_adapter, resolve_models
     from bench.datasets import load_cached_dataset
     from bench.metrics import objective_value, score_predictions
     from bench.splits import load_frozen

@@ -30,8 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import optuna
 
-from bench.adapters import get_adapter
-from bench.adapters.base import TaskInfo
+from bench.adapters import TaskInfo, get_adapter
 from bench.seeding import job_seed
 from bench.splits import make_splits
 from bench.suites import load_suite, materialize

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from sklearn.datasets import make_classification, make_regression
 
-from bench.adapters.base import FitContext, TaskInfo
+from bench.adapters import FitContext, TaskInfo
 
 TASKS = {"binary": 2, "multiclass": 3, "regression": 0}
 # Column names XGBoost/LightGBM reject ('[', ':', ',', '<'): every adapter must cope with them.

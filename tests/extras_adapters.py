@@ -3,7 +3,7 @@ sweep workers know it: RealMLP with its smoke settings as defaults, for quick CL
 `realmlp` trains 256 epochs, which takes minutes on a busy 2-core machine)."""
 
 from bench.adapters import register_adapter
-from bench.adapters.realmlp import RealMLPAdapter
+from bench.adapters.models.realmlp import RealMLPAdapter
 
 
 @register_adapter

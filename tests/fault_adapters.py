@@ -36,7 +36,7 @@ class _Prior(Adapter):
             self.value = float(np.mean(y_train))
         self.ctx.record_end(TrialEnd.CONVERGED)
 
-    def _predict_raw(self, X):
+    def predict_raw(self, X):
         n = len(X)
         return np.tile(self.value, (n, 1)) if self.task.is_classification else np.full(n, self.value)
 
@@ -69,8 +69,8 @@ class HangingAdapter(_Prior):
 class NanAdapter(_Prior):
     name = "test_nan"
 
-    def _predict_raw(self, X):
-        out = super()._predict_raw(X)
+    def predict_raw(self, X):
+        out = super().predict_raw(X)
         return np.full_like(out, np.nan, dtype="float64")
 
 
@@ -239,7 +239,7 @@ class ResumeProbe(_Prior):
             grad = self._out(X) - target
             self.w -= self.params["lr"] * (X.T @ grad / len(X) + self.params["l2"] * self.w)
             self.b -= self.params["lr"] * grad.mean(axis=0)
-            value = objective_value(self.task.task_type, y_val, self._predict_raw(Xv), self.task.n_classes)
+            value = objective_value(self.task.task_type, y_val, self.predict_raw(Xv), self.task.n_classes)
             self.ctx.report_value(epoch, value)
             better = best is None or (value > best[0] if self.task.objective.higher_is_better else value < best[0])
             if better:
@@ -255,6 +255,6 @@ class ResumeProbe(_Prior):
         e = np.exp(z - z.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
 
-    def _predict_raw(self, X):
+    def predict_raw(self, X):
         out = self._out(np.asarray(X, dtype="float64"))
         return out if self.task.is_classification else out[:, 0]

@@ -8,13 +8,14 @@ first) in exactly one way, and the check must name that contract.
 from __future__ import annotations
 
 import importlib.util
+import typing
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
 from bench.adapters import Capabilities, load_adapters
-from bench.adapters.lightgbm_adapter import LightGBMAdapter
+from bench.adapters.models.lightgbm import LightGBMAdapter
 from bench.adapters.space import FloatParam
 from bench.datasets import TASK_TYPES
 from bench.metrics import score_predictions
@@ -32,7 +33,7 @@ def _random_tabpfn_weights(folder, monkeypatch) -> None:
     (tests/tabpfn_checkpoint.py). Without tabpfn installed the model is unavailable and not run."""
     if importlib.util.find_spec("tabpfn") is None:
         return
-    from bench.adapters.tabpfn_adapter import WEIGHTS_ENV
+    from bench.adapters.models.tabpfn import WEIGHTS_ENV
     from tests.tabpfn_checkpoint import write_random_checkpoint
 
     for kind in ("classifier", "regressor"):
@@ -74,6 +75,28 @@ def test_builtin_adapter_keeps_the_contract(name, tmp_path_factory, tmp_path, mo
     assert not list(tmp_path.iterdir())
 
 
+def _params_type(cls):
+    """The TypedDict an adapter class is parametrized with (`class X(Adapter[XParams])`), or None."""
+    for klass in cls.__mro__:
+        for base in getattr(klass, "__orig_bases__", ()):
+            args = typing.get_args(base)
+            if args and typing.is_typeddict(args[0]):
+                return args[0]
+    return None
+
+
+@pytest.mark.parametrize("name", BUILTINS)
+def test_builtin_adapter_types_its_params_with_exactly_the_keys_of_its_defaults(name):
+    """Every built-in model's params are a TypedDict (so mypy checks each self.params[...] access), and
+    its defaults for every task type hold all its required keys and nothing else."""
+    cls = load_adapters()[name]
+    params = _params_type(cls)
+    assert params is not None, f"{cls.__qualname__} is not declared as Adapter[SomeParams]"
+    for task_type in cls.capabilities.task_types:
+        keys = set(cls.defaults_for(task_type))
+        assert params.__required_keys__ <= keys <= params.__required_keys__ | params.__optional_keys__, task_type
+
+
 def test_a_passing_adapter_reports_what_was_checked():
     report = check_adapter(PriorAdapter)
     assert set(report.passed) == set(TASK_TYPES) and not report.refused
@@ -90,8 +113,8 @@ def test_unsupported_task_types_become_skipped_records_and_limits_refuse():
 # --- broken adapters: each breaks one contract ------------------------------------------------
 
 class ProbaNotSummingToOne(PriorAdapter):
-    def _predict_raw(self, X):
-        out = super()._predict_raw(X)
+    def predict_raw(self, X):
+        out = super().predict_raw(X)
         return 0.9 * out if self.task.is_classification else out
 
 
@@ -102,16 +125,16 @@ class MissingClassColumn(PriorAdapter):
         super().fit(X_train, y_train, X_val, y_val)
         self.seen = np.unique(y_train)
 
-    def _predict_raw(self, X):
-        out = super()._predict_raw(X)
+    def predict_raw(self, X):
+        out = super().predict_raw(X)
         if not self.task.is_classification:
             return out
         return out[:, self.seen] / out[:, self.seen].sum(axis=1, keepdims=True)  # like a model's classes_
 
 
 class OneRowShort(PriorAdapter):
-    def _predict_raw(self, X):
-        return super()._predict_raw(X)[:-1]
+    def predict_raw(self, X):
+        return super().predict_raw(X)[:-1]
 
 
 class UnseededNoise(PriorAdapter):
@@ -248,7 +271,7 @@ class _ReportsAKeptIteration(PriorAdapter):
     offset: float | None = 0.0
 
     def fit(self, X_train, y_train, X_val, y_val):
-        from bench.adapters.early_stopping import stopping_metric
+        from bench.adapters.framework.early_stopping import stopping_metric
 
         super().fit(X_train, y_train, X_val, y_val)
         metric = stopping_metric(self.task.task_type)
@@ -378,16 +401,41 @@ def test_unknown_task_type_is_a_caller_error():
         check_adapter(PriorAdapter, task_types=["ranking"])
 
 
+def test_an_adapter_written_for_the_old_name_predict_raw_still_passes_with_a_deprecation_warning():
+    """`_predict_raw` was renamed `predict_raw`; an adapter that still defines the old name keeps working for
+    one release (the base class uses it as predict_raw) and says so when its class is defined."""
+    from bench.adapters import Adapter
+
+    with pytest.warns(DeprecationWarning, match="defines _predict_raw, which is now called predict_raw"):
+        class OldStylePrior(Adapter):
+            name = "old_style_prior"
+            family = "baseline"
+            capabilities = Capabilities(task_types=("binary", "multiclass"))
+
+            def make_preprocessor(self):
+                return MatrixPreprocessor()
+
+            def fit(self, X_train, y_train, X_val, y_val):
+                counts = np.bincount(y_train, minlength=self.task.n_classes) + 1.0
+                self.prior = counts / counts.sum()
+                self.ctx.record_end(TrialEnd.CONVERGED)
+
+            def _predict_raw(self, X):
+                return np.tile(self.prior, (len(X), 1))
+
+    assert set(check_adapter(OldStylePrior, trials=1).passed) == {"binary", "multiclass"}
+
+
 def test_the_readme_example_adapter_passes(monkeypatch):
     """The one-file adapter in README.md ("Add your model in one file") is complete and correct."""
     import re
     from pathlib import Path
 
-    import bench.adapters
+    import bench.adapters.framework.registry as registry
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     code = re.search(r"```python\n(# my_models/knn.py\n.*?)```", readme, re.S).group(1)
-    monkeypatch.setattr(bench.adapters, "_REGISTRY", dict(bench.adapters._REGISTRY))  # keep "my_knn" local
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))  # keep "my_knn" local
     namespace = {"__name__": "readme_example"}
     exec(compile(code, "README.md", "exec"), namespace)
     report = check_adapter(namespace["KNNAdapter"])

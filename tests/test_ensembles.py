@@ -9,8 +9,7 @@ import optuna
 import pytest
 from scipy.stats import rankdata
 
-from bench.adapters import get_adapter
-from bench.adapters.base import TaskInfo
+from bench.adapters import TaskInfo, get_adapter
 from bench.execution.ensembles import load_members, plan_entries, split_test_labels
 from bench.metrics import objective_value, score_predictions
 from bench.records.schema import validate_record

@@ -12,9 +12,8 @@ import time
 import numpy as np
 import pytest
 
-from bench.adapters import get_adapter
-from bench.adapters.base import FitContext
-from bench.adapters.early_stopping import MIN_ITERATIONS
+from bench.adapters import FitContext, get_adapter
+from bench.adapters.framework.early_stopping import MIN_ITERATIONS
 from bench.metrics import score_predictions
 from tests.adapter_helpers import check_output, fit_predict, make_data
 
@@ -55,7 +54,7 @@ def test_extra_trees_regression_does_not_depend_on_the_targets_unit():
 
 @needs["ebm"]
 def test_ebm_deadline_callback_is_picklable_and_fires_once_the_deadline_passed():
-    from bench.adapters.ebm import DeadlineCallback
+    from bench.adapters.models.ebm import DeadlineCallback
 
     later, earlier = DeadlineCallback(time.monotonic() + 60), DeadlineCallback(time.monotonic() - 1)
     assert pickle.loads(pickle.dumps(later))(0, 1, True, 0.5) is False  # EBM runs bags in worker processes
@@ -125,7 +124,7 @@ def test_tabr_reports_the_objective_on_the_validation_part(task_type, metric):
 
 @needs["tabr"]
 def test_tabr_frame_one_hot_encodes_categoricals_with_a_missing_or_unseen_column():
-    from bench.adapters.tabr import TabRFramePreprocessor
+    from bench.adapters.models.tabr.adapter import TabRFramePreprocessor
 
     X, y, tr, va, te = make_data("binary", n=200)
     pre = TabRFramePreprocessor().fit(X.iloc[tr])

@@ -1,4 +1,4 @@
-"""The fast path of the shared training loop (bench.adapters.torch_fast) on CPU: what it computes is
+"""The fast path of the shared training loop (bench.adapters.framework.torch_fast) on CPU: what it computes is
 exactly what the eager loop computes (same seeds, bit-identical here), the switch and its override,
 and the fallbacks of a CUDA-graph capture or a torch.compile that fails (simulated: capture itself
 needs CUDA, tests/test_fast_path_cuda.py runs it where there is a GPU)."""
@@ -12,9 +12,9 @@ import optuna
 import pytest
 import torch
 
-from bench.adapters import get_adapter, torch_fast
-from bench.adapters.base import FitContext
-from bench.adapters.torch_training import FAST_PATH_ENV, TrainConfig, resolve_fast_path
+from bench.adapters import FitContext, get_adapter
+from bench.adapters.framework import torch_fast
+from bench.adapters.framework.torch_training import FAST_PATH_ENV, TrainConfig, resolve_fast_path
 from bench.metrics import epoch_scores, score_predictions
 
 from .adapter_helpers import TASKS, fit_predict, make_data

@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.adapters import get_adapter
-from bench.adapters.base import FitContext
+from bench.adapters import FitContext, get_adapter
 from bench.metrics import objective_value
 
 from .adapter_helpers import TASKS, fit_predict, make_data

@@ -16,13 +16,13 @@ import optuna
 import pandas as pd
 import pytest
 
-from bench.adapters import _REGISTRY
-from bench.adapters.base import FitContext
-from bench.adapters.catboost_adapter import CatBoostAdapter
-from bench.adapters.early_stopping import MIN_ITERATIONS, stopping_metric
-from bench.adapters.lightgbm_adapter import LightGBMAdapter
+from bench.adapters import FitContext
+from bench.adapters.framework.early_stopping import MIN_ITERATIONS, stopping_metric
+from bench.adapters.framework.registry import _REGISTRY
+from bench.adapters.models.catboost import CatBoostAdapter
+from bench.adapters.models.lightgbm import LightGBMAdapter
+from bench.adapters.models.xgboost import XGBoostAdapter
 from bench.adapters.space import invalid_values, suggest_params
-from bench.adapters.xgboost_adapter import XGBoostAdapter
 from bench.metrics import objective_value, score_predictions
 
 from .adapter_helpers import TASKS, check_output, fit_predict, make_data
@@ -263,8 +263,8 @@ def test_anneal_end_to_end(name, anneal):
 
 
 def test_listing_models_does_not_import_the_libraries():
-    code = ("import sys, bench.adapters.xgboost_adapter, bench.adapters.lightgbm_adapter, "
-            "bench.adapters.catboost_adapter; sys.exit(any(m in sys.modules for m in "
+    code = ("import sys, bench.adapters.models.xgboost, bench.adapters.models.lightgbm, "
+            "bench.adapters.models.catboost; sys.exit(any(m in sys.modules for m in "
             "('xgboost', 'lightgbm', 'catboost')))")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
@@ -297,9 +297,9 @@ class _FakeGPUCatBoost:
 def test_catboost_on_gpu_caps_iterations_at_a_deadline(seconds_left, pace, cap, end, monkeypatch):
     from catboost import Pool
 
-    import bench.adapters.catboost_adapter as cb
-    from bench.adapters.base import TaskInfo
-    from bench.adapters.early_stopping import StoppingMonitor
+    import bench.adapters.models.catboost as cb
+    from bench.adapters import TaskInfo
+    from bench.adapters.framework.early_stopping import StoppingMonitor
 
     X = pd.DataFrame({"a": np.arange(10.0)})
     train = Pool(X, np.arange(10) % 2)

@@ -11,8 +11,7 @@ import warnings
 import numpy as np
 import pytest
 
-from bench.adapters import get_adapter
-from bench.adapters.base import FitContext, TaskInfo
+from bench.adapters import FitContext, TaskInfo, get_adapter
 from bench.adapters.space import FloatParam, IntParam
 
 from .adapter_helpers import TASKS, fit_predict, make_data
@@ -35,7 +34,7 @@ def test_catboost_gpu_parameters_pass_catboosts_own_gpu_checks(task_type):
         pytest.skip("this CatBoost version has no parameter check to call")
     import numpy as np
 
-    from bench.adapters.early_stopping import StoppingMonitor
+    from bench.adapters.framework.early_stopping import StoppingMonitor
 
     cls = get_adapter("catboost")
     for params in [{}, *_corners(cls.search_space_for(task_type))]:

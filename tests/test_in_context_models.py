@@ -14,9 +14,8 @@ import os
 import numpy as np
 import pytest
 
-from bench.adapters import get_adapter
-from bench.adapters.base import FitContext
-from bench.adapters.in_context import ALLOW_CPU_ENV, hf_hub_cache
+from bench.adapters import FitContext, get_adapter
+from bench.adapters.framework.in_context import ALLOW_CPU_ENV, hf_hub_cache
 from bench.execution.runner import run_local
 from tests.adapter_helpers import check_output, fit_predict, make_data
 from tests.test_runner import _jobs
@@ -93,9 +92,9 @@ def test_without_weights_the_reason_says_where_it_looked_and_what_to_do(model, t
 @pytest.mark.parametrize("model", MODELS)
 def test_the_hugging_face_cache_is_found_without_importing_the_hub(model, tmp_path, monkeypatch):
     """A connected machine's earlier download, in huggingface_hub's cache layout, is used as it is."""
-    from bench.adapters import tabdpt_adapter, tabicl_adapter
+    from bench.adapters.models import tabdpt, tabicl
 
-    weights = {"tabicl": tabicl_adapter.WEIGHTS, "tabdpt": tabdpt_adapter.WEIGHTS}[model]
+    weights = {"tabicl": tabicl.WEIGHTS, "tabdpt": tabdpt.WEIGHTS}[model]
     monkeypatch.delenv(ENV[model], raising=False)
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
@@ -109,8 +108,8 @@ def test_the_hugging_face_cache_is_found_without_importing_the_hub(model, tmp_pa
 
 
 def test_a_single_file_serves_the_task_its_name_says(tmp_path, monkeypatch):
-    from bench.adapters.tabdpt_adapter import WEIGHTS as TABDPT
-    from bench.adapters.tabicl_adapter import WEIGHTS as TABICL
+    from bench.adapters.models.tabdpt import WEIGHTS as TABDPT
+    from bench.adapters.models.tabicl import WEIGHTS as TABICL
 
     clf = tmp_path / "tabicl-classifier-v2-20260212.ckpt"
     clf.write_bytes(b"")

@@ -7,8 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from bench.adapters import get_adapter
-from bench.adapters.base import TaskInfo
+from bench.adapters import TaskInfo, get_adapter
 from bench.errors import SuiteFormatError
 from bench.execution.jobs import execute_job
 from bench.execution.sweep import SweepConfig, plan_jobs
@@ -117,7 +116,7 @@ def test_one_inner_fold_is_exactly_the_holdout_protocol(make_ds, task_type):
     ds = make_ds(task_type, n=200)
     parts, task, xgb = _parts(ds), TaskInfo(ds.task_type, ds.n_classes), get_adapter("xgboost")
     out = _tune(xgb, task, parts, inner_folds=1)
-    from bench.adapters.base import FitContext
+    from bench.adapters import FitContext
 
     model = xgb(task, None, FitContext(seed=3, threads=1))
     pre = model.make_preprocessor().fit(parts.X_train)

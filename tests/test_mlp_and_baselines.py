@@ -9,11 +9,11 @@ import numpy as np
 import optuna
 import pytest
 
-from bench.adapters import _REGISTRY
-from bench.adapters.base import FitContext
-from bench.adapters.baselines import DummyAdapter, LinearAdapter, RandomForestAdapter
-from bench.adapters.early_stopping import MIN_ITERATIONS
-from bench.adapters.mlp import MLPAdapter
+from bench.adapters import FitContext
+from bench.adapters.framework.early_stopping import MIN_ITERATIONS
+from bench.adapters.framework.registry import _REGISTRY
+from bench.adapters.models.baselines import DummyAdapter, LinearAdapter, RandomForestAdapter
+from bench.adapters.models.mlp import MLPAdapter
 from bench.adapters.space import invalid_values, suggest_params
 from bench.metrics import objective_value, score_predictions
 
@@ -198,7 +198,7 @@ class DeadlineAfter(FitContext):
 
 
 def test_random_forest_grows_in_chunks_and_stops_at_the_deadline(datasets):
-    from bench.adapters.baselines import trees_per_chunk
+    from bench.adapters.models.baselines import trees_per_chunk
 
     X, y, tr, va, te = datasets["binary"]
     full, full_pred, _ = fit_fast("random_forest", "binary", datasets["binary"], params={"n_estimators": 40})
@@ -229,5 +229,5 @@ def test_linear_and_dummy_say_how_they_ended(datasets):
 
 
 def test_importing_the_mlp_module_does_not_import_torch():
-    code = "import sys, bench.adapters.mlp, bench.adapters.baselines; sys.exit('torch' in sys.modules)"
+    code = "import sys, bench.adapters.models.mlp, bench.adapters.models.baselines; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

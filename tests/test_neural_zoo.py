@@ -10,8 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from bench.adapters import get_adapter
-from bench.adapters.base import FitContext, TaskInfo
+from bench.adapters import FitContext, TaskInfo, get_adapter
 from bench.adapters.space import invalid_values, suggest_params
 from bench.metrics import objective_value, score_predictions
 from bench.preprocessing import NumCatPreprocessor
@@ -163,3 +162,16 @@ def test_ft_transformer_does_not_decay_embeddings_or_norms():
         if "embeddings" in name or "normalization" in name or name.endswith(".bias"):
             assert id(p) not in decayed, name
     assert decayed  # the attention and FFN weights are decayed
+
+
+def test_the_training_parameters_are_train_configs_fields_with_its_defaults():
+    """TrainingParams (the params type every neural adapter extends) and TrainConfig (what the loop reads)
+    name the same settings, and TRAINING_DEFAULTS are TrainConfig's defaults."""
+    from dataclasses import fields
+
+    from bench.adapters.framework.neural_base import TRAINING_DEFAULTS, TrainConfig, TrainingParams
+
+    assert set(TrainingParams.__required_keys__) <= {f.name for f in fields(TrainConfig)}
+    assert set(TRAINING_DEFAULTS) == set(TrainingParams.__required_keys__)
+    assert TrainConfig.from_params(TRAINING_DEFAULTS) == TrainConfig()
+

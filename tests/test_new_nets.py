@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.adapters import get_adapter
-from bench.adapters.base import FitContext, TaskInfo
+from bench.adapters import FitContext, TaskInfo, get_adapter
 from bench.metrics import objective_value, score_predictions
 
 from .adapter_helpers import TASKS, check_output, fit_predict, make_data
@@ -47,7 +46,7 @@ def test_learns_and_outputs_valid_predictions(name, task_type, datasets):
 # --- ModernNCA -----------------------------------------------------------------------------------
 
 def _nca_net(task_type="multiclass", n=12, sample_rate=1.0, seed=0):
-    from bench.adapters.modern_nca import ModernNCANet
+    from bench.adapters.models.modern_nca.network import ModernNCANet
 
     rng = np.random.default_rng(seed)
     X = (rng.normal(size=(n, 3)).astype(np.float32), rng.integers(0, 3, size=(n, 1)))
@@ -109,7 +108,7 @@ def test_modern_nca_samples_a_share_of_the_other_rows_per_batch():
 
 @pytest.mark.parametrize("task_type", ["multiclass", "regression"])
 def test_modern_nca_inference_is_the_softmax_neighbour_average_over_all_training_rows(task_type, monkeypatch):
-    import bench.adapters.modern_nca as nca
+    import bench.adapters.models.modern_nca.network as nca
 
     monkeypatch.setattr(nca, "PAIRS_PER_CHUNK", 25)  # 2 query rows per chunk: the chunking is exercised
     net, X, labels = _nca_net(task_type, n=12)
@@ -142,7 +141,8 @@ def test_modern_nca_regression_predictions_are_neighbour_averages_of_the_targets
 # --- ExcelFormer ---------------------------------------------------------------------------------
 
 def test_excelformer_orders_features_by_mutual_information_on_the_training_part():
-    from bench.adapters.excelformer import MIOrderedFeatures, feature_order, semi_permeable_mask
+    from bench.adapters.models.excelformer.adapter import MIOrderedFeatures, feature_order
+    from bench.adapters.models.excelformer.network import semi_permeable_mask
 
     assert feature_order(np.array([0.1, 0.5, 0.0, 0.3])).tolist() == [1, 3, 0, 2]
     allowed = semi_permeable_mask(4).numpy()
@@ -160,7 +160,7 @@ def test_excelformer_orders_features_by_mutual_information_on_the_training_part(
 
 
 def _excel_net(n_features=5, d_out=3):
-    from bench.adapters.excelformer import ExcelFormerNet
+    from bench.adapters.models.excelformer.network import ExcelFormerNet
 
     torch.manual_seed(0)
     return ExcelFormerNet(n_features, d_out, np.array([0.4, 0.3, 0.2, 0.1, 0.0]), n_layers=2, d_token=8, n_heads=2,
@@ -180,7 +180,7 @@ def test_excelformer_attention_is_semi_permeable():
 
 
 def test_mixing_keeps_exact_shares_and_takes_the_rest_from_the_partner():
-    from bench.adapters.excelformer import mix_rows
+    from bench.adapters.models.excelformer.network import mix_rows
 
     torch.manual_seed(1)
     x = torch.arange(40, dtype=torch.float32).reshape(4, 10)
@@ -195,7 +195,7 @@ def test_mixing_keeps_exact_shares_and_takes_the_rest_from_the_partner():
 
 @pytest.mark.parametrize("mix_type", ["feat_mix", "hidden_mix"])
 def test_mixed_targets_are_weighted_by_the_kept_information(mix_type):
-    from bench.adapters.excelformer import mix_rows, mixup_loss
+    from bench.adapters.models.excelformer.network import mix_rows, mixup_loss
 
     net = _excel_net()
     x, share = torch.randn(6, 5), torch.rand(6)
@@ -227,7 +227,8 @@ def test_mixed_targets_are_weighted_by_the_kept_information(mix_type):
 # --- GrowNet -------------------------------------------------------------------------------------
 
 def _grownet_fit(task_type, X, y, **params):
-    from bench.adapters.grownet import GrowNetAdapter, train_grownet
+    from bench.adapters.models.grownet import GrowNetAdapter
+    from bench.adapters.models.grownet.network import train_grownet
 
     task = TaskInfo(task_type, 3 if task_type == "multiclass" else 0)
     ctx = FitContext(seed=0)
@@ -304,7 +305,7 @@ def test_grownet_each_added_stage_reduces_the_training_loss(task_type):
 
 
 def test_grownet_newton_objective_is_minimized_by_the_newton_step():
-    from bench.adapters.grownet import newton_objective
+    from bench.adapters.models.grownet.network import newton_objective
 
     F = torch.tensor([[0.2, -0.4, 1.0], [0.0, 0.0, 0.0]])
     target = torch.tensor([1, 2])
@@ -332,7 +333,7 @@ def test_grownet_keeps_the_stage_with_the_lowest_validation_log_loss(datasets, m
     two pick different stages, and the kept one is log loss's, its value is best_val_score, and the
     returned model scores it. The validation predictions of every stage are taken where the shared loop
     hands them to the stopping protocol."""
-    from bench.adapters.early_stopping import StoppingMonitor
+    from bench.adapters.framework.early_stopping import StoppingMonitor
 
     X, y, tr, va, te = datasets["binary"]
     per_stage = []
@@ -361,8 +362,8 @@ def test_grownet_keeps_the_stage_with_the_lowest_validation_log_loss(datasets, m
 def test_excelformer_trains_with_the_authors_schedule_and_batch_size(datasets, monkeypatch):
     """The authors' run_default_config_excel.py: 10 epochs of linear warm-up, then CosineAnnealingLR
     (T_max = 490) stepped once per epoch; batch size by feature count. The loop sets each epoch's lr."""
-    from bench.adapters.excelformer import ExcelFormerAdapter, authors_batch_size
-    from bench.adapters.torch_training import TrainConfig, TrainingRun
+    from bench.adapters.framework.torch_training import TrainConfig, TrainingRun
+    from bench.adapters.models.excelformer.adapter import ExcelFormerAdapter, authors_batch_size
 
     defaults = ExcelFormerAdapter.defaults
     assert (defaults["max_epochs"], defaults["patience"], defaults["lr"]) == (500, 200, 1e-4)

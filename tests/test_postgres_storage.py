@@ -33,7 +33,7 @@ def postgres():
 
 
 def _tune_in_process(url: str, study_name: str, tuner: str, trials: int, barrier) -> None:
-    from bench.adapters.base import TaskInfo
+    from bench.adapters import TaskInfo
     from bench.datasets import make_dataset
     from bench.tuning import Budget, tune
     from tests.conftest import synthetic_frame

@@ -7,9 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.adapters import get_adapter
-from bench.adapters.base import FitContext, TaskInfo
-from bench.adapters.realmlp import HIDDEN_SIZES, ImputedFramePreprocessor, RealMLPAdapter
+from bench.adapters import FitContext, TaskInfo, get_adapter
+from bench.adapters.models.realmlp import HIDDEN_SIZES, ImputedFramePreprocessor, RealMLPAdapter
 from bench.adapters.space import invalid_values
 from bench.metrics import score_predictions
 from bench.tuning import Budget, Parts, tune

@@ -19,8 +19,7 @@ from pathlib import Path
 
 import optuna
 
-from bench.adapters import get_adapter
-from bench.adapters.base import TaskInfo
+from bench.adapters import TaskInfo, get_adapter
 from bench.tuning import Budget, tune
 from tests.cli_helpers import without
 from tests.test_tuning import _parts

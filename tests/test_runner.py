@@ -67,7 +67,7 @@ def test_partial_record_file_is_not_read_as_valid(make_ds, tmp_path):
 
 def test_entry_point_adapters_are_registered(monkeypatch):
     """Outside packages register through the `bench.adapters` entry-point group."""
-    import bench.adapters as registry
+    import bench.adapters.framework.registry as registry
 
     class FakeEntryPoint:
         name = "ep_model"

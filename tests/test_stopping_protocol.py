@@ -1,4 +1,4 @@
-"""One stopping protocol, one precedence (bench.adapters.early_stopping): every iterative family ends the
+"""One stopping protocol, one precedence (bench.adapters.framework.early_stopping): every iterative family ends the
 same scripted run the same way.
 
 The scripted run: the validation values of a curve that improves until iteration 25 and then worsens,
@@ -16,9 +16,8 @@ import math
 import numpy as np
 import pytest
 
-from bench.adapters import get_adapter
-from bench.adapters.base import FitContext, TaskInfo
-from bench.adapters.early_stopping import StoppingMonitor, end_reason
+from bench.adapters import FitContext, TaskInfo, get_adapter
+from bench.adapters.framework.early_stopping import StoppingMonitor, end_reason
 from bench.vocabulary import TrialEnd
 
 from .adapter_helpers import fit_predict, make_data

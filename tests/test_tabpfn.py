@@ -11,9 +11,8 @@ import importlib.util
 import numpy as np
 import pytest
 
-from bench.adapters import get_adapter
-from bench.adapters.base import FitContext
-from bench.adapters.tabpfn_adapter import ALLOW_CPU_ENV, WEIGHTS_ENV, TabPFNAdapter, find_weights
+from bench.adapters import FitContext, get_adapter
+from bench.adapters.models.tabpfn import ALLOW_CPU_ENV, WEIGHTS, WEIGHTS_ENV, TabPFNAdapter
 from bench.analysis.leaderboard import compute
 from bench.execution.runner import run_local
 from tests.adapter_helpers import check_output, fit_predict, make_data
@@ -54,7 +53,7 @@ def test_without_weights_the_reason_says_where_it_looked_and_what_to_do(no_weigh
         reason = TabPFNAdapter.unavailable_reason(task_type)
         assert str(no_weights) in reason and WEIGHTS_ENV in reason and "not downloaded" in reason
     assert "regressor" in TabPFNAdapter.unavailable_reason("regression")
-    assert find_weights("classifier") is None
+    assert WEIGHTS.find("classifier") is None
 
 
 @needs_tabpfn
@@ -140,11 +139,11 @@ def test_documented_limits_are_capabilities(monkeypatch):
 def test_without_the_variable_tabpfns_own_cache_folder_is_used(tmp_path, monkeypatch):
     monkeypatch.delenv(WEIGHTS_ENV, raising=False)
     monkeypatch.setenv("TABPFN_MODEL_CACHE_DIR", str(tmp_path))
-    assert find_weights("regressor") is None
+    assert WEIGHTS.find("regressor") is None
     (tmp_path / "tabpfn-v2-regressor.ckpt").write_bytes(b"")  # found by name; loading is tested above
     (tmp_path / ".tabpfn-v2-classifier.ckpt.lock").write_bytes(b"")  # a download lock is no checkpoint
-    assert find_weights("regressor") == tmp_path / "tabpfn-v2-regressor.ckpt"
-    assert find_weights("classifier") is None
+    assert WEIGHTS.find("regressor") == tmp_path / "tabpfn-v2-regressor.ckpt"
+    assert WEIGHTS.find("classifier") is None
     if importlib.util.find_spec("tabpfn") is not None:
         reason = TabPFNAdapter.unavailable_reason("binary")
         assert str(tmp_path) in reason and f"{WEIGHTS_ENV} is not set" in reason

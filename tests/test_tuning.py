@@ -2,8 +2,7 @@ import numpy as np
 import optuna
 import pytest
 
-from bench.adapters import get_adapter
-from bench.adapters.base import TaskInfo
+from bench.adapters import TaskInfo, get_adapter
 from bench.tuning import Budget, Parts, tune
 from tests import fault_adapters
 

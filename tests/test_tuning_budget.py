@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.adapters.base import TaskInfo
+from bench.adapters import TaskInfo
 from bench.errors import BenchError
 from bench.execution.jobs import execute_job
 from bench.execution.sweep import SweepConfig, plan_jobs

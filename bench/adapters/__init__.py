@@ -1,99 +1,28 @@
-"""Adapter registry: built-ins and models from other packages through the `bench.adapters` entry points.
+"""Adapters: one interface for every model family, the shared training machinery, and the model zoo.
 
-To add a model: write one file with an `Adapter` subclass decorated with `@register_adapter`, then
-either add its module to BUILTIN_MODULES (in this repo) or, in your own package, declare
-    [project.entry-points."bench.adapters"]
-    my_model = "my_package.my_adapter"
-The entry point may name a module (imported, its decorators register) or an Adapter class.
-For quick experiments without packaging, BENCH_ADAPTER_MODULES="mod_a:mod_b" imports extra modules
-(worker processes inherit the variable, so the models run in sweeps too).
+    bench/adapters/__init__.py   what outside code and plug-in adapters import (this module)
+    bench/adapters/space.py      search-space parameters (FloatParam, IntParam, CategoricalParam)
+    bench/adapters/framework/    the contract (Adapter, FitContext, ...), the registry, the stopping
+                                 protocol, and the loops and base classes models share
+    bench/adapters/models/       one module per model (a folder for a large one), named as --models names it
+
+A new model needs only the names below: see README.md, "Add your model in one file".
 """
 
-from __future__ import annotations
-
-import importlib
-import logging
-from importlib.metadata import entry_points
-
-from bench import settings
-from bench.adapters.base import Adapter, Capabilities, FitContext, TaskInfo, expand_proba  # noqa: F401
-from bench.errors import BenchError
-
-ENTRY_POINT_GROUP = "bench.adapters"
-BUILTIN_MODULES = (
-    "bench.adapters.baselines",
-    "bench.adapters.xgboost_adapter",
-    "bench.adapters.lightgbm_adapter",
-    "bench.adapters.catboost_adapter",
-    "bench.adapters.mlp",
-    "bench.adapters.resnet",
-    "bench.adapters.ft_transformer",
-    "bench.adapters.mlp_plr",
-    "bench.adapters.tabm_adapter",
-    "bench.adapters.knn",
-    "bench.adapters.extra_trees",
-    "bench.adapters.modern_nca",
-    "bench.adapters.excelformer",
-    "bench.adapters.grownet",
-    # Optional extras: these modules import without their libraries; the models then report unavailable.
-    "bench.adapters.realmlp",
-    "bench.adapters.tabpfn_adapter",
-    "bench.adapters.tabr",
-    "bench.adapters.tabnet",
-    "bench.adapters.ebm",
-    "bench.adapters.tabicl_adapter",
-    "bench.adapters.tabdpt_adapter",
+from bench.adapters.framework.context import FitContext, TaskInfo
+from bench.adapters.framework.contract import FAMILIES, Adapter, Capabilities, expand_proba, missing_extra
+from bench.adapters.framework.registry import (
+    BUILTIN_MODULES,
+    ENTRY_POINT_GROUP,
+    get_adapter,
+    load_adapters,
+    register_adapter,
+    resolve_models,
 )
+from bench.adapters.space import CategoricalParam, FloatParam, IntParam, Param
 
-_REGISTRY: dict[str, type[Adapter]] = {}
-_loaded = False
-log = logging.getLogger(__name__)
-
-
-def register_adapter(cls: type[Adapter]) -> type[Adapter]:
-    name = getattr(cls, "name", None)
-    if not name or not isinstance(name, str):
-        raise TypeError(f"{cls.__qualname__} needs a class attribute `name`")
-    existing = _REGISTRY.get(name)
-    if existing is not None and existing.__qualname__ != cls.__qualname__:
-        raise BenchError(f"two adapters are named '{name}': {existing.__module__} and {cls.__module__}")
-    _REGISTRY[name] = cls
-    return cls
-
-
-def load_adapters() -> dict[str, type[Adapter]]:
-    global _loaded
-    if not _loaded:
-        extra = settings.ADAPTER_MODULES.items()
-        for module in (*BUILTIN_MODULES, *extra):
-            try:
-                importlib.import_module(module)
-            except ModuleNotFoundError as exc:
-                if module in BUILTIN_MODULES:
-                    raise
-                raise BenchError(f"BENCH_ADAPTER_MODULES names '{module}', which cannot be imported: {exc}")
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            try:
-                obj = ep.load()
-            except Exception as exc:  # a broken plug-in must not take the built-ins down
-                log.warning("adapter entry point '%s' failed to load: %s", ep.name, exc)
-                continue
-            if isinstance(obj, type) and issubclass(obj, Adapter):
-                register_adapter(obj)
-        _loaded = True  # only once everything imported: a failed import is retried, not hidden
-    return dict(_REGISTRY)
-
-
-def get_adapter(name: str) -> type[Adapter]:
-    adapters = load_adapters()
-    if name not in adapters:
-        raise BenchError(f"unknown model '{name}'. Valid models: {', '.join(sorted(adapters))}")
-    return adapters[name]
-
-
-def resolve_models(names: list[str]) -> list[type[Adapter]]:
-    adapters = load_adapters()
-    unknown = [n for n in names if n not in adapters]
-    if unknown:
-        raise BenchError(f"unknown model(s) {', '.join(unknown)}. Valid models: {', '.join(sorted(adapters))}")
-    return [adapters[n] for n in names]
+__all__ = [
+    "FAMILIES", "Adapter", "Capabilities", "FitContext", "TaskInfo", "expand_proba", "missing_extra",
+    "BUILTIN_MODULES", "ENTRY_POINT_GROUP", "get_adapter", "load_adapters", "register_adapter", "resolve_models",
+    "CategoricalParam", "FloatParam", "IntParam", "Param",
+]

@@ -8,7 +8,7 @@ Keeping spaces as data (not code inside an objective) lets the harness print, ch
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any, Mapping, Union
 
 import optuna
 
@@ -55,16 +55,16 @@ class CategoricalParam:
 Param = Union[FloatParam, IntParam, CategoricalParam]
 
 
-def suggest_params(trial: optuna.Trial, space: dict[str, Param]) -> dict[str, Any]:
+def suggest_params(trial: optuna.Trial, space: Mapping[str, Param]) -> dict[str, Any]:
     return {name: spec.suggest(trial, name) for name, spec in space.items()}
 
 
-def invalid_values(space: dict[str, Param], values: dict[str, Any]) -> list[str]:
+def invalid_values(space: Mapping[str, Param], values: Mapping[str, Any]) -> list[str]:
     """Names of values outside their declared range; empty when all are valid."""
     return [k for k, v in values.items() if k in space and not space[k].contains(v)]
 
 
-def describe(space: dict[str, Param]) -> dict[str, str]:
+def describe(space: Mapping[str, Param]) -> dict[str, str]:
     out = {}
     for name, spec in space.items():
         if isinstance(spec, CategoricalParam):

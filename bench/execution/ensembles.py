@@ -175,7 +175,7 @@ def split_test_labels(store: ResultStore, entry: dict) -> tuple[np.ndarray, Data
 
 
 def _record(store: ResultStore, ens_id: str, entry: dict, members: dict) -> dict:
-    from bench.adapters.base import TaskInfo
+    from bench.adapters import TaskInfo
     from bench.execution.jobs import CORE_LIBRARIES, library_versions
     from bench.tuning.ensemble import build
 

@@ -254,7 +254,7 @@ def execute_job(job: Job, adapter_cls=None) -> list[dict]:
     except Exception as exc:
         return failure_records(job, Status.FAILED, type(exc).__name__, str(exc))
 
-    from bench.adapters.base import TaskInfo
+    from bench.adapters import TaskInfo
 
     task = TaskInfo(ds.task_type, ds.n_classes)
     # n_train: rows each model is fit on; n_val: rows its validation score comes from (inner folds:

@@ -26,8 +26,9 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Mapping
 
-from bench.adapters.base import Adapter
+from bench.adapters import Adapter
 from bench.datasets import TASK_TYPES
 from bench.testing.contract import AdapterCheckError, Checker
 from bench.testing.data import make_check_data
@@ -72,7 +73,7 @@ def check_adapter(adapter_cls: type[Adapter], *, task_types=None, params: dict |
     configured = _with_defaults(adapter_cls, adapter_cls.smoke_params if smoke else {}, params or {})
     report = CheckReport(adapter_cls.name)
     caps = adapter_cls.capabilities
-    spaces_sampled: list[dict] = []
+    spaces_sampled: list[Mapping[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix=f"check-{adapter_cls.name}-") as tmp:
         for task_type in TASK_TYPES:
             supported = task_type in caps.task_types
@@ -109,14 +110,14 @@ def check_adapter(adapter_cls: type[Adapter], *, task_types=None, params: dict |
     return report
 
 
-def _with_defaults(adapter_cls: type[Adapter], smoke: dict, params: dict) -> type[Adapter]:
+def _with_defaults(adapter_cls: type[Adapter], smoke: Mapping[str, Any], params: Mapping[str, Any]) -> type[Adapter]:
     """The adapter with smoke_params (where a task type's defaults have the key) and then the caller's
     params folded into its defaults, so that the tuner's trials, which start from defaults_for(task
     type), use them too. Same name and module: messages and records read as the original."""
     if not smoke and not params:
         return adapter_cls
 
-    def merged(base: dict) -> dict:
+    def merged(base: Mapping[str, Any]) -> dict:
         return {**base, **{k: v for k, v in smoke.items() if k in base}, **params}
 
     attrs = {"defaults": merged(adapter_cls.defaults),

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import optuna
 
-from bench.adapters.base import FAMILIES, Adapter, Capabilities, FitContext, TaskInfo
+from bench.adapters import FAMILIES, Adapter, Capabilities, FitContext, TaskInfo
 from bench.adapters.space import invalid_values, suggest_params
 from bench.datasets import TASK_TYPES
 from bench.metrics import score_predictions
@@ -256,11 +256,13 @@ class Checker:
             return
         best = info.get("best_val_score")
         self.expect(metric in ("log_loss", "rmse"), "kept iteration",
-                    f"early_stopping_metric is {metric!r}; use bench.adapters.early_stopping.stopping_metric "
-                    "(log_loss / rmse; a library's own name goes to library_metric)")
+                    f"early_stopping_metric is {metric!r}; use stopping_metric "
+                    "(bench.adapters.framework.early_stopping: log_loss / rmse; a library's own name goes to "
+                    "library_metric)")
         self.expect(isinstance(best, float) and math.isfinite(best), "kept iteration",
                     f"fit kept iteration {info['best_iteration']} chosen on validation {metric}, but reports "
-                    f"best_val_score={best!r}; record it (bench.adapters.early_stopping.StoppingMonitor.finish does)")
+                    f"best_val_score={best!r}; record it (bench.adapters.framework.early_stopping.StoppingMonitor"
+                    ".finish does)")
         with self.running("validation_predictions"):
             kept = np.asarray(model.validation_predictions(X_val))
         self.expect(kept.shape == val_pred.shape and np.allclose(kept, val_pred, rtol=1e-7, atol=1e-10),
@@ -287,8 +289,8 @@ class Checker:
         k = task.n_classes
         proba = np.asarray(model.predict_proba(X))
         self.expect(proba.shape == (n, k), "probabilities",
-                    f"shape {proba.shape}, expected ({n}, {k}): one column per task class, also for classes "
-                    "absent from the training part (see bench.adapters.base.expand_proba)")
+                    f"predict_raw gives shape {proba.shape}, expected ({n}, {k}): one column per task class, also "
+                    "for classes absent from the training part (see bench.adapters.expand_proba)")
         self.expect(np.all(np.isfinite(proba)), "probabilities", "contain NaN or inf")
         self.expect(np.all((proba >= -PROBA_TOLERANCE) & (proba <= 1 + PROBA_TOLERANCE)), "probabilities",
                     f"outside [0, 1] (min {proba.min():.3g}, max {proba.max():.3g})")

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import KFold, StratifiedKFold
 
-from bench.adapters.base import Adapter, FitContext, TaskInfo
+from bench.adapters import Adapter, FitContext, TaskInfo
 from bench.metrics import objective_value
 from bench.seeding import derive_seed
 from bench.vocabulary import TrialEnd
@@ -140,7 +140,7 @@ def fit_folds(adapter_cls: type[Adapter], task: TaskInfo, folds: list[Fold], pre
             on_fold(index)
         model = adapter_cls(task, params, make_ctx(index))
         # The test part is predicted after the fit (per-trial test score, stored predictions): a deadline
-        # leaves room for it (bench.adapters.early_stopping.StoppingMonitor).
+        # leaves room for it (bench.adapters.framework.early_stopping.StoppingMonitor).
         model.ctx.predict_rows = len(prep.X_test)
         _, Xtr, Xva = prep.get(model)
         start = time.perf_counter()

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bench.adapters.base import TaskInfo
+from bench.adapters import TaskInfo
 from bench.metrics import objective_value, score_predictions
 from bench.vocabulary import Variant
 

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import optuna
 
-from bench.adapters.base import Adapter, FitContext, TaskInfo
+from bench.adapters import Adapter, FitContext, TaskInfo
 from bench.adapters.space import suggest_params
 from bench.metrics import Direction, score_predictions
 from bench.seeding import refit_seeds

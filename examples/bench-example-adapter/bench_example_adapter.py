@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.adapters import Adapter, expand_proba, register_adapter
-from bench.adapters.space import CategoricalParam, FloatParam, IntParam
+from bench.adapters import Adapter, CategoricalParam, FloatParam, IntParam, expand_proba, register_adapter
 from bench.preprocessing import TreeFramePreprocessor
 
 # HistGradientBoosting bins a categorical into at most max_bins (255) codes: the preprocessor keeps
@@ -79,7 +78,7 @@ class HistGradientBoostingAdapter(Adapter):
         self.ctx.record_end("early_stopped" if done < p["max_iter"] else "max_iterations", iterations=done,
                             best=done, unit="rounds", interruptible=False)
 
-    def _predict_raw(self, X) -> np.ndarray:
+    def predict_raw(self, X) -> np.ndarray:
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(self.ctx.threads):
