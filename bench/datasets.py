@@ -18,7 +18,8 @@ import pandas as pd
 
 from bench import settings
 from bench.errors import BenchError
-from bench.safe_files import write_atomic, write_json_atomic
+from bench.json_files import write_json_atomic
+from bench.safe_files import write_atomic
 
 TASK_TYPES = ("binary", "multiclass", "regression")
 FEW_ROWS = 100  # below this, test scores are too noisy to rank models: said out loud, not refused

@@ -22,8 +22,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-
 from bench.vocabulary import (  # noqa: F401  (re-exported: the record's vocabulary)
     CROSS_MODEL,
     FAILURES,
@@ -140,20 +138,6 @@ def clock_cut(record: dict) -> int | None:
         ends = [t.get("end") for t in record.get("trials") or [] if t.get("is_default")]
         return None if not ends or None in ends else ends.count(TrialEnd.DEADLINE)
     return (record.get("trial_counts") or {}).get("deadline")
-
-
-def strict_json(obj: Any) -> Any:
-    """obj with every non-finite float replaced by None: JSON has no NaN or Infinity, and a bare NaN
-    token makes a record unreadable to strict parsers (other languages, jq, browsers)."""
-    if isinstance(obj, np.generic):  # numpy scalars (float32 is no Python float)
-        obj = obj.item()
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: strict_json(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [strict_json(v) for v in obj]
-    return obj
 
 
 def _finite(value: Any) -> bool:

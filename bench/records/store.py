@@ -27,8 +27,9 @@ from pathlib import Path
 import pandas as pd
 
 from bench.errors import BenchError
+from bench.json_files import write_json_atomic
 from bench.records.schema import clock_cut, upgrade_record, validate_record
-from bench.safe_files import write_atomic, write_json_atomic
+from bench.safe_files import write_atomic
 from bench.suites.spec import Protocol
 from bench.vocabulary import FAILURES, Status
 

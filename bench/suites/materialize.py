@@ -18,8 +18,9 @@ import numpy as np
 
 from bench.datasets import Dataset, cache_root, load_cached_dataset, save_dataset
 from bench.errors import BenchError, DataUnavailableError
+from bench.json_files import write_json_atomic
 from bench.names import name_problem
-from bench.safe_files import write_atomic, write_json_atomic
+from bench.safe_files import write_atomic
 from bench.suites import predefined
 from bench.suites.predefined import Assignment
 from bench.suites.spec import DatasetEntry, Excluded, Filters, LoadedDataset, Suite

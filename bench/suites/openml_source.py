@@ -18,8 +18,8 @@ import pandas as pd
 from bench import settings
 from bench.datasets import Dataset, cache_root, make_dataset
 from bench.errors import BenchError, DataUnavailableError
+from bench.json_files import write_json_atomic
 from bench.names import safe_name
-from bench.safe_files import write_json_atomic
 from bench.suites.spec import DatasetEntry
 
 Splits = list[tuple[int, int, np.ndarray, np.ndarray]]

@@ -21,7 +21,8 @@ import pandas as pd
 
 from bench.datasets import Dataset, labelled_rows, make_dataset
 from bench.errors import DataUnavailableError
-from bench.safe_files import write_atomic, write_json_atomic
+from bench.json_files import write_json_atomic
+from bench.safe_files import write_atomic
 from bench.suites import predefined
 from bench.suites.spec import DatasetEntry
 
