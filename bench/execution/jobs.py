@@ -6,8 +6,6 @@ A job is a plain, picklable description (paths, names, numbers) so that any work
 
 from __future__ import annotations
 
-import hashlib
-import json
 import platform
 import socket
 import time
@@ -22,14 +20,13 @@ import numpy as np
 
 import bench
 from bench.datasets import load_cached_dataset
+from bench.records.identity import job_key, job_settings
 from bench.records.schema import SCHEMA_VERSION, trial_counts
 from bench.seeding import job_seed
-from bench.tuning.samplers import PRUNER_OF
-from bench.vocabulary import TUNING_VARIANTS, Status, Variant
+from bench.tuning.budget import Budget
+from bench.vocabulary import TUNING_VARIANTS, Status
 
 CORE_LIBRARIES = ("numpy", "pandas", "scikit-learn", "optuna", "pyarrow")
-VARIANTS_FOR = {True: (Variant.DEFAULT.value, Variant.TUNED.value, Variant.ENSEMBLE.value),
-                False: (Variant.DEFAULT.value,)}
 
 
 @dataclass(frozen=True)
@@ -45,8 +42,9 @@ class Job:
     fold: int
     split_hash: str
     model: str
-    trials: int | None  # None: as many as tune_seconds allows (bench.tuning.Budget)
-    tune_seconds: float | None
+    # The sweep's declared budget (trials, tuning seconds, sampler, inner folds, the runner's hard time
+    # limit): what tuning this job does, and so whether it tunes and which variants it reports.
+    budget: Budget
     seed: int
     threads: int = 1
     device: str = "cpu"
@@ -58,13 +56,6 @@ class Job:
     # family, known at planning time: every record of the job carries it, failure records included.
     meta: dict = field(default_factory=dict, hash=False)
     skip_reason: str = ""  # set when the dataset is too small for the protocol: `skipped` records
-    sampler: str = "tpe"  # bench.tuning.samplers
-    inner_folds: int = 1  # 1 = holdout validation; K > 1 = inner K-fold cross-validation (bench.tuning.crossfit)
-    # The runner's hard per-job limit (--time-limit); iterative learners stop shortly before it and keep
-    # their best state (bench.tuning.study, JOB_LIMIT_RESERVE), visibly, instead of being killed with
-    # nothing. Part of the run folder's identity (run.json: one folder holds one limit) and of every
-    # record's budget, but not of the job key (which would make the records of older folders stale).
-    time_limit: float | None = None
     # Where the split's rows came from (bench.splits.Split.origin: kfold, openml-task, predefined); the
     # split hash already covers the rows, so it is no setting either: the records say it.
     split_origin: str = ""
@@ -73,26 +64,34 @@ class Job:
     def job_id(self) -> str:
         return f"{self.dataset}/{self.model}/r{self.repeat}f{self.fold}"
 
+    def _identity(self) -> tuple[dict, dict]:
+        """(inputs, settings) as bench.records.identity names them."""
+        inputs = {"dataset_hash": self.dataset_hash, "split_hash": self.split_hash, "model": self.model}
+        return inputs, {**self.budget.settings(), "seed": self.seed, "seeds": self.seeds}
+
     def settings(self) -> dict:
-        """Everything that decides what tuning this job does and on which rows. A study or record made
-        under other settings is stale: never resumed, never counted as done. (A setting that changes
-        what tuning does, such as a sampler or inner folds, belongs here.)"""
-        return {"dataset_hash": self.dataset_hash, "split_hash": self.split_hash, "model": self.model,
-                "trials": self.trials, "tune_seconds": self.tune_seconds, "seed": self.seed, "seeds": self.seeds}
+        """What decides the tuning this job does and on which rows (bench.records.identity: the job's
+        inputs and keyed settings; the others are the run folder's). A study or record made under other
+        settings is stale: never resumed, never counted as done."""
+        return job_settings(*self._identity())
 
     @property
     def key(self) -> str:
         """Short hash of settings(): in study names and in every record (`job_key`)."""
-        text = json.dumps(self.settings(), sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()[:10]
+        return job_key(*self._identity())
+
+    @property
+    def model_budget(self) -> Budget:
+        """The budget this job's model gets (the defaults trial only when it has nothing to tune)."""
+        return self.budget.for_model(self.tunable)
 
     @property
     def tunes(self) -> bool:
-        return self.tunable and (self.trials is None or self.trials > 1)
+        return self.model_budget.tunes
 
     @property
     def variants(self) -> tuple[str, ...]:
-        return VARIANTS_FOR[self.tunes]
+        return self.model_budget.variants
 
     @property
     def study_name(self) -> str:
@@ -162,9 +161,7 @@ def base_record(job: Job, variant: str, libraries=()) -> dict:
         "split": {"index": job.split_index, "repeat": job.repeat, "fold": job.fold, "hash": job.split_hash,
                   "origin": job.split_origin or None},
         "model": job.model, "variant": variant, "seed": job.seed, "job_key": job.key,
-        "budget": {"trials": job.trials, "seconds": job.tune_seconds, "sampler": job.sampler,
-                   "pruner": PRUNER_OF.get(job.sampler), "inner_folds": job.inner_folds,
-                   "time_limit": job.time_limit},
+        "budget": job.budget.record(),
         "device": job.device, "threads": job.threads, "host": socket.gethostname(),
         "versions": library_versions(CORE_LIBRARIES + tuple(libraries)),
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -233,13 +230,13 @@ def execute_job(job: Job, adapter_cls=None) -> list[dict]:
     adapter_cls replaces the registry lookup of job.model (bench.testing checks unregistered adapters)."""
     from bench.adapters import get_adapter
     from bench.splits import load_frozen
-    from bench.tuning import Budget, Parts, tune
+    from bench.tuning import Parts, tune
     from bench.tuning.crossfit import fold_sizes
 
     if job.skip_reason:  # the dataset is too small for the protocol: there is no split to run on
         return skipped_records(job)
     started = time.perf_counter()
-    limit_deadline = job_limit_deadline(job.time_limit, time.monotonic())
+    limit_deadline = job_limit_deadline(job.budget.time_limit, time.monotonic())
     try:
         adapter_cls = adapter_cls or get_adapter(job.model)
         ds = load_cached_dataset(Path(job.dataset_dir))
@@ -259,10 +256,10 @@ def execute_job(job: Job, adapter_cls=None) -> list[dict]:
     task = TaskInfo(ds.task_type, ds.n_classes)
     # n_train: rows each model is fit on; n_val: rows its validation score comes from (inner folds:
     # every outer training row, out of fold)
-    n_train, n_val = fold_sizes(len(split.train), len(split.val), job.inner_folds)
+    n_train, n_val = fold_sizes(len(split.train), len(split.val), job.budget.inner_folds)
     meta = {"task_type": ds.task_type, "n_rows": ds.n_rows, "n_features": ds.n_features,
             "n_classes": ds.n_classes, "n_categorical": len(ds.categorical),
-            "n_train": n_train, "n_val": n_val, "n_test": len(split.test), "inner_folds": job.inner_folds,
+            "n_train": n_train, "n_val": n_val, "n_test": len(split.test), "inner_folds": job.budget.inner_folds,
             "family": adapter_cls.family, "source": ds.source}
     try:
         # Unavailable (an optional library or the weights are missing here) comes first: it says nothing
@@ -288,10 +285,10 @@ def execute_job(job: Job, adapter_cls=None) -> list[dict]:
     try:
         set_aside = from_scratch_if_damaged(job)
         # tune() itself runs a single trial for models with nothing to tune.
-        outcome = tune(adapter_cls, task, parts, Budget(job.trials, job.tune_seconds), seed=seed,
+        outcome = tune(adapter_cls, task, parts, job.budget, seed=seed,
                        threads=job.threads, device=job.device, storage=storage,
-                       study_name=job.study_name, seeds=job.seeds, sampler=job.sampler,
-                       inner_folds=job.inner_folds, predictions=job.predictions_path, job_key=job.key,
+                       study_name=job.study_name, seeds=job.seeds,
+                       predictions=job.predictions_path, job_key=job.key,
                        limit_deadline=limit_deadline)
     except Exception as exc:  # a bug or crash outside any single trial
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-3:])

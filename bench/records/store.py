@@ -21,27 +21,17 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import asdict
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
 
 from bench.errors import BenchError
 from bench.json_files import write_json_atomic
+from bench.records.identity import changed_settings
 from bench.records.schema import clock_cut, upgrade_record, validate_record
 from bench.safe_files import write_atomic
-from bench.suites.spec import Protocol
 from bench.vocabulary import FAILURES, Status
-
-# Settings that change results: re-running into the same directory with other values would mix runs.
-# `protocol` (folds, repeats, validation fraction, split seed, task splits) is compared key by key.
-RUN_IDENTITY = ("suite", "trials", "tune_seconds", "seed", "max_splits", "seeds", "sampler", "inner_folds",
-                "time_limit")
-# What a run.json written before a setting existed implicitly used.
-IDENTITY_DEFAULTS = {"seeds": 1, "sampler": "tpe", "inner_folds": 1}
-# Settings a run.json written before them does not say (no implicit value is known): the folder takes
-# the next run's value.
-IDENTITY_UNRECORDED = frozenset({"time_limit"})
 
 
 class ResultStore:
@@ -51,25 +41,24 @@ class ResultStore:
         self.only: set[Path] | None = None  # restrict(): the record files reads may return
 
     # --- run configuration ---------------------------------------------------------------------
-    def check_config(self, config: dict) -> tuple[dict, list[str]]:
+    def check_config(self, config: dict, protocol_defaults: Mapping | None = None) -> tuple[dict, list[str]]:
         """(run.json as it becomes, notes) for a run with `config` starting in this folder; nothing is
         written (write_config does, when the run really starts).
 
-        A different budget, seed or protocol is refused (BenchError naming each change, e.g.
-        "protocol.folds: 3 -> 2"): records of both would mix. So is a dataset whose content the folder
+        A different setting (bench.records.identity.SETTINGS: budget, seed, ...) or protocol is refused
+        (BenchError naming each change, e.g. "protocol.folds: 3 -> 2"): records of both would mix. The
+        protocol is compared key by key; a key an old run.json lacks means its value in
+        `protocol_defaults` (the suite format's defaults, given by the caller). So is a dataset whose content the folder
         already holds under another name: it would count twice. A dataset whose content changed is a note:
         its jobs are re-run (records and studies are keyed by its hash). `config["datasets"]` maps
         dataset names to content hashes; models and datasets accumulate over runs into one folder."""
         old = self.config()
         notes: list[str] = []
         if old:
-            known = lambda c, k: c.get(k, IDENTITY_DEFAULTS.get(k))  # noqa: E731
-            diff = {k: (known(old, k), known(config, k)) for k in RUN_IDENTITY
-                    if known(old, k) != known(config, k) and not (k in IDENTITY_UNRECORDED and k not in old)}
+            diff = changed_settings(old, config)
             old_protocol, new_protocol = old.get("protocol"), config.get("protocol")
             if isinstance(old_protocol, dict) and isinstance(new_protocol, dict):
-                # A key a run.json written before it existed lacks means the protocol's default then.
-                defaults = asdict(Protocol())
+                defaults = protocol_defaults or {}
                 for k in sorted(set(old_protocol) | set(new_protocol)):
                     old_value, new_value = old_protocol.get(k, defaults.get(k)), new_protocol.get(k, defaults.get(k))
                     if old_value != new_value:

@@ -334,15 +334,15 @@ class Checker:
 
     def full_job(self, cls, data: CheckData, tmp: Path, seed: int, trials: int, device: str) -> None:
         """The real path: Optuna study with the defaults + sampled configurations, records per variant."""
-        from bench.execution.jobs import VARIANTS_FOR, execute_job
+        from bench.execution.jobs import execute_job
 
+        job = data.job(cls, tmp, trials, seed, device)
         with warnings.catch_warnings():
             # smoke_params may put tuned keys outside the space on purpose (a 16-wide network); Optuna
             # warns when the defaults trial enqueues them.
             warnings.filterwarnings("ignore", "Fixed parameter .* is out of range", UserWarning)
-            records = execute_job(data.job(cls, tmp, trials, seed, device), cls)
-        tunable = bool(cls.search_space_for(data.task_type))
-        expected = set(VARIANTS_FOR[tunable and trials > 1])  # default; with tuning also tuned and ensemble
+            records = execute_job(job, cls)
+        expected = set(job.variants)  # default; with tuning (a search space, trials > 1) also tuned and ensemble
         self.expect({r["variant"] for r in records} == expected, "records",
                     f"variants {sorted(r['variant'] for r in records)}, expected {sorted(expected)}")
         for r in records:

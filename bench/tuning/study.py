@@ -44,6 +44,7 @@ from bench.adapters.space import suggest_params
 from bench.metrics import Direction, score_predictions
 from bench.seeding import refit_seeds
 from bench.tuning import trials as T
+from bench.tuning.budget import Budget
 from bench.tuning.crossfit import FoldModels, Parts, Prepared, fit_folds, make_folds
 from bench.tuning.ensemble import ensemble_variant
 from bench.tuning.predictions import TrialPredictions
@@ -52,29 +53,6 @@ from bench.tuning.samplers import make_pruner, make_sampler
 from bench.tuning.variants import VariantResult, evaluate_variant
 
 __all__ = ["Budget", "Parts", "TuningOutcome", "VariantResult", "tune"]
-
-
-@dataclass
-class Budget:
-    """trials: total trials including the defaults trial (1 = defaults only), or None for as many as
-    `seconds` allows; seconds: wall-clock budget of the trials after the defaults trial (None = none)."""
-    trials: int | None = 1
-    seconds: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.seconds is not None and not (isinstance(self.seconds, (int, float))
-                                             and math.isfinite(self.seconds) and self.seconds > 0):
-            raise ValueError(f"Budget.seconds must be a positive number or None, got {self.seconds!r}")
-        if self.trials is None:
-            if self.seconds is None:
-                raise ValueError("Budget.trials=None (unbounded) needs Budget.seconds to bound it")
-        elif isinstance(self.trials, bool) or not isinstance(self.trials, int) or self.trials < 1:
-            raise ValueError(f"Budget.trials must be an integer >= 1 or None, got {self.trials!r}")
-
-    @property
-    def tunes(self) -> bool:
-        """Whether trials beyond the defaults may run (and a tuned variant is reported)."""
-        return self.trials is None or self.trials > 1
 
 
 @dataclass
@@ -97,7 +75,7 @@ class TuningOutcome:
 
 def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budget, *, seed: int,
          threads: int, device: str, storage: str | None, study_name: str, seeds: int = 1,
-         tuner: str = "", sampler: str = "tpe", inner_folds: int = 1, predictions: str | Path | None = None,
+         tuner: str = "", predictions: str | Path | None = None,
          job_key: str = "", limit_deadline: float | None = None) -> TuningOutcome:
     """Tune into `study_name` until this tuner has `budget.trials` finished trials there (or the
     budget's seconds, counted after the defaults trial, are spent).
@@ -105,7 +83,7 @@ def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budge
     Several processes may tune one study in a shared RDB storage (PostgreSQL) at the same time, each
     with its own `tuner` name and budget: the study then ends with the sum of their trials, and the
     defaults are enqueued once. With the default tuner "" the caller is the study's only tuner.
-    `sampler`: bench.tuning.samplers; `inner_folds`: bench.tuning.crossfit (1 = holdout validation).
+    `budget`: bench.tuning.budget (its sampler: bench.tuning.samplers; its inner folds: bench.tuning.crossfit).
     `predictions`: the job's predictions file (bench.tuning.predictions, keyed by `job_key`): every
     completed trial's validation and test predictions are kept there, and a tuning job also gets the
     `ensemble` variant (bench.tuning.ensemble). None keeps nothing and makes no ensemble.
@@ -113,13 +91,12 @@ def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budge
     """
     objective = task.objective
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # per-trial INFO lines would drown the progress bar
-    study, created = _open_study(storage, study_name, objective.direction, seed, sampler, tuner)
+    study, created = _open_study(storage, study_name, objective.direction, seed, budget.sampler, tuner)
     # Trials a killed process left RUNNING go back in the queue under their numbers (bench.tuning.progress).
     reported = {} if created else reopen_interrupted(study, tuner)
     progress = Progress(study, tuner, budget.seconds, limit_deadline)
     tunable = adapter_cls.search_space_for(task.task_type)
-    if not tunable:  # nothing to tune: more trials would repeat the defaults
-        budget = Budget(1, budget.seconds)
+    budget = budget.for_model(bool(tunable))  # nothing to tune: more trials would repeat the defaults
     defaults = adapter_cls.defaults_for(task.task_type)
     # Creating a study is atomic in the storage, so with several tuners exactly one enqueues the
     # defaults. A sole tuner enqueues them again when its study has none (a process killed between
@@ -129,7 +106,7 @@ def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budge
     if created or (not tuner and not has_default):
         study.enqueue_trial({k: defaults[k] for k in tunable if k in defaults},
                             user_attrs={"is_default": True})
-    folds, y_scored = make_folds(parts, task, inner_folds, seed)
+    folds, y_scored = make_folds(parts, task, budget.inner_folds, seed)
     store = None
     if predictions is not None:
         store = TrialPredictions(Path(predictions), job_key, _study_uid(study), y_scored,
