@@ -81,7 +81,7 @@ def compare(baseline: dict, now: dict[str, float]) -> list[Drift]:
 
 def make_baseline(runs: list[dict[str, float]], sweep: dict, seeds: list[int]) -> dict:
     """runs[0] is the pinned seed's sweep (the baseline values); all runs give the std."""
-    from bench.execution.jobs import CORE_LIBRARIES, library_versions
+    from bench.records.record import CORE_LIBRARIES, library_versions
 
     keys = sorted(runs[0])
     out = {}
@@ -99,7 +99,7 @@ def make_baseline(runs: list[dict[str, float]], sweep: dict, seeds: list[int]) -
 def version_changes(baseline: dict) -> dict[str, tuple[str, str]]:
     """Libraries whose installed version differs from the baseline's: the usual innocent cause of
     moved numbers that do not depend on the seed (their tolerance is round-off only)."""
-    from bench.execution.jobs import library_versions
+    from bench.records.record import library_versions
 
     old = baseline.get("versions", {})
     now = library_versions([k for k in old if k not in ("python", "bench")])

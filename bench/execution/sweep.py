@@ -335,8 +335,6 @@ def plan_jobs(config: SweepConfig, suite, loaded, store: ResultStore, run_id: st
             labels = labels[: config.max_splits]
         if reason:
             skipped[ds.name] = reason
-        meta = {"task_type": ds.task_type, "n_rows": ds.n_rows, "n_features": ds.n_features,
-                "n_classes": ds.n_classes, "n_categorical": len(ds.categorical)}
         for index, (repeat, fold, split_hash) in enumerate(labels):
             for adapter in adapters:
                 device = "cuda" if gpus and adapter.capabilities.gpu != "no" else "cpu"
@@ -347,6 +345,6 @@ def plan_jobs(config: SweepConfig, suite, loaded, store: ResultStore, run_id: st
                     budget=budget, seed=config.seed, seeds=config.seeds,
                     threads=threads, device=device, tunable=bool(adapter.search_space_for(ds.task_type)),
                     storage=config.storage, run_id=run_id, split_origin=origin,
-                    meta={**meta, "family": adapter.family}, skip_reason=reason or "",
+                    meta={**ds.summary(), "family": adapter.family}, skip_reason=reason or "",
                 ))
     return jobs

@@ -29,7 +29,7 @@ import pandas as pd
 from bench.errors import BenchError
 from bench.json_files import write_json_atomic
 from bench.records.identity import changed_settings
-from bench.records.schema import clock_cut, upgrade_record, validate_record
+from bench.records.schema import frame_row, upgrade_record, validate_record
 from bench.safe_files import write_atomic
 from bench.vocabulary import FAILURES, Status
 
@@ -199,36 +199,10 @@ class ResultStore:
         return out
 
     def frame(self) -> pd.DataFrame:
-        """One row per record with the columns leaderboards and reports need."""
-        rows = []
-        for r in map(upgrade_record, self.load_all()):
-            counts = r.get("trial_counts") or {}
-            device = r.get("device_seconds") or {}
-            rows.append({
-                "suite": r.get("suite"), "dataset": r["dataset"], "task_type": r.get("task_type"),
-                "model": r["model"], "variant": r["variant"], "family": r.get("family"),
-                "split": r["split"]["index"], "split_hash": r["split"]["hash"],
-                "dataset_hash": r.get("dataset_hash"), "status": r["status"],
-                "objective": r.get("objective"), "direction": r.get("direction"),
-                "test_score": r.get("test_score"), "val_score": r.get("val_score"),
-                "fit_seconds": r.get("fit_seconds"), "predict_seconds": r.get("predict_seconds"),
-                "tuning_seconds": r.get("tuning_seconds"), "device": r.get("device"),
-                "seed": r.get("seed"), "n_rows": r.get("n_rows"), "n_features": r.get("n_features"),
-                "n_categorical": r.get("n_categorical"), "test_score_std": r.get("test_score_std"),
-                "n_seeds": sum("error" not in s for s in r.get("test_by_seed") or []) or None,
-                "job_id": r["job_id"], "record": str(self.path_for(r["job_id"], r["variant"])
-                                                     .relative_to(self.run_dir)),
-                "error": (r.get("error") or {}).get("message", r.get("reason")),
-                "params": json.dumps(r.get("params"), sort_keys=True) if r.get("params") else None,
-                # Budget honesty (bench.records.schema): a tuned record whose only finished trial is the
-                # defaults one, and trials a clock (tuning budget or job time limit) cut.
-                "only_defaults": r.get("only_defaults"), "clock_cut": clock_cut(r),
-                "trials_completed": counts.get("completed"), "trials_pruned": counts.get("pruned"),
-                "trials_failed": counts.get("failed"),
-                "cpu_seconds": device.get("cpu"), "gpu_seconds": device.get("gpu"),
-                "sampler": (r.get("budget") or {}).get("sampler"),
-                **{f"test_{k}": v for k, v in (r.get("test") or {}).items()},
-            })
+        """One row per record with the columns leaderboards and reports need (bench.records.schema.FIELDS)
+        and `record`, the record's file."""
+        rows = [{**frame_row(r), "record": str(self.path_for(r["job_id"], r["variant"]).relative_to(self.run_dir))}
+                for r in map(upgrade_record, self.load_all())]
         return pd.DataFrame(rows)
 
     def write_table(self) -> Path:
