@@ -225,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "regress" and args.baseline is None:
-        from bench.analysis.regress import BASELINE
+        from bench.workflows.regress import BASELINE
 
         args.baseline = BASELINE
     try:
