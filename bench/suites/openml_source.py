@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,7 +24,7 @@ from bench.names import safe_name
 from bench.suites.spec import DatasetEntry
 
 Splits = list[tuple[int, int, np.ndarray, np.ndarray]]
-_GET = dict(download_data=True, download_qualities=False, download_features_meta_data=True)
+_GET: dict[str, Any] = dict(download_data=True, download_qualities=False, download_features_meta_data=True)
 
 
 def _openml():

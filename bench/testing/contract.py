@@ -10,7 +10,7 @@ import warnings
 from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import optuna
@@ -47,7 +47,7 @@ class Checker:
         self.task_type: str | None = None
         self.passed: list[str] = []
 
-    def fail(self, contract: str, detail: str, cause: BaseException | None = None):
+    def fail(self, contract: str, detail: str, cause: BaseException | None = None) -> NoReturn:
         where = f", task type '{self.task_type}'" if self.task_type else ""
         raise AdapterCheckError(f"adapter {self.label}{where}: {contract}: {detail}") from cause
 
@@ -258,9 +258,10 @@ class Checker:
         self.expect(metric in ("log_loss", "rmse"), "kept iteration",
                     f"early_stopping_metric is {metric!r}; use bench.adapters.early_stopping.stopping_metric "
                     "(log_loss / rmse; a library's own name goes to library_metric)")
-        self.expect(isinstance(best, float) and math.isfinite(best), "kept iteration",
-                    f"fit kept iteration {info['best_iteration']} chosen on validation {metric}, but reports "
-                    f"best_val_score={best!r}; record it (bench.adapters.early_stopping.StoppingMonitor.finish does)")
+        if not (isinstance(best, float) and math.isfinite(best)):
+            self.fail("kept iteration", f"fit kept iteration {info['best_iteration']} chosen on validation {metric}, "
+                      f"but reports best_val_score={best!r}; record it "
+                      "(bench.adapters.early_stopping.StoppingMonitor.finish does)")
         with self.running("validation_predictions"):
             kept = np.asarray(model.validation_predictions(X_val))
         self.expect(kept.shape == val_pred.shape and np.allclose(kept, val_pred, rtol=1e-7, atol=1e-10),
