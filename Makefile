@@ -79,7 +79,7 @@ models: install  ## list the models: family, extra, available or why not
 suites: install  ## list the suites
 	$(BIN)/bench suites list
 
-lint: install-test  ## ruff and mypy on the core modules (run by make test)
+lint: install-test  ## ruff on everything and mypy on all of bench/ (run by make test)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 

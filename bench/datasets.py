@@ -18,7 +18,8 @@ import pandas as pd
 
 from bench import settings
 from bench.errors import BenchError
-from bench.safe_files import write_atomic, write_json_atomic
+from bench.json_files import write_json_atomic
+from bench.safe_files import write_atomic
 
 TASK_TYPES = ("binary", "multiclass", "regression")
 FEW_ROWS = 100  # below this, test scores are too noisy to rank models: said out loud, not refused
@@ -61,16 +62,9 @@ class Dataset:
         return len(self.classes)
 
     def summary(self) -> dict:
-        return {
-            "dataset": self.name,
-            "task_type": self.task_type,
-            "n_rows": self.n_rows,
-            "n_features": self.n_features,
-            "n_categorical": len(self.categorical),
-            "n_classes": self.n_classes,
-            "dataset_hash": self.content_hash,
-            **{k: v for k, v in self.source.items() if k.startswith("openml_")},
-        }
+        """What every record of a job on this dataset says about it (bench.records.record.Header.meta)."""
+        return {"task_type": self.task_type, "n_rows": self.n_rows, "n_features": self.n_features,
+                "n_classes": self.n_classes, "n_categorical": len(self.categorical)}
 
 
 def infer_task_type(y: pd.Series) -> str:

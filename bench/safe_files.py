@@ -15,16 +15,12 @@ as whole, and a rename replaces a link at the target instead of writing through 
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-import numpy as np
-
 from bench.errors import BenchError
-from bench.records.schema import strict_json
 
 
 class UnsafePathError(BenchError):
@@ -127,21 +123,3 @@ def write_atomic(path: str | Path, content: bytes | Filler, root: str | Path | N
 
 def write_text_atomic(path: str | Path, text: str, root: str | Path | None = None) -> Path:
     return write_atomic(path, text.encode("utf-8"), root)
-
-
-def write_json_atomic(path: str | Path, obj, root: str | Path | None = None) -> Path:
-    """Strict JSON (NaN / inf become null: a bare NaN token is not JSON), written atomically."""
-    text = json.dumps(strict_json(obj), indent=1, default=_json_default, allow_nan=False)
-    return write_text_atomic(path, text, root)
-
-
-def _json_default(o):
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serializable: {type(o)}")

@@ -62,8 +62,8 @@ def trajectory(model: str, task: TaskInfo, parts: Parts, sampler: str, trials: i
     """[(wall seconds since the study started, CPU seconds of the trials so far, best validation value
     so far, trial number)] at each finished trial; the pruned trials; total wall and CPU seconds."""
     storage = f"sqlite:///{folder / f'{model}-{sampler}.db'}"
-    tune(get_adapter(model), task, parts, Budget(trials), seed=seed, threads=threads, device="cpu",
-         storage=storage, study_name="perf", sampler=sampler)
+    tune(get_adapter(model), task, parts, Budget(trials, sampler=sampler), seed=seed, threads=threads, device="cpu",
+         storage=storage, study_name="perf")
     study = optuna.load_study(study_name="perf", storage=storage)
     start = min(t.datetime_start for t in study.trials if t.datetime_start)
     sign = 1.0 if task.objective.direction == "maximize" else -1.0

@@ -273,7 +273,7 @@ def test_run_and_report_show_repeated_rows_and_huge_values(tmp_path, capsys):
 
 
 def test_records_are_strict_json(tmp_path):
-    from bench.safe_files import write_json_atomic
+    from bench.json_files import write_json_atomic
 
     path = tmp_path / "r.json"
     write_json_atomic(path, {"a": float("nan"), "b": [np.float32("inf"), 1.5], "c": {"d": -math.inf}})

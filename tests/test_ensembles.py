@@ -25,9 +25,10 @@ from tests.test_tuning import _parts
 REGRESSION = TaskInfo("regression")
 
 
-def _tune(ds, parts=None, trials=6, model="linear", storage=None, path=None, key="k", **kw):
-    return tune(get_adapter(model), TaskInfo(ds.task_type, ds.n_classes), parts or _parts(ds), Budget(trials),
-                seed=0, threads=1, device="cpu", storage=storage, study_name="s", predictions=path, job_key=key, **kw)
+def _tune(ds, parts=None, trials=6, model="linear", storage=None, path=None, key="k", inner_folds=1, **kw):
+    return tune(get_adapter(model), TaskInfo(ds.task_type, ds.n_classes), parts or _parts(ds),
+                Budget(trials, inner_folds=inner_folds), seed=0, threads=1, device="cpu", storage=storage,
+                study_name="s", predictions=path, job_key=key, **kw)
 
 
 def _ensemble(out):

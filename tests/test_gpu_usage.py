@@ -138,9 +138,7 @@ def test_planning_with_auto_uses_free_memory_and_the_footprints_measured_in_the_
 
 
 def _record_of(job) -> dict:
-    from bench.execution.jobs import base_record
-
-    return {**base_record(job, "default"), **job.meta, "status": "ok", "test_score": 0.5, "test": {"roc_auc": 0.5},
+    return {**job.header().fields("default"), "status": "ok", "test_score": 0.5, "test": {"roc_auc": 0.5},
             "direction": "maximize", "device": "cuda"}
 
 

@@ -21,9 +21,9 @@ from tests.test_splits import Protocol
 from tests.test_tuning import _parts
 
 
-def _tune(cls, task, parts, trials=1, **kw):
-    return tune(cls, task, parts, Budget(trials), seed=3, threads=1, device="cpu", storage=None,
-                study_name="cv", **kw)
+def _tune(cls, task, parts, trials=1, inner_folds=1, **kw):
+    return tune(cls, task, parts, Budget(trials, inner_folds=inner_folds), seed=3, threads=1, device="cpu",
+                storage=None, study_name="cv", **kw)
 
 
 @pytest.mark.parametrize("task_type", ["binary", "multiclass", "regression"])
@@ -145,14 +145,14 @@ def test_inner_cv_records_say_k_fits_and_what_the_sizes_mean(make_ds, tmp_path):
     suite = SimpleNamespace(name="t", protocol=Protocol(folds=2, repeats=1, inner_folds=3))
     config = SweepConfig(suite="t", models=["test_prior"], out=store.run_dir, trials=3, device="cpu")
     job = plan_jobs(config, suite, [SimpleNamespace(dataset=ds, task_splits=None)], store)[0]
-    assert job.inner_folds == 3
+    assert job.budget.inner_folds == 3
     records = execute_job(job)
     outer = 60  # 2 outer folds of 120 rows: the training part (train + validation rows) is the other 60
     for r in records:
         assert r["status"] == "ok" and r["inner_folds"] == r["budget"]["inner_folds"] == 3
         assert (r["n_train"], r["n_val"]) == (40, outer)
         assert [t["fits"] for t in r["trials"]] == [3, 3, 3]
-    holdout = execute_job(replace(job, inner_folds=1, run_dir=str(tmp_path / "h")))
+    holdout = execute_job(replace(job, budget=replace(job.budget, inner_folds=1), run_dir=str(tmp_path / "h")))
     assert holdout[0]["n_train"] + holdout[0]["n_val"] == outer and holdout[0]["inner_folds"] == 1
 
 

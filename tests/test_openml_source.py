@@ -120,7 +120,7 @@ def test_datasets_by_id_with_categoricals(offline):
 
 def test_suite_task_list_cached_as_json_works_offline(offline):
     from bench.datasets import cache_root
-    from bench.safe_files import write_json_atomic
+    from bench.json_files import write_json_atomic
 
     write_json_atomic(cache_root() / "openml" / "suite-424242.json", {"suite_id": 424242, "tasks": [3]})
     (item,), _ = materialize(_suite(offline, "openml_suite = 424242\n"))

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from bench.analysis import regress
 from bench.cli import main
+from bench.workflows import regress
 
 
 @pytest.fixture

@@ -64,9 +64,9 @@ def test_unbounded_trials_run_until_the_tuning_seconds_are_spent(make_ds):
     out = _tune(_Spy, make_ds("binary", n=120), Budget(None, 0.5))
     assert len(out.trials) >= 3 and {v.variant for v in out.variants} == {"default", "tuned"}
     assert out.tuning_seconds < 5.0
-    with pytest.raises(ValueError, match="needs Budget.seconds"):
+    with pytest.raises(BenchError, match="--trials none .* needs --tune-seconds"):
         Budget(None, None)
-    with pytest.raises(ValueError, match="trials"):
+    with pytest.raises(BenchError, match="--trials must be an integer >= 1, got 0"):
         Budget(0)
 
 
@@ -123,16 +123,16 @@ def test_every_trial_says_how_it_ended(make_ds):
 
 
 def test_random_search_never_prunes(make_ds):
-    out = _tune(_Steps, make_ds("binary", n=120), Budget(14), sampler="random")
+    out = _tune(_Steps, make_ds("binary", n=120), Budget(14, sampler="random"))
     assert all(t["state"] == "COMPLETE" for t in out.trials)
-    with pytest.raises(ValueError, match="sampler must be one of"):
-        _tune(_Steps, make_ds("binary", n=120), Budget(2), sampler="grid")
+    with pytest.raises(BenchError, match="--sampler must be one of tpe, random, got 'grid'"):
+        Budget(2, sampler="grid")
 
 
 def test_tpe_starts_with_the_draws_of_random_search(make_ds):
     """What README and bench.tuning.samplers state: TPE's startup trials are random search's draws."""
     ds = make_ds("binary", n=120)
-    runs = [[t["params"] for t in _tune(_Prior, ds, Budget(12), sampler=s).trials] for s in ("random", "tpe")]
+    runs = [[t["params"] for t in _tune(_Prior, ds, Budget(12, sampler=s)).trials] for s in ("random", "tpe")]
     assert runs[0][:10] == runs[1][:10] and runs[0][10:] != runs[1][10:]
 
 
@@ -288,6 +288,6 @@ def test_the_job_time_limit_cuts_the_defaults_trial_visibly(make_ds, tmp_path):
 def test_without_a_time_limit_the_defaults_trial_has_no_deadline(make_ds, tmp_path):
     CALLS.clear()
     job = _job(tmp_path, make_ds("binary", n=120), "spy_work", trials=1)
-    assert job.time_limit is None
+    assert job.budget.time_limit is None
     execute_job(job, _Spy)
     assert [c["deadline"] for c in CALLS] == [None]

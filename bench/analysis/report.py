@@ -256,46 +256,58 @@ def gpu_rows(samples: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     return ["GPU", "samples", "mean util. %", "median util. %", "peak memory GiB", "minutes"], rows
 
 
-def write_report(a: Analysis, run_dir: Path, out_dir: Path) -> list[Path]:
-    plot_dir = out_dir / "report-plots"
-    rel = os.path.relpath(run_dir, out_dir)
-    title = f"Benchmark report: {a.config.get('suite', run_dir.name)}"
-    found = figures(a)
-    samples = gpu_samples(run_dir)
-    if samples is not None:
-        found["gpu-utilization"] = ("GPU utilization and memory during the sweep", plots.gpu_utilization(samples))
-    figs = {name: (caption, plots.png(fig)) for name, (caption, fig) in found.items()}
-    for name, (_, png) in figs.items():
-        write_atomic(plot_dir / f"{name}.png", png, out_dir)  # never through a link (bench.safe_files)
+class _Page:
+    """The report's sections, each in HTML and Markdown, and its plots (PNG bytes by name)."""
 
-    def link_html(path: str, text: str) -> str:
-        return f'<a href="{html.escape(os.path.join(rel, path))}">{html.escape(text)}</a>'
+    def __init__(self, rel: str, figs: dict[str, tuple[str, bytes]]):
+        self.rel, self.figs = rel, figs  # rel: the run folder, relative to the report's
+        self.html: list[str] = []
+        self.md: list[str] = []
 
-    def link_md(path: str, text: str) -> str:
-        return f"[{text}]({os.path.join(rel, path)})"
+    def add(self, heading: str, html_body: str, md_body: str) -> None:
+        self.html.append(f"<h2>{html.escape(heading)}</h2>\n{html_body}")
+        self.md.append(f"## {heading}\n\n{md_body}")
 
-    settings = {"seeds": 1, **a.config}  # runs from before --seeds used one
-    run_info = ", ".join(f"{k}={settings.get(k)}" for k in ("suite", "trials", "seeds", "seed", "tune_seconds",
-                                                           "max_splits"))
-    statuses = a.frame.status.value_counts().to_dict()
-    lb_header, lb_rows = leaderboard_rows(a)
-    ds_html, ds_md = dataset_rows(a, link_html), dataset_rows(a, link_md)
-    sections_html, sections_md = [], []
+    def link_html(self, path: str, text: str) -> str:
+        return f'<a href="{html.escape(os.path.join(self.rel, path))}">{html.escape(text)}</a>'
 
-    def add(heading: str, html_body: str, md_body: str) -> None:
-        sections_html.append(f"<h2>{html.escape(heading)}</h2>\n{html_body}")
-        sections_md.append(f"## {heading}\n\n{md_body}")
+    def link_md(self, path: str, text: str) -> str:
+        return f"[{text}]({os.path.join(self.rel, path)})"
 
-    def fig(name: str) -> tuple[str, str]:
-        if name not in figs:
+    def fig(self, name: str) -> tuple[str, str]:
+        """(HTML, Markdown) of a plot ("", "" when there is none)."""
+        if name not in self.figs:
             return "", ""
-        caption, png = figs[name]
+        caption, png = self.figs[name]
         data = base64.b64encode(png).decode()
         return (f'<figure><img id="plot-{name}" alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
                 f"<figcaption>{html.escape(caption)}</figcaption></figure>",
                 f"![{caption}](report-plots/{name}.png)")
 
-    lb_note = (f'<p class="note">Records: {link_html("records.parquet", "records.parquet")} '
+
+def write_report(a: Analysis, run_dir: Path, out_dir: Path) -> list[Path]:
+    plot_dir = out_dir / "report-plots"
+    found = figures(a)
+    samples = gpu_samples(run_dir)
+    if samples is not None:
+        found["gpu-utilization"] = ("GPU utilization and memory during the sweep", plots.gpu_utilization(samples))
+    page = _Page(os.path.relpath(run_dir, out_dir),
+                 {name: (caption, plots.png(fig)) for name, (caption, fig) in found.items()})
+    for name, (_, png) in page.figs.items():
+        write_atomic(plot_dir / f"{name}.png", png, out_dir)  # never through a link (bench.safe_files)
+    _leaderboard_section(page, a)
+    _statistics_sections(page, a)
+    _time_and_gpu_sections(page, samples)
+    _data_sections(page, a, run_dir)
+    texts = definitions(a)
+    page.add("Definitions", "<ul>" + "".join(f"<li>{html.escape(t)}</li>" for t in texts) + "</ul>",
+             "\n".join(f"- {t}" for t in texts))
+    return _write(page, a, run_dir, out_dir) + sorted(plot_dir.glob("*.png"))
+
+
+def _leaderboard_section(page: _Page, a: Analysis) -> None:
+    lb_header, lb_rows = leaderboard_rows(a)
+    lb_note = (f'<p class="note">Records: {page.link_html("records.parquet", "records.parquet")} '
                f'(one row per record; column <code>record</code> is the JSON file), per-dataset rows below link '
                f"each record file.</p>")
     budget = budget_text(a)
@@ -305,55 +317,75 @@ def write_report(a: Analysis, run_dir: Path, out_dir: Path) -> list[Path]:
     left_html = (f'<p id="left-out">{html.escape(left_out[0])}</p><ul>'
                  + "".join(f"<li>{html.escape(line.strip(' -'))}</li>" for line in left_out[1:]) + "</ul>"
                  if left_out else "")
-    add("Leaderboard",
-        _html_table(lb_header, lb_rows, "leaderboard") + f'<p id="options">{html.escape(options)}</p>'
-        + f'<p id="budget">{html.escape(budget)}</p>' + left_html + lb_note,
-        _md_table(lb_header, lb_rows) + f"\n\n{options}\n\n{budget}\n\n"
-        + ("\n".join(left_out) + "\n\n" if left_out else "")
-        + f"Records: {link_md('records.parquet', 'records.parquet')}")
+    page.add("Leaderboard",
+             _html_table(lb_header, lb_rows, "leaderboard") + f'<p id="options">{html.escape(options)}</p>'
+             + f'<p id="budget">{html.escape(budget)}</p>' + left_html + lb_note,
+             _md_table(lb_header, lb_rows) + f"\n\n{options}\n\n{budget}\n\n"
+             + ("\n".join(left_out) + "\n\n" if left_out else "")
+             + f"Records: {page.link_md('records.parquet', 'records.parquet')}")
+
+
+def _statistics_sections(page: _Page, a: Analysis) -> None:
+    """Normalized score, Elo, critical difference, win rates; default vs tuned vs ensemble; the slices."""
     for name, heading in (("normalized-score", "Normalized score"), ("elo", "Elo"),
                           ("critical-difference", "Critical difference"), ("win-rate", "Win rates")):
-        h, m = fig(name)
+        h, m = page.fig(name)
         extra_h = f"<p>{html.escape(_cd_text(a))}</p>" if name == "critical-difference" else ""
         extra_m = _cd_text(a) + "\n\n" if name == "critical-difference" else ""
         if h or extra_h:
-            add(heading, extra_h + h, extra_m + m)
-    h, m = fig("tuning-curves")
+            page.add(heading, extra_h + h, extra_m + m)
+    h, m = page.fig("tuning-curves")
     dvt_header, dvt_rows = variant_rows(a)
-    add("Tuning: default vs tuned vs ensemble", _html_table(dvt_header, dvt_rows, "default-vs-tuned") + h,
-        _md_table(dvt_header, dvt_rows) + ("\n\n" + m if m else ""))
+    page.add("Tuning: default vs tuned vs ensemble", _html_table(dvt_header, dvt_rows, "default-vs-tuned") + h,
+             _md_table(dvt_header, dvt_rows) + ("\n\n" + m if m else ""))
     for key, label in SLICES.items():
         sh, srows = _frame_rows(a.slices[key])
-        add(f"Slice: {label} (normalized {a.normalize_metric.value})", _html_table(sh, srows), _md_table(sh, srows))
-    h, m = fig("time-vs-score")
+        page.add(f"Slice: {label} (normalized {a.normalize_metric.value})", _html_table(sh, srows),
+                 _md_table(sh, srows))
+
+
+def _time_and_gpu_sections(page: _Page, samples: pd.DataFrame | None) -> None:
+    h, m = page.fig("time-vs-score")
     if h:
-        add("Time vs score", h, m)
+        page.add("Time vs score", h, m)
     if samples is not None:
-        h, m = fig("gpu-utilization")
+        h, m = page.fig("gpu-utilization")
         note = ("Sampled by the sweep's parent process with nvidia-smi while GPU workers ran "
                 "(gpu-utilization.csv in the run folder).")
-        add("GPU utilization", _html_table(*gpu_rows(samples), "gpu-utilization") + f'<p class="note">{note}</p>' + h,
-            _md_table(*gpu_rows(samples)) + f"\n\n{note}\n\n{m}")
-    add("Per dataset", _html_table(*ds_html, "per-dataset"), _md_table(*ds_md))
+        page.add("GPU utilization",
+                 _html_table(*gpu_rows(samples), "gpu-utilization") + f'<p class="note">{note}</p>' + h,
+                 _md_table(*gpu_rows(samples)) + f"\n\n{note}\n\n{m}")
+
+
+def _data_sections(page: _Page, a: Analysis, run_dir: Path) -> None:
+    """Per dataset (rows link the record files), data checks, and the reproduction of a published table."""
+    ds_html, ds_md = dataset_rows(a, page.link_html), dataset_rows(a, page.link_md)
+    page.add("Per dataset", _html_table(*ds_html, "per-dataset"), _md_table(*ds_md))
     checks = data_check_rows(run_dir)
     if checks[1]:
-        add("Data checks", _html_table(*checks, "data-checks"), _md_table(*checks))
+        page.add("Data checks", _html_table(*checks, "data-checks"), _md_table(*checks))
     repro = reproduction.section(run_dir)  # `bench reproduce` wrote reproduce.csv into this run folder
     if repro is not None:
-        add("Reproduction of published results",
-            _html_table(repro.header, repro.html_rows, "reproduce") + f'<p class="note">{html.escape(repro.note)}</p>',
-            _md_table(repro.header, repro.rows) + f"\n\n{repro.note}")
-    texts = definitions(a)
-    methods = "".join(f"<li>{html.escape(t)}</li>" for t in texts)
-    add("Definitions", f"<ul>{methods}</ul>", "\n".join(f"- {t}" for t in texts))
+        page.add("Reproduction of published results",
+                 _html_table(repro.header, repro.html_rows, "reproduce")
+                 + f'<p class="note">{html.escape(repro.note)}</p>',
+                 _md_table(repro.header, repro.rows) + f"\n\n{repro.note}")
 
-    page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-            f"<style>{CSS}</style></head>\n<body>\n<h1>{html.escape(title)}</h1>\n"
-            f'<p class="note">{html.escape(run_info)}; records: {html.escape(str(statuses))}; '
-            f'{link_html("run.json", "run.json")}</p>\n' + "\n".join(sections_html)
-            + f"\n{LOADED_SCRIPT}\n</body></html>\n")
-    md = f"# {title}\n\n{run_info}; records: {statuses}\n\n" + "\n\n".join(sections_md) + "\n"
+
+def _write(page: _Page, a: Analysis, run_dir: Path, out_dir: Path) -> list[Path]:
+    """report.html and report.md."""
+    title = f"Benchmark report: {a.config.get('suite', run_dir.name)}"
+    settings = {"seeds": 1, **a.config}  # runs from before --seeds used one
+    run_info = ", ".join(f"{k}={settings.get(k)}" for k in ("suite", "trials", "seeds", "seed", "tune_seconds",
+                                                           "max_splits"))
+    statuses = a.frame.status.value_counts().to_dict()
+    doc = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+           f"<style>{CSS}</style></head>\n<body>\n<h1>{html.escape(title)}</h1>\n"
+           f'<p class="note">{html.escape(run_info)}; records: {html.escape(str(statuses))}; '
+           f'{page.link_html("run.json", "run.json")}</p>\n' + "\n".join(page.html)
+           + f"\n{LOADED_SCRIPT}\n</body></html>\n")
+    md = f"# {title}\n\n{run_info}; records: {statuses}\n\n" + "\n\n".join(page.md) + "\n"
     html_path, md_path = out_dir / "report.html", out_dir / "report.md"
-    write_text_atomic(html_path, page, out_dir)
+    write_text_atomic(html_path, doc, out_dir)
     write_text_atomic(md_path, md, out_dir)
-    return [html_path, md_path, *sorted(plot_dir.glob("*.png"))]
+    return [html_path, md_path]

@@ -1,6 +1,6 @@
 """How a reproduction of a published table is shown: the console, reproduce.md and `bench report`.
 
-`bench reproduce` (bench.published.reproduce) writes <run>/reproduce.csv, one row per published cell
+`bench reproduce` (bench.workflows.reproduce) writes <run>/reproduce.csv, one row per published cell
 (bench.published.compare.Row.as_dict); this module turns that frame into table rows, and `bench report`
 adds them as its section "Reproduction of published results" when the file is there.
 """

@@ -365,7 +365,7 @@ def cmd_report(args, console) -> int:
 
 
 def cmd_regress(args, console) -> int:
-    from bench.analysis import regress
+    from bench.workflows import regress
 
     if args.update:
         data = regress.update(args.baseline, args.keep, progress=console.print)

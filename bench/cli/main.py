@@ -131,7 +131,13 @@ def _runner_options(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bench", description="Benchmark GBDTs against neural tabular models.")
     sub = p.add_subparsers(dest="command", required=True)
+    for add in (_add_run, _add_reproduce, _add_import, _add_verify, _add_leaderboard, _add_report, _add_regress,
+                _add_catalogues):
+        add(sub)
+    return p
 
+
+def _add_run(sub) -> None:
     run = sub.add_parser("run", help="run a sweep (datasets x splits x models) and print the leaderboard")
     run.add_argument("--suite", default="demo", help="suite name, suite .toml file, or folder with manifest.json")
     run.add_argument("--datasets", default=None, help="comma-separated subset of the suite's datasets")
@@ -149,6 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "or time limit) cut a trial (for CI and papers)")
     _runner_options(run)
 
+
+def _add_reproduce(sub) -> None:
     rep_ = sub.add_parser("reproduce", help="run a published table's cells with its protocol and split, compare "
                                             "ours with the published numbers (reproduce.csv / .md)")
     rep_.add_argument("table", help="published table name (`bench reproduce --list`) or path to its .toml file",
@@ -164,45 +172,60 @@ def build_parser() -> argparse.ArgumentParser:
     rep_.add_argument("--strict", action="store_true", help="exit 1 when a cell's verdict is 'worse'")
     _runner_options(rep_)
 
+
+def _add_import(sub) -> None:
     imp = sub.add_parser("import", help="convert datasets from another benchmark's format into Parquet + manifest.json")
     imp.add_argument("format", choices=("talent",), help="talent: TALENT's N_/C_/y_{train,val,test}.npy + info.json")
     imp.add_argument("source", type=Path, help="a dataset folder, or a folder of them")
     imp.add_argument("out", type=Path, help="folder for the Parquet files and manifest.json (a local suite)")
 
-    partial = "use only the records that pass the checks of `bench verify` instead of refusing the run"
+
+_PARTIAL = "use only the records that pass the checks of `bench verify` instead of refusing the run"
+_NORMALIZE = ("what the normalized scores normalize: objective (ROC AUC / log loss / RMSE, the default) or "
+              "paper (accuracy / R², for numbers comparable with Grinsztajn et al. 2022)")
+
+
+def _add_verify(sub) -> None:
     ver = sub.add_parser("verify", help="check a run: one valid record per planned job and variant, hashes "
                                         "match the plan, nothing foreign (exit 1 when not)")
     ver.add_argument("run_dir", type=Path)
 
-    normalize_help = ("what the normalized scores normalize: objective (ROC AUC / log loss / RMSE, the default) or "
-                      "paper (accuracy / R², for numbers comparable with Grinsztajn et al. 2022)")
+
+def _add_leaderboard(sub) -> None:
     lb = sub.add_parser("leaderboard", help="print and write (CSV + Markdown) the leaderboard of a run")
     lb.add_argument("run_dir", type=Path)
     lb.add_argument("--wide", action="store_true", help="all columns (the default view fits 100 columns)")
     lb.add_argument("--normalize-metric", type=_choice(NormalizeMetric), default=NormalizeMetric.OBJECTIVE,
-                    metavar="{objective,paper}", help=normalize_help)
-    lb.add_argument("--allow-partial", action="store_true", help=partial)
+                    metavar="{objective,paper}", help=_NORMALIZE)
+    lb.add_argument("--allow-partial", action="store_true", help=_PARTIAL)
 
+
+def _add_report(sub) -> None:
     rep = sub.add_parser("report", help="write report.html (self-contained) and report.md with statistics and plots")
     rep.add_argument("run_dir", type=Path)
     rep.add_argument("--out", type=Path, default=None, help="folder for the report (default: the run directory)")
     rep.add_argument("--anchor", default=None, help="entry fixed at Elo 1000, e.g. random_forest/default")
     rep.add_argument("--normalize-metric", type=_choice(NormalizeMetric), default=NormalizeMetric.OBJECTIVE,
-                     metavar="{objective,paper}", help=normalize_help)
+                     metavar="{objective,paper}", help=_NORMALIZE)
     rep.add_argument("--elo-weighting", type=_choice(EloWeighting), default=EloWeighting.DATASET,
                      metavar="{dataset,tabarena}",
                      help="dataset: each dataset's battles sum to 1, weak prior (default); tabarena: each battle "
                           "1/n_splits, almost no prior, comparable with TabArena's Elo")
     rep.add_argument("--bootstrap", type=_int_in(1, 100_000), default=1000, help="bootstrap resamples for intervals")
     rep.add_argument("--seed", type=_int_in(0, MAX_SEED), default=0, help="seed of bootstraps and trial-order shuffles")
-    rep.add_argument("--allow-partial", action="store_true", help=partial)
+    rep.add_argument("--allow-partial", action="store_true", help=_PARTIAL)
 
+
+def _add_regress(sub) -> None:
     reg = sub.add_parser("regress", help="re-run the pinned smoke sweep and compare every number with the baseline")
     reg.add_argument("--baseline", type=Path, default=None, help="baseline file (default: results/baseline/smoke.json)")
     reg.add_argument("--update", action="store_true",
                      help="re-create the baseline: the pinned sweep plus extra base seeds for tolerances")
     reg.add_argument("--keep", type=Path, default=None, help="keep the sweep's run directories here")
 
+
+def _add_catalogues(sub) -> None:
+    """`bench suites`, `bench models`, `bench fetch`."""
     suites = sub.add_parser("suites", help="list or show suites")
     ssub = suites.add_subparsers(dest="action", required=True)
     ssub.add_parser("list")
@@ -219,13 +242,12 @@ def build_parser() -> argparse.ArgumentParser:
     fetch = sub.add_parser("fetch", help="download and cache a suite's data (needs network for OpenML suites)")
     fetch.add_argument("suite")
     fetch.add_argument("--refresh", action="store_true")
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "regress" and args.baseline is None:
-        from bench.analysis.regress import BASELINE
+        from bench.workflows.regress import BASELINE
 
         args.baseline = BASELINE
     try:

@@ -15,8 +15,8 @@ from bench.errors import BenchError
 
 def cmd_reproduce(args, console) -> int:
     from bench.analysis import reproduction
-    from bench.published.reproduce import finish, reproduction_config
     from bench.published.table import load_table, table_names
+    from bench.workflows.reproduce import finish, reproduction_config
 
     if args.list or not args.table:
         if not args.list:

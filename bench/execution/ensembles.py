@@ -27,25 +27,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
 import time
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bench.records.schema import SCHEMA_VERSION
+from bench.records.record import Cost, Numbers, cross_model_counts, cross_model_head, failed, not_run
+from bench.records.record import ok as record_ok
 from bench.records.store import ResultStore
 from bench.vocabulary import CROSS_MODEL, FAILURES, NOT_RUN, Status, Variant
 
 if TYPE_CHECKING:  # imported where used at run time (loading the data stack only when it is needed)
     from bench.datasets import Dataset
 
-FAMILY = "ensemble"
-# What the cross-model record copies from its members' records: the dataset, split and budget.
-_SHARED = ("suite", "dataset", "dataset_hash", "split", "seed", "budget", "task_type", "n_rows", "n_features",
-           "n_classes", "n_categorical", "n_train", "n_val", "n_test", "inner_folds", "source", "objective",
-           "direction", "model_seed")
 
 
 def cross_model_id(member_job_id: str) -> str:
@@ -176,50 +170,37 @@ def split_test_labels(store: ResultStore, entry: dict) -> tuple[np.ndarray, Data
 
 def _record(store: ResultStore, ens_id: str, entry: dict, members: dict) -> dict:
     from bench.adapters import TaskInfo
-    from bench.execution.jobs import CORE_LIBRARIES, library_versions
     from bench.tuning.ensemble import build
 
     all_recs = [r for _, recs in members.values() for r in recs.values()]
     base = next((r for r in all_recs if r.get("status") == Status.OK), all_recs[0] if all_recs else {})
-    record = {"schema_version": SCHEMA_VERSION, **{k: base[k] for k in _SHARED if k in base},
-              "job_id": ens_id, "model": CROSS_MODEL, "variant": Variant.ENSEMBLE.value, "family": FAMILY,
-              "job_key": entry["job_key"], "dataset": entry["dataset"], "dataset_hash": entry["dataset_hash"],
-              "device": "cpu", "threads": 1, "host": socket.gethostname(),
-              "versions": library_versions(CORE_LIBRARIES),
-              "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    record.setdefault("split", {"index": entry.get("split_index"), "hash": entry.get("split_hash")})
+    head = cross_model_head(base, ens_id, entry["job_key"], entry["dataset"], entry["dataset_hash"],
+                            {"index": entry.get("split_index"), "hash": entry.get("split_hash")})
     cpu0, wall0 = time.process_time(), time.perf_counter()
+    left: dict = {}  # the `ensemble` field once the members are read: who was left out
     try:
         candidates, y_val, left_out = load_members(store, members)
-        record["ensemble"] = {"left_out": left_out}
+        left = {"ensemble": {"left_out": left_out}}
         if not candidates:
-            return _nothing_to_ensemble(record, all_recs, left_out)
+            return _nothing_to_ensemble(head, left, all_recs, left_out)
         y_test, ds = split_test_labels(store, entry)
         made = build(candidates, y_val, y_test, TaskInfo(ds.task_type, ds.n_classes))
     except Exception as exc:  # a broken file or a bug: this entry fails, the sweep goes on
-        record.update(status=Status.FAILED, error={"type": type(exc).__name__, "message": str(exc)})
-        return record
+        return failed(head, Status.FAILED, type(exc).__name__, str(exc), left)
     # (member job's records, its ok record) for the jobs that kept predictions
     with_predictions = [(recs, ok) for _, recs in members.values() if (ok := _ok(recs)) and ok.get("predictions")]
-    counts = [ok.get("trial_counts") or {} for _, ok in with_predictions]
     cost = [_tuning_cost(recs) for _, recs in members.values()]
-    record.update({
-        "status": Status.OK, "params": {"weights": made.weights}, "trial_number": None,
-        "val_score": made.val_score, "test": made.test_metrics, "test_score": made.test_metrics[base["objective"]],
-        "test_score_std": None,
-        "test_by_seed": [{"seed": base.get("model_seed"), "fit_seconds": made.fit_seconds,
-                          "predict_seconds": made.predict_seconds, **made.test_metrics}],
-        "fit_seconds": made.fit_seconds, "predict_seconds": made.predict_seconds,
-        "trial_counts": {k: sum(c.get(k) or 0 for c in counts) for k in ("total", "completed", "pruned",
-                                                                          "deadline", "failed")},
-        "only_defaults": _only_defaults([recs for recs, _ in with_predictions]),
-        "device_seconds": {"cpu": sum(c[0] for c in cost) + time.process_time() - cpu0,
-                           "gpu": sum(c[1] for c in cost)},
-        "ensemble": {**made.info, "left_out": left_out, "seeds_used": 1,
-                     "models": sorted({c.about["model"] for c in candidates}),
-                     "selection_seconds": time.perf_counter() - wall0},
-    })
-    return record
+    numbers = Numbers(
+        {"weights": made.weights}, None, made.val_score, made.test_metrics,
+        [{"seed": base.get("model_seed"), "fit_seconds": made.fit_seconds, "predict_seconds": made.predict_seconds,
+          **made.test_metrics}], made.fit_seconds, made.predict_seconds,
+        ensemble={**made.info, "left_out": left_out, "seeds_used": 1,
+                  "models": sorted({c.about["model"] for c in candidates}),
+                  "selection_seconds": time.perf_counter() - wall0})
+    return record_ok(head, base["objective"], numbers,
+                     cross_model_counts([ok.get("trial_counts") or {} for _, ok in with_predictions]),
+                     Cost(_only_defaults([recs for recs, _ in with_predictions]),
+                          sum(c[0] for c in cost) + time.process_time() - cpu0, sum(c[1] for c in cost)).fields())
 
 
 def _only_defaults(member_recs: list[dict[str, dict]]) -> bool | None:
@@ -239,14 +220,11 @@ def _tuning_cost(recs: dict[str, dict]) -> tuple[float, float]:
     return 0.0, 0.0
 
 
-def _nothing_to_ensemble(record: dict, all_recs: list[dict], left_out: dict) -> dict:
+def _nothing_to_ensemble(head: dict, left: dict, all_recs: list[dict], left_out: dict) -> dict:
     reasons = "; ".join(f"{m}: {why}" for m, why in sorted(left_out.items()))
     if any(r.get("status") in FAILURES for r in all_recs) or not all(r.get("status") in NOT_RUN for r in all_recs):
-        record.update(status=Status.FAILED, error={"type": "NoMembers",
-                                                   "message": f"no member model has stored predictions ({reasons})"})
-    else:
-        record.update(status=Status.SKIPPED, reason=f"every member model was skipped or unavailable ({reasons})")
-    return record
+        return failed(head, Status.FAILED, "NoMembers", f"no member model has stored predictions ({reasons})", left)
+    return not_run(head, Status.SKIPPED, f"every member model was skipped or unavailable ({reasons})", left)
 
 
 def count_into(summary, records: list[dict]) -> None:

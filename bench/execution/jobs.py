@@ -6,30 +6,17 @@ A job is a plain, picklable description (paths, names, numbers) so that any work
 
 from __future__ import annotations
 
-import hashlib
-import json
-import platform
-import socket
 import time
 import traceback
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from functools import lru_cache
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-import numpy as np
-
-import bench
 from bench.datasets import load_cached_dataset
-from bench.records.schema import SCHEMA_VERSION, trial_counts
+from bench.records.identity import job_key, job_settings
+from bench.records.record import Cost, Header, JobTuning, failed, not_run, ok
 from bench.seeding import job_seed
-from bench.tuning.samplers import PRUNER_OF
-from bench.vocabulary import TUNING_VARIANTS, Status, Variant
-
-CORE_LIBRARIES = ("numpy", "pandas", "scikit-learn", "optuna", "pyarrow")
-VARIANTS_FOR = {True: (Variant.DEFAULT.value, Variant.TUNED.value, Variant.ENSEMBLE.value),
-                False: (Variant.DEFAULT.value,)}
+from bench.tuning.budget import Budget
+from bench.vocabulary import TUNING_VARIANTS, Status
 
 
 @dataclass(frozen=True)
@@ -45,8 +32,9 @@ class Job:
     fold: int
     split_hash: str
     model: str
-    trials: int | None  # None: as many as tune_seconds allows (bench.tuning.Budget)
-    tune_seconds: float | None
+    # The sweep's declared budget (trials, tuning seconds, sampler, inner folds, the runner's hard time
+    # limit): what tuning this job does, and so whether it tunes and which variants it reports.
+    budget: Budget
     seed: int
     threads: int = 1
     device: str = "cpu"
@@ -58,13 +46,6 @@ class Job:
     # family, known at planning time: every record of the job carries it, failure records included.
     meta: dict = field(default_factory=dict, hash=False)
     skip_reason: str = ""  # set when the dataset is too small for the protocol: `skipped` records
-    sampler: str = "tpe"  # bench.tuning.samplers
-    inner_folds: int = 1  # 1 = holdout validation; K > 1 = inner K-fold cross-validation (bench.tuning.crossfit)
-    # The runner's hard per-job limit (--time-limit); iterative learners stop shortly before it and keep
-    # their best state (bench.tuning.study, JOB_LIMIT_RESERVE), visibly, instead of being killed with
-    # nothing. Part of the run folder's identity (run.json: one folder holds one limit) and of every
-    # record's budget, but not of the job key (which would make the records of older folders stale).
-    time_limit: float | None = None
     # Where the split's rows came from (bench.splits.Split.origin: kfold, openml-task, predefined); the
     # split hash already covers the rows, so it is no setting either: the records say it.
     split_origin: str = ""
@@ -73,31 +54,46 @@ class Job:
     def job_id(self) -> str:
         return f"{self.dataset}/{self.model}/r{self.repeat}f{self.fold}"
 
+    def _identity(self) -> tuple[dict, dict]:
+        """(inputs, settings) as bench.records.identity names them."""
+        inputs = {"dataset_hash": self.dataset_hash, "split_hash": self.split_hash, "model": self.model}
+        return inputs, {**self.budget.settings(), "seed": self.seed, "seeds": self.seeds}
+
     def settings(self) -> dict:
-        """Everything that decides what tuning this job does and on which rows. A study or record made
-        under other settings is stale: never resumed, never counted as done. (A setting that changes
-        what tuning does, such as a sampler or inner folds, belongs here.)"""
-        return {"dataset_hash": self.dataset_hash, "split_hash": self.split_hash, "model": self.model,
-                "trials": self.trials, "tune_seconds": self.tune_seconds, "seed": self.seed, "seeds": self.seeds}
+        """What decides the tuning this job does and on which rows (bench.records.identity: the job's
+        inputs and keyed settings; the others are the run folder's). A study or record made under other
+        settings is stale: never resumed, never counted as done."""
+        return job_settings(*self._identity())
 
     @property
     def key(self) -> str:
         """Short hash of settings(): in study names and in every record (`job_key`)."""
-        text = json.dumps(self.settings(), sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()[:10]
+        return job_key(*self._identity())
+
+    @property
+    def model_budget(self) -> Budget:
+        """The budget this job's model gets (the defaults trial only when it has nothing to tune)."""
+        return self.budget.for_model(self.tunable)
 
     @property
     def tunes(self) -> bool:
-        return self.tunable and (self.trials is None or self.trials > 1)
+        return self.model_budget.tunes
 
     @property
     def variants(self) -> tuple[str, ...]:
-        return VARIANTS_FOR[self.tunes]
+        return self.model_budget.variants
 
     @property
     def study_name(self) -> str:
         name = f"{self.job_id.replace('/', '__')}__{self.key}"
         return f"{self.run_id}__{name}" if self.storage and self.run_id else name
+
+    def header(self) -> Header:
+        """What every record of this job says (bench.records.record), with what planning knew of the data."""
+        split = {"index": self.split_index, "repeat": self.repeat, "fold": self.fold, "hash": self.split_hash,
+                 "origin": self.split_origin or None}
+        return Header(self.job_id, self.suite, self.dataset, self.dataset_hash, split, self.model, self.seed,
+                      self.key, self.budget.record(), self.device, self.threads, meta=dict(self.meta))
 
     @property
     def log_path(self) -> Path:
@@ -113,7 +109,8 @@ class Job:
     def study_file(self) -> Path:
         return Path(self.run_dir) / "optuna" / f"{self.study_name}.db"
 
-    def storage_url(self) -> str:
+    def storage_url(self) -> str | None:
+        """Where the job's Optuna study lives (None: in memory, bench.testing's checks)."""
         if self.storage:
             return self.storage
         # One SQLite file per job: concurrent workers never contend for the same database lock.
@@ -140,45 +137,13 @@ class Job:
                 path.unlink(missing_ok=True)
 
 
-def library_versions(names) -> dict[str, str]:
-    return dict(_library_versions(tuple(names)))
-
-
-@lru_cache(maxsize=None)  # installed versions do not change inside a worker; each lookup costs ~1 ms
-def _library_versions(names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
-    out = {"python": platform.python_version(), "bench": bench.__version__}
-    for name in names:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = "not installed"
-    return tuple(out.items())
-
-
-def base_record(job: Job, variant: str, libraries=()) -> dict:
-    return {
-        "schema_version": SCHEMA_VERSION, "job_id": job.job_id, "suite": job.suite, "dataset": job.dataset,
-        "dataset_hash": job.dataset_hash,
-        "split": {"index": job.split_index, "repeat": job.repeat, "fold": job.fold, "hash": job.split_hash,
-                  "origin": job.split_origin or None},
-        "model": job.model, "variant": variant, "seed": job.seed, "job_key": job.key,
-        "budget": {"trials": job.trials, "seconds": job.tune_seconds, "sampler": job.sampler,
-                   "pruner": PRUNER_OF.get(job.sampler), "inner_folds": job.inner_folds,
-                   "time_limit": job.time_limit},
-        "device": job.device, "threads": job.threads, "host": socket.gethostname(),
-        "versions": library_versions(CORE_LIBRARIES + tuple(libraries)),
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-
-
 def failure_records(job: Job, status: str, error_type: str, message: str, extra: dict | None = None) -> list[dict]:
-    return [{**base_record(job, v), **job.meta, **(extra or {}), "status": status,
-             "error": {"type": error_type, "message": message}} for v in job.variants]
+    """One failure record per variant (`extra`: more fields, e.g. the memory a job was stopped at)."""
+    return [failed(job.header().fields(v), status, error_type, message, extra or {}) for v in job.variants]
 
 
 def skipped_records(job: Job) -> list[dict]:
-    return [{**base_record(job, v), **job.meta, "status": Status.SKIPPED, "reason": job.skip_reason}
-            for v in job.variants]
+    return [not_run(job.header().fields(v), Status.SKIPPED, job.skip_reason) for v in job.variants]
 
 
 # The part of --time-limit kept back for what follows the last fit (scoring, predictions, records):
@@ -231,105 +196,105 @@ def execute_job(job: Job, adapter_cls=None) -> list[dict]:
     """Run the job; always returns one record per variant (ok, failed, skipped or unavailable).
 
     adapter_cls replaces the registry lookup of job.model (bench.testing checks unregistered adapters)."""
-    from bench.adapters import get_adapter
-    from bench.splits import load_frozen
-    from bench.tuning import Budget, Parts, tune
+    from bench.adapters import TaskInfo
     from bench.tuning.crossfit import fold_sizes
 
     if job.skip_reason:  # the dataset is too small for the protocol: there is no split to run on
         return skipped_records(job)
     started = time.perf_counter()
-    limit_deadline = job_limit_deadline(job.time_limit, time.monotonic())
+    limit_deadline = job_limit_deadline(job.budget.time_limit, time.monotonic())
     try:
-        adapter_cls = adapter_cls or get_adapter(job.model)
-        ds = load_cached_dataset(Path(job.dataset_dir))
-        if ds is None or ds.content_hash != job.dataset_hash:
-            raise RuntimeError(f"materialized dataset at {job.dataset_dir} is missing or changed")
-        splits = load_frozen(Path(job.split_file))
-        if splits is None:
-            raise RuntimeError(f"frozen split file {job.split_file} is missing or unreadable")
-        split = splits[job.split_index]
-        if split.hash != job.split_hash:
-            raise RuntimeError(f"frozen split {job.split_file}[{job.split_index}] changed")
+        adapter_cls, ds, split = _load(job, adapter_cls)
     except Exception as exc:
         return failure_records(job, Status.FAILED, type(exc).__name__, str(exc))
-
-    from bench.adapters import TaskInfo
-
-    task = TaskInfo(ds.task_type, ds.n_classes)
     # n_train: rows each model is fit on; n_val: rows its validation score comes from (inner folds:
     # every outer training row, out of fold)
-    n_train, n_val = fold_sizes(len(split.train), len(split.val), job.inner_folds)
-    meta = {"task_type": ds.task_type, "n_rows": ds.n_rows, "n_features": ds.n_features,
-            "n_classes": ds.n_classes, "n_categorical": len(ds.categorical),
-            "n_train": n_train, "n_val": n_val, "n_test": len(split.test), "inner_folds": job.inner_folds,
-            "family": adapter_cls.family, "source": ds.source}
+    n_train, n_val = fold_sizes(len(split.train), len(split.val), job.budget.inner_folds)
+    loaded = job.header().knowing(**ds.summary(), n_train=n_train, n_val=n_val, n_test=len(split.test),
+                                  inner_folds=job.budget.inner_folds, family=adapter_cls.family, source=ds.source)
+    header = loaded.knowing(adapter_cls.libraries)
     try:
         # Unavailable (an optional library or the weights are missing here) comes first: it says nothing
         # about the dataset, and such records are re-run once the environment has what the model needs.
         status, reason = Status.UNAVAILABLE, adapter_cls.unavailable_reason(ds.task_type)
     except Exception as exc:  # a bug in the check must not take the sweep down
-        return failure_records(job, Status.FAILED, type(exc).__name__, f"availability check failed: {exc}", meta)
+        return [failed(loaded.fields(v), Status.FAILED, type(exc).__name__, f"availability check failed: {exc}")
+                for v in job.variants]
     if not reason:
         status, reason = Status.SKIPPED, adapter_cls.capabilities.refusal(ds.task_type, n_train,
                                                                      ds.n_features, ds.n_classes, job.device)
     if reason:
-        return [{**base_record(job, v, adapter_cls.libraries), **meta, "status": status, "reason": reason}
-                for v in job.variants]
+        return [not_run(header.fields(v), status, reason) for v in job.variants]
+    seed = job_seed(job.seed, job.split_index)
+    try:
+        set_aside = from_scratch_if_damaged(job)
+        outcome = _tune(job, adapter_cls, TaskInfo(ds.task_type, ds.n_classes), _parts(ds, split), seed,
+                        limit_deadline)
+    except Exception as exc:  # a bug or crash outside any single trial
+        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-3:])
+        return [failed(loaded.fields(v), Status.FAILED, type(exc).__name__, f"{exc}\n{tb}") for v in job.variants]
+    return outcome_records(job, header, outcome, seed, time.perf_counter() - started, set_aside)
+
+
+def _load(job: Job, adapter_cls):
+    """(adapter class, dataset, split) of the job, checked against the hashes it was planned with."""
+    from bench.adapters import get_adapter
+    from bench.splits import load_frozen
+
+    adapter_cls = adapter_cls or get_adapter(job.model)
+    ds = load_cached_dataset(Path(job.dataset_dir))
+    if ds is None or ds.content_hash != job.dataset_hash:
+        raise RuntimeError(f"materialized dataset at {job.dataset_dir} is missing or changed")
+    splits = load_frozen(Path(job.split_file))
+    if splits is None:
+        raise RuntimeError(f"frozen split file {job.split_file} is missing or unreadable")
+    split = splits[job.split_index]
+    if split.hash != job.split_hash:
+        raise RuntimeError(f"frozen split {job.split_file}[{job.split_index}] changed")
+    return adapter_cls, ds, split
+
+
+def _parts(ds, split):
+    from bench.tuning import Parts
 
     take = ds.X.iloc
-    parts = Parts(take[split.train].reset_index(drop=True), ds.y[split.train],
-                  take[split.val].reset_index(drop=True), ds.y[split.val],
-                  take[split.test].reset_index(drop=True), ds.y[split.test])
-    seed = job_seed(job.seed, job.split_index)
+    return Parts(take[split.train].reset_index(drop=True), ds.y[split.train],
+                 take[split.val].reset_index(drop=True), ds.y[split.val],
+                 take[split.test].reset_index(drop=True), ds.y[split.test])
+
+
+def _tune(job: Job, adapter_cls, task, parts, seed: int, limit_deadline: float | None):
+    """The job's tuning session (bench.tuning.study); it runs a single trial for models with nothing to tune."""
+    from bench.tuning import tune
+
     # A one-trial job has nothing to resume, and a persistent study would only add its database
     # set-up (0.3-1 s per job, most of the harness overhead on small jobs): it tunes in memory.
     storage = job.storage_url() if job.tunes else None
-    try:
-        set_aside = from_scratch_if_damaged(job)
-        # tune() itself runs a single trial for models with nothing to tune.
-        outcome = tune(adapter_cls, task, parts, Budget(job.trials, job.tune_seconds), seed=seed,
-                       threads=job.threads, device=job.device, storage=storage,
-                       study_name=job.study_name, seeds=job.seeds, sampler=job.sampler,
-                       inner_folds=job.inner_folds, predictions=job.predictions_path, job_key=job.key,
-                       limit_deadline=limit_deadline)
-    except Exception as exc:  # a bug or crash outside any single trial
-        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-3:])
-        return failure_records(job, Status.FAILED, type(exc).__name__, f"{exc}\n{tb}", meta)
+    return tune(adapter_cls, task, parts, job.budget, seed=seed, threads=job.threads, device=job.device,
+                storage=storage, study_name=job.study_name, seeds=job.seeds, predictions=job.predictions_path,
+                job_key=job.key, limit_deadline=limit_deadline)
 
-    elapsed = time.perf_counter() - started
-    common = {"objective": outcome.objective, "direction": outcome.direction, "trials": outcome.trials,
-              "trial_counts": trial_counts(outcome.trials),
-              "tuning_seconds": outcome.tuning_seconds, "job_seconds": elapsed, "model_seed": seed,
-              "resumes": outcome.resumes}
+
+def outcome_records(job: Job, header: Header, outcome, seed: int, job_seconds: float,
+                    set_aside: list[str]) -> list[dict]:
+    """The records of a tuning outcome (bench.tuning.study.TuningOutcome): one per variant, ok or failed."""
+    predictions = None
     if outcome.predictions is not None:  # what the cross-model ensemble reads (bench.execution.ensembles)
         info = dict(outcome.predictions)
         if set_aside:  # found damaged before the job ran: it was run from scratch
             info["set_aside"] = set_aside + info.get("set_aside", [])
-        common["predictions"] = {"file": str(job.predictions_path.relative_to(job.run_dir)), **info}
+        predictions = {"file": str(job.predictions_path.relative_to(job.run_dir)), **info}
+    tuning = JobTuning(outcome.objective, outcome.direction, outcome.trials, outcome.tuning_seconds, job_seconds,
+                       seed, outcome.resumes, predictions).fields()
 
-    def honesty(variant: str) -> dict:
+    def cost(variant: str) -> dict:
         """What the variant cost and whether tuning really ran (bench.records.schema)."""
-        cost = outcome.costs[variant]
-        return {"only_defaults": outcome.only_defaults if variant in TUNING_VARIANTS else None,
-                "device_seconds": {"cpu": cost["cpu"], "gpu": cost["wall"] if job.device == "cuda" else 0.0}}
+        spent = outcome.costs[variant]
+        return Cost(outcome.only_defaults if variant in TUNING_VARIANTS else None, spent["cpu"],
+                    spent["wall"] if job.device == "cuda" else 0.0).fields()
 
-    records = []
-    for v in outcome.variants:
-        # test / test_score: mean over the model seeds that finished; test_by_seed keeps each one.
-        seed_scores = [s[outcome.objective] for s in v.by_seed if "error" not in s]
-        records.append({**base_record(job, v.variant, adapter_cls.libraries), **meta, **common,
-                        **honesty(v.variant),
-                        "status": Status.OK, "params": v.params, "trial_number": v.trial_number,
-                        "val_score": v.val_score, "test": v.test_metrics,
-                        "test_score": v.test_metrics[outcome.objective],
-                        "test_score_std": float(np.std(seed_scores, ddof=1)) if len(seed_scores) > 1 else None,
-                        "test_by_seed": v.by_seed,
-                        "fit_seconds": v.fit_seconds, "predict_seconds": v.predict_seconds,
-                        "fit_info": v.fit_info, **({"ensemble": v.ensemble} if v.ensemble else {}),
-                        **({"test_source": v.test_source} if v.test_source else {})})
+    records = [ok(header.fields(v.variant), outcome.objective, v, tuning, cost(v.variant)) for v in outcome.variants]
     for variant, message in outcome.failures.items():
-        records.append({**base_record(job, variant, adapter_cls.libraries), **meta, **common,
-                        **honesty(variant), "status": Status.FAILED,
-                        "error": {"type": message.split(":", 1)[0], "message": message}})
+        records.append(failed(header.fields(variant), Status.FAILED, message.split(":", 1)[0], message, tuning,
+                              cost(variant)))
     return records

@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Literal, get_args
+from typing import Callable, Literal
 
 from bench.datasets import data_warnings, read_cached_dataset, save_dataset
-from bench.errors import BenchError
+from bench.errors import BenchError, check_choice, check_int, check_positive
 from bench.execution.ensembles import count_into, run_cross_model
 from bench.execution.ensembles import plan_entries as cross_model_entries
 from bench.execution.jobs import Job
@@ -35,10 +34,12 @@ from bench.execution.signals import stop_on_signals
 from bench.execution.storage import check_storage
 from bench.execution.storage import normalize as normalize_storage
 from bench.names import check_name
+from bench.records.identity import run_settings
 from bench.records.integrity import npz_problem
 from bench.records.store import ResultStore
 from bench.safe_files import refuse_links_under
 from bench.splits import planned_labels, splits_or_reason
+from bench.tuning.budget import Budget
 from bench.tuning.samplers import Sampler
 
 Device = Literal["auto", "cpu", "cuda"]
@@ -77,29 +78,20 @@ class SweepConfig:
         self.models = _names("--models", self.models)
         if self.datasets is not None:
             self.datasets = _names("--datasets", self.datasets)
-        if self.trials is None:
-            if self.tune_seconds is None:
-                raise BenchError("--trials none (as many trials as fit) needs --tune-seconds to bound them")
-        else:
-            _check_int("--trials", self.trials, 1)
-        if self.inner_folds is not None:
-            _check_int("--inner-folds", self.inner_folds, 1)
-        _check_int("--seeds", self.seeds, 1)
-        _check_int("--jobs", self.workers, 0)
-        _check_int("--threads", self.threads, 0)
+        # The budget's own options (trials, tune seconds, sampler, inner folds, time limit) are checked by it.
+        self._budget = Budget(self.trials, self.tune_seconds, self.sampler,
+                              1 if self.inner_folds is None else self.inner_folds, self.time_limit)
+        check_int("--seeds", self.seeds, 1)
+        check_int("--jobs", self.workers, 0)
+        check_int("--threads", self.threads, 0)
         if self.jobs_per_gpu != "auto":
-            _check_int("--jobs-per-gpu", self.jobs_per_gpu, 1, "or 'auto'")
-        _check_int("--seed", self.seed, 0)
+            check_int("--jobs-per-gpu", self.jobs_per_gpu, 1, "or 'auto'")
+        check_int("--seed", self.seed, 0)
         if self.max_splits is not None:
-            _check_int("--splits", self.max_splits, 1)
-        for option, value in (("--tune-seconds", self.tune_seconds), ("--time-limit", self.time_limit),
-                              ("--memory-limit", self.memory_limit_gb)):
-            if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise BenchError(f"{option} must be a positive number of "
-                                 f"{'GB' if option == '--memory-limit' else 'seconds'} or 'none', got {value!r}")
-        _check_choice("--device", self.device, Device)
-        _check_choice("--sampler", self.sampler, Sampler)
-        _check_choice("--executor", self.executor, Executor)
+            check_int("--splits", self.max_splits, 1)
+        check_positive("--memory-limit", self.memory_limit_gb, "GB")
+        check_choice("--device", self.device, Device)
+        check_choice("--executor", self.executor, Executor)
         if self.out is not None:
             self.out = Path(self.out)
         if self.storage:
@@ -113,6 +105,10 @@ class SweepConfig:
     def resolved_inner_folds(self, suite) -> int:
         """--inner-folds when given, else the suite protocol's inner_folds."""
         return self.inner_folds if self.inner_folds is not None else getattr(suite.protocol, "inner_folds", 1)
+
+    def budget(self, suite) -> Budget:
+        """The budget every job of the sweep gets (its inner folds: --inner-folds, else the suite's)."""
+        return replace(self._budget, inner_folds=self.resolved_inner_folds(suite))
 
     def gpu_workers(self, gpu_models: Sequence[str] = (), store: ResultStore | None = None) -> dict[str, int]:
         """Worker slots per GPU id. A number applies to every GPU; "auto" is decided once per sweep
@@ -139,10 +135,9 @@ class SweepConfig:
         protocol, the budget (sampler, inner folds and the job time limit included: the limit decides
         which trials are cut short and which jobs time out), and, once loaded, each dataset's content
         hash."""
-        out = {"suite": suite.name, "protocol": asdict(suite.protocol), "trials": self.trials,
-               "tune_seconds": self.tune_seconds, "seed": self.seed, "max_splits": self.max_splits,
-               "seeds": self.seeds, "sampler": self.sampler, "inner_folds": self.resolved_inner_folds(suite),
-               "time_limit": self.time_limit, "models": list(self.models)}
+        settings = run_settings({"suite": suite.name, "seed": self.seed, "max_splits": self.max_splits,
+                                 "seeds": self.seeds, **self.budget(suite).settings()})
+        out = {"suite": suite.name, "protocol": asdict(suite.protocol), **settings, "models": list(self.models)}
         if datasets is not None:
             out["datasets"] = {ds.name: ds.content_hash for ds in datasets}
             text = json.dumps([out["protocol"], sorted(out["datasets"].items())], sort_keys=True)
@@ -158,18 +153,6 @@ def _names(option: str, names: Sequence[str]) -> list[str]:
         given = ",".join(map(str, names))
         raise BenchError(f"{option}: an empty name in {given!r}; give one or more comma-separated names")
     return list(dict.fromkeys(stripped))
-
-
-def _check_int(option: str, value, minimum: int, alternative: str = "") -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise BenchError(f"{option} must be an integer >= {minimum}{' ' + alternative if alternative else ''}, "
-                         f"got {value!r}")
-
-
-def _check_choice(option: str, value, choices) -> None:
-    allowed = get_args(choices)
-    if value not in allowed:
-        raise BenchError(f"{option} must be one of {', '.join(allowed)}, got {value!r}")
 
 
 @dataclass
@@ -235,7 +218,7 @@ def prepare_sweep(config: SweepConfig) -> SweepPlan:
     """Resolve models and suite, take the run directory, load and split the data, plan the jobs (nothing
     is run, and run.json is not written: a sweep that fails here leaves nothing that blocks the next)."""
     from bench.adapters import resolve_models
-    from bench.suites import load_suite, materialize
+    from bench.suites import Protocol, load_suite, materialize
 
     for adapter in resolve_models(config.models):  # unknown names fail here, before any data is loaded
         check_name("model", adapter.name)
@@ -248,7 +231,8 @@ def prepare_sweep(config: SweepConfig) -> SweepPlan:
     refuse_links_under(store.run_dir, "the run folder")  # the harness would write through them (safe_files)
     lock = RunLock(store.run_dir).acquire()
     try:
-        store.check_config(config.identity(suite))  # a changed budget or protocol fails before any loading
+        defaults = asdict(Protocol())  # what a key an older run.json lacks meant
+        store.check_config(config.identity(suite), defaults)  # a changed budget or protocol fails before any loading
         loaded, excluded = materialize(suite)
         if config.datasets:
             names = [item.dataset.name for item in loaded]
@@ -257,7 +241,7 @@ def prepare_sweep(config: SweepConfig) -> SweepPlan:
                 raise BenchError(f"suite '{suite.name}' has no dataset(s) {', '.join(unknown)}. "
                                  f"Its datasets: {', '.join(names)}")
             loaded = [item for item in loaded if item.dataset.name in config.datasets]
-        run_config, notes = store.check_config(config.identity(suite, [item.dataset for item in loaded]))
+        run_config, notes = store.check_config(config.identity(suite, [item.dataset for item in loaded]), defaults)
         plan = SweepPlan(config, suite, store, loaded, excluded, [], run_config, notes, lock=lock)
         plan.notes += [lock.note] if lock.note else []
         plan.data_notes = {item.dataset.name: data_warnings(item.dataset) for item in loaded
@@ -326,7 +310,7 @@ def plan_jobs(config: SweepConfig, suite, loaded, store: ResultStore, run_id: st
     run_id = store.config().get("run_id", "") if run_id is None else run_id
     skipped = {} if skipped is None else skipped
     notes = [] if notes is None else notes
-    inner_folds = config.resolved_inner_folds(suite)
+    budget = config.budget(suite)
     split_dir = store.run_dir / "splits"
     damaged = {p: why for p in sorted(split_dir.glob("*.npz")) if (why := npz_problem(p))}
     jobs = []
@@ -351,8 +335,6 @@ def plan_jobs(config: SweepConfig, suite, loaded, store: ResultStore, run_id: st
             labels = labels[: config.max_splits]
         if reason:
             skipped[ds.name] = reason
-        meta = {"task_type": ds.task_type, "n_rows": ds.n_rows, "n_features": ds.n_features,
-                "n_classes": ds.n_classes, "n_categorical": len(ds.categorical)}
         for index, (repeat, fold, split_hash) in enumerate(labels):
             for adapter in adapters:
                 device = "cuda" if gpus and adapter.capabilities.gpu != "no" else "cpu"
@@ -360,11 +342,9 @@ def plan_jobs(config: SweepConfig, suite, loaded, store: ResultStore, run_id: st
                     run_dir=str(store.run_dir), suite=suite.name, dataset=ds.name, dataset_dir=str(data_dir),
                     dataset_hash=ds.content_hash, split_file=str(split_file or ""), split_index=index,
                     repeat=repeat, fold=fold, split_hash=split_hash, model=adapter.name,
-                    trials=config.trials, tune_seconds=config.tune_seconds, seed=config.seed,
+                    budget=budget, seed=config.seed, seeds=config.seeds,
                     threads=threads, device=device, tunable=bool(adapter.search_space_for(ds.task_type)),
-                    seeds=config.seeds,
-                    storage=config.storage, run_id=run_id, sampler=config.sampler, inner_folds=inner_folds,
-                    time_limit=config.time_limit, split_origin=origin,
-                    meta={**meta, "family": adapter.family}, skip_reason=reason or "",
+                    storage=config.storage, run_id=run_id, split_origin=origin,
+                    meta={**ds.summary(), "family": adapter.family}, skip_reason=reason or "",
                 ))
     return jobs

@@ -21,26 +21,17 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import asdict
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
 
 from bench.errors import BenchError
-from bench.records.schema import clock_cut, upgrade_record, validate_record
-from bench.safe_files import write_atomic, write_json_atomic
-from bench.suites.spec import Protocol
+from bench.json_files import write_json_atomic
+from bench.records.identity import changed_settings
+from bench.records.schema import frame_row, upgrade_record, validate_record
+from bench.safe_files import write_atomic
 from bench.vocabulary import FAILURES, Status
-
-# Settings that change results: re-running into the same directory with other values would mix runs.
-# `protocol` (folds, repeats, validation fraction, split seed, task splits) is compared key by key.
-RUN_IDENTITY = ("suite", "trials", "tune_seconds", "seed", "max_splits", "seeds", "sampler", "inner_folds",
-                "time_limit")
-# What a run.json written before a setting existed implicitly used.
-IDENTITY_DEFAULTS = {"seeds": 1, "sampler": "tpe", "inner_folds": 1}
-# Settings a run.json written before them does not say (no implicit value is known): the folder takes
-# the next run's value.
-IDENTITY_UNRECORDED = frozenset({"time_limit"})
 
 
 class ResultStore:
@@ -50,25 +41,24 @@ class ResultStore:
         self.only: set[Path] | None = None  # restrict(): the record files reads may return
 
     # --- run configuration ---------------------------------------------------------------------
-    def check_config(self, config: dict) -> tuple[dict, list[str]]:
+    def check_config(self, config: dict, protocol_defaults: Mapping | None = None) -> tuple[dict, list[str]]:
         """(run.json as it becomes, notes) for a run with `config` starting in this folder; nothing is
         written (write_config does, when the run really starts).
 
-        A different budget, seed or protocol is refused (BenchError naming each change, e.g.
-        "protocol.folds: 3 -> 2"): records of both would mix. So is a dataset whose content the folder
+        A different setting (bench.records.identity.SETTINGS: budget, seed, ...) or protocol is refused
+        (BenchError naming each change, e.g. "protocol.folds: 3 -> 2"): records of both would mix. The
+        protocol is compared key by key; a key an old run.json lacks means its value in
+        `protocol_defaults` (the suite format's defaults, given by the caller). So is a dataset whose content the folder
         already holds under another name: it would count twice. A dataset whose content changed is a note:
         its jobs are re-run (records and studies are keyed by its hash). `config["datasets"]` maps
         dataset names to content hashes; models and datasets accumulate over runs into one folder."""
         old = self.config()
         notes: list[str] = []
         if old:
-            known = lambda c, k: c.get(k, IDENTITY_DEFAULTS.get(k))  # noqa: E731
-            diff = {k: (known(old, k), known(config, k)) for k in RUN_IDENTITY
-                    if known(old, k) != known(config, k) and not (k in IDENTITY_UNRECORDED and k not in old)}
+            diff = changed_settings(old, config)
             old_protocol, new_protocol = old.get("protocol"), config.get("protocol")
             if isinstance(old_protocol, dict) and isinstance(new_protocol, dict):
-                # A key a run.json written before it existed lacks means the protocol's default then.
-                defaults = asdict(Protocol())
+                defaults = protocol_defaults or {}
                 for k in sorted(set(old_protocol) | set(new_protocol)):
                     old_value, new_value = old_protocol.get(k, defaults.get(k)), new_protocol.get(k, defaults.get(k))
                     if old_value != new_value:
@@ -209,36 +199,10 @@ class ResultStore:
         return out
 
     def frame(self) -> pd.DataFrame:
-        """One row per record with the columns leaderboards and reports need."""
-        rows = []
-        for r in map(upgrade_record, self.load_all()):
-            counts = r.get("trial_counts") or {}
-            device = r.get("device_seconds") or {}
-            rows.append({
-                "suite": r.get("suite"), "dataset": r["dataset"], "task_type": r.get("task_type"),
-                "model": r["model"], "variant": r["variant"], "family": r.get("family"),
-                "split": r["split"]["index"], "split_hash": r["split"]["hash"],
-                "dataset_hash": r.get("dataset_hash"), "status": r["status"],
-                "objective": r.get("objective"), "direction": r.get("direction"),
-                "test_score": r.get("test_score"), "val_score": r.get("val_score"),
-                "fit_seconds": r.get("fit_seconds"), "predict_seconds": r.get("predict_seconds"),
-                "tuning_seconds": r.get("tuning_seconds"), "device": r.get("device"),
-                "seed": r.get("seed"), "n_rows": r.get("n_rows"), "n_features": r.get("n_features"),
-                "n_categorical": r.get("n_categorical"), "test_score_std": r.get("test_score_std"),
-                "n_seeds": sum("error" not in s for s in r.get("test_by_seed") or []) or None,
-                "job_id": r["job_id"], "record": str(self.path_for(r["job_id"], r["variant"])
-                                                     .relative_to(self.run_dir)),
-                "error": (r.get("error") or {}).get("message", r.get("reason")),
-                "params": json.dumps(r.get("params"), sort_keys=True) if r.get("params") else None,
-                # Budget honesty (bench.records.schema): a tuned record whose only finished trial is the
-                # defaults one, and trials a clock (tuning budget or job time limit) cut.
-                "only_defaults": r.get("only_defaults"), "clock_cut": clock_cut(r),
-                "trials_completed": counts.get("completed"), "trials_pruned": counts.get("pruned"),
-                "trials_failed": counts.get("failed"),
-                "cpu_seconds": device.get("cpu"), "gpu_seconds": device.get("gpu"),
-                "sampler": (r.get("budget") or {}).get("sampler"),
-                **{f"test_{k}": v for k, v in (r.get("test") or {}).items()},
-            })
+        """One row per record with the columns leaderboards and reports need (bench.records.schema.FIELDS)
+        and `record`, the record's file."""
+        rows = [{**frame_row(r), "record": str(self.path_for(r["job_id"], r["variant"]).relative_to(self.run_dir))}
+                for r in map(upgrade_record, self.load_all())]
         return pd.DataFrame(rows)
 
     def write_table(self) -> Path:

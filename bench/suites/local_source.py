@@ -75,12 +75,12 @@ def read_manifest(folder: Path) -> tuple[str, str, list[DatasetEntry]]:
             kind="path", path=file, name=d["name"], target=d["target"], task_type=task_type,
             categorical=list(cats), sha256=sha.lower() if sha else None, split_column=split_column,
             provenance=prov))
-    name = raw.get("name") if isinstance(raw.get("name"), str) else folder.name
+    name: str = raw["name"] if isinstance(raw.get("name"), str) else folder.name
     problem = name_problem(name)
     if problem:
         raise SuiteFormatError(mpath, "name", f"suite name {problem}"
                                + ("" if "name" in raw else " (taken from the folder name; set \"name\")"))
-    description = raw.get("description") if isinstance(raw.get("description"), str) else ""
+    description: str = raw["description"] if isinstance(raw.get("description"), str) else ""
     return name, description, entries
 
 
@@ -94,14 +94,14 @@ def file_sha256(path: Path) -> str:
 
 def fingerprint(entry: DatasetEntry) -> str:
     """Changes when the file changes (size or modification time), so the cache is rebuilt."""
-    st = Path(entry.path).stat()
+    st = entry.location.stat()
     return f"{st.st_size}:{st.st_mtime_ns}"
 
 
 def load_file(entry: DatasetEntry) -> tuple[Dataset, predefined.Assignment | None]:
     """The file's dataset and, when the entry names a split column, its predefined split (the column is
     no feature)."""
-    path = Path(entry.path)
+    path = entry.location
     name = entry.name or path.stem
     if not path.is_file():
         raise DataUnavailableError(f"dataset '{name}': file {path} does not exist")

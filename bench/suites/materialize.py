@@ -13,13 +13,15 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from bench.datasets import Dataset, cache_root, load_cached_dataset, save_dataset
 from bench.errors import BenchError, DataUnavailableError
+from bench.json_files import write_json_atomic
 from bench.names import name_problem
-from bench.safe_files import write_atomic, write_json_atomic
+from bench.safe_files import write_atomic
 from bench.suites import predefined
 from bench.suites.predefined import Assignment
 from bench.suites.spec import DatasetEntry, Excluded, Filters, LoadedDataset, Suite
@@ -159,17 +161,17 @@ def load_entry(entry: DatasetEntry, *, refresh: bool = False, suite_name: str | 
 
 def _fingerprint(entry: DatasetEntry) -> str | None:
     if entry.kind == "path":
-        from bench.suites.local_source import fingerprint
+        from bench.suites import local_source
 
-        return fingerprint(entry) if Path(entry.path).is_file() else None
+        return local_source.fingerprint(entry) if entry.location.is_file() else None
     if entry.kind == "talent":
         from bench.suites import talent_source
 
         return talent_source.fingerprint(entry)
     if entry.kind == "embedded":
-        from bench.suites.embedded_source import fingerprint
+        from bench.suites import embedded_source
 
-        return fingerprint()
+        return embedded_source.fingerprint()
     return None  # OpenML ids are immutable
 
 
@@ -185,7 +187,7 @@ def _load_fresh(entry: DatasetEntry, suite_name: str | None):
     if entry.kind == "embedded":
         from bench.suites.embedded_source import load
 
-        return load(entry.embedded, display_name=entry.name, drop=entry.drop), None
+        return load(entry.embedded or "", display_name=entry.name, drop=entry.drop), None
     if entry.kind == "path":
         from bench.suites.local_source import load_file
 
@@ -204,7 +206,7 @@ def _read_cache(directory: Path, stamp: dict, *, want_splits: bool, want_assignm
         ds = load_cached_dataset(directory)
         if ds is None:
             return None
-        splits = None
+        splits: Any = None  # OpenML's splits, or a predefined assignment
         if want_splits:
             with np.load(directory / "splits.npz") as z:
                 splits = _unpack_splits(z)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,12 +19,12 @@ import pandas as pd
 from bench import settings
 from bench.datasets import Dataset, cache_root, make_dataset
 from bench.errors import BenchError, DataUnavailableError
+from bench.json_files import write_json_atomic
 from bench.names import safe_name
-from bench.safe_files import write_json_atomic
 from bench.suites.spec import DatasetEntry
 
 Splits = list[tuple[int, int, np.ndarray, np.ndarray]]
-_GET = dict(download_data=True, download_qualities=False, download_features_meta_data=True)
+_GET: dict[str, Any] = dict(download_data=True, download_qualities=False, download_features_meta_data=True)
 
 
 def _openml():

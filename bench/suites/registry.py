@@ -90,4 +90,4 @@ def folder_suite(folder: Path) -> Suite:
 
 def expand_local(entry: DatasetEntry) -> list[DatasetEntry]:
     """A suite file's `local = "folder"` entry -> the folder's datasets."""
-    return read_manifest(Path(entry.path))[2]
+    return read_manifest(entry.location)[2]

@@ -18,7 +18,7 @@ from typing import Literal, NoReturn, get_args
 import numpy as np
 
 from bench.datasets import TASK_TYPES, Dataset
-from bench.errors import SuiteFormatError
+from bench.errors import BenchError, SuiteFormatError
 from bench.names import name_problem
 from bench.suites.predefined import Assignment
 
@@ -72,6 +72,13 @@ class DatasetEntry:
     split_column: str | None = None  # kind 'path': the column holding a predefined split (bench.suites.predefined)
     provenance: dict = field(default_factory=dict)  # extra Dataset.source items (manifest info)
 
+    @property
+    def location(self) -> Path:
+        """The file or folder of a 'path', 'local' or 'talent' entry (the parser sets it for those kinds)."""
+        if self.path is None:
+            raise BenchError(f"the {self.kind} entry {self.name or ''} names no file or folder")
+        return Path(self.path)
+
     def describe(self) -> str:
         if self.kind in ("openml_task", "openml_dataset"):
             return f"{self.kind.replace('_', ' ')} {self.id}"
@@ -90,9 +97,9 @@ class DatasetEntry:
         elif self.kind == "embedded":
             key = f"embedded-{self.embedded}"
         else:
-            path_hash = hashlib.sha256(str(Path(self.path).resolve()).encode()).hexdigest()[:12]
+            path_hash = hashlib.sha256(str(self.location.resolve()).encode()).hexdigest()[:12]
             prefix = "talent" if self.kind == "talent" else "local"
-            key = f"{prefix}-{path_hash}-{_slug(self.name or Path(self.path).stem)}"
+            key = f"{prefix}-{path_hash}-{_slug(self.name or self.location.stem)}"
         custom = [self.drop, self.categorical, self.task_type]
         if self.kind == "path":
             custom += [self.target, self.sha256] + ([self.split_column] if self.split_column else [])

@@ -21,7 +21,8 @@ import pandas as pd
 
 from bench.datasets import Dataset, labelled_rows, make_dataset
 from bench.errors import DataUnavailableError
-from bench.safe_files import write_atomic, write_json_atomic
+from bench.json_files import write_json_atomic
+from bench.safe_files import write_atomic
 from bench.suites import predefined
 from bench.suites.spec import DatasetEntry
 
@@ -50,7 +51,7 @@ def folder_digest(folder: Path) -> str:
 
 def fingerprint(entry: DatasetEntry) -> str | None:
     """Changes when any file changes (size or modification time), so the cache is rebuilt."""
-    files = folder_files(Path(str(entry.path)))
+    files = folder_files(entry.location)
     return ";".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files) or None
 
 
@@ -102,7 +103,7 @@ def read_folder(folder: Path) -> tuple[pd.DataFrame, pd.Series, str, list[str], 
 
 
 def load(entry: DatasetEntry) -> tuple[Dataset, predefined.Assignment]:
-    folder = Path(str(entry.path))
+    folder = entry.location
     name = entry.name or folder.name
     if entry.sha256 and is_talent_folder(folder):
         actual = folder_digest(folder)

@@ -10,7 +10,7 @@ import warnings
 from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import optuna
@@ -47,7 +47,7 @@ class Checker:
         self.task_type: str | None = None
         self.passed: list[str] = []
 
-    def fail(self, contract: str, detail: str, cause: BaseException | None = None):
+    def fail(self, contract: str, detail: str, cause: BaseException | None = None) -> NoReturn:
         where = f", task type '{self.task_type}'" if self.task_type else ""
         raise AdapterCheckError(f"adapter {self.label}{where}: {contract}: {detail}") from cause
 
@@ -259,10 +259,10 @@ class Checker:
                     f"early_stopping_metric is {metric!r}; use stopping_metric "
                     "(bench.adapters.framework.early_stopping: log_loss / rmse; a library's own name goes to "
                     "library_metric)")
-        self.expect(isinstance(best, float) and math.isfinite(best), "kept iteration",
-                    f"fit kept iteration {info['best_iteration']} chosen on validation {metric}, but reports "
-                    f"best_val_score={best!r}; record it (bench.adapters.framework.early_stopping.StoppingMonitor"
-                    ".finish does)")
+        if not (isinstance(best, float) and math.isfinite(best)):
+            self.fail("kept iteration", f"fit kept iteration {info['best_iteration']} chosen on validation "
+                      f"{metric}, but reports best_val_score={best!r}; record it "
+                      "(bench.adapters.framework.early_stopping.StoppingMonitor.finish does)")
         with self.running("validation_predictions"):
             kept = np.asarray(model.validation_predictions(X_val))
         self.expect(kept.shape == val_pred.shape and np.allclose(kept, val_pred, rtol=1e-7, atol=1e-10),
@@ -336,15 +336,15 @@ class Checker:
 
     def full_job(self, cls, data: CheckData, tmp: Path, seed: int, trials: int, device: str) -> None:
         """The real path: Optuna study with the defaults + sampled configurations, records per variant."""
-        from bench.execution.jobs import VARIANTS_FOR, execute_job
+        from bench.execution.jobs import execute_job
 
+        job = data.job(cls, tmp, trials, seed, device)
         with warnings.catch_warnings():
             # smoke_params may put tuned keys outside the space on purpose (a 16-wide network); Optuna
             # warns when the defaults trial enqueues them.
             warnings.filterwarnings("ignore", "Fixed parameter .* is out of range", UserWarning)
-            records = execute_job(data.job(cls, tmp, trials, seed, device), cls)
-        tunable = bool(cls.search_space_for(data.task_type))
-        expected = set(VARIANTS_FOR[tunable and trials > 1])  # default; with tuning also tuned and ensemble
+            records = execute_job(job, cls)
+        expected = set(job.variants)  # default; with tuning (a search space, trials > 1) also tuned and ensemble
         self.expect({r["variant"] for r in records} == expected, "records",
                     f"variants {sorted(r['variant'] for r in records)}, expected {sorted(expected)}")
         for r in records:

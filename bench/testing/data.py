@@ -18,6 +18,7 @@ import pandas as pd
 
 from bench.datasets import Dataset, make_dataset, save_dataset
 from bench.execution.jobs import Job
+from bench.tuning.budget import Budget
 
 N_TRAIN, N_VAL, N_TEST = 160, 60, 60
 NUMERIC = ["x[0]", "x:1", "x,2", "x<3"]
@@ -83,7 +84,7 @@ class CheckData:
         run_dir = tempfile.mkdtemp(prefix="run-", dir=tmp)  # a fresh Optuna study for every job
         return InMemoryStudyJob(run_dir=run_dir, suite="check_adapter", dataset=ds.name, dataset_dir=str(data_dir),
                    dataset_hash=ds.content_hash, split_file=str(split_file), split_index=0, repeat=0, fold=0,
-                   split_hash=hash_, model=adapter_cls.name, trials=trials, tune_seconds=None, seed=seed,
+                   split_hash=hash_, model=adapter_cls.name, budget=Budget(trials), seed=seed,
                    threads=1, device=device, tunable=bool(adapter_cls.search_space_for(ds.task_type)))
 
 

@@ -5,12 +5,14 @@ or inner K-fold fitting), trials (what records say about trials), variants (fina
 predictions (every trial's stored predictions), ensemble (Caruana selection: the ensemble variant)
 and progress (what a resumed job continues: killed trials, the budget spent, resumes).
 
-`from bench.tuning import tune, Budget, Parts` loads the study module on first use, so that light
-modules (the sweep config, job records) can import bench.tuning.samplers without Optuna and sklearn.
+`from bench.tuning import tune, Parts` loads the study module on first use, so that light modules (the
+sweep config, job records) can import the budget and the samplers without Optuna and sklearn.
 """
 
-_STUDY_NAMES = ("Budget", "Parts", "TuningOutcome", "VariantResult", "tune")
-__all__ = list(_STUDY_NAMES)
+from bench.tuning.budget import Budget
+
+_STUDY_NAMES = ("Parts", "TuningOutcome", "VariantResult", "tune")
+__all__ = ["Budget", *_STUDY_NAMES]
 
 
 def __getattr__(name: str):

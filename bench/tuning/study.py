@@ -8,7 +8,7 @@ sampler's draws are seeded per trial, the tuning budget spent so far is kept wit
 
 Budget: the defaults trial is its own track. It runs first, without a tuning deadline, so "default"
 means the same model on every machine and under any load; only the job's time limit (--time-limit,
-`limit_deadline`) bounds it. The tuning budget (`Budget.trials` in all, `Budget.seconds` of wall clock)
+`TuningRequest.limit_deadline`) bounds it. The tuning budget (`Budget.trials` in all, `Budget.seconds` of wall clock)
 covers the other trials; its clock starts when the defaults trial ends (and runs only while a process
 tunes: a resumed job gets what is left of it), and it is both Optuna's timeout and every such trial's
 ctx.deadline (iterative learners stop there and keep their best state). The job's
@@ -31,6 +31,7 @@ selection over them on validation, its test prediction the weighted mean of the 
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 import uuid
@@ -44,37 +45,46 @@ from bench.adapters.space import suggest_params
 from bench.metrics import Direction, score_predictions
 from bench.seeding import refit_seeds
 from bench.tuning import trials as T
+from bench.tuning.budget import Budget
 from bench.tuning.crossfit import FoldModels, Parts, Prepared, fit_folds, make_folds
 from bench.tuning.ensemble import ensemble_variant
-from bench.tuning.predictions import TrialPredictions
-from bench.tuning.progress import Clock, Progress, reopen_interrupted
+from bench.tuning.predictions import Stored, TrialPredictions
+from bench.tuning.progress import Progress, reopen_interrupted
 from bench.tuning.samplers import make_pruner, make_sampler
 from bench.tuning.variants import VariantResult, evaluate_variant
+from bench.vocabulary import Variant
 
-__all__ = ["Budget", "Parts", "TuningOutcome", "VariantResult", "tune"]
+__all__ = ["Budget", "Parts", "TuningOutcome", "TuningRequest", "TuningSession", "VariantResult", "tune"]
 
 
-@dataclass
-class Budget:
-    """trials: total trials including the defaults trial (1 = defaults only), or None for as many as
-    `seconds` allows; seconds: wall-clock budget of the trials after the defaults trial (None = none)."""
-    trials: int | None = 1
-    seconds: float | None = None
+@dataclass(frozen=True)
+class TuningRequest:
+    """What to tune (a model on one split's parts, with a seed and `seeds` model seeds for the final
+    configurations), with what budget (bench.tuning.budget: trials, seconds, sampler, inner folds), on
+    what (threads, device, `limit_deadline`: the time.monotonic() value at which every fit stops, the
+    job's time limit), and where to keep things: the Optuna study `study_name` in `storage` (None: in
+    memory) under this `tuner`'s name, and the predictions file `predictions` keyed by `job_key`.
 
-    def __post_init__(self) -> None:
-        if self.seconds is not None and not (isinstance(self.seconds, (int, float))
-                                             and math.isfinite(self.seconds) and self.seconds > 0):
-            raise ValueError(f"Budget.seconds must be a positive number or None, got {self.seconds!r}")
-        if self.trials is None:
-            if self.seconds is None:
-                raise ValueError("Budget.trials=None (unbounded) needs Budget.seconds to bound it")
-        elif isinstance(self.trials, bool) or not isinstance(self.trials, int) or self.trials < 1:
-            raise ValueError(f"Budget.trials must be an integer >= 1 or None, got {self.trials!r}")
+    Several processes may tune one study in a shared RDB storage (PostgreSQL) at the same time, each
+    with its own `tuner` name and budget: the study then ends with the sum of their trials, and the
+    defaults are enqueued once. With the default tuner "" the caller is the study's only tuner.
+    `predictions`: every completed trial's validation and test predictions are kept there, and a tuning
+    job also gets the `ensemble` variant (bench.tuning.ensemble); None keeps nothing and makes no ensemble."""
 
-    @property
-    def tunes(self) -> bool:
-        """Whether trials beyond the defaults may run (and a tuned variant is reported)."""
-        return self.trials is None or self.trials > 1
+    adapter_cls: type[Adapter]
+    task: TaskInfo
+    parts: Parts
+    budget: Budget
+    seed: int
+    seeds: int = 1
+    threads: int = 1
+    device: str = "cpu"
+    limit_deadline: float | None = None
+    storage: str | None = None
+    study_name: str = "study"
+    tuner: str = ""
+    predictions: str | Path | None = None
+    job_key: str = ""
 
 
 @dataclass
@@ -90,88 +100,93 @@ class TuningOutcome:
     costs: dict[str, dict[str, float]]
     only_defaults: bool  # no trial other than the defaults trial completed
     # What the job's predictions file holds (bench.tuning.predictions: kept, without, cap); None when
-    # no predictions were kept (tune() called without a predictions path).
+    # no predictions were kept (no predictions path in the request).
     predictions: dict | None = field(default=None)
     resumes: int = 0  # how many times a later process took the study up again (bench.tuning.progress)
 
 
-def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budget, *, seed: int,
-         threads: int, device: str, storage: str | None, study_name: str, seeds: int = 1,
-         tuner: str = "", sampler: str = "tpe", inner_folds: int = 1, predictions: str | Path | None = None,
-         job_key: str = "", limit_deadline: float | None = None) -> TuningOutcome:
-    """Tune into `study_name` until this tuner has `budget.trials` finished trials there (or the
-    budget's seconds, counted after the defaults trial, are spent).
+def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budget, **request) -> TuningOutcome:
+    """Tune until this tuner has `budget.trials` finished trials in its study (or the budget's seconds,
+    counted after the defaults trial, are spent); `request`: TuningRequest's other fields."""
+    return TuningSession(TuningRequest(adapter_cls, task, parts, budget, **request)).run()
 
-    Several processes may tune one study in a shared RDB storage (PostgreSQL) at the same time, each
-    with its own `tuner` name and budget: the study then ends with the sum of their trials, and the
-    defaults are enqueued once. With the default tuner "" the caller is the study's only tuner.
-    `sampler`: bench.tuning.samplers; `inner_folds`: bench.tuning.crossfit (1 = holdout validation).
-    `predictions`: the job's predictions file (bench.tuning.predictions, keyed by `job_key`): every
-    completed trial's validation and test predictions are kept there, and a tuning job also gets the
-    `ensemble` variant (bench.tuning.ensemble). None keeps nothing and makes no ensemble.
-    `limit_deadline`: time.monotonic() value at which every fit stops (the job's time limit), or None.
-    """
-    objective = task.objective
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # per-trial INFO lines would drown the progress bar
-    study, created = _open_study(storage, study_name, objective.direction, seed, sampler, tuner)
-    # Trials a killed process left RUNNING go back in the queue under their numbers (bench.tuning.progress).
-    reported = {} if created else reopen_interrupted(study, tuner)
-    progress = Progress(study, tuner, budget.seconds, limit_deadline)
-    tunable = adapter_cls.search_space_for(task.task_type)
-    if not tunable:  # nothing to tune: more trials would repeat the defaults
-        budget = Budget(1, budget.seconds)
-    defaults = adapter_cls.defaults_for(task.task_type)
-    # Creating a study is atomic in the storage, so with several tuners exactly one enqueues the
-    # defaults. A sole tuner enqueues them again when its study has none (a process killed between
-    # creating the study and enqueueing them).
-    live = (optuna.trial.TrialState.WAITING, optuna.trial.TrialState.RUNNING, *T.FINISHED)
-    has_default = any(t.user_attrs.get("is_default") and t.state in live for t in study.trials)
-    if created or (not tuner and not has_default):
-        study.enqueue_trial({k: defaults[k] for k in tunable if k in defaults},
-                            user_attrs={"is_default": True})
-    folds, y_scored = make_folds(parts, task, inner_folds, seed)
-    store = None
-    if predictions is not None:
-        store = TrialPredictions(Path(predictions), job_key, _study_uid(study), y_scored,
-                                 objective.direction == "maximize", task.is_classification)
-    prepared = [Prepared(fold, parts.X_test) for fold in folds]
-    clock = progress.clock
 
-    def fit_config(params: dict, model_seed: int, deadline: float | None, report=None, on_fold=None):
-        def make_ctx(fold: int) -> FitContext:  # only the first fold's values reach the pruner
-            return FitContext(seed=model_seed, threads=threads, device=device,
+class TuningSession:
+    """One tuning of a request: the study opened (or resumed) and its defaults trial enqueued, the data
+    cut into folds, then run(): the defaults trial, the tuning loop, the variants and the ensemble."""
+
+    def __init__(self, request: TuningRequest):
+        self.request = r = request
+        self.adapter_cls, self.task, self.parts = r.adapter_cls, r.task, r.parts
+        self.space = r.adapter_cls.search_space_for(r.task.task_type)
+        self.budget = r.budget.for_model(bool(self.space))  # nothing to tune: more trials would repeat the defaults
+        self.defaults = r.adapter_cls.defaults_for(r.task.task_type)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # per-trial INFO lines would drown the progress bar
+        self.study, created = _open_study(r.storage, r.study_name, r.task.objective.direction, r.seed,
+                                          self.budget.sampler, r.tuner)
+        # Trials a killed process left RUNNING go back in the queue under their numbers (bench.tuning.progress).
+        self.reported = {} if created else reopen_interrupted(self.study, r.tuner)
+        self.progress = Progress(self.study, r.tuner, self.budget.seconds, r.limit_deadline)
+        self._enqueue_defaults(created)
+        self.folds, self.y_scored = make_folds(r.parts, r.task, self.budget.inner_folds, r.seed)
+        self.prepared = [Prepared(fold, r.parts.X_test) for fold in self.folds]
+        self.store = None if r.predictions is None else TrialPredictions(
+            Path(r.predictions), r.job_key, _study_uid(self.study), self.y_scored,
+            r.task.objective.direction == "maximize", r.task.is_classification)
+        self._fits = 0  # folds fit by the running trial
+
+    def run(self) -> TuningOutcome:
+        self._optimize()
+        self.progress.save()
+        return self._outcome()
+
+    # --- trials --------------------------------------------------------------------------------
+    def _enqueue_defaults(self, created: bool) -> None:
+        """Trial 0 is the adapter's defaults. Creating a study is atomic in the storage, so with several
+        tuners exactly one enqueues them. A sole tuner enqueues them again when its study has none (a
+        process killed between creating the study and enqueueing them)."""
+        live = (optuna.trial.TrialState.WAITING, optuna.trial.TrialState.RUNNING, *T.FINISHED)
+        has_default = any(t.user_attrs.get("is_default") and t.state in live for t in self.study.trials)
+        if created or (not self.request.tuner and not has_default):
+            self.study.enqueue_trial({k: self.defaults[k] for k in self.space if k in self.defaults},
+                                     user_attrs={"is_default": True})
+
+    def fit(self, params: dict, model_seed: int, deadline: float | None, report=None,
+            on_fold=None) -> tuple[FoldModels, float, float]:
+        """Fit `params` on every fold: (models, validation value, fit seconds); only the first fold's
+        values reach the pruner (`report`)."""
+        r = self.request
+
+        def make_ctx(fold: int) -> FitContext:
+            return FitContext(seed=model_seed, threads=r.threads, device=r.device,
                               report=report if fold == 0 else None, deadline=deadline)
 
-        return fit_folds(adapter_cls, task, folds, prepared, y_scored, params, make_ctx, on_fold)
+        return fit_folds(self.adapter_cls, self.task, self.folds, self.prepared, self.y_scored, params, make_ctx,
+                         on_fold)
 
-    def run_trial(trial: optuna.Trial) -> float:
-        cpu_start, fits = time.process_time(), [0]
+    def _count_fold(self, index: int) -> None:
+        self._fits = index + 1
+
+    def _run_trial(self, trial: optuna.Trial) -> float:
+        """Optuna's objective: the trial's validation value, with its CPU seconds and fits as attributes."""
+        cpu_start, self._fits = time.process_time(), 0
         try:
-            return _run_trial(trial, fits)
+            return self._trial_value(trial)
         finally:  # process CPU time covers every thread of the trial's native libraries
             trial.set_user_attr("cpu_seconds", time.process_time() - cpu_start)
-            trial.set_user_attr("fits", fits[0])
+            trial.set_user_attr("fits", self._fits)
 
-    def _run_trial(trial: optuna.Trial, fits: list[int]) -> float:
-        if tuner:
-            trial.set_user_attr("tuner", tuner)
-        params = {**defaults, **suggest_params(trial, tunable)}
+    def _trial_value(self, trial: optuna.Trial) -> float:
+        if self.request.tuner:
+            trial.set_user_attr("tuner", self.request.tuner)
+        params = {**self.defaults, **suggest_params(trial, self.space)}
         is_default = bool(trial.user_attrs.get("is_default"))
         # The defaults trial is its own budget track: only the job's time limit bounds it.
+        clock = self.progress.clock
         deadline = clock.limit if is_default else clock.start()
-        already = reported.get(trial.number, set())  # steps a killed run of this trial reported
-
-        def report(step: int, value: float) -> None:
-            if step not in already:  # Optuna keeps the first value of a step (a deterministic fit repeats it)
-                trial.report(float(value), step)
-            if trial.should_prune():
-                raise optuna.TrialPruned()
-
-        def on_fold(index: int) -> None:
-            fits[0] = index + 1
-
+        report = functools.partial(_report, trial, self.reported.get(trial.number, set()))
         try:
-            fitted, value, fit_seconds = fit_config(params, seed, deadline, report, on_fold)
+            fitted, value, fit_seconds = self.fit(params, self.request.seed, deadline, report, self._count_fold)
         except optuna.TrialPruned:
             raise
         except Exception as exc:
@@ -183,60 +198,101 @@ def tune(adapter_cls: type[Adapter], task: TaskInfo, parts: Parts, budget: Budge
         # stopping (tests/test_tuning.py permutes the test labels to prove the chosen configurations
         # do not change): the tuning curves' per-trial test score, and the numbers a chosen variant
         # reports for its tuning seed (bench.tuning.variants).
-        _score_test(trial, task, parts.y_test, fitted)
-        if store is not None:  # before the trial is COMPLETE: a resumed study's trials all have theirs
-            _keep_predictions(store, trial, value, fitted, fit_seconds, is_default)
+        _score_test(trial, self.task, self.parts.y_test, fitted)
+        if self.store is not None:  # before the trial is COMPLETE: a resumed study's trials all have theirs
+            _keep_predictions(self.store, trial, value, fitted, fit_seconds, is_default)
         return value
 
-    _optimize(study, run_trial, budget, tuner, clock, progress)
-    progress.save()
-    tuning_seconds = progress.tuning_seconds
+    # --- the tuning loop -----------------------------------------------------------------------
+    def _optimize(self) -> None:
+        """The defaults trial first, on its own and without a timeout; then the rest of the budget, whose
+        clock `progress` saves with the study after every trial."""
+        study, tuner, progress = self.study, self.request.tuner, self.progress
+        mine = sum(t.state in T.FINISHED and t.user_attrs.get("tuner", "") == tuner for t in study.trials)
+        remaining = None if self.budget.trials is None else self.budget.trials - mine
+        if remaining is not None and remaining <= 0:
+            return
+        optimize = functools.partial(study.optimize, self._run_trial, catch=(Exception,), gc_after_trial=False,
+                                     callbacks=[progress.save])
+        waiting = optuna.trial.TrialState.WAITING
+        if any(t.user_attrs.get("is_default") and t.state == waiting for t in study.trials):
+            optimize(n_trials=1)  # enqueued trials are asked for first (in trial-number order)
+            remaining = None if remaining is None else remaining - 1
+        if remaining is not None and remaining <= 0:
+            return
+        progress.clock.start()
+        left = progress.clock.left()
+        if left is not None and left <= 0:
+            return
+        optimize(n_trials=remaining, timeout=left)
 
-    all_trials = study.trials  # one storage read for everything below
-    trials = T.summarize(all_trials)
-    completed = T.completed(all_trials)
-    default_trials = [t for t in all_trials if t.user_attrs.get("is_default")]
-    default_trial = next((t for t in default_trials if t.state == optuna.trial.TrialState.COMPLETE),
-                         default_trials[0] if default_trials else None)
-    default_ok = default_trial is not None and default_trial.state == optuna.trial.TrialState.COMPLETE
-    chosen = {"default": default_trial if default_ok else None}
-    if budget.tunes:
-        chosen["tuned"] = all_trials[T.best(completed, objective.direction)] if completed else None
-    stored = store.collect({number for _, number in completed}) if store is not None else None
-    trial_cost = {"default": T.cost([t for t in trials if t["is_default"]]), "tuned": T.cost(trials)}
-    variants, failures, costs = [], {}, {}
-    for variant, trial in chosen.items():
-        cpu, wall = trial_cost[variant]
-        costs[variant] = {"cpu": cpu, "wall": wall}
-        if trial is None:
-            failures[variant] = T.no_trial_reason(default_trial if variant == "default" else None, all_trials)
-            continue
-        params = {**defaults, **trial.params}
-        try:
-            result = evaluate_variant(variant, task, parts.y_test, params, trial, stored,
-                                      lambda p, s: fit_config(p, s, None), refit_seeds(seed, seeds))
-        except Exception as exc:  # e.g. non-finite test predictions: this variant fails, not the job
-            failures[variant] = T.error_text(exc)
-            continue
-        variants.append(result)
-        costs[variant] = {"cpu": cpu + result.refit_cpu_seconds, "wall": wall + result.refit_wall_seconds}
-    if budget.tunes and stored is not None:
-        cpu, wall = trial_cost["tuned"]
-        costs["ensemble"] = {"cpu": cpu, "wall": wall}
-        try:
-            result = ensemble_variant(task, parts.y_test, stored, seed, seeds)
-        except Exception as exc:
-            failures["ensemble"] = T.error_text(exc)
-        else:
+    # --- variants and ensemble ------------------------------------------------------------------
+    def _outcome(self) -> TuningOutcome:
+        all_trials = self.study.trials  # one storage read for everything below
+        trials = T.summarize(all_trials)
+        completed = T.completed(all_trials)
+        stored = self.store.collect({number for _, number in completed}) if self.store is not None else None
+        every = T.cost(trials)
+        cost = {Variant.DEFAULT.value: T.cost([t for t in trials if t["is_default"]]), Variant.TUNED.value: every,
+                Variant.ENSEMBLE.value: every}
+        variants, failures, costs = [], {}, {}
+        for variant in self.budget.variants:
+            if variant == Variant.ENSEMBLE and stored is None:
+                continue  # no predictions kept: nothing to ensemble
+            cpu, wall = cost[variant]
+            costs[variant] = {"cpu": cpu, "wall": wall}
+            try:
+                result = self._ensemble(stored) if variant == Variant.ENSEMBLE else \
+                    self._evaluate(variant, all_trials, completed, stored)
+            except _NoTrial as exc:
+                failures[variant] = str(exc)
+                continue
+            except Exception as exc:  # e.g. non-finite test predictions: this variant fails, not the job
+                failures[variant] = T.error_text(exc)
+                continue
             variants.append(result)
-            costs["ensemble"] = {"cpu": cpu + result.refit_cpu_seconds, "wall": wall + result.refit_wall_seconds}
-    if store is not None and stored is not None:
-        # Last: until here the parts keep every trial's exact predictions for a process resuming the job.
-        store.write(stored)
-    only_defaults = not any(t.state == optuna.trial.TrialState.COMPLETE and not t.user_attrs.get("is_default")
-                            for t in all_trials)
-    return TuningOutcome(variants, failures, trials, tuning_seconds, objective.metric, objective.direction,
-                         costs, only_defaults, stored.info if stored is not None else None, progress.resumes)
+            costs[variant] = {"cpu": cpu + result.refit_cpu_seconds, "wall": wall + result.refit_wall_seconds}
+        if self.store is not None and stored is not None:
+            # Last: until here the parts keep every trial's exact predictions for a process resuming the job.
+            self.store.write(stored)
+        only_defaults = not any(t.state == optuna.trial.TrialState.COMPLETE and not t.user_attrs.get("is_default")
+                                for t in all_trials)
+        objective = self.task.objective
+        return TuningOutcome(variants, failures, trials, self.progress.tuning_seconds, objective.metric,
+                             objective.direction, costs, only_defaults, stored.info if stored is not None else None,
+                             self.progress.resumes)
+
+    def _evaluate(self, variant: str, all_trials, completed, stored: Stored | None) -> VariantResult:
+        """The default variant (the defaults trial) or the tuned one (the best trial on validation)."""
+        defaults = [t for t in all_trials if t.user_attrs.get("is_default")]
+        default_trial = next((t for t in defaults if t.state == optuna.trial.TrialState.COMPLETE),
+                             defaults[0] if defaults else None)
+        if variant == Variant.DEFAULT:
+            ok = default_trial is not None and default_trial.state == optuna.trial.TrialState.COMPLETE
+            trial = default_trial if ok else None
+        else:
+            trial = all_trials[T.best(completed, self.task.objective.direction)] if completed else None
+        if trial is None:
+            raise _NoTrial(T.no_trial_reason(default_trial if variant == Variant.DEFAULT else None, all_trials))
+        r = self.request
+        return evaluate_variant(variant, self.task, self.parts.y_test, {**self.defaults, **trial.params}, trial,
+                                stored, functools.partial(self.fit, deadline=None), refit_seeds(r.seed, r.seeds))
+
+    def _ensemble(self, stored: Stored | None) -> VariantResult:
+        return ensemble_variant(self.task, self.parts.y_test, stored, self.request.seed, self.request.seeds)
+
+
+class _NoTrial(Exception):
+    """No usable trial for a variant; its message is the record's (the reason, not a traceback)."""
+
+
+def _report(trial: optuna.Trial, already: set[int], step: int, value: float) -> None:
+    """A fit's intermediate validation value, to the pruner (ctx.report). `already`: steps a killed run
+    of this trial reported; Optuna keeps the first value of a step (a deterministic fit repeats it)."""
+    if step not in already:
+        trial.report(float(value), step)
+    if trial.should_prune():
+        raise optuna.TrialPruned()
 
 
 def _study_uid(study: optuna.Study) -> str:
@@ -256,28 +312,6 @@ def _keep_predictions(store: TrialPredictions, trial: optuna.Trial, value: float
         store.add(trial.number, value, fitted.val_pred, pred, fit_seconds, predict_seconds, is_default)
     except Exception as exc:  # keeping predictions must never fail the trial; it is then no member
         trial.set_user_attr("predictions_error", T.error_text(exc)[:500])
-
-
-def _optimize(study: optuna.Study, run_trial, budget: Budget, tuner: str, clock: Clock, progress: Progress) -> None:
-    """The defaults trial first, on its own and without a timeout; then the rest of the budget, whose
-    clock `progress` saves with the study after every trial."""
-    mine = sum(t.state in T.FINISHED and t.user_attrs.get("tuner", "") == tuner for t in study.trials)
-    remaining = None if budget.trials is None else budget.trials - mine
-    if remaining is not None and remaining <= 0:
-        return
-    waiting = optuna.trial.TrialState.WAITING
-    if any(t.user_attrs.get("is_default") and t.state == waiting for t in study.trials):
-        # enqueued trials are asked for first (in trial-number order)
-        study.optimize(run_trial, n_trials=1, catch=(Exception,), gc_after_trial=False, callbacks=[progress.save])
-        remaining = None if remaining is None else remaining - 1
-    if remaining is not None and remaining <= 0:
-        return
-    clock.start()
-    left = clock.left()
-    if left is not None and left <= 0:
-        return
-    study.optimize(run_trial, n_trials=remaining, timeout=left, catch=(Exception,), gc_after_trial=False,
-                   callbacks=[progress.save])
 
 
 def _open_study(storage, study_name: str, direction: Direction, seed: int, sampler: str,

@@ -20,8 +20,11 @@ import json
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +35,7 @@ FLOOR_ABS = 1e-9
 FLOOR_REL = 1e-6
 BASELINE = Path(__file__).resolve().parents[2] / "results" / "baseline" / "smoke.json"
 # The pinned sweep (used by --update; `bench regress` re-runs what the baseline file says).
-SMOKE_SWEEP = {
+SMOKE_SWEEP: dict[str, Any] = {
     "suite": "smoke-suite.toml",  # relative to the baseline file
     "models": ["dummy", "linear", "random_forest", "xgboost", "lightgbm"],
     "trials": 3, "seeds": 2, "splits": 2, "seed": 0, "jobs": 2, "threads": 1,
@@ -81,7 +84,7 @@ def compare(baseline: dict, now: dict[str, float]) -> list[Drift]:
 
 def make_baseline(runs: list[dict[str, float]], sweep: dict, seeds: list[int]) -> dict:
     """runs[0] is the pinned seed's sweep (the baseline values); all runs give the std."""
-    from bench.execution.jobs import CORE_LIBRARIES, library_versions
+    from bench.records.record import CORE_LIBRARIES, library_versions
 
     keys = sorted(runs[0])
     out = {}
@@ -99,7 +102,7 @@ def make_baseline(runs: list[dict[str, float]], sweep: dict, seeds: list[int]) -
 def version_changes(baseline: dict) -> dict[str, tuple[str, str]]:
     """Libraries whose installed version differs from the baseline's: the usual innocent cause of
     moved numbers that do not depend on the seed (their tolerance is round-off only)."""
-    from bench.execution.jobs import library_versions
+    from bench.records.record import library_versions
 
     old = baseline.get("versions", {})
     now = library_versions([k for k in old if k not in ("python", "bench")])
@@ -130,7 +133,7 @@ def regress(baseline_path: Path, out_dir: Path | None = None) -> tuple[dict, lis
 
 def update(baseline_path: Path, out_dir: Path | None = None, variance_seeds: int = VARIANCE_SEEDS,
            progress=print) -> dict:
-    old = baseline_path.exists() and load_baseline(baseline_path)
+    old = load_baseline(baseline_path) if baseline_path.exists() else None
     sweep = old["sweep"] if old else dict(SMOKE_SWEEP)
     suite = baseline_path.parent / sweep["suite"]
     seeds = [sweep["seed"] + i for i in range(variance_seeds + 1)]
@@ -146,19 +149,15 @@ def update(baseline_path: Path, out_dir: Path | None = None, variance_seeds: int
     return data
 
 
-class _workdir:
+@contextmanager
+def _workdir(path: Path | None) -> Iterator[Path]:
     """A fresh temporary directory (removed afterwards), or the given one (kept for inspection)."""
-
-    def __init__(self, path: Path | None):
-        self.path, self.tmp = path, None
-
-    def __enter__(self) -> Path:
-        if self.path is None:
-            self.tmp = Path(tempfile.mkdtemp(prefix="bench-regress-"))
-            return self.tmp
-        self.path.mkdir(parents=True, exist_ok=True)
-        return self.path
-
-    def __exit__(self, *exc) -> None:
-        if self.tmp is not None:
-            shutil.rmtree(self.tmp, ignore_errors=True)
+    if path is not None:
+        path.mkdir(parents=True, exist_ok=True)
+        yield path
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="bench-regress-"))
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
