@@ -144,8 +144,9 @@ def test_truncation_shows_in_csv_markdown_console_and_html(tmp_path):
     assert main(["report", str(store.run_dir), "--out", str(out), "--bootstrap", "50"]) == 0
     page = (out / "report.html").read_text()
     table = re.search(r'<table id="leaderboard">.*?</table>', page, re.S).group(0)
-    for header in ("defaults-only", "clock-cut", "CPU s", "GPU s", "unavailable"):
+    for header in ("defaults-only", "clock-cut", "fit s", "CPU s", "unavailable"):
         assert f">{header}</th>" in table
+    assert "GPU s" not in table and "median s" not in table  # no record held a GPU: no GPU column
     html_row = re.search(r"<tr><td[^>]*>\d+</td><td[^>]*>xgboost/tuned</td>.*?</tr>", table).group(0)
     assert ">1/4</td>" in html_row and ">2</td>" in html_row and ">30.50</td>" in html_row
     budget = re.search(r'<p id="budget">(.*?)</p>', page).group(1)

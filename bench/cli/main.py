@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from bench.analysis.options import EloWeighting, NormalizeMetric
+from bench.analysis.options import EloWeighting, NormalizeMetric, TimeAxis
 from bench.errors import BenchError
 from bench.tuning.samplers import SAMPLERS
 
@@ -211,6 +211,9 @@ def _add_report(sub) -> None:
                      metavar="{dataset,tabarena}",
                      help="dataset: each dataset's battles sum to 1, weak prior (default); tabarena: each battle "
                           "1/n_splits, almost no prior, comparable with TabArena's Elo")
+    rep.add_argument("--time-axis", type=_choice(TimeAxis), default=TimeAxis.FIT, metavar="{fit,tuning}",
+                     help="x-axis of the time-vs-score plot: fit = the final model's fit + predict seconds "
+                          "(default); tuning = the CPU seconds of the whole variant, every trial included")
     rep.add_argument("--bootstrap", type=_int_in(1, 100_000), default=1000, help="bootstrap resamples for intervals")
     rep.add_argument("--seed", type=_int_in(0, MAX_SEED), default=0, help="seed of bootstraps and trial-order shuffles")
     rep.add_argument("--allow-partial", action="store_true", help=_PARTIAL)
