@@ -102,6 +102,8 @@ def test_console_leaderboard_fits_100_columns_and_wide_shows_every_column(tmp_pa
     for column in ("family", "splits", "pred s", "CPU s", "GPU s"):
         assert column in header
     assert "2222.0" in wide or "2222" in wide
+    row = next(line for line in wide.splitlines() if "2222" in line)
+    assert "<0.01" not in row and row.split()[-1] == "–"  # no GPU held: "–", not "<0.01"
 
 
 def test_one_seed_means_no_seed_std_column(tmp_path):

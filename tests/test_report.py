@@ -11,6 +11,14 @@ from bench.cli import main
 PLOTS = ("normalized-score", "elo", "critical-difference", "win-rate", "tuning-curves", "time-vs-score")
 
 
+def _browser() -> str:
+    """Debian's chromium (the test skips without it)."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("Debian `chromium` is not installed (apt-get install chromium; .ci/run installs it)")
+    return browser
+
+
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("report")
@@ -65,9 +73,7 @@ def test_report_of_a_folder_without_records_is_a_clear_error(tmp_path, capsys):
 
 
 def test_report_renders_in_headless_chromium(run_dir, tmp_path, capsys):
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        pytest.skip("Debian `chromium` is not installed (apt-get install chromium; .ci/run installs it)")
+    browser = _browser()
     out = tmp_path / "rep"
     assert main(["report", str(run_dir), "--out", str(out), "--bootstrap", "100"]) == 0
     dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
@@ -218,9 +224,7 @@ def test_plots_keep_their_axes_on_the_real_models_with_dummy_far_below(tmp_path)
 
 def test_report_screenshot_in_headless_chromium(tmp_path):
     """A real screenshot of report.html (dummy far below): the PNG is written and not blank."""
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        pytest.skip("Debian `chromium` is not installed (apt-get install chromium; .ci/run installs it)")
+    browser = _browser()
     store = _bent_run(tmp_path)
     out = tmp_path / "rep"
     assert main(["report", str(store.run_dir), "--out", str(out), "--bootstrap", "50"]) == 0
@@ -288,9 +292,7 @@ window.addEventListener("load", function () {
 def test_report_fits_1280_px_sorts_and_has_a_readable_header(tmp_path):
     """In headless Chromium at 1,280 px: the page (and the leaderboard table in it) is no wider than the
     window; clicking a header reorders the rows; the header states the settings in words, no Python."""
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        pytest.skip("Debian `chromium` is not installed (apt-get install chromium; .ci/run installs it)")
+    browser = _browser()
     store = _wide_run(tmp_path)
     out = tmp_path / "rep"
     assert main(["report", str(store.run_dir), "--out", str(out), "--bootstrap", "20"]) == 0

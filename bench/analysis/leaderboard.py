@@ -109,6 +109,8 @@ def cell(column: str, value, row=None) -> str:
         return f"{value:.2f}"
     if column.startswith("elo"):
         return f"{value:.0f}"
+    if column == "gpu_seconds" and value == 0:
+        return "–"  # no GPU held: not applicable (the CSV keeps the 0)
     if column in SECONDS_COLUMNS:
         return seconds(value)
     if column == "only_defaults" and row is not None:
