@@ -8,7 +8,7 @@ import pytest
 
 from bench.cli import main
 
-PLOTS = ("normalized-score", "elo", "critical-difference", "win-rate", "tuning-curves", "time-vs-score")
+PLOTS = ("normalized-score", "elo", "critical-difference", "win-rate", "tuning-curves", "time-vs-score", "per-dataset")
 
 
 def _browser() -> str:
