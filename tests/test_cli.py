@@ -110,3 +110,22 @@ def test_an_empty_name_is_an_error_naming_the_option(capsys, tmp_path, option, v
                         "--out", tmp_path / "run", "--quiet")
     assert code == 2 and option in out and "empty name" in out, out
     assert not (tmp_path / "run" / "records").exists()
+
+
+def test_the_default_sweep_is_a_trial_budget_without_a_clock_the_same_in_make_and_bench_run():
+    """`bench run` and `make bench` run the same default sweep: a trial budget and no tuning clock (its
+    numbers do not depend on the machine), the regression sweep pinned apart from it."""
+    import re as _re
+    from pathlib import Path
+
+    from bench.cli.main import DEFAULT_MODELS, build_parser
+    from bench.workflows.regress import SMOKE_SWEEP
+
+    args = build_parser().parse_args(["run"])
+    assert (args.suite, args.models, args.trials, args.tune_seconds) == ("demo", DEFAULT_MODELS, 5, None)
+    make = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
+    value = {k: _re.search(rf"^{k}\s*\?=[ \t]*(.*)$", make, _re.M).group(1).strip()
+             for k in ("SUITE", "MODELS", "TRIALS", "TUNE_SECONDS")}
+    assert value == {"SUITE": "demo", "MODELS": DEFAULT_MODELS, "TRIALS": "5", "TUNE_SECONDS": ""}
+    assert "mlp" in DEFAULT_MODELS and "xgboost" in DEFAULT_MODELS  # both sides of the question
+    assert (SMOKE_SWEEP["trials"], SMOKE_SWEEP["tune_seconds"], SMOKE_SWEEP["inner_folds"]) == (3, None, 1)

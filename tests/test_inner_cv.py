@@ -2,6 +2,7 @@
 predictions, preprocessing per fold, and inner_folds = 1 being exactly the holdout protocol."""
 
 from dataclasses import replace
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -136,6 +137,28 @@ def test_inner_folds_in_the_suite_protocol_and_on_the_command_line(tmp_path):
     assert SweepConfig(suite="s", models=["linear"], inner_folds=2).resolved_inner_folds(parsed) == 2
     suite.write_text('name = "s"\n[protocol]\ninner_folds = 0\n[[datasets]]\nembedded = "wine"\n')
     with pytest.raises(SuiteFormatError, match="protocol.inner_folds"):
+        parse_suite_file(suite)
+
+
+def test_inner_folds_only_for_small_datasets(make_ds, tmp_path):
+    """protocol.inner_folds_max_rows: the suite's inner folds tune datasets of at most that many rows, larger
+    ones keep the holdout; --inner-folds applies to every dataset. The demo suite (the default sweep) says so."""
+    suite = tmp_path / "s.toml"
+    suite.write_text('name = "s"\n[protocol]\ninner_folds = 3\ninner_folds_max_rows = 200\n'
+                     '[[datasets]]\nembedded = "wine"\n')
+    parsed = parse_suite_file(suite)
+    assert parsed.protocol.inner_folds_max_rows == 200
+    loaded = [SimpleNamespace(dataset=make_ds("binary", n=n, name=f"n{n}"), task_splits=None) for n in (150, 400)]
+    protocol = Protocol(folds=2, repeats=1, inner_folds=3, inner_folds_max_rows=200)
+    for given, expected in ((None, {"n150": 3, "n400": 1}), (2, {"n150": 2, "n400": 2})):
+        store = ResultStore(tmp_path / f"run{given}")
+        config = SweepConfig(suite="t", models=["test_prior"], out=store.run_dir, trials=2, inner_folds=given)
+        jobs = plan_jobs(config, SimpleNamespace(name="t", protocol=protocol), loaded, store)
+        assert {j.dataset: j.budget.inner_folds for j in jobs} == expected
+    demo = parse_suite_file(Path(__file__).resolve().parents[1] / "suites" / "demo.toml").protocol
+    assert (demo.inner_folds, demo.inner_folds_max_rows) == (3, 1000)
+    suite.write_text('name = "s"\n[protocol]\ninner_folds_max_rows = 0\n[[datasets]]\nembedded = "wine"\n')
+    with pytest.raises(SuiteFormatError, match="protocol.inner_folds_max_rows"):
         parse_suite_file(suite)
 
 

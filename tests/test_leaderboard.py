@@ -96,12 +96,14 @@ def test_console_leaderboard_fits_100_columns_and_wide_shows_every_column(tmp_pa
     assert "…" not in text and "ft_transformer/default" in text and "±sd" in text
     assert "d-only" in text and "cut" in text and "--wide" in text  # the legend names the wide view
     header = next(line for line in lines if line.lstrip().startswith("entry"))
-    assert "cpu s" not in header and "family" not in header
+    assert "CPU s" not in header and "family" not in header
     wide = _leaderboard(run_dir, "--wide", width=200)
     header = next(line for line in wide.splitlines() if line.lstrip().startswith("entry"))
-    for column in ("family", "splits", "pred s", "cpu s", "gpu s"):
+    for column in ("family", "splits", "pred s", "CPU s", "GPU s"):
         assert column in header
     assert "2222.0" in wide or "2222" in wide
+    row = next(line for line in wide.splitlines() if "2222" in line)
+    assert "<0.01" not in row and row.split()[-1] == "–"  # no GPU held: "–", not "<0.01"
 
 
 def test_one_seed_means_no_seed_std_column(tmp_path):

@@ -8,7 +8,15 @@ import pytest
 
 from bench.cli import main
 
-PLOTS = ("normalized-score", "elo", "critical-difference", "win-rate", "tuning-curves", "time-vs-score")
+PLOTS = ("normalized-score", "elo", "critical-difference", "win-rate", "tuning-curves", "time-vs-score", "per-dataset")
+
+
+def _browser() -> str:
+    """Debian's chromium (the test skips without it)."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("Debian `chromium` is not installed (apt-get install chromium; .ci/run installs it)")
+    return browser
 
 
 @pytest.fixture(scope="module")
@@ -65,9 +73,7 @@ def test_report_of_a_folder_without_records_is_a_clear_error(tmp_path, capsys):
 
 
 def test_report_renders_in_headless_chromium(run_dir, tmp_path, capsys):
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        pytest.skip("Debian `chromium` is not installed (apt-get install chromium; .ci/run installs it)")
+    browser = _browser()
     out = tmp_path / "rep"
     assert main(["report", str(run_dir), "--out", str(out), "--bootstrap", "100"]) == 0
     dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
@@ -144,8 +150,9 @@ def test_truncation_shows_in_csv_markdown_console_and_html(tmp_path):
     assert main(["report", str(store.run_dir), "--out", str(out), "--bootstrap", "50"]) == 0
     page = (out / "report.html").read_text()
     table = re.search(r'<table id="leaderboard">.*?</table>', page, re.S).group(0)
-    for header in ("defaults-only", "clock-cut", "CPU s", "GPU s", "unavailable"):
+    for header in ("defaults-only", "clock-cut", "fit s", "CPU s", "unavailable"):
         assert f">{header}</th>" in table
+    assert "GPU s" not in table and "median s" not in table  # no record held a GPU: no GPU column
     html_row = re.search(r"<tr><td[^>]*>\d+</td><td[^>]*>xgboost/tuned</td>.*?</tr>", table).group(0)
     assert ">1/4</td>" in html_row and ">2</td>" in html_row and ">30.50</td>" in html_row
     budget = re.search(r'<p id="budget">(.*?)</p>', page).group(1)
@@ -217,9 +224,7 @@ def test_plots_keep_their_axes_on_the_real_models_with_dummy_far_below(tmp_path)
 
 def test_report_screenshot_in_headless_chromium(tmp_path):
     """A real screenshot of report.html (dummy far below): the PNG is written and not blank."""
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        pytest.skip("Debian `chromium` is not installed (apt-get install chromium; .ci/run installs it)")
+    browser = _browser()
     store = _bent_run(tmp_path)
     out = tmp_path / "rep"
     assert main(["report", str(store.run_dir), "--out", str(out), "--bootstrap", "50"]) == 0
@@ -232,3 +237,86 @@ def test_report_screenshot_in_headless_chromium(tmp_path):
 
     image = Image.open(shot).convert("L")
     assert image.size == (1280, 2400) and len(np.unique(np.asarray(image))) > 16  # text and plots, not blank
+
+
+# --- the page at 1,280 px: no horizontal overflow, sortable tables, a readable header ---------------------
+
+
+def _one_member(name: str) -> dict:
+    """What an ok ensemble record of one member holds (bench.records.schema checks it)."""
+    return {"params": {"weights": {name: 1.0}}, "ensemble": {"members": [{"name": name}]}}
+
+
+def _wide_run(tmp_path):
+    """The widest leaderboard a run makes: long entry names, a seed std column (2 model seeds), a GPU
+    column (a record held a GPU), a cross-model ensemble; three datasets of two splits."""
+    from bench.vocabulary import Variant
+    from tests.hand_records import record, write_run
+
+    models = {"random_forest": "baseline", "xgboost": "gbdt", "lightgbm": "gbdt", "ft_transformer": "neural",
+              "mlp_plr": "neural", "dummy": "baseline"}
+    records = []
+    for d, dataset in enumerate(("adult_income", "covertype_small", "california_housing")):
+        for split in (0, 1):
+            for m, (model, family) in enumerate(models.items()):
+                for v, variant in enumerate((Variant.DEFAULT, Variant.TUNED, Variant.ENSEMBLE)):
+                    if model == "dummy" and variant != Variant.DEFAULT:
+                        continue
+                    score = 0.5 if model == "dummy" else 0.80 + 0.01 * m + 0.004 * v + 0.002 * d + 0.001 * split
+                    ensemble = _one_member("0") if variant == Variant.ENSEMBLE else {}
+                    records.append(record(dataset, model, variant, split, score=score, family=family,
+                                          test_score_std=0.003, n_seeds=2, **ensemble,
+                                          device_seconds={"cpu": 1234.5, "gpu": 321.0 if family == "neural" else 0}))
+            records.append(record(dataset, "ensemble_all", Variant.ENSEMBLE, split, score=0.9, family="ensemble",
+                                  **_one_member("xgboost/0")))
+    store = write_run(tmp_path / "run", records)
+    store.write_config({"suite": "wide", "trials": 5, "tune_seconds": None, "seed": 0, "max_splits": None, "seeds": 2,
+                        "sampler": "tpe", "inner_folds": 1, "time_limit": 3600.0})
+    return store
+
+
+SORT_PROBE = """<script>
+window.addEventListener("load", function () {
+  var t = document.getElementById("leaderboard"), head = t.tHead.rows[0].cells;
+  function column(i) { return Array.prototype.map.call(t.tBodies[0].rows, function (r) {
+    return r.cells[i].textContent; }).join("|"); }
+  document.body.setAttribute("data-page-width", document.documentElement.scrollWidth);
+  document.body.setAttribute("data-table-width", t.getBoundingClientRect().width);
+  head[1].click(); document.body.setAttribute("data-entry-up", column(1));
+  head[1].click(); document.body.setAttribute("data-entry-down", column(1));
+  head[0].click(); document.body.setAttribute("data-rank-up", column(0));
+});
+</script>"""
+
+
+def test_report_fits_1280_px_sorts_and_has_a_readable_header(tmp_path):
+    """In headless Chromium at 1,280 px: the page (and the leaderboard table in it) is no wider than the
+    window; clicking a header reorders the rows; the header states the settings in words, no Python."""
+    browser = _browser()
+    store = _wide_run(tmp_path)
+    out = tmp_path / "rep"
+    assert main(["report", str(store.run_dir), "--out", str(out), "--bootstrap", "20"]) == 0
+    page = (out / "report.html").read_text()
+    info = re.search(r'</h1>\s*<p class="note"[^>]*>(.*?)</p>', page).group(1)
+    assert "{" not in info and "None" not in info and "records: 102 ok" in info, info
+    assert "2 model seeds" in info and "no tuning clock" in info and "all splits" in info
+    header = re.search(r'<table id="leaderboard"><thead>(.*?)</thead>', page).group(1)
+    assert ">GPU s</th>" in header and ">fit s</th>" in header and "median s" not in header
+    probe = out / "probe.html"
+    probe.write_text(page.replace("</body>", SORT_PROBE + "</body>"))
+    dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1280,900",
+                          "--virtual-time-budget=10000", "--dump-dom", probe.as_uri()],
+                         capture_output=True, text=True, timeout=120).stdout
+    width = int(re.search(r'data-page-width="(\d+)"', dom).group(1))
+    assert width <= 1280, f"the page is {width} px wide at a 1,280 px window"
+    table_width = float(re.search(r'data-table-width="([\d.]+)"', dom).group(1))
+    assert table_width <= 1200, f"the leaderboard table is {table_width} px wide"
+    from bench.analysis.analyze import analyze
+    from bench.analysis.report import leaderboard_rows
+
+    original = [row[1] for row in leaderboard_rows(analyze(store, n_boot=10))[1]]
+    up = re.search(r'data-entry-up="([^"]*)"', dom).group(1).split("|")
+    down = re.search(r'data-entry-down="([^"]*)"', dom).group(1).split("|")
+    assert up == sorted(original) and down == sorted(original, reverse=True) and up != original
+    ranks = re.search(r'data-rank-up="([^"]*)"', dom).group(1).split("|")
+    assert ranks == [str(i) for i in range(1, 18)]  # 17 entries: numbers sort as numbers (10 after 9)

@@ -46,7 +46,7 @@ CONSOLE = [("entry", "entry"), ("norm_score", "score"), ("seed_std", "±sd"), ("
            ("skipped", "skip"), ("unavailable", "n/a"), ("only_defaults", "d-only"), ("clock_cut", "cut"),
            ("median_fit_s", "fit s")]
 WIDE = CONSOLE[:1] + [("family", "family")] + CONSOLE[1:] + [
-    ("splits", "splits"), ("median_predict_s", "pred s"), ("cpu_seconds", "cpu s"), ("gpu_seconds", "gpu s")]
+    ("splits", "splits"), ("median_predict_s", "pred s"), ("cpu_seconds", "CPU s"), ("gpu_seconds", "GPU s")]
 SHORT = {  # the console legend, per shown column
     "norm_score": "score: mean quantile-normalized score (sort key)", "seed_std": "±sd: its seed std",
     "norm_minmax": "minmax: mean min-max score", "mean_rank": "rank: mean rank", "datasets": "ds: datasets finished",
@@ -55,7 +55,7 @@ SHORT = {  # the console legend, per shown column
     "only_defaults": "d-only: tuned records holding only the defaults trial (of all)",
     "clock_cut": "cut: trials cut by the clock (--tune-seconds / --time-limit)",
     "median_fit_s": "fit s: median per split",
-    "splits": "splits: splits finished", "cpu_seconds": "cpu s / gpu s: median device seconds per split",
+    "splits": "splits: splits finished", "cpu_seconds": "CPU s / GPU s: median device seconds per split",
 }
 SCORE_COLUMNS = ("norm_score", "norm_ci_low", "norm_ci_high", "seed_std", "norm_minmax")
 SECONDS_COLUMNS = ("median_fit_s", "median_predict_s", "cpu_seconds", "gpu_seconds")
@@ -109,6 +109,8 @@ def cell(column: str, value, row=None) -> str:
         return f"{value:.2f}"
     if column.startswith("elo"):
         return f"{value:.0f}"
+    if column == "gpu_seconds" and value == 0:
+        return "–"  # no GPU held: not applicable (the CSV keeps the 0)
     if column in SECONDS_COLUMNS:
         return seconds(value)
     if column == "only_defaults" and row is not None:

@@ -1,7 +1,8 @@
 """The analysis options a user picks (`bench leaderboard` / `bench report` and the Python API), typed and
 validated where they enter. A light module (no numpy, pandas or scikit-learn), so the command line can
 offer them without importing the statistics. Their meaning lives where they are computed:
-NormalizeMetric in bench.analysis.stats, EloWeighting in bench.analysis.elo.
+NormalizeMetric in bench.analysis.stats, EloWeighting in bench.analysis.elo, TimeAxis in
+bench.analysis.plots.
 """
 
 from __future__ import annotations
@@ -36,10 +37,19 @@ class EloWeighting(_Option):
     TABARENA = "tabarena"
 
 
-OPTIONS = {NormalizeMetric: "--normalize-metric", EloWeighting: "--elo-weighting"}
+class TimeAxis(_Option):
+    """The x-axis of the report's time-vs-score plot (bench.analysis.plots.time_vs_score)."""
+    FIT = "fit"
+    TUNING = "tuning"
+
+
+OPTIONS = {NormalizeMetric: "--normalize-metric", EloWeighting: "--elo-weighting", TimeAxis: "--time-axis"}
 LABELS = {
     NormalizeMetric.OBJECTIVE: "objective: ROC AUC (binary) / log loss (multiclass) / RMSE (regression)",
     NormalizeMetric.PAPER: "paper metric: accuracy (classification) / R² (regression), as Grinsztajn et al. 2022",
     EloWeighting.DATASET: "dataset weighting: each dataset's battles sum to 1, weak prior",
     EloWeighting.TABARENA: "TabArena weighting: each battle 1/n_splits, almost no prior",
+    TimeAxis.FIT: "fit + predict s: median seconds per split of the final model's fit and test prediction",
+    TimeAxis.TUNING: "CPU s: median CPU seconds per split the whole variant cost (tuned and ensemble: every trial "
+                     "and the refits)",
 }

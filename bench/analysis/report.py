@@ -2,14 +2,12 @@
 
 report.html carries its CSS and plots inline (PNG as data URIs) so it can be mailed or archived as
 one file; report.md links PNG files written beside it into report-plots/. Every number links back to
-the records it came from (paths relative to the report), and the page states its definitions.
-A small script on the page marks <body data-images-loaded="k/n"> once loaded, which the headless
-browser test reads.
+the records it came from (paths relative to the report), and the page states its definitions. The
+page's frame (CSS, the sorting and load scripts, tables, sections) is bench.analysis.report_page.
 """
 
 from __future__ import annotations
 
-import base64
 import html
 import os
 from pathlib import Path
@@ -17,27 +15,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.analysis import leaderboard, plots, reproduction
+from bench.analysis import family_points, leaderboard, plots, reproduction
 from bench.analysis.analyze import SLICES, Analysis
-from bench.analysis.options import EloWeighting, NormalizeMetric
+from bench.analysis.options import OPTIONS, EloWeighting, NormalizeMetric, TimeAxis
+from bench.analysis.report_page import CSS, LOADED_SCRIPT, SORT_SCRIPT, Page, html_table, md_table, run_summary
 from bench.safe_files import write_atomic, write_text_atomic
 from bench.vocabulary import Variant
 
-CSS = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
-table { border-collapse: collapse; margin: 1em 0; font-size: 13px; }
-th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: right; }
-th { background: #f0f0f0; } td.l, th.l { text-align: left; } td { white-space: nowrap; }
-figure { margin: 1.5em 0; } img { max-width: 100%; border: 1px solid #eee; }
-.note { color: #555; font-size: 13px; } code { background: #f4f4f4; padding: 0 3px; }
-"""
-LOADED_SCRIPT = """<script>
-window.addEventListener("load", function () {
-  var imgs = Array.prototype.slice.call(document.images);
-  var ok = imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length;
-  document.body.setAttribute("data-images-loaded", ok + "/" + imgs.length);
-});
-</script>"""
 
 def definitions(a: Analysis) -> list[str]:
     """The report's Definitions section, for the options this analysis used."""
@@ -74,8 +58,10 @@ def definitions(a: Analysis) -> list[str]:
         "Budget: 'defaults-only' counts tuned records whose only finished trial is the defaults trial (of the "
         "entry's finished splits); 'clock-cut' counts trials a clock cut short (the tuning clock, --tune-seconds, "
         "or the job's --time-limit, the only one that can cut a defaults trial); "
+        "'fit s' is the median seconds per split of the final model's fit (as on the console); "
         "'CPU s' / 'GPU s' are the median device seconds per split the variant cost (tuned: the whole tuning), "
-        "an equal-compute view next to the equal-trials one. –: not applicable or not recorded.",
+        "an equal-compute view next to the equal-trials one ('GPU s' is shown when a record held a GPU). "
+        "–: not applicable or not recorded.",
         "Ensembles: 'ensemble' is Caruana et al. 2004 greedy ensemble selection with replacement (40 steps, cut "
         "back to the best step, step scores rounded to 6 decimals as AutoGluon does, as in TabArena's 'tuned + "
         "ensembled') over the job's trials on the validation objective; its test prediction is the weighted mean "
@@ -98,21 +84,34 @@ def _fmt(v, digits: int = 3) -> str:
     return str(v)
 
 
-def leaderboard_rows(a: Analysis) -> tuple[list[str], list[list[str]]]:
-    seeds = a.seed_spread
+def uses_gpu(a: Analysis) -> bool:
+    """Whether any record held a GPU (else the report leaves the "GPU s" column out)."""
+    return bool((pd.to_numeric(a.summary.gpu_seconds, errors="coerce").fillna(0) > 0).any())
+
+
+def _interval(value: str, low: str, high: str, html_cells: bool) -> str:
+    """A value and its interval: in HTML the interval on a line of its own under it (a narrower column)."""
+    return f'{value}<span class="ci">[{low}, {high}]</span>' if html_cells else f"{value} [{low}, {high}]"
+
+
+def leaderboard_rows(a: Analysis, html_cells: bool = False) -> tuple[list[str], list[list[str]]]:
+    """The leaderboard's header and rows. Its columns are named as on the console where the console shows
+    the same number ("fit s": the median fit seconds per split); "GPU s" only when a record held a GPU."""
+    seeds, gpu = a.seed_spread, uses_gpu(a)
     header = ["#", "entry", f"norm. score ({a.normalize_metric.value}) [95% CI]", "min-max",
               *(["± seed std"] if seeds else []), "mean rank", f"Elo ({a.elo_weighting.value}) [95% CI]", "wins",
-              "datasets", "failed", "skipped", "unavailable", "defaults-only", "clock-cut", "median s", "CPU s",
-              "GPU s"]
+              "datasets", "failed", "skipped", "unavailable", "defaults-only", "clock-cut", "fit s", "CPU s",
+              *(["GPU s"] if gpu else [])]
     rows = []
     for i, (_, r) in enumerate(a.summary.iterrows(), 1):
-        rows.append([str(i), r.entry, f"{_fmt(r.norm_score)} [{_fmt(r.norm_ci_low)}, {_fmt(r.norm_ci_high)}]",
+        score = _interval(_fmt(r.norm_score), _fmt(r.norm_ci_low), _fmt(r.norm_ci_high), html_cells)
+        rows.append([str(i), r.entry, score,
                      _fmt(r.norm_minmax), *([_fmt(r.seed_std)] if seeds else []), _fmt(r.mean_rank, 2),
-                     f"{_fmt(r.elo, 0)} [{_fmt(r.elo_ci_low, 0)}, {_fmt(r.elo_ci_high, 0)}]",
+                     _interval(_fmt(r.elo, 0), _fmt(r.elo_ci_low, 0), _fmt(r.elo_ci_high, 0), html_cells),
                      str(r.wins), str(r.datasets), str(r.failures), str(r.skipped), str(r.unavailable),
                      leaderboard.cell("only_defaults", r.only_defaults, r), leaderboard.cell("clock_cut", r.clock_cut),
-                     leaderboard.seconds(r.median_seconds), leaderboard.seconds(r.cpu_seconds),
-                     leaderboard.seconds(r.gpu_seconds)])
+                     leaderboard.seconds(r.median_fit_s), leaderboard.seconds(r.cpu_seconds),
+                     *([leaderboard.seconds(r.gpu_seconds)] if gpu else [])])
     return header, rows
 
 
@@ -142,27 +141,42 @@ def budget_text(a: Analysis) -> str:
     return "No tuned record holds only the defaults trial and no clock cut a trial."
 
 
-def figures(a: Analysis) -> dict[str, tuple[str, object]]:
-    """name -> (caption, matplotlib Figure) for every plot the data allows (`plots.png` renders one)."""
+def figures(a: Analysis, time_axis: TimeAxis | str = TimeAxis.FIT) -> dict[str, tuple[str, object]]:
+    """name -> (caption, matplotlib Figure) for every plot the data allows (`plots.png` renders one);
+    `time_axis` (fit | tuning) is the time-vs-score plot's x-axis (options.TimeAxis)."""
+    axis = TimeAxis.parse(time_axis)
     s = a.summary
     metric, weighting = a.normalize_metric, a.elo_weighting
+    families = dict(zip(s.entry, s.family))
     out = {"normalized-score": (f"Mean normalized score (quantile, {metric.label}) with 95% bootstrap intervals "
                                 f"over datasets",
                                 plots.interval_bars(s.entry, s.norm_score, s.norm_ci_low, s.norm_ci_high,
-                                                    "mean normalized score", f"Normalized score ({metric.value})"))}
+                                                    "mean normalized score", f"Normalized score ({metric.value})",
+                                                    families=s.family))}
     if s.elo.notna().any():
         e = s.sort_values("elo", ascending=False)
         out["elo"] = (f"Elo (Bradley-Terry, {weighting.label}; {a.anchor} = 1000) with 95% bootstrap intervals",
                       plots.interval_bars(e.entry, e.elo, e.elo_ci_low, e.elo_ci_high, "Elo",
-                                          f"Elo ({weighting.value} weighting)", reference=1000.0))
+                                          f"Elo ({weighting.value} weighting)", reference=1000.0, families=e.family))
     if a.cd is not None:
-        out["critical-difference"] = ("Critical-difference diagram", plots.cd_diagram(a.cd))
+        out["critical-difference"] = ("Critical-difference diagram", plots.cd_diagram(a.cd, families))
     if not a.rates.empty:
-        out["win-rate"] = (f"Pairwise win rates ({weighting.label})", plots.win_rate_heatmap(a.rates, weighting))
+        floor = [e for e, m in zip(s.entry, s.model) if m == "dummy"]  # a trivial baseline: off the colour scale
+        out["win-rate"] = (f"Pairwise win rates ({weighting.label}); rows and columns by normalized score",
+                           plots.win_rate_heatmap(a.rates, weighting, order=list(s.entry), families=families,
+                                                  floor=floor))
     if not a.curves.empty:
-        out["tuning-curves"] = ("Tuning curves (normalized objective)", plots.tuning_curves(a.curves, a.curve_jobs))
+        model_families = dict(zip(s.model, s.family))
+        out["tuning-curves"] = ("Tuning curves (normalized objective)",
+                                plots.tuning_curves(a.curves, a.curve_jobs, model_families))
     if not a.time_vs_score.empty:
-        out["time-vs-score"] = ("Time vs score", plots.time_vs_score(a.time_vs_score))
+        out["time-vs-score"] = (f"Time vs score; x-axis ({OPTIONS[TimeAxis]} {axis.value}): {axis.label}",
+                                plots.time_vs_score(a.time_vs_score, axis))
+    points = family_points.family_best(a.frame, a.per_dataset)
+    if not points.empty:
+        out["per-dataset"] = ("Per dataset: each family's best entry (chosen on validation; per-model ensembles "
+                              "left out, the cross-model ensemble is its own family) at its normalized score",
+                              plots.family_points(points))
     return out
 
 
@@ -187,19 +201,6 @@ def variant_rows(a: Analysis) -> tuple[list[str], list[list[str]]]:
     rows = [[html.escape(str(model)), *[_fmt(v) for v in q.loc[model]], *[_fmt(v) for v in m.loc[model]]]
             for model in q.index]
     return header, rows
-
-
-def _html_table(header, rows, table_id: str = "") -> str:
-    ident = f' id="{table_id}"' if table_id else ""
-    head = "".join(f'<th class="{"l" if i < 2 else ""}">{html.escape(h)}</th>' for i, h in enumerate(header))
-    body = "".join("<tr>" + "".join(f'<td class="{"l" if i < 2 else ""}">{c}</td>' for i, c in enumerate(r)) + "</tr>"
-                   for r in rows)
-    return f"<table{ident}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _md_table(header, rows) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    return "\n".join(lines + ["| " + " | ".join(c.replace("|", "/") for c in r) + " |" for r in rows])
 
 
 def _frame_rows(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
@@ -256,42 +257,14 @@ def gpu_rows(samples: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     return ["GPU", "samples", "mean util. %", "median util. %", "peak memory GiB", "minutes"], rows
 
 
-class _Page:
-    """The report's sections, each in HTML and Markdown, and its plots (PNG bytes by name)."""
-
-    def __init__(self, rel: str, figs: dict[str, tuple[str, bytes]]):
-        self.rel, self.figs = rel, figs  # rel: the run folder, relative to the report's
-        self.html: list[str] = []
-        self.md: list[str] = []
-
-    def add(self, heading: str, html_body: str, md_body: str) -> None:
-        self.html.append(f"<h2>{html.escape(heading)}</h2>\n{html_body}")
-        self.md.append(f"## {heading}\n\n{md_body}")
-
-    def link_html(self, path: str, text: str) -> str:
-        return f'<a href="{html.escape(os.path.join(self.rel, path))}">{html.escape(text)}</a>'
-
-    def link_md(self, path: str, text: str) -> str:
-        return f"[{text}]({os.path.join(self.rel, path)})"
-
-    def fig(self, name: str) -> tuple[str, str]:
-        """(HTML, Markdown) of a plot ("", "" when there is none)."""
-        if name not in self.figs:
-            return "", ""
-        caption, png = self.figs[name]
-        data = base64.b64encode(png).decode()
-        return (f'<figure><img id="plot-{name}" alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
-                f"<figcaption>{html.escape(caption)}</figcaption></figure>",
-                f"![{caption}](report-plots/{name}.png)")
-
-
-def write_report(a: Analysis, run_dir: Path, out_dir: Path) -> list[Path]:
+def write_report(a: Analysis, run_dir: Path, out_dir: Path, time_axis: TimeAxis | str = TimeAxis.FIT) -> list[Path]:
+    """report.html, report.md and the plots' PNG files; `time_axis` (fit | tuning): the time-vs-score x-axis."""
     plot_dir = out_dir / "report-plots"
-    found = figures(a)
+    found = figures(a, time_axis)
     samples = gpu_samples(run_dir)
     if samples is not None:
         found["gpu-utilization"] = ("GPU utilization and memory during the sweep", plots.gpu_utilization(samples))
-    page = _Page(os.path.relpath(run_dir, out_dir),
+    page = Page(os.path.relpath(run_dir, out_dir),
                  {name: (caption, plots.png(fig)) for name, (caption, fig) in found.items()})
     for name, (_, png) in page.figs.items():
         write_atomic(plot_dir / f"{name}.png", png, out_dir)  # never through a link (bench.safe_files)
@@ -305,8 +278,9 @@ def write_report(a: Analysis, run_dir: Path, out_dir: Path) -> list[Path]:
     return _write(page, a, run_dir, out_dir) + sorted(plot_dir.glob("*.png"))
 
 
-def _leaderboard_section(page: _Page, a: Analysis) -> None:
+def _leaderboard_section(page: Page, a: Analysis) -> None:
     lb_header, lb_rows = leaderboard_rows(a)
+    lb_html = leaderboard_rows(a, html_cells=True)[1]
     lb_note = (f'<p class="note">Records: {page.link_html("records.parquet", "records.parquet")} '
                f'(one row per record; column <code>record</code> is the JSON file), per-dataset rows below link '
                f"each record file.</p>")
@@ -318,14 +292,14 @@ def _leaderboard_section(page: _Page, a: Analysis) -> None:
                  + "".join(f"<li>{html.escape(line.strip(' -'))}</li>" for line in left_out[1:]) + "</ul>"
                  if left_out else "")
     page.add("Leaderboard",
-             _html_table(lb_header, lb_rows, "leaderboard") + f'<p id="options">{html.escape(options)}</p>'
+             html_table(lb_header, lb_html, "leaderboard") + f'<p id="options">{html.escape(options)}</p>'
              + f'<p id="budget">{html.escape(budget)}</p>' + left_html + lb_note,
-             _md_table(lb_header, lb_rows) + f"\n\n{options}\n\n{budget}\n\n"
+             md_table(lb_header, lb_rows) + f"\n\n{options}\n\n{budget}\n\n"
              + ("\n".join(left_out) + "\n\n" if left_out else "")
              + f"Records: {page.link_md('records.parquet', 'records.parquet')}")
 
 
-def _statistics_sections(page: _Page, a: Analysis) -> None:
+def _statistics_sections(page: Page, a: Analysis) -> None:
     """Normalized score, Elo, critical difference, win rates; default vs tuned vs ensemble; the slices."""
     for name, heading in (("normalized-score", "Normalized score"), ("elo", "Elo"),
                           ("critical-difference", "Critical difference"), ("win-rate", "Win rates")):
@@ -336,15 +310,15 @@ def _statistics_sections(page: _Page, a: Analysis) -> None:
             page.add(heading, extra_h + h, extra_m + m)
     h, m = page.fig("tuning-curves")
     dvt_header, dvt_rows = variant_rows(a)
-    page.add("Tuning: default vs tuned vs ensemble", _html_table(dvt_header, dvt_rows, "default-vs-tuned") + h,
-             _md_table(dvt_header, dvt_rows) + ("\n\n" + m if m else ""))
+    page.add("Tuning: default vs tuned vs ensemble", html_table(dvt_header, dvt_rows, "default-vs-tuned") + h,
+             md_table(dvt_header, dvt_rows) + ("\n\n" + m if m else ""))
     for key, label in SLICES.items():
         sh, srows = _frame_rows(a.slices[key])
-        page.add(f"Slice: {label} (normalized {a.normalize_metric.value})", _html_table(sh, srows),
-                 _md_table(sh, srows))
+        page.add(f"Slice: {label} (normalized {a.normalize_metric.value})", html_table(sh, srows),
+                 md_table(sh, srows))
 
 
-def _time_and_gpu_sections(page: _Page, samples: pd.DataFrame | None) -> None:
+def _time_and_gpu_sections(page: Page, samples: pd.DataFrame | None) -> None:
     h, m = page.fig("time-vs-score")
     if h:
         page.add("Time vs score", h, m)
@@ -353,38 +327,36 @@ def _time_and_gpu_sections(page: _Page, samples: pd.DataFrame | None) -> None:
         note = ("Sampled by the sweep's parent process with nvidia-smi while GPU workers ran "
                 "(gpu-utilization.csv in the run folder).")
         page.add("GPU utilization",
-                 _html_table(*gpu_rows(samples), "gpu-utilization") + f'<p class="note">{note}</p>' + h,
-                 _md_table(*gpu_rows(samples)) + f"\n\n{note}\n\n{m}")
+                 html_table(*gpu_rows(samples), "gpu-utilization") + f'<p class="note">{note}</p>' + h,
+                 md_table(*gpu_rows(samples)) + f"\n\n{note}\n\n{m}")
 
 
-def _data_sections(page: _Page, a: Analysis, run_dir: Path) -> None:
+def _data_sections(page: Page, a: Analysis, run_dir: Path) -> None:
     """Per dataset (rows link the record files), data checks, and the reproduction of a published table."""
     ds_html, ds_md = dataset_rows(a, page.link_html), dataset_rows(a, page.link_md)
-    page.add("Per dataset", _html_table(*ds_html, "per-dataset"), _md_table(*ds_md))
+    h, m = page.fig("per-dataset")
+    page.add("Per dataset", h + html_table(*ds_html, "per-dataset"), (m + "\n\n" if m else "") + md_table(*ds_md))
     checks = data_check_rows(run_dir)
     if checks[1]:
-        page.add("Data checks", _html_table(*checks, "data-checks"), _md_table(*checks))
+        page.add("Data checks", html_table(*checks, "data-checks"), md_table(*checks))
     repro = reproduction.section(run_dir)  # `bench reproduce` wrote reproduce.csv into this run folder
     if repro is not None:
         page.add("Reproduction of published results",
-                 _html_table(repro.header, repro.html_rows, "reproduce")
+                 html_table(repro.header, repro.html_rows, "reproduce")
                  + f'<p class="note">{html.escape(repro.note)}</p>',
-                 _md_table(repro.header, repro.rows) + f"\n\n{repro.note}")
+                 md_table(repro.header, repro.rows) + f"\n\n{repro.note}")
 
 
-def _write(page: _Page, a: Analysis, run_dir: Path, out_dir: Path) -> list[Path]:
+def _write(page: Page, a: Analysis, run_dir: Path, out_dir: Path) -> list[Path]:
     """report.html and report.md."""
     title = f"Benchmark report: {a.config.get('suite', run_dir.name)}"
-    settings = {"seeds": 1, **a.config}  # runs from before --seeds used one
-    run_info = ", ".join(f"{k}={settings.get(k)}" for k in ("suite", "trials", "seeds", "seed", "tune_seconds",
-                                                           "max_splits"))
-    statuses = a.frame.status.value_counts().to_dict()
+    run_info = run_summary(a.config, {str(k): int(v) for k, v in a.frame.status.value_counts().items()})
     doc = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
            f"<style>{CSS}</style></head>\n<body>\n<h1>{html.escape(title)}</h1>\n"
-           f'<p class="note">{html.escape(run_info)}; records: {html.escape(str(statuses))}; '
+           f'<p class="note" id="run-info">{html.escape(run_info)}; '
            f'{page.link_html("run.json", "run.json")}</p>\n' + "\n".join(page.html)
-           + f"\n{LOADED_SCRIPT}\n</body></html>\n")
-    md = f"# {title}\n\n{run_info}; records: {statuses}\n\n" + "\n\n".join(page.md) + "\n"
+           + f"\n{SORT_SCRIPT}\n{LOADED_SCRIPT}\n</body></html>\n")
+    md = f"# {title}\n\n{run_info}\n\n" + "\n\n".join(page.md) + "\n"
     html_path, md_path = out_dir / "report.html", out_dir / "report.md"
     write_text_atomic(html_path, doc, out_dir)
     write_text_atomic(md_path, md, out_dir)

@@ -322,6 +322,8 @@ def slice_table(frame: pd.DataFrame, by: str, method: str = "quantile",
 
 
 def time_vs_score(summary: pd.DataFrame) -> pd.DataFrame:
-    """Per entry that finished somewhere: median (fit + predict) seconds per split and norm_score,
-    straight from `entry_summary`."""
-    return summary[["entry", "median_seconds", "norm_score"]].dropna().reset_index(drop=True)
+    """Per entry that finished somewhere: its family, median (fit + predict) seconds per split, median CPU
+    seconds per split of the whole variant (tuning included) and norm_score, straight from `entry_summary`
+    (a time left empty where it was not recorded)."""
+    columns = ["entry", "family", "median_seconds", "cpu_seconds", "norm_score"]
+    return summary[columns].dropna(subset=["norm_score"]).reset_index(drop=True)

@@ -352,7 +352,7 @@ def cmd_report(args, console) -> int:
         analysis = analyze(store, n_boot=args.bootstrap, seed=args.seed, anchor=args.anchor,
                            normalize_metric=args.normalize_metric, elo_weighting=args.elo_weighting)
         store.write_table()  # the report links records.parquet
-        paths = write_report(analysis, store.run_dir, args.out or store.run_dir)
+        paths = write_report(analysis, store.run_dir, args.out or store.run_dir, args.time_axis)
     shown = [("entry", "entry"), ("norm_score", "score"), ("norm_ci_low", "ci low"), ("norm_ci_high", "ci high"),
              ("norm_minmax", "minmax"), *([("seed_std", "±sd")] if analysis.seed_spread else []),
              ("mean_rank", "rank"), ("elo", "Elo"), ("wins", "wins"), ("datasets", "ds")]

@@ -107,8 +107,17 @@ class SweepConfig:
         return self.inner_folds if self.inner_folds is not None else getattr(suite.protocol, "inner_folds", 1)
 
     def budget(self, suite) -> Budget:
-        """The budget every job of the sweep gets (its inner folds: --inner-folds, else the suite's)."""
+        """The sweep's budget (its inner folds: --inner-folds, else the suite's); dataset_budget is a job's."""
         return replace(self._budget, inner_folds=self.resolved_inner_folds(suite))
+
+    def dataset_budget(self, suite, n_rows: int) -> Budget:
+        """The budget of one dataset's jobs: the sweep's, except that the suite's inner folds apply only to
+        datasets of at most protocol.inner_folds_max_rows rows (larger ones keep the holdout); --inner-folds
+        applies to every dataset. Each record's `budget` and `inner_folds` say what its job used."""
+        limit = getattr(suite.protocol, "inner_folds_max_rows", None)
+        if self.inner_folds is None and limit is not None and n_rows > limit:
+            return replace(self.budget(suite), inner_folds=1)
+        return self.budget(suite)
 
     def gpu_workers(self, gpu_models: Sequence[str] = (), store: ResultStore | None = None) -> dict[str, int]:
         """Worker slots per GPU id. A number applies to every GPU; "auto" is decided once per sweep
@@ -310,7 +319,6 @@ def plan_jobs(config: SweepConfig, suite, loaded, store: ResultStore, run_id: st
     run_id = store.config().get("run_id", "") if run_id is None else run_id
     skipped = {} if skipped is None else skipped
     notes = [] if notes is None else notes
-    budget = config.budget(suite)
     split_dir = store.run_dir / "splits"
     damaged = {p: why for p in sorted(split_dir.glob("*.npz")) if (why := npz_problem(p))}
     jobs = []
@@ -335,6 +343,7 @@ def plan_jobs(config: SweepConfig, suite, loaded, store: ResultStore, run_id: st
             labels = labels[: config.max_splits]
         if reason:
             skipped[ds.name] = reason
+        budget = config.dataset_budget(suite, ds.n_rows)
         for index, (repeat, fold, split_hash) in enumerate(labels):
             for adapter in adapters:
                 device = "cuda" if gpus and adapter.capabilities.gpu != "no" else "cpu"

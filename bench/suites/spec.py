@@ -38,6 +38,9 @@ class Protocol:
     # 1: tune on the validation part (holdout); K > 1: inner K-fold cross-validation of the outer
     # training part (train + validation rows), bench.tuning.crossfit
     inner_folds: int = 1
+    # inner_folds applies to datasets of at most this many rows; larger ones keep the holdout (their
+    # validation part is large enough to select on). None: every dataset.
+    inner_folds_max_rows: int | None = None
     splits: SplitSource = "kfold"
 
 
@@ -264,8 +267,8 @@ def parse_suite_file(path: str | Path) -> Suite:
 
 
 def _parse_protocol(c: _Checker, t: dict) -> Protocol:
-    c.unknown(t, {"folds", "repeats", "validation_fraction", "seed", "use_task_splits", "inner_folds", "splits"},
-              "protocol")
+    c.unknown(t, {"folds", "repeats", "validation_fraction", "seed", "use_task_splits", "inner_folds",
+                  "inner_folds_max_rows", "splits"}, "protocol")
     p = Protocol()
     if "splits" in t:
         allowed = get_args(SplitSource)
@@ -285,6 +288,8 @@ def _parse_protocol(c: _Checker, t: dict) -> Protocol:
         p.seed = c.int_(t["seed"], "protocol.seed", minimum=0)
     if "inner_folds" in t:
         p.inner_folds = c.int_(t["inner_folds"], "protocol.inner_folds", minimum=1)
+    if "inner_folds_max_rows" in t:
+        p.inner_folds_max_rows = c.int_(t["inner_folds_max_rows"], "protocol.inner_folds_max_rows", minimum=1)
     if "validation_fraction" in t:
         v = t["validation_fraction"]
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 1:
