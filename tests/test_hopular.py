@@ -162,6 +162,7 @@ def test_the_feature_weight_anneals_by_half_cosine_and_weighs_the_losses():
         torch.manual_seed(3)
         values[w] = float(loss(net, batch, target, rows).detach())
     assert values[0.25] == pytest.approx(0.25 * values[1.0] + 0.75 * values[0.0], rel=1e-5)
+    assert values[1.0] != pytest.approx(values[0.0], rel=1e-3)  # the two losses are weighed, not added
 
 
 def test_options_are_validated_with_their_names():
