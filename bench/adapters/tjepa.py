@@ -290,7 +290,8 @@ def _train_epoch(model: JEPA, opt: torch.optim.Optimizer, xs: tuple[torch.Tensor
             return total / batches, True
         idx = order[start:start + cfg.batch_size]
         context, targets = sample_masks(len(idx), model.predictor.position.shape[0], cfg, gen)
-        loss = model.loss(xs[0][idx], xs[1][idx], context, targets)
+        dev = xs[0].device
+        loss = model.loss(xs[0][idx], xs[1][idx], context.to(dev), [t.to(dev) for t in targets])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -303,7 +304,12 @@ def _train_epoch(model: JEPA, opt: torch.optim.Optimizer, xs: tuple[torch.Tensor
 def _holdout_loss(model: JEPA, xs: tuple[torch.Tensor, torch.Tensor], rows: torch.Tensor,
                   masks: tuple[torch.Tensor, list[torch.Tensor]]) -> float:
     model.eval()
-    return float(model.loss(xs[0][rows], xs[1][rows], masks[0], masks[1]))
+    dev = xs[0].device
+    return float(model.loss(xs[0][rows], xs[1][rows], masks[0].to(dev), [t.to(dev) for t in masks[1]]))
+
+
+def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
 
 
 def _momenta(cfg: TJEPAConfig, total_steps: int):
@@ -321,11 +327,13 @@ def pretrain(X_train: tuple[np.ndarray, np.ndarray], config: TJEPAConfig, ctx: F
     held-out slice). info: epochs, best_epoch, stopped_by, seconds, holdout_loss, train_loss, holdout_rows."""
     torch.set_num_threads(max(1, int(ctx.threads)))
     torch.manual_seed(ctx.seed)
+    device = torch.device(ctx.device)
     xs = (torch.tensor(np.array(X_train[0]), dtype=torch.float32), torch.tensor(np.array(X_train[1]), dtype=torch.long))
     n_num, cards = xs[0].shape[1], [int(c) + 1 for c in xs[1].max(dim=0).values] if xs[1].shape[1] else []
+    xs = (xs[0].to(device), xs[1].to(device))
     gen = torch.Generator().manual_seed(ctx.seed)
     fit_rows, hold_rows = _split_holdout(len(xs[0]), config.holdout_fraction, gen)
-    model = JEPA(n_num, cards, config)
+    model = JEPA(n_num, cards, config).to(device)
     params = list(model.context_encoder.parameters()) + list(model.predictor.parameters())
     opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     schedule = TrainConfig(lr=config.lr, max_epochs=config.max_epochs, lr_schedule="warmup_cosine",
@@ -333,7 +341,7 @@ def pretrain(X_train: tuple[np.ndarray, np.ndarray], config: TJEPAConfig, ctx: F
     momenta = _momenta(config, math.ceil(len(fit_rows) / config.batch_size) * config.max_epochs)
     hold_masks = sample_masks(len(hold_rows), n_num + len(cards), config, torch.Generator().manual_seed(ctx.seed + 1))
     clock, stopper = _Clock(ctx, config.time_limit_s), EarlyStopper(config.patience, minimum=0)
-    best = copy.deepcopy(model.target_encoder.state_dict())
+    best = _cpu_state(model.target_encoder)
     info: dict[str, Any] = {"holdout_rows": len(hold_rows)}
     for epoch in range(1, config.max_epochs + 1):
         for group in opt.param_groups:
@@ -344,7 +352,7 @@ def pretrain(X_train: tuple[np.ndarray, np.ndarray], config: TJEPAConfig, ctx: F
             info["stopped_by"] = "diverged"
             break
         if stopper.update(epoch, value) or not len(hold_rows):
-            best = copy.deepcopy(model.target_encoder.state_dict())
+            best = _cpu_state(model.target_encoder)
         info.update(epochs=epoch, train_loss=train_loss, holdout_loss=stopper.best_value)
         ended = end_reason(interrupted=interrupted, early_stopped=bool(len(hold_rows)) and stopper.should_stop(epoch),
                            at_cap=epoch == config.max_epochs, out_of_time=clock.up())
