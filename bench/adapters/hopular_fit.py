@@ -65,6 +65,8 @@ HOPULAR_DEFAULTS: dict[str, Any] = {
     "feature_loss_anneal_epochs": 100,
 }
 
+FULL_BATCH_CAP = 512  # "full": the whole training part per step, at most this many rows
+
 SMOKE_PARAMS: dict[str, Any] = {"max_epochs": 3, "patience": 2, "d_token": 8, "n_blocks": 1, "n_heads": 2}
 
 # Search space. The paper's hyperparameter grid could not be read from the sources available here (only
@@ -142,7 +144,10 @@ def fit_hopular(p: dict[str, Any], task: "TaskInfo", ctx: "FitContext", X_train:
                             float(p["replace_probability"]))
     loss = HopularLoss(masking, float(p["initial_feature_loss_weight"]), float(p["final_feature_loss_weight"]),
                        int(p["feature_loss_anneal_epochs"]))
-    cfg = TrainConfig.from_params(p)
+    batch = p["batch_size"]
+    if batch == "full":  # the authors' one batch per epoch (batch_size -1), capped: memory is O(batch x n_train)
+        batch = min(len(y_train), FULL_BATCH_CAP)
+    cfg = TrainConfig.from_params({**p, "batch_size": batch})
     return train_network(lambda d_out: build_hopular(p, task, X_train, y_train, d_out), task, ctx,
                          X_train, y_train, X_val, y_val, cfg, training_loss=loss,
                          stage_hook=HopularEpochs(loss, float(p["lr"]), float(p["weight_decay"])))
