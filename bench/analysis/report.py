@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.analysis import leaderboard, plots, reproduction
+from bench.analysis import explanations, leaderboard, plots, reproduction
 from bench.analysis.analyze import SLICES, Analysis
 from bench.analysis.options import EloWeighting, NormalizeMetric
 from bench.safe_files import write_atomic, write_text_atomic
@@ -370,6 +370,10 @@ def _data_sections(page: _Page, a: Analysis, run_dir: Path) -> None:
                  _html_table(repro.header, repro.html_rows, "reproduce")
                  + f'<p class="note">{html.escape(repro.note)}</p>',
                  _md_table(repro.header, repro.rows) + f"\n\n{repro.note}")
+    for i, sec in enumerate(explanations.sections(run_dir)):  # `bench explain` wrote explain/ into the run folder
+        rows = [[html.escape(c) for c in r] for r in sec.rows]
+        page.add(sec.heading, _html_table(sec.header, rows, f"explain-{i}")
+                 + f'<p class="note">{html.escape(sec.note)}</p>', _md_table(sec.header, sec.rows) + f"\n\n{sec.note}")
 
 
 def _write(page: _Page, a: Analysis, run_dir: Path, out_dir: Path) -> list[Path]:
