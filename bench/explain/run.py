@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.adapters.framework.contract import missing_extra
 from bench.analysis import explanations as layout
 from bench.errors import BenchError
 from bench.explain.influence import boostin
@@ -62,6 +63,9 @@ def _shap(fit: Refit, req: ExplainRequest) -> tuple[Explanation, int]:
     """The SHAP values and the number of test rows they cover."""
     if fit.adapter.name in TREE_MODELS:
         return gbdt_shap(fit.adapter, fit.preprocessor.transform(fit.X_test)), len(fit.X_test)
+    missing = missing_extra("shap", "explain")
+    if missing:
+        raise BenchError(f"explaining {fit.adapter.name} needs the shap package: {missing}")
     rng = np.random.default_rng(req.seed)
     rows = np.sort(rng.permutation(len(fit.X_test))[:req.max_rows])
     background = fit.X_train.iloc[np.sort(rng.permutation(len(fit.X_train))[:req.background])]
