@@ -151,6 +151,8 @@ def _pretraining_of_a_tuning_job(X, y, train, val, test) -> dict:
                   take[test].reset_index(drop=True), y[test])
     outcome = tune(_SmallTJEPA, TaskInfo("binary", 2), parts, Budget(trials=1), seed=0)
     (default,) = outcome.variants
+    # Pretraining runs inside the fit: its seconds are part of the trial's fit seconds (and so of the budget).
+    assert 0 < default.fit_info["pretraining"]["seconds"] <= default.fit_seconds
     return default.fit_info["pretraining"]
 
 
