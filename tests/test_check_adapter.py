@@ -374,7 +374,7 @@ def test_an_iterative_adapter_that_returns_another_iteration_is_caught():
 
 
 ITERATIVE = {"xgboost", "lightgbm", "catboost", "mlp", "resnet", "ft_transformer", "mlp_plr", "tabm", "modern_nca",
-             "excelformer", "grownet", "tabnet", "tabr", "realmlp"}
+             "excelformer", "grownet", "tabnet", "tabr", "realmlp", "hopular", "mlp_tjepa"}
 
 
 @pytest.mark.parametrize("name", sorted(ITERATIVE))

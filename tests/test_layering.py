@@ -26,7 +26,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("adapters", ("bench.adapters",)),
     ("tuning", ("bench.tuning",)),
     ("records", ("bench.records",)),
-    ("execution, analysis, published", ("bench.execution", "bench.analysis", "bench.published")),
+    ("execution, analysis, published, explain", ("bench.execution", "bench.analysis", "bench.published",
+                                                  "bench.explain")),
     ("workflows and checks", ("bench.workflows", "bench.testing")),
     ("CLI", ("bench.cli",)),
 ]
@@ -40,6 +41,8 @@ FORBIDDEN: list[tuple[str, str, str]] = [
     ("bench.analysis", "bench.tuning", "statistics read records, not studies"),
     ("bench.published", "bench.execution", "tables are data; the sweep that reproduces one is bench.workflows"),
     ("bench.records", "bench.suites", "the record store takes the protocol as data"),
+    ("bench.explain", "bench.execution", "explain refits a record's configuration from the run folder, not via jobs"),
+    ("bench.analysis", "bench.explain", "the report reads the files bench explain wrote; it never fits a model"),
 ]
 MAX_FUNCTION_LINES = 80
 

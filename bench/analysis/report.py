@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.analysis import family_points, leaderboard, plots, reproduction
+from bench.analysis import explanations, family_points, leaderboard, plots, reproduction
 from bench.analysis.analyze import SLICES, Analysis
 from bench.analysis.options import OPTIONS, EloWeighting, NormalizeMetric, TimeAxis
 from bench.analysis.report_page import CSS, LOADED_SCRIPT, SORT_SCRIPT, Page, html_table, md_table, run_summary
@@ -345,6 +345,10 @@ def _data_sections(page: Page, a: Analysis, run_dir: Path) -> None:
                  html_table(repro.header, repro.html_rows, "reproduce")
                  + f'<p class="note">{html.escape(repro.note)}</p>',
                  md_table(repro.header, repro.rows) + f"\n\n{repro.note}")
+    for i, sec in enumerate(explanations.sections(run_dir)):  # `bench explain` wrote explain/ into the run folder
+        rows = [[html.escape(c) for c in r] for r in sec.rows]
+        page.add(sec.heading, html_table(sec.header, rows, f"explain-{i}")
+                 + f'<p class="note">{html.escape(sec.note)}</p>', md_table(sec.header, sec.rows) + f"\n\n{sec.note}")
 
 
 def _write(page: Page, a: Analysis, run_dir: Path, out_dir: Path) -> list[Path]:

@@ -1,4 +1,5 @@
-"""Command line: `bench run | reproduce | verify | leaderboard | report | regress | suites | models | fetch | import`.
+"""Command line: `bench run | reproduce | verify | leaderboard | report | explain | regress | suites | models | fetch |
+import`.
 
 Bad input (unknown suite or model, malformed suite file, unavailable data, a number out of range)
 exits with code 2 and a message naming the problem; nothing here prints a traceback for a user
@@ -134,8 +135,8 @@ def _runner_options(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bench", description="Benchmark GBDTs against neural tabular models.")
     sub = p.add_subparsers(dest="command", required=True)
-    for add in (_add_run, _add_reproduce, _add_import, _add_verify, _add_leaderboard, _add_report, _add_regress,
-                _add_catalogues):
+    for add in (_add_run, _add_reproduce, _add_import, _add_verify, _add_leaderboard, _add_report, _add_explain,
+                _add_regress, _add_catalogues):
         add(sub)
     return p
 
@@ -222,6 +223,23 @@ def _add_report(sub) -> None:
     rep.add_argument("--allow-partial", action="store_true", help=_PARTIAL)
 
 
+def _add_explain(sub) -> None:
+    exp = sub.add_parser("explain", help="SHAP values of a finished run's chosen configuration on the test part "
+                                         "and, for XGBoost / LightGBM, the most influential training rows "
+                                         "(files in RUN/explain)")
+    exp.add_argument("run_dir", type=Path)
+    exp.add_argument("--dataset", required=True, help="a dataset of the run")
+    exp.add_argument("--model", required=True, help="a model of the run (its tuned configuration, else its default)")
+    exp.add_argument("--split", type=_int_in(0), default=None, help="split index (default: the first one finished)")
+    exp.add_argument("--top", type=_int_in(1), default=20, help="influential rows listed (harmful and helpful each)")
+    exp.add_argument("--background", type=_int_in(1), default=100,
+                     help="training rows the model-agnostic explainer fills absent features from")
+    exp.add_argument("--rows", type=_int_in(1), default=200,
+                     help="test rows the model-agnostic explainer explains (TreeSHAP explains every test row)")
+    exp.add_argument("--seed", type=_int_in(0, MAX_SEED), default=0, help="seed of the row samples and permutations")
+    exp.add_argument("--threads", type=_int_in(1), default=1, help="threads of the refit")
+
+
 def _add_regress(sub) -> None:
     reg = sub.add_parser("regress", help="re-run the pinned smoke sweep and compare every number with the baseline")
     reg.add_argument("--baseline", type=Path, default=None, help="baseline file (default: results/baseline/smoke.json)")
@@ -257,10 +275,11 @@ def main(argv: list[str] | None = None) -> int:
 
         args.baseline = BASELINE
     try:
-        from bench.cli import commands, published
+        from bench.cli import commands, explaining, published
 
         verb = f"cmd_{args.command}"
-        return (getattr(commands, verb, None) or getattr(published, verb))(args, console)
+        command = getattr(commands, verb, None) or getattr(published, verb, None) or getattr(explaining, verb)
+        return command(args, console)
     except BenchError as exc:
         console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)  # "[default]" is no markup
         return 2

@@ -27,6 +27,7 @@ BUILTIN_MODULES = (
     "bench.adapters.models.lightgbm",
     "bench.adapters.models.catboost",
     "bench.adapters.models.mlp",
+    "bench.adapters.models.mlp_tjepa",
     "bench.adapters.models.resnet",
     "bench.adapters.models.ft_transformer",
     "bench.adapters.models.mlp_plr",
@@ -36,6 +37,7 @@ BUILTIN_MODULES = (
     "bench.adapters.models.modern_nca",
     "bench.adapters.models.excelformer",
     "bench.adapters.models.grownet",
+    "bench.adapters.models.hopular",
     # Optional extras: these modules import without their libraries; the models then report unavailable.
     "bench.adapters.models.realmlp",
     "bench.adapters.models.tabpfn",
