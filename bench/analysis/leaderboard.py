@@ -17,7 +17,7 @@ from bench.safe_files import write_text_atomic
 
 COLUMNS = ["model", "variant", "family", "norm_score", "seed_std", "norm_minmax", "mean_rank", "wins",
            "datasets", "splits", "failures", "skipped", "unavailable", "only_defaults", "clock_cut",
-           "median_fit_s", "median_predict_s", "cpu_seconds", "gpu_seconds", "normalized_on"]
+           "trials_done", "trials_declared", "short_uncut", "still_improving", "adequacy_datasets", "median_fit_s", "median_predict_s", "cpu_seconds", "gpu_seconds", "normalized_on"]
 SEED_COLUMNS = ["seed_std"]  # dropped when no record was tested with more than one model seed
 DEFINITIONS = {
     "norm_score": "mean over datasets of the quantile-normalized score (Grinsztajn et al. 2022's rule applied to "
@@ -34,6 +34,14 @@ DEFINITIONS = {
     "unavailable": "unavailable records (library or weights missing here): left out exactly like skipped",
     "only_defaults": "tuned records whose only finished trial is the defaults trial",
     "clock_cut": "trials a clock cut short: the tuning clock (--tune-seconds) or the job's --time-limit",
+    "trials_done": "trials the entry's tuning jobs ran (completed, pruned or failed), over the records that say",
+    "trials_declared": "trials the budget declared for those records (--trials); fewer done than declared is a "
+                       "bent budget",
+    "short_uncut": "tuning records that ran fewer trials than declared with no trial cut by a clock",
+    "still_improving": "datasets where the best validation value still improved over the last half of the trials "
+                       "by more than the standard error across splits (bench.analysis.budget): more budget might "
+                       "change the answer",
+    "adequacy_datasets": "datasets still_improving was judged on (tuning entries with 2 or more trials)",
     "median_fit_s": "median fit seconds per split", "median_predict_s": "median predict seconds per split",
     "cpu_seconds": "median CPU seconds per split (the variant's whole cost, tuning included for tuned)",
     "gpu_seconds": "median GPU-held seconds per split",
@@ -43,7 +51,8 @@ DEFINITIONS = {
 # The console view: (column, short header). It fits 100 columns; --wide shows every column.
 CONSOLE = [("entry", "entry"), ("norm_score", "score"), ("seed_std", "±sd"), ("norm_minmax", "minmax"),
            ("mean_rank", "rank"), ("wins", "wins"), ("datasets", "ds"), ("failures", "fail"),
-           ("skipped", "skip"), ("unavailable", "n/a"), ("only_defaults", "d-only"), ("clock_cut", "cut"),
+           ("skipped", "skip"), ("unavailable", "n/a"), ("trials_done", "trials"), ("still_improving", "impr"),
+           ("only_defaults", "d-only"), ("clock_cut", "cut"),
            ("median_fit_s", "fit s")]
 WIDE = CONSOLE[:1] + [("family", "family")] + CONSOLE[1:] + [
     ("splits", "splits"), ("median_predict_s", "pred s"), ("cpu_seconds", "cpu s"), ("gpu_seconds", "gpu s")]
@@ -54,11 +63,15 @@ SHORT = {  # the console legend, per shown column
                 "is the worst result of its split)",
     "only_defaults": "d-only: tuned records holding only the defaults trial (of all)",
     "clock_cut": "cut: trials cut by the clock (--tune-seconds / --time-limit)",
+    "trials_done": "trials: trials run / declared (tuning entries)",
+    "still_improving": "impr: datasets where the best validation value still improved in the last half of the "
+                       "trials by more than the noise (of those judged)",
     "median_fit_s": "fit s: median per split",
     "splits": "splits: splits finished", "cpu_seconds": "cpu s / gpu s: median device seconds per split",
 }
 SCORE_COLUMNS = ("norm_score", "norm_ci_low", "norm_ci_high", "seed_std", "norm_minmax")
 SECONDS_COLUMNS = ("median_fit_s", "median_predict_s", "cpu_seconds", "gpu_seconds")
+FRACTIONS = {"trials_done": "trials_declared", "still_improving": "adequacy_datasets"}  # shown as k/n
 
 
 def compute(frame: pd.DataFrame, task_type: str | None = None,
@@ -113,6 +126,8 @@ def cell(column: str, value, row=None) -> str:
         return seconds(value)
     if column == "only_defaults" and row is not None:
         return f"{int(value)}/{int(row['splits'])}"
+    if column in FRACTIONS and row is not None:
+        return f"{int(value)}/{cell(FRACTIONS[column], row.get(FRACTIONS[column]))}"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
