@@ -121,3 +121,36 @@ def test_adequacy_minimize_and_defaults_only_not_judged(tmp_path):
     table = budget.dataset_adequacy(_frame(tmp_path, records)).set_index("entry")
     assert _judged(table.loc["xgboost/tuned"].improving) is True and np.isclose(table.loc["xgboost/tuned"].gain, 0.9)
     assert pd.isna(table.loc["mlp/tuned"].improving)  # one trial: nothing to judge
+
+
+def test_headline_comes_first_on_the_console_in_its_csv_and_in_the_report(tmp_path):
+    import csv
+    import html
+    import io
+    import re
+
+    from rich.console import Console
+
+    from bench.analysis.analyze import analyze
+    from bench.analysis.report import write_report
+    from bench.cli import commands
+    from bench.cli.main import build_parser
+
+    store = write_run(tmp_path / "run", [r for d in ("d1", "d2", "d3") for r in _dataset(d)])
+    console = Console(width=120, record=True, file=io.StringIO())
+    assert commands.cmd_leaderboard(build_parser().parse_args(["leaderboard", str(store.run_dir)]), console) == 0
+    text = console.export_text()
+    assert text.index(families.TITLE) < text.index("Leaderboard: ")
+    best = next(line for line in text.splitlines() if line.strip().startswith("best"))
+    assert best.split()[:6] == ["best", "all", "3", "3", "0", "0"] and "sign" in best
+    with open(store.run_dir / "gbdt-vs-neural.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert (rows[0]["scope"], rows[0]["tasks"], rows[0]["neural_wins"], rows[0]["test"]) == ("best", "all", "3", "sign")
+    with open(store.run_dir / "gbdt-vs-neural-per-dataset.csv") as f:
+        assert {r["gbdt_entry"] for r in csv.DictReader(f)} == {"xgboost/default"}
+    write_report(analyze(store, n_boot=20), store.run_dir, store.run_dir)
+    page = (store.run_dir / "report.html").read_text()
+    assert html.unescape(re.findall(r"<h2>(.*?)</h2>", page)[0]) == families.TITLE
+    assert '<table id="gbdt-vs-neural">' in page
+    md = (store.run_dir / "report.md").read_text()
+    assert re.findall(r"^## (.*)$", md, re.M)[0] == families.TITLE

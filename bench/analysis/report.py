@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.analysis import leaderboard, plots, reproduction
+from bench.analysis import families, leaderboard, plots, reproduction
 from bench.analysis.analyze import SLICES, Analysis
 from bench.analysis.options import EloWeighting, NormalizeMetric
 from bench.safe_files import write_atomic, write_text_atomic
@@ -295,6 +295,7 @@ def write_report(a: Analysis, run_dir: Path, out_dir: Path) -> list[Path]:
                  {name: (caption, plots.png(fig)) for name, (caption, fig) in found.items()})
     for name, (_, png) in page.figs.items():
         write_atomic(plot_dir / f"{name}.png", png, out_dir)  # never through a link (bench.safe_files)
+    _headline_section(page, a)  # the answer first
     _leaderboard_section(page, a)
     _statistics_sections(page, a)
     _time_and_gpu_sections(page, samples)
@@ -303,6 +304,27 @@ def write_report(a: Analysis, run_dir: Path, out_dir: Path) -> list[Path]:
     page.add("Definitions", "<ul>" + "".join(f"<li>{html.escape(t)}</li>" for t in texts) + "</ul>",
              "\n".join(f"- {t}" for t in texts))
     return _write(page, a, run_dir, out_dir) + sorted(plot_dir.glob("*.png"))
+
+
+def _headline_section(page: _Page, a: Analysis) -> None:
+    """GBDT vs neural (bench.analysis.families): the headline table, its note, the per-dataset pairs."""
+    if a.headline.empty:
+        text = "No dataset where both a GBDT (family gbdt) and a neural model (family neural) ran."
+        page.add("GBDT vs neural", f"<p>{html.escape(text)}</p>", text)
+        return
+    header = [h for _, h in families.SHOWN]
+    rows = [[html.escape(families.cell(c, r)) for c, _ in families.SHOWN] for _, r in a.headline.iterrows()]
+    note = families.note(a.headline_excluded)
+    best = a.headline_pairs[a.headline_pairs.scope == "best"]
+    pair_header = ["dataset", "task", "GBDT (best on val.)", "neural (best on val.)", "GBDT test", "neural test",
+                   "gap", "winner"]
+    pair_rows = [[html.escape(str(r.dataset)), r.task_type, html.escape(r.gbdt_entry), html.escape(r.neural_entry),
+                  _fmt(r.gbdt_score, 4), _fmt(r.neural_score, 4), f"{r.gap:+.3f}", r.outcome] for r in best.itertuples()]
+    page.add(families.TITLE,
+             _html_table(header, rows, "gbdt-vs-neural") + f'<p class="note">{html.escape(note)}</p>'
+             + "<p>Per dataset (variant: best):</p>" + _html_table(pair_header, pair_rows, "gbdt-vs-neural-pairs"),
+             _md_table(header, rows) + f"\n\n{note}\n\nPer dataset (variant: best):\n\n"
+             + _md_table(pair_header, pair_rows))
 
 
 def _leaderboard_section(page: _Page, a: Analysis) -> None:

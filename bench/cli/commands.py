@@ -16,6 +16,7 @@ from rich.table import Table
 from bench.analysis import leaderboard
 from bench.analysis.budget import budget_warnings, ensemble_notes
 from bench.analysis.options import NormalizeMetric
+from bench.cli.headline import print_headline
 from bench.errors import BenchError
 from bench.records.integrity import check_run, require_whole
 from bench.records.store import ResultStore
@@ -196,6 +197,10 @@ def _print_leaderboard(store: ResultStore, console, allow_partial: bool = False,
         tables = leaderboard.all_tables(frame, metric)
     except ValueError as exc:
         raise BenchError(str(exc)) from None
+    try:
+        headline_paths = print_headline(frame, store.run_dir, console)  # the answer first (bench.analysis.families)
+    except OSError as exc:
+        raise BenchError(f"cannot write the GBDT-vs-neural files into {store.run_dir}: {exc}") from None
     title = f"Leaderboard: {store.config().get('suite', store.run_dir.name)}"
     for name, table in tables.items():
         shown, rows = leaderboard.console_view(table, wide)
@@ -210,7 +215,7 @@ def _print_leaderboard(store: ResultStore, console, allow_partial: bool = False,
         paths = leaderboard.write(tables, store.run_dir, title, left_out)
     except OSError as exc:
         raise BenchError(f"cannot write the leaderboard files into {store.run_dir}: {exc}") from None
-    console.print("written: " + ", ".join(str(p) for p in paths))
+    console.print("written: " + ", ".join(str(p) for p in [*headline_paths, *paths]))
     warnings = budget_warnings(frame)
     if warnings:
         console.print("[yellow]Budget bent[/] (the tuned variant got less than the declared budget):")
