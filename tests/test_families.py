@@ -154,3 +154,21 @@ def test_headline_comes_first_on_the_console_in_its_csv_and_in_the_report(tmp_pa
     assert '<table id="gbdt-vs-neural">' in page
     md = (store.run_dir / "report.md").read_text()
     assert re.findall(r"^## (.*)$", md, re.M)[0] == families.TITLE
+
+
+def test_budget_warnings_have_denominators_and_flag_short_records_without_a_cut(tmp_path):
+    full = [trial(i, 0.8, 0.8) for i in range(5)]
+    cut = [*[trial(i, 0.8, 0.8) for i in range(4)], trial(4, 0.8, 0.8, end="deadline")]
+    short = [trial(i, 0.8, 0.8) for i in range(4)]  # 4 of 5 declared, no trial cut
+    budget_field = {"budget": {"trials": 5, "seconds": None}}
+    records = [record("d", "xgboost", Variant.TUNED, split=s, score=0.8, trials=ts, **budget_field)
+               for s, ts in enumerate((full, cut, short))]
+    records += [record("d", "xgboost", Variant.DEFAULT, split=s, score=0.8, trials=ts, **budget_field)
+                for s, ts in enumerate((full, cut, short))]
+    frame = _frame(tmp_path, records)
+    table = budget.entry_budget(frame).set_index("variant")
+    assert (table.loc["tuned", "trials_done"], table.loc["tuned", "trials_declared"]) == (14, 15)
+    assert table.loc["tuned", "short_uncut"] == 1 and pd.isna(table.loc["default", "trials_done"])
+    assert budget.budget_warnings(frame) == [
+        "xgboost/tuned: 1 of 14 trials cut by the tuning clock or the time limit; 1 of 3 records ran fewer trials "
+        "than declared with no trial cut (14 of 15 trials ran in all)"]

@@ -44,6 +44,13 @@ class Analysis:
             return self.summary.anchor.dropna().iloc[0]
         return None
 
+    @property
+    def anchor_note(self) -> str:
+        """Which entry is Elo's 1000 and why (bench.analysis.elo.anchor_note), for every Elo table and plot."""
+        if "anchor_note" in self.summary and self.summary.anchor_note.notna().any():
+            return str(self.summary.anchor_note.dropna().iloc[0])
+        return elo.anchor_note(self.anchor)
+
 
 def analyze(store: ResultStore, n_boot: int = 1000, seed: int = 0, anchor: str | None = None,
             normalize_metric: stats.NormalizeMetric | str = stats.NormalizeMetric.OBJECTIVE,

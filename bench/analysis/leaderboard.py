@@ -17,7 +17,8 @@ from bench.safe_files import write_text_atomic
 
 COLUMNS = ["model", "variant", "family", "norm_score", "seed_std", "norm_minmax", "mean_rank", "wins",
            "datasets", "splits", "failures", "skipped", "unavailable", "only_defaults", "clock_cut",
-           "trials_done", "trials_declared", "short_uncut", "still_improving", "adequacy_datasets", "median_fit_s", "median_predict_s", "cpu_seconds", "gpu_seconds", "normalized_on"]
+           "trials_done", "trials_declared", "short_uncut", "still_improving", "adequacy_datasets",
+           "median_fit_s", "median_predict_s", "cpu_seconds", "gpu_seconds", "normalized_on"]
 SEED_COLUMNS = ["seed_std"]  # dropped when no record was tested with more than one model seed
 DEFINITIONS = {
     "norm_score": "mean over datasets of the quantile-normalized score (Grinsztajn et al. 2022's rule applied to "

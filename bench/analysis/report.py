@@ -19,6 +19,7 @@ import pandas as pd
 
 from bench.analysis import families, leaderboard, plots, reproduction
 from bench.analysis.analyze import SLICES, Analysis
+from bench.analysis.elo import ELO_VS_SCORE
 from bench.analysis.options import EloWeighting, NormalizeMetric
 from bench.safe_files import write_atomic, write_text_atomic
 from bench.vocabulary import Variant
@@ -75,7 +76,11 @@ def definitions(a: Analysis) -> list[str]:
         "entry's finished splits); 'clock-cut' counts trials a clock cut short (the tuning clock, --tune-seconds, "
         "or the job's --time-limit, the only one that can cut a defaults trial); "
         "'CPU s' / 'GPU s' are the median device seconds per split the variant cost (tuned: the whole tuning), "
-        "an equal-compute view next to the equal-trials one. –: not applicable or not recorded.",
+        "an equal-compute view next to the equal-trials one. 'trials run/declared': the trials a tuning entry's "
+        "jobs ran against those --trials declared. 'still improving' (budget adequacy): datasets where the best "
+        "validation value improved over the last half of the trials by more than the standard error across "
+        "splits (with one split: by anything), of the datasets judged; such a comparison is budget-limited. "
+        "–: not applicable or not recorded.",
         "Ensembles: 'ensemble' is Caruana et al. 2004 greedy ensemble selection with replacement (40 steps, cut "
         "back to the best step, step scores rounded to 6 decimals as AutoGluon does, as in TabArena's 'tuned + "
         "ensembled') over the job's trials on the validation objective; its test prediction is the weighted mean "
@@ -102,7 +107,8 @@ def leaderboard_rows(a: Analysis) -> tuple[list[str], list[list[str]]]:
     seeds = a.seed_spread
     header = ["#", "entry", f"norm. score ({a.normalize_metric.value}) [95% CI]", "min-max",
               *(["± seed std"] if seeds else []), "mean rank", f"Elo ({a.elo_weighting.value}) [95% CI]", "wins",
-              "datasets", "failed", "skipped", "unavailable", "defaults-only", "clock-cut", "median s", "CPU s",
+              "datasets", "failed", "skipped", "unavailable", "defaults-only", "clock-cut", "trials run/declared",
+              "still improving", "median s", "CPU s",
               "GPU s"]
     rows = []
     for i, (_, r) in enumerate(a.summary.iterrows(), 1):
@@ -111,6 +117,8 @@ def leaderboard_rows(a: Analysis) -> tuple[list[str], list[list[str]]]:
                      f"{_fmt(r.elo, 0)} [{_fmt(r.elo_ci_low, 0)}, {_fmt(r.elo_ci_high, 0)}]",
                      str(r.wins), str(r.datasets), str(r.failures), str(r.skipped), str(r.unavailable),
                      leaderboard.cell("only_defaults", r.only_defaults, r), leaderboard.cell("clock_cut", r.clock_cut),
+                     leaderboard.cell("trials_done", r.trials_done, r),
+                     leaderboard.cell("still_improving", r.still_improving, r),
                      leaderboard.seconds(r.median_seconds), leaderboard.seconds(r.cpu_seconds),
                      leaderboard.seconds(r.gpu_seconds)])
     return header, rows
@@ -152,9 +160,9 @@ def figures(a: Analysis) -> dict[str, tuple[str, object]]:
                                                     "mean normalized score", f"Normalized score ({metric.value})"))}
     if s.elo.notna().any():
         e = s.sort_values("elo", ascending=False)
-        out["elo"] = (f"Elo (Bradley-Terry, {weighting.label}; {a.anchor} = 1000) with 95% bootstrap intervals",
+        out["elo"] = (f"Elo (Bradley-Terry, {weighting.label}; {a.anchor_note}) with 95% bootstrap intervals",
                       plots.interval_bars(e.entry, e.elo, e.elo_ci_low, e.elo_ci_high, "Elo",
-                                          f"Elo ({weighting.value} weighting)", reference=1000.0))
+                                          f"Elo ({weighting.value} weighting; {a.anchor} = 1000)", reference=1000.0))
     if a.cd is not None:
         out["critical-difference"] = ("Critical-difference diagram", plots.cd_diagram(a.cd))
     if not a.rates.empty:
@@ -319,7 +327,8 @@ def _headline_section(page: _Page, a: Analysis) -> None:
     pair_header = ["dataset", "task", "GBDT (best on val.)", "neural (best on val.)", "GBDT test", "neural test",
                    "gap", "winner"]
     pair_rows = [[html.escape(str(r.dataset)), r.task_type, html.escape(r.gbdt_entry), html.escape(r.neural_entry),
-                  _fmt(r.gbdt_score, 4), _fmt(r.neural_score, 4), f"{r.gap:+.3f}", r.outcome] for r in best.itertuples()]
+                  _fmt(r.gbdt_score, 4), _fmt(r.neural_score, 4), f"{r.gap:+.3f}", r.outcome]
+                 for r in best.itertuples()]
     page.add(families.TITLE,
              _html_table(header, rows, "gbdt-vs-neural") + f'<p class="note">{html.escape(note)}</p>'
              + "<p>Per dataset (variant: best):</p>" + _html_table(pair_header, pair_rows, "gbdt-vs-neural-pairs"),
@@ -334,7 +343,7 @@ def _leaderboard_section(page: _Page, a: Analysis) -> None:
                f"each record file.</p>")
     budget = budget_text(a)
     options = (f"Normalized scores on the {a.normalize_metric.label}. Elo and win rates: "
-               f"{a.elo_weighting.label}.")
+               f"{a.elo_weighting.label}. {a.anchor_note}.")
     left_out = leaderboard.left_out_notes(a.left_out)
     left_html = (f'<p id="left-out">{html.escape(left_out[0])}</p><ul>'
                  + "".join(f"<li>{html.escape(line.strip(' -'))}</li>" for line in left_out[1:]) + "</ul>"
@@ -352,8 +361,10 @@ def _statistics_sections(page: _Page, a: Analysis) -> None:
     for name, heading in (("normalized-score", "Normalized score"), ("elo", "Elo"),
                           ("critical-difference", "Critical difference"), ("win-rate", "Win rates")):
         h, m = page.fig(name)
-        extra_h = f"<p>{html.escape(_cd_text(a))}</p>" if name == "critical-difference" else ""
-        extra_m = _cd_text(a) + "\n\n" if name == "critical-difference" else ""
+        text = _cd_text(a) if name == "critical-difference" else f"{a.anchor_note}. {ELO_VS_SCORE}" \
+            if name == "elo" and h else ""
+        extra_h = f'<p id="{name}-note">{html.escape(text)}</p>' if text else ""
+        extra_m = text + "\n\n" if text else ""
         if h or extra_h:
             page.add(heading, extra_h + h, extra_m + m)
     h, m = page.fig("tuning-curves")

@@ -17,15 +17,20 @@ from bench.analysis import leaderboard
 from bench.analysis.budget import budget_warnings, ensemble_notes
 from bench.analysis.options import NormalizeMetric
 from bench.cli.headline import print_headline
-from bench.errors import BenchError
+from bench.errors import BenchError, plural
 from bench.records.integrity import check_run, require_whole
 from bench.records.store import ResultStore
 from bench.vocabulary import FAILURES
 
 
 def _runner_options(args) -> dict:
-    """SweepConfig's options for how a sweep runs (bench.cli.main._runner_options)."""
-    return dict(tune_seconds=args.tune_seconds, seed=args.seed, workers=args.jobs, threads=args.threads,
+    """SweepConfig's options for how a sweep runs (bench.cli.main._runner_options); --jobs defaults to the
+    cores available (os.sched_getaffinity): with --threads 0 every job then runs on one thread, whatever the
+    machine, so the numbers do not depend on its core count."""
+    from bench.execution.resources import cpu_count
+
+    workers = cpu_count() if args.jobs is None else args.jobs
+    return dict(tune_seconds=args.tune_seconds, seed=args.seed, workers=workers, threads=args.threads,
                 time_limit=args.time_limit, device=args.device, retry_failed=args.retry_failed, gpus=args.gpus,
                 jobs_per_gpu=args.jobs_per_gpu, memory_limit_gb=args.memory_limit, storage=args.storage,
                 executor=args.executor, ray_address=args.ray_address, sampler=args.sampler,
@@ -60,8 +65,9 @@ def _sweep(config, args, console):
         raise
     jobs, store = plan.jobs, plan.store
     on_gpu = sum(j.device == "cuda" for j in jobs)
-    console.print(f"suite [bold]{plan.suite.name}[/]: {len(plan.loaded)} datasets, {len(jobs)} jobs "
-                  f"({len(config.models)} models, {on_gpu} on GPU), trials={config.trials}, seeds={config.seeds}, "
+    console.print(f"suite [bold]{plan.suite.name}[/]: {plural(len(plan.loaded), 'dataset')}, "
+                  f"{plural(len(jobs), 'job')} ({plural(len(config.models), 'model')}, {on_gpu} on GPU), "
+                  f"trials={config.trials}, seeds={config.seeds}, "
                   f"executor={config.executor}, cpu workers={config.workers}, "
                   f"gpus={','.join(config.gpu_ids()) or 'none'}, out={plan.out}")
 
@@ -71,7 +77,7 @@ def _sweep(config, args, console):
         summary = execute_sweep(plan, _LineProgress(console, len(jobs), plan.done_count())).summary
     console.print(f"{summary.total - summary.skipped_done} jobs run, {summary.skipped_done} already done, "
                   f"in {summary.seconds:.1f}s (worker start-up {summary.startup_seconds:.1f}s, "
-                  f"first to last job {summary.steady_seconds:.1f}s); records: {_counts(summary.statuses)}; "
+                  f"first to last job {summary.steady_seconds:.1f}s); {_written(summary.statuses, store)}; "
                   f"logs: {store.run_dir / 'logs'}")
     _print_failures(summary.failures, console)
     for model, reason in summary.unavailable.items():
@@ -79,8 +85,12 @@ def _sweep(config, args, console):
     return store, summary
 
 
-def _counts(statuses) -> str:
-    return ", ".join(f"{n} {status}" for status, n in sorted(statuses.items(), key=lambda kv: str(kv[0]))) or "none"
+def _written(statuses, store: ResultStore) -> str:
+    """The records this run wrote, by status; a run that only resumed says what the folder holds."""
+    if statuses:
+        return "records written: " + ", ".join(f"{n} {status}" for status, n in
+                                               sorted(statuses.items(), key=lambda kv: str(kv[0])))
+    return f"no new records (the folder holds {plural(len(store.record_files()), 'record')} from before)"
 
 
 def _run_with_bar(plan, console, disable: bool):
@@ -243,7 +253,7 @@ def cmd_suites(args, console) -> int:
         for col in ("name", "datasets", "protocol", "description"):
             t.add_column(col)
         for s in list_suites():
-            n = f"OpenML suite {s.openml_suite_id}" if s.openml_suite_id else str(len(s.entries))
+            n = f"OpenML suite {s.openml_suite_id}" if s.openml_suite_id else _dataset_count(s)
             p = s.protocol
             split = "predefined" if p.splits == "predefined" else "OpenML task splits" \
                 if p.use_task_splits and s.openml_suite_id else f"{p.folds}-fold x{p.repeats}"
@@ -262,17 +272,7 @@ def cmd_suites(args, console) -> int:
             console.print(f"datasets: the tasks of OpenML suite {suite.openml_suite_id} "
                           f"(`bench suites show {escape(suite.name)} --load` lists them; needs the OpenML cache)")
             return 0
-        t = Table(title=f"Datasets ({len(suite.entries)} entries; --load for rows, features, hashes)",
-                  title_justify="left", box=box.SIMPLE_HEAD)
-        for col in ("#", "source", "name", "target", "task type", "notes"):
-            t.add_column(col, overflow="fold")
-        for i, e in enumerate(suite.entries, 1):
-            notes = "; ".join(part for part in (
-                f"drop {', '.join(e.drop)}" if e.drop else "",
-                f"categorical {', '.join(e.categorical)}" if e.categorical else "") if part)
-            t.add_row(str(i), escape(e.describe()), escape(e.name or "(source's own)"), escape(e.target or "(default)"),
-                      e.task_type or "(inferred)", escape(notes))
-        console.print(t)
+        _print_listed(suite, console)
         return 0
     loaded, excluded = materialize(suite)
     t = Table()
@@ -288,6 +288,37 @@ def cmd_suites(args, console) -> int:
     for ex in excluded:
         console.print(f"excluded {ex.name}: {ex.reason}")
     return 0
+
+
+def _dataset_count(suite) -> str:
+    """`bench suites list`'s datasets cell: a local folder counts its manifest's datasets."""
+    from bench.suites.registry import listed_datasets
+
+    entries, problems = listed_datasets(suite)
+    missing = "folder not found" if problems else ""
+    return f"{len(entries)} + {missing}" if entries and missing else missing or str(len(entries))
+
+
+def _print_listed(suite, console) -> None:
+    """`bench suites show` without --load: the datasets the suite lists; what loading decides stays empty."""
+    from bench.suites.registry import listed_datasets
+
+    entries, problems = listed_datasets(suite)
+    t = Table(title=f"Datasets ({plural(len(entries), 'dataset')}; --load for rows, features, hashes)",
+              title_justify="left", box=box.SIMPLE_HEAD)
+    for col in ("#", "source", "name", "target", "task type", "notes"):
+        t.add_column(col, overflow="fold")
+    for i, e in enumerate(entries, 1):
+        notes = "; ".join(part for part in (
+            f"drop {', '.join(e.drop)}" if e.drop else "",
+            f"categorical {', '.join(e.categorical)}" if e.categorical else "") if part)
+        t.add_row(str(i), escape(e.describe()), escape(e.name or ""), escape(e.target or ""), e.task_type or "",
+                  escape(notes))
+    console.print(t)
+    if any(not (e.name and e.target and e.task_type) for e in entries):
+        console.print("[dim]Empty name, target or task type: the data's own, known once it loads (--load).[/]")
+    for problem in problems:
+        console.print(f"[yellow]not found:[/] {escape(problem)}", soft_wrap=True)
 
 
 def _settings_table(title: str, values: dict) -> Table:
@@ -321,7 +352,7 @@ def cmd_models(args, console) -> int:
     cls = get_adapter(args.name)
     console.print(f"[bold]{cls.name}[/] ({cls.family}) from {cls.__module__}"
                   + (f", optional extra '{cls.extra}'" if cls.extra else ""))
-    console.print(f"capabilities: {cls.capabilities}")
+    console.print(f"capabilities: {escape(cls.capabilities.describe())}", soft_wrap=True)
     reason = cls.unavailable_reason()
     console.print(f"unavailable here: {escape(reason)}" if reason else "available: yes", soft_wrap=True)
     console.print("defaults:", cls.defaults)
@@ -340,7 +371,7 @@ def cmd_fetch(args, console) -> int:
     suite = load_suite(args.suite)
     with console.status(f"fetching suite '{suite.name}'"):
         loaded, excluded = materialize(suite, refresh=args.refresh)
-    console.print(f"{len(loaded)} datasets cached, {len(excluded)} excluded by filters")
+    console.print(f"{plural(len(loaded), 'dataset')} cached, {len(excluded)} excluded by filters")
     return 0
 
 
@@ -364,7 +395,7 @@ def cmd_report(args, console) -> int:
     rows = [[leaderboard.cell(c, r[c]) for c, _ in shown] for _, r in analysis.summary.iterrows()]
     console.print(_rich_table(shown, rows, f"Report: {analysis.config.get('suite', store.run_dir.name)}"))
     console.print(f"[dim]score: normalized on the {escape(analysis.normalize_metric.label)}; "
-                  f"Elo: {escape(analysis.elo_weighting.label)}[/]", soft_wrap=True)
+                  f"Elo: {escape(analysis.elo_weighting.label)}; {escape(analysis.anchor_note)}[/]", soft_wrap=True)
     console.print("written: " + ", ".join(str(p) for p in paths[:2]) + f" and {len(paths) - 2} plots")
     return 0
 
