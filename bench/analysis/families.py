@@ -43,6 +43,7 @@ from scipy import stats as scipy_stats
 
 from bench.analysis import stats
 from bench.analysis.budget import dataset_adequacy
+from bench.errors import plural
 from bench.safe_files import write_text_atomic
 from bench.vocabulary import CROSS_MODEL, Status, Variant
 
@@ -50,6 +51,7 @@ SIDES = ("gbdt", "neural")
 LABELS = {"gbdt": "GBDT", "neural": "neural"}
 SCOPES = ("best", Variant.DEFAULT.value, Variant.TUNED.value, Variant.ENSEMBLE.value)
 WILCOXON_MIN = 6
+ALPHA = 0.05  # the level the verdict sentence names
 TASKS = ("binary", "multiclass", "regression")
 PAIR_COLUMNS = ["scope", "dataset", "task_type", "gbdt_entry", "neural_entry", "gbdt_score", "neural_score",
                 "gbdt_val", "neural_val", "gap", "outcome", "gbdt_improving", "neural_improving"]
@@ -187,11 +189,21 @@ def excluded_entries(frame: pd.DataFrame) -> list[str]:
     return sorted({stats.entry_label(m, v) for m, v, s in zip(frame.model, frame.variant, side) if pd.isna(s)})
 
 
-def verdict(row) -> str:
-    """One sentence for a headline row: who won how often, the gap, the test."""
-    p = "–" if pd.isna(row["p_value"]) else f"{row['p_value']:.3g}"
-    return (f"neural wins {row['neural_wins']}, ties {row['ties']}, GBDT wins {row['gbdt_wins']} of "
-            f"{row['datasets']} datasets; mean gap {row['mean_gap']:+.3f}; {row['test']} p = {p}")
+def verdict(table: pd.DataFrame) -> str:
+    """One sentence for the headline row (best of any variant, all tasks): who won how often, the gap,
+    the test; "" when there is none."""
+    top = table[(table.scope == "best") & (table.tasks == "all")]
+    if top.empty:
+        return ""
+    row = top.iloc[0]
+    if pd.isna(row["p_value"]):
+        test = "no dataset differs"
+    else:
+        significant = "significant" if row["p_value"] < ALPHA else "not significant"
+        test = f"{row['test']} test p = {row['p_value']:.3g}, {significant} at {ALPHA}"
+    return (f"Best of each family (chosen on validation): neural wins {row['neural_wins']}, ties {row['ties']}, "
+            f"GBDT wins {row['gbdt_wins']} of {plural(int(row['datasets']), 'dataset')}; mean gap "
+            f"{row['mean_gap']:+.3f} (neural - GBDT, normalized); {test}.")
 
 
 def cell(column: str, row) -> str:

@@ -151,6 +151,10 @@ def left_out_notes(left_out: list[str]) -> list[str]:
             *[f"  - {line}" for line in left_out]]
 
 
+# Left out of the default console view when no entry has a value there (all "–" or 0), so it fits 100 columns.
+OPTIONAL = ("skipped", "unavailable", "trials_done", "still_improving")
+
+
 def console_view(table: pd.DataFrame, wide: bool = False) -> tuple[list[tuple[str, str]], list[list[str]]]:
     """(column, header) pairs and formatted rows for the console; the entry is model/variant."""
     shown = [(c, h) for c, h in (WIDE if wide else CONSOLE) if c == "entry" or c in table.columns]
@@ -159,6 +163,10 @@ def console_view(table: pd.DataFrame, wide: bool = False) -> tuple[list[tuple[st
         row = row.copy()
         row["entry"] = stats.entry_label(row["model"], row["variant"])
         rows.append([cell(c, row[c], row) for c, _ in shown])
+    if not wide:
+        empty = {i for i, (c, _) in enumerate(shown) if c in OPTIONAL and all(r[i] in ("–", "0") for r in rows)}
+        shown = [col for i, col in enumerate(shown) if i not in empty]
+        rows = [[v for i, v in enumerate(r) if i not in empty] for r in rows]
     return shown, rows
 
 

@@ -329,10 +329,12 @@ def _headline_section(page: _Page, a: Analysis) -> None:
     pair_rows = [[html.escape(str(r.dataset)), r.task_type, html.escape(r.gbdt_entry), html.escape(r.neural_entry),
                   _fmt(r.gbdt_score, 4), _fmt(r.neural_score, 4), f"{r.gap:+.3f}", r.outcome]
                  for r in best.itertuples()]
+    answer = families.verdict(a.headline)
     page.add(families.TITLE,
-             _html_table(header, rows, "gbdt-vs-neural") + f'<p class="note">{html.escape(note)}</p>'
+             f'<p id="answer"><b>{html.escape(answer)}</b></p>' + _html_table(header, rows, "gbdt-vs-neural")
+             + f'<p class="note">{html.escape(note)}</p>'
              + "<p>Per dataset (variant: best):</p>" + _html_table(pair_header, pair_rows, "gbdt-vs-neural-pairs"),
-             _md_table(header, rows) + f"\n\n{note}\n\nPer dataset (variant: best):\n\n"
+             f"**{answer}**\n\n" + _md_table(header, rows) + f"\n\n{note}\n\nPer dataset (variant: best):\n\n"
              + _md_table(pair_header, pair_rows))
 
 

@@ -30,6 +30,7 @@ def print_headline(frame: pd.DataFrame, run_dir: Path, console) -> list[Path]:
             out.add_row(*[families.cell(c, row) for c, _ in families.SHOWN],
                         style="bold" if row["scope"] == "best" and row["tasks"] == "all" else None)
         console.print(out)
+        console.print(f"[bold]{escape(families.verdict(table))}[/]", soft_wrap=True)
         for line in textwrap.wrap(families.note(families.excluded_entries(frame)), width=min(console.width, 100)):
             console.print(f"[dim]{escape(line)}[/]")
     return families.write(table, paired, run_dir)

@@ -255,10 +255,11 @@ def main(argv: list[str] | None = None) -> int:
 
         args.baseline = BASELINE
     try:
-        from bench.cli import commands, published
+        from bench.cli import catalogues, commands, published
 
         verb = f"cmd_{args.command}"
-        return (getattr(commands, verb, None) or getattr(published, verb))(args, console)
+        module = next(m for m in (commands, published, catalogues) if hasattr(m, verb))
+        return getattr(module, verb)(args, console)
     except BenchError as exc:
         console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)  # "[default]" is no markup
         return 2
