@@ -148,6 +148,8 @@ def test_headline_comes_first_on_the_console_in_its_csv_and_in_the_report(tmp_pa
     assert (rows[0]["scope"], rows[0]["tasks"], rows[0]["neural_wins"], rows[0]["test"]) == ("best", "all", "3", "sign")
     with open(store.run_dir / "gbdt-vs-neural-per-dataset.csv") as f:
         assert {r["gbdt_entry"] for r in csv.DictReader(f)} == {"xgboost/default"}
+    board = (store.run_dir / "leaderboard.md").read_text()
+    assert re.findall(r"^## (.*)$", board, re.M)[0] == families.TITLE and "| best | all | 3 | 3 | 0 | 0 |" in board
     write_report(analyze(store, n_boot=20), store.run_dir, store.run_dir)
     page = (store.run_dir / "report.html").read_text()
     assert html.unescape(re.findall(r"<h2>(.*?)</h2>", page)[0]) == families.TITLE

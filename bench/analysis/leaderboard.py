@@ -171,10 +171,11 @@ def console_view(table: pd.DataFrame, wide: bool = False) -> tuple[list[tuple[st
 
 
 def to_markdown(tables: dict[str, pd.DataFrame], title: str = "Leaderboard", left_out: list[str] | None = None,
-                ) -> str:
+                first: str = "") -> str:
+    """leaderboard.md; `first`: a section shown before the tables (the GBDT-vs-neural headline)."""
     columns = [c for c in COLUMNS if any(c in t.columns for t in tables.values())]
     legend = [f"- `{c}`: {DEFINITIONS[c]}" for c in columns if c in DEFINITIONS]
-    lines = [f"# {title}", "",
+    lines = [f"# {title}", "", *([first, ""] if first else []),
              "Score per dataset = mean test objective over the splits an entry ran, each split the mean over "
              "model seeds (binary: ROC AUC, multiclass: log loss, regression: RMSE); a failed split counts as the "
              "worst score finished on that split, an entry that failed every split of a dataset is the worst "
@@ -194,11 +195,11 @@ def _markdown_table(table: pd.DataFrame) -> str:
 
 
 def write(tables: dict[str, pd.DataFrame], run_dir: Path, title: str, left_out: list[str] | None = None,
-          ) -> list[Path]:
+          first: str = "") -> list[Path]:
     paths = []
     for name, table in tables.items():
         path = run_dir / ("leaderboard.csv" if name == "overall" else f"leaderboard-{name}.csv")
         # never through a link, never outside the run folder (bench.safe_files)
         paths.append(write_text_atomic(path, table.to_csv(index=False, float_format="%.6g"), run_dir))
-    paths.append(write_text_atomic(run_dir / "leaderboard.md", to_markdown(tables, title, left_out), run_dir))
+    paths.append(write_text_atomic(run_dir / "leaderboard.md", to_markdown(tables, title, left_out, first), run_dir))
     return paths

@@ -207,7 +207,7 @@ def _print_leaderboard(store: ResultStore, console, allow_partial: bool = False,
     except ValueError as exc:
         raise BenchError(str(exc)) from None
     try:
-        headline_paths = print_headline(frame, store.run_dir, console)  # the answer first (bench.analysis.families)
+        headline_paths, headline_md = print_headline(frame, store.run_dir, console)  # the answer first
     except OSError as exc:
         raise BenchError(f"cannot write the GBDT-vs-neural files into {store.run_dir}: {exc}") from None
     title = f"Leaderboard: {store.config().get('suite', store.run_dir.name)}"
@@ -221,7 +221,7 @@ def _print_leaderboard(store: ResultStore, console, allow_partial: bool = False,
         console.print(escape(line), soft_wrap=True)
     try:
         store.write_table()
-        paths = leaderboard.write(tables, store.run_dir, title, left_out)
+        paths = leaderboard.write(tables, store.run_dir, title, left_out, first=headline_md)
     except OSError as exc:
         raise BenchError(f"cannot write the leaderboard files into {store.run_dir}: {exc}") from None
     console.print("written: " + ", ".join(str(p) for p in [*headline_paths, *paths]))

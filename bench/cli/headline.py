@@ -14,8 +14,9 @@ from rich.table import Table
 from bench.analysis import families
 
 
-def print_headline(frame: pd.DataFrame, run_dir: Path, console) -> list[Path]:
-    """Prints the headline table and its note, writes its CSVs; returns their paths."""
+def print_headline(frame: pd.DataFrame, run_dir: Path, console) -> tuple[list[Path], str]:
+    """Prints the headline table and its note, writes its CSVs; returns their paths and the Markdown
+    section that opens leaderboard.md."""
     paired = families.pairs(frame)
     table = families.headline(frame, paired)
     if table.empty:
@@ -33,4 +34,7 @@ def print_headline(frame: pd.DataFrame, run_dir: Path, console) -> list[Path]:
         console.print(f"[bold]{escape(families.verdict(table))}[/]", soft_wrap=True)
         for line in textwrap.wrap(families.note(families.excluded_entries(frame)), width=min(console.width, 100)):
             console.print(f"[dim]{escape(line)}[/]")
-    return families.write(table, paired, run_dir)
+    markdown = f"## {families.TITLE}\n\n" + (f"**{families.verdict(table)}**\n\n"
+                                                 + families.to_markdown(table, families.excluded_entries(frame))
+                                                 if not table.empty else "No dataset where both sides ran.")
+    return families.write(table, paired, run_dir), markdown
