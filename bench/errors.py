@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 from typing import get_args
 
@@ -20,6 +21,18 @@ class SuiteFormatError(BenchError):
 
 class DataUnavailableError(BenchError):
     """A dataset, task or suite cannot be loaded (offline, missing cache, missing file)."""
+
+
+def did_you_mean(name: str, choices) -> str:
+    """" Did you mean 'x'?" naming the closest of `choices` (difflib), or "" when none is close: for
+    messages about an unknown name (a model, a suite, an entry)."""
+    close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=3)
+    return f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """'1 dataset', '2 datasets' (words: an irregular plural)."""
+    return f"{n} {word if n == 1 else words or word + 's'}"
 
 
 # Checks of options where they enter (the sweep config, the tuning budget): the message names the option as

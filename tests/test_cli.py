@@ -93,7 +93,7 @@ def test_a_repeated_model_or_dataset_runs_once(capsys, tmp_path):
     suite = suite_file(tmp_path / "s.toml", {"d": ("d.parquet", "binary")})
     code, out = run_cli(capsys, "run", "--suite", suite, "--models", "test_prior, test_prior,test_prior",
                         "--datasets", "d,d", "--trials", 3, "--jobs", 2, "--out", tmp_path / "run", "--quiet")
-    assert code == 0 and "1 datasets, 2 jobs (1 models" in out, out  # 2 splits, not 6 jobs
+    assert code == 0 and "1 dataset, 2 jobs (1 model," in out, out  # 2 splits, not 6 jobs
     recs = records(tmp_path / "run")
     assert len(recs) == 2 * 3 and {r["status"] for r in recs.values()} == {"ok"}  # no IntegrityError failure
 

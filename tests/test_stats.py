@@ -378,3 +378,27 @@ def test_tabarena_weighting_fits_without_a_prior_and_weighs_each_pair_per_datase
     assert battles["a"].tolist() == [[0.0, 0.5], [0.5, 0.0]]  # two splits: each battle weighs 1/2
     with pytest.raises(ValueError, match="--elo-weighting 'chess' is not one of: dataset, tabarena"):
         elo.elo_table(frame, weighting="chess")
+
+
+def test_elo_anchor_stays_random_forest_is_stated_and_can_be_chosen():
+    spec = {("a", "binary"): {"random_forest/default": [0.7], "linear/default": [0.8], "ensemble_all/ensemble": [0.9]},
+            ("b", "binary"): {"random_forest/default": [0.8], "linear/default": [0.7], "ensemble_all/ensemble": [0.9]}}
+    frame = _frame(spec)
+    table = elo.elo_table(frame, n_boot=5)
+    assert set(table.anchor) == {"random_forest/default"}  # present: always the anchor, whoever else ran
+    assert set(table.anchor_note) == {"Elo anchor: random_forest/default = 1000"}
+    assert table.set_index("entry").elo["random_forest/default"] == pytest.approx(1000.0)
+    chosen = elo.elo_table(frame, anchor="linear/default", n_boot=5)
+    assert set(chosen.anchor_note) == {"Elo anchor: linear/default = 1000 (chosen with --elo-anchor)"}
+    with pytest.raises(ValueError, match=r"--elo-anchor 'random_forst/default' is not an entry of this run; "
+                                         r"did you mean 'random_forest/default'"):
+        elo.elo_table(frame, anchor="random_forst/default")
+    # without the random forest: a stated fallback, never the cross-model ensemble
+    no_rf = frame[frame.model != "random_forest"]
+    assert set(elo.elo_table(no_rf, n_boot=5).anchor) == {"linear/default"}
+    neural = _frame({(d, "binary"): {"ensemble_all/ensemble": [0.9], "mlp/default": [v], "mlp/tuned": [0.8]}
+                     for d, v in (("a", 0.7), ("b", 0.85))})
+    table = elo.elo_table(neural, n_boot=5)
+    assert set(table.anchor) == {"mlp/default"}  # sorted first is ensemble_all/ensemble: never that
+    assert set(table.anchor_note) == {"Elo anchor: mlp/default = 1000 (random_forest/default is not in this run; "
+                                      "--elo-anchor picks another entry)"}

@@ -282,7 +282,8 @@ def test_the_job_time_limit_cuts_the_defaults_trial_visibly(make_ds, tmp_path):
     table = entry_budget(frame).set_index("variant")
     assert table.loc["default", "clock_cut"] == 1 and pd.isna(table.loc["default", "only_defaults"])
     warnings = budget_warnings(frame)
-    assert any(w.startswith("spy_until_deadline/default: 1 trial cut by the job's time limit") for w in warnings)
+    assert any(w.startswith("spy_until_deadline/default: 1 of 1 defaults trial cut by the job's time limit")
+               for w in warnings)
 
 
 def test_without_a_time_limit_the_defaults_trial_has_no_deadline(make_ds, tmp_path):

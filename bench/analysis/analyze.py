@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from bench.analysis import budget, critical_difference, curves, elo, stats
+from bench.analysis import budget, critical_difference, curves, elo, families, stats
 from bench.errors import BenchError
 from bench.records.store import ResultStore
 
@@ -30,6 +30,9 @@ class Analysis:
     normalize_metric: stats.NormalizeMetric = stats.NormalizeMetric.OBJECTIVE  # what norm_score normalized
     elo_weighting: elo.EloWeighting = elo.EloWeighting.DATASET  # how the Elo fit weighs battles
     left_out: list[str] = field(default_factory=list)  # ensemble_notes: members a cross-model ensemble lacks
+    headline: pd.DataFrame = field(default_factory=pd.DataFrame)  # families.headline: GBDT vs neural
+    headline_pairs: pd.DataFrame = field(default_factory=pd.DataFrame)  # families.pairs: its datasets
+    headline_excluded: list[str] = field(default_factory=list)  # entries on neither side
 
     @property
     def seed_spread(self) -> bool:
@@ -40,6 +43,13 @@ class Analysis:
         if "anchor" in self.summary and self.summary.anchor.notna().any():
             return self.summary.anchor.dropna().iloc[0]
         return None
+
+    @property
+    def anchor_note(self) -> str:
+        """Which entry is Elo's 1000 and why (bench.analysis.elo.anchor_note), for every Elo table and plot."""
+        if "anchor_note" in self.summary and self.summary.anchor_note.notna().any():
+            return str(self.summary.anchor_note.dropna().iloc[0])
+        return elo.anchor_note(self.anchor)
 
 
 def analyze(store: ResultStore, n_boot: int = 1000, seed: int = 0, anchor: str | None = None,
@@ -63,6 +73,7 @@ def analyze(store: ResultStore, n_boot: int = 1000, seed: int = 0, anchor: str |
         raise BenchError(str(exc)) from exc
     summary = summary.merge(ratings, on="entry", how="left")
     records = store.load_all()
+    pairs = families.pairs(frame)
     return Analysis(
         config=store.config(), frame=frame, summary=summary, per_dataset=_per_dataset(frame, metric),
         rates=elo.win_rate_matrix(frame, weighting), cd=critical_difference.critical_difference(frame),
@@ -70,7 +81,8 @@ def analyze(store: ResultStore, n_boot: int = 1000, seed: int = 0, anchor: str |
         time_vs_score=stats.time_vs_score(summary),
         slices={name: stats.slice_table(frame, name, metric=metric) for name in SLICES},
         warnings=budget.budget_warnings(frame), normalize_metric=metric, elo_weighting=weighting,
-        left_out=budget.ensemble_notes(records),
+        left_out=budget.ensemble_notes(records), headline=families.headline(frame, pairs), headline_pairs=pairs,
+        headline_excluded=families.excluded_entries(frame),
     )
 
 

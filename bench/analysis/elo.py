@@ -30,6 +30,7 @@ Two weightings of the battles (EloWeighting), named in every table and plot that
 
 from __future__ import annotations
 
+import difflib
 import math
 
 import numpy as np
@@ -38,7 +39,7 @@ from sklearn.linear_model import LogisticRegression
 
 from bench.analysis.options import EloWeighting
 from bench.analysis.stats import split_scores
-from bench.vocabulary import Status
+from bench.vocabulary import CROSS_MODEL, Status, Variant
 
 ELO_BASE = 1000.0
 ELO_SCALE = 400.0 / math.log(10.0)
@@ -102,22 +103,50 @@ def fit_bradley_terry(wins: np.ndarray, weighting: EloWeighting = EloWeighting.D
 
 
 def choose_anchor(entries: list[str], anchor: str | None = None) -> str:
+    """The entry fixed at Elo 1000: `anchor` (--elo-anchor) when given, which must be an entry of the run
+    (the ValueError names it, suggests the closest entries and lists them all); else the first of
+    ANCHOR_PREFERENCE present (random_forest/default whenever it ran), else the first default entry that
+    is not the cross-model ensemble, else the first entry. `anchor_note` says which and why."""
     if anchor is not None:
         if anchor not in entries:
-            raise ValueError(f"Elo anchor {anchor!r} is not an entry of this run ({', '.join(entries)})")
+            close = difflib.get_close_matches(anchor, entries, n=3)
+            hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+            raise ValueError(f"--elo-anchor {anchor!r} is not an entry of this run{hint} "
+                             f"(entries: {', '.join(entries)})")
         return anchor
-    return next((a for a in ANCHOR_PREFERENCE if a in entries), entries[0])
+    fallback = [e for e in entries if e.endswith(f"/{Variant.DEFAULT}") and not e.startswith(f"{CROSS_MODEL}/")]
+    return next((a for a in ANCHOR_PREFERENCE if a in entries), (fallback or entries)[0])
+
+
+def anchor_note(anchor: str | None, chosen: bool = False) -> str:
+    """What every Elo table and plot says about its anchor: which entry sits at 1000, and why that one."""
+    if anchor is None:
+        return "no Elo (no dataset where an entry finished)"
+    if chosen:
+        return f"Elo anchor: {anchor} = 1000 (chosen with --elo-anchor)"
+    if anchor == ANCHOR_PREFERENCE[0]:
+        return f"Elo anchor: {anchor} = 1000"
+    return (f"Elo anchor: {anchor} = 1000 ({ANCHOR_PREFERENCE[0]} is not in this run; "
+            f"--elo-anchor picks another entry)")
+
+
+# Why the two orders can differ, said next to every Elo table (report, README).
+ELO_VS_SCORE = ("Elo and the normalized-score table can order entries differently: Elo counts only who beat whom "
+                "on each split (a narrow win counts as much as a wide one), while the normalized score averages by "
+                "how much, so an entry that is a close second everywhere can rank high by score and low by Elo, and "
+                "one that often wins narrowly but sometimes fails badly the other way round.")
 
 
 def elo_table(frame: pd.DataFrame, anchor: str | None = None, n_boot: int = 200, level: float = 0.95,
               seed: int = 0, weighting: EloWeighting = EloWeighting.DATASET) -> pd.DataFrame:
-    """Per entry: Elo, bootstrap CI, and the anchor used (columns entry, elo, elo_ci_low, elo_ci_high)."""
+    """Per entry: Elo, bootstrap CI, the anchor used and its note (columns entry, elo, elo_ci_low, elo_ci_high,
+    anchor, anchor_note)."""
     weighting = EloWeighting.parse(weighting)
     entries, per_dataset = dataset_battles(frame, weighting=weighting)
     if not per_dataset:
-        return pd.DataFrame(columns=["entry", "elo", "elo_ci_low", "elo_ci_high", "anchor"])
-    anchor = choose_anchor(entries, anchor)
-    a = entries.index(anchor)
+        return pd.DataFrame(columns=["entry", "elo", "elo_ci_low", "elo_ci_high", "anchor", "anchor_note"])
+    anchor_entry = choose_anchor(entries, anchor)
+    a = entries.index(anchor_entry)
     stacked = np.stack(list(per_dataset.values()))
 
     def elo(wins):
@@ -130,7 +159,8 @@ def elo_table(frame: pd.DataFrame, anchor: str | None = None, n_boot: int = 200,
                      for _ in range(n_boot)])
     lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
     table = pd.DataFrame({"entry": entries, "elo": point, "elo_ci_low": np.quantile(boot, lo, axis=0),
-                          "elo_ci_high": np.quantile(boot, hi, axis=0), "anchor": anchor})
+                          "elo_ci_high": np.quantile(boot, hi, axis=0), "anchor": anchor_entry,
+                          "anchor_note": anchor_note(anchor_entry, chosen=anchor is not None)})
     return table.sort_values("elo", ascending=False, ignore_index=True)
 
 

@@ -17,6 +17,7 @@ from bench.safe_files import write_text_atomic
 
 COLUMNS = ["model", "variant", "family", "norm_score", "seed_std", "norm_minmax", "mean_rank", "wins",
            "datasets", "splits", "failures", "skipped", "unavailable", "only_defaults", "clock_cut",
+           "trials_done", "trials_declared", "short_uncut", "still_improving", "adequacy_datasets",
            "median_fit_s", "median_predict_s", "cpu_seconds", "gpu_seconds", "normalized_on"]
 SEED_COLUMNS = ["seed_std"]  # dropped when no record was tested with more than one model seed
 DEFINITIONS = {
@@ -34,6 +35,14 @@ DEFINITIONS = {
     "unavailable": "unavailable records (library or weights missing here): left out exactly like skipped",
     "only_defaults": "tuned records whose only finished trial is the defaults trial",
     "clock_cut": "trials a clock cut short: the tuning clock (--tune-seconds) or the job's --time-limit",
+    "trials_done": "trials the entry's tuning jobs ran (completed, pruned or failed), over the records that say",
+    "trials_declared": "trials the budget declared for those records (--trials); fewer done than declared is a "
+                       "bent budget",
+    "short_uncut": "tuning records that ran fewer trials than declared with no trial cut by a clock",
+    "still_improving": "datasets where the best validation value still improved over the last half of the trials "
+                       "by more than the standard error across splits (bench.analysis.budget): more budget might "
+                       "change the answer",
+    "adequacy_datasets": "datasets still_improving was judged on (tuning entries with 2 or more trials)",
     "median_fit_s": "median fit seconds per split", "median_predict_s": "median predict seconds per split",
     "cpu_seconds": "median CPU seconds per split (the variant's whole cost, tuning included for tuned)",
     "gpu_seconds": "median GPU-held seconds per split",
@@ -43,7 +52,8 @@ DEFINITIONS = {
 # The console view: (column, short header). It fits 100 columns; --wide shows every column.
 CONSOLE = [("entry", "entry"), ("norm_score", "score"), ("seed_std", "±sd"), ("norm_minmax", "minmax"),
            ("mean_rank", "rank"), ("wins", "wins"), ("datasets", "ds"), ("failures", "fail"),
-           ("skipped", "skip"), ("unavailable", "n/a"), ("only_defaults", "d-only"), ("clock_cut", "cut"),
+           ("skipped", "skip"), ("unavailable", "n/a"), ("trials_done", "trials"), ("still_improving", "impr"),
+           ("only_defaults", "d-only"), ("clock_cut", "cut"),
            ("median_fit_s", "fit s")]
 WIDE = CONSOLE[:1] + [("family", "family")] + CONSOLE[1:] + [
     ("splits", "splits"), ("median_predict_s", "pred s"), ("cpu_seconds", "CPU s"), ("gpu_seconds", "GPU s")]
@@ -54,11 +64,15 @@ SHORT = {  # the console legend, per shown column
                 "is the worst result of its split)",
     "only_defaults": "d-only: tuned records holding only the defaults trial (of all)",
     "clock_cut": "cut: trials cut by the clock (--tune-seconds / --time-limit)",
+    "trials_done": "trials: trials run / declared (tuning entries)",
+    "still_improving": "impr: datasets where the best validation value still improved in the last half of the "
+                       "trials by more than the noise (of those judged)",
     "median_fit_s": "fit s: median per split",
     "splits": "splits: splits finished", "cpu_seconds": "CPU s / GPU s: median device seconds per split",
 }
 SCORE_COLUMNS = ("norm_score", "norm_ci_low", "norm_ci_high", "seed_std", "norm_minmax")
 SECONDS_COLUMNS = ("median_fit_s", "median_predict_s", "cpu_seconds", "gpu_seconds")
+FRACTIONS = {"trials_done": "trials_declared", "still_improving": "adequacy_datasets"}  # shown as k/n
 
 
 def compute(frame: pd.DataFrame, task_type: str | None = None,
@@ -115,6 +129,8 @@ def cell(column: str, value, row=None) -> str:
         return seconds(value)
     if column == "only_defaults" and row is not None:
         return f"{int(value)}/{int(row['splits'])}"
+    if column in FRACTIONS and row is not None:
+        return f"{int(value)}/{cell(FRACTIONS[column], row.get(FRACTIONS[column]))}"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
@@ -137,6 +153,10 @@ def left_out_notes(left_out: list[str]) -> list[str]:
             *[f"  - {line}" for line in left_out]]
 
 
+# Left out of the default console view when no entry has a value there (all "–" or 0), so it fits 100 columns.
+OPTIONAL = ("skipped", "unavailable", "trials_done", "still_improving")
+
+
 def console_view(table: pd.DataFrame, wide: bool = False) -> tuple[list[tuple[str, str]], list[list[str]]]:
     """(column, header) pairs and formatted rows for the console; the entry is model/variant."""
     shown = [(c, h) for c, h in (WIDE if wide else CONSOLE) if c == "entry" or c in table.columns]
@@ -145,14 +165,19 @@ def console_view(table: pd.DataFrame, wide: bool = False) -> tuple[list[tuple[st
         row = row.copy()
         row["entry"] = stats.entry_label(row["model"], row["variant"])
         rows.append([cell(c, row[c], row) for c, _ in shown])
+    if not wide:
+        empty = {i for i, (c, _) in enumerate(shown) if c in OPTIONAL and all(r[i] in ("–", "0") for r in rows)}
+        shown = [col for i, col in enumerate(shown) if i not in empty]
+        rows = [[v for i, v in enumerate(r) if i not in empty] for r in rows]
     return shown, rows
 
 
 def to_markdown(tables: dict[str, pd.DataFrame], title: str = "Leaderboard", left_out: list[str] | None = None,
-                ) -> str:
+                first: str = "") -> str:
+    """leaderboard.md; `first`: a section shown before the tables (the GBDT-vs-neural headline)."""
     columns = [c for c in COLUMNS if any(c in t.columns for t in tables.values())]
     legend = [f"- `{c}`: {DEFINITIONS[c]}" for c in columns if c in DEFINITIONS]
-    lines = [f"# {title}", "",
+    lines = [f"# {title}", "", *([first, ""] if first else []),
              "Score per dataset = mean test objective over the splits an entry ran, each split the mean over "
              "model seeds (binary: ROC AUC, multiclass: log loss, regression: RMSE); a failed split counts as the "
              "worst score finished on that split, an entry that failed every split of a dataset is the worst "
@@ -172,11 +197,11 @@ def _markdown_table(table: pd.DataFrame) -> str:
 
 
 def write(tables: dict[str, pd.DataFrame], run_dir: Path, title: str, left_out: list[str] | None = None,
-          ) -> list[Path]:
+          first: str = "") -> list[Path]:
     paths = []
     for name, table in tables.items():
         path = run_dir / ("leaderboard.csv" if name == "overall" else f"leaderboard-{name}.csv")
         # never through a link, never outside the run folder (bench.safe_files)
         paths.append(write_text_atomic(path, table.to_csv(index=False, float_format="%.6g"), run_dir))
-    paths.append(write_text_atomic(run_dir / "leaderboard.md", to_markdown(tables, title, left_out), run_dir))
+    paths.append(write_text_atomic(run_dir / "leaderboard.md", to_markdown(tables, title, left_out, first), run_dir))
     return paths

@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.analysis import explanations, family_points, leaderboard, plots, reproduction
+from bench.analysis import explanations, families, family_points, leaderboard, plots, reproduction
 from bench.analysis.analyze import SLICES, Analysis
+from bench.analysis.elo import ELO_VS_SCORE
 from bench.analysis.options import OPTIONS, EloWeighting, NormalizeMetric, TimeAxis
 from bench.analysis.report_page import CSS, LOADED_SCRIPT, SORT_SCRIPT, Page, html_table, md_table, run_summary
 from bench.safe_files import write_atomic, write_text_atomic
@@ -61,6 +62,10 @@ def definitions(a: Analysis) -> list[str]:
         "'fit s' is the median seconds per split of the final model's fit (as on the console); "
         "'CPU s' / 'GPU s' are the median device seconds per split the variant cost (tuned: the whole tuning), "
         "an equal-compute view next to the equal-trials one ('GPU s' is shown when a record held a GPU). "
+        "'trials run/declared': the trials a tuning entry's "
+        "jobs ran against those --trials declared. 'still improving' (budget adequacy): datasets where the best "
+        "validation value improved over the last half of the trials by more than the standard error across "
+        "splits (with one split: by anything), of the datasets judged; such a comparison is budget-limited. "
         "–: not applicable or not recorded.",
         "Ensembles: 'ensemble' is Caruana et al. 2004 greedy ensemble selection with replacement (40 steps, cut "
         "back to the best step, step scores rounded to 6 decimals as AutoGluon does, as in TabArena's 'tuned + "
@@ -100,8 +105,8 @@ def leaderboard_rows(a: Analysis, html_cells: bool = False) -> tuple[list[str], 
     seeds, gpu = a.seed_spread, uses_gpu(a)
     header = ["#", "entry", f"norm. score ({a.normalize_metric.value}) [95% CI]", "min-max",
               *(["± seed std"] if seeds else []), "mean rank", f"Elo ({a.elo_weighting.value}) [95% CI]", "wins",
-              "datasets", "failed", "skipped", "unavailable", "defaults-only", "clock-cut", "fit s", "CPU s",
-              *(["GPU s"] if gpu else [])]
+              "datasets", "failed", "skipped", "unavailable", "defaults-only", "clock-cut", "trials run/declared",
+              "still improving", "fit s", "CPU s", *(["GPU s"] if gpu else [])]
     rows = []
     for i, (_, r) in enumerate(a.summary.iterrows(), 1):
         score = _interval(_fmt(r.norm_score), _fmt(r.norm_ci_low), _fmt(r.norm_ci_high), html_cells)
@@ -110,6 +115,8 @@ def leaderboard_rows(a: Analysis, html_cells: bool = False) -> tuple[list[str], 
                      _interval(_fmt(r.elo, 0), _fmt(r.elo_ci_low, 0), _fmt(r.elo_ci_high, 0), html_cells),
                      str(r.wins), str(r.datasets), str(r.failures), str(r.skipped), str(r.unavailable),
                      leaderboard.cell("only_defaults", r.only_defaults, r), leaderboard.cell("clock_cut", r.clock_cut),
+                     leaderboard.cell("trials_done", r.trials_done, r),
+                     leaderboard.cell("still_improving", r.still_improving, r),
                      leaderboard.seconds(r.median_fit_s), leaderboard.seconds(r.cpu_seconds),
                      *([leaderboard.seconds(r.gpu_seconds)] if gpu else [])])
     return header, rows
@@ -155,9 +162,10 @@ def figures(a: Analysis, time_axis: TimeAxis | str = TimeAxis.FIT) -> dict[str, 
                                                     families=s.family))}
     if s.elo.notna().any():
         e = s.sort_values("elo", ascending=False)
-        out["elo"] = (f"Elo (Bradley-Terry, {weighting.label}; {a.anchor} = 1000) with 95% bootstrap intervals",
+        out["elo"] = (f"Elo (Bradley-Terry, {weighting.label}; {a.anchor_note}) with 95% bootstrap intervals",
                       plots.interval_bars(e.entry, e.elo, e.elo_ci_low, e.elo_ci_high, "Elo",
-                                          f"Elo ({weighting.value} weighting)", reference=1000.0, families=e.family))
+                                          f"Elo ({weighting.value} weighting; {a.anchor} = 1000)", reference=1000.0,
+                                          families=e.family))
     if a.cd is not None:
         out["critical-difference"] = ("Critical-difference diagram", plots.cd_diagram(a.cd, families))
     if not a.rates.empty:
@@ -268,6 +276,7 @@ def write_report(a: Analysis, run_dir: Path, out_dir: Path, time_axis: TimeAxis 
                  {name: (caption, plots.png(fig)) for name, (caption, fig) in found.items()})
     for name, (_, png) in page.figs.items():
         write_atomic(plot_dir / f"{name}.png", png, out_dir)  # never through a link (bench.safe_files)
+    _headline_section(page, a)  # the answer first
     _leaderboard_section(page, a)
     _statistics_sections(page, a)
     _time_and_gpu_sections(page, samples)
@@ -278,6 +287,30 @@ def write_report(a: Analysis, run_dir: Path, out_dir: Path, time_axis: TimeAxis 
     return _write(page, a, run_dir, out_dir) + sorted(plot_dir.glob("*.png"))
 
 
+def _headline_section(page: Page, a: Analysis) -> None:
+    """GBDT vs neural (bench.analysis.families): the headline table, its note, the per-dataset pairs."""
+    if a.headline.empty:
+        text = "No dataset where both a GBDT (family gbdt) and a neural model (family neural) ran."
+        page.add("GBDT vs neural", f"<p>{html.escape(text)}</p>", text)
+        return
+    header = [h for _, h in families.SHOWN]
+    rows = [[html.escape(families.cell(c, r)) for c, _ in families.SHOWN] for _, r in a.headline.iterrows()]
+    note = families.note(a.headline_excluded)
+    best = a.headline_pairs[a.headline_pairs.scope == "best"]
+    pair_header = ["dataset", "task", "GBDT (best on val.)", "neural (best on val.)", "GBDT test", "neural test",
+                   "gap", "winner"]
+    pair_rows = [[html.escape(str(r.dataset)), r.task_type, html.escape(r.gbdt_entry), html.escape(r.neural_entry),
+                  _fmt(r.gbdt_score, 4), _fmt(r.neural_score, 4), f"{r.gap:+.3f}", r.outcome]
+                 for r in best.itertuples()]
+    answer = families.verdict(a.headline)
+    page.add(families.TITLE,
+             f'<p id="answer"><b>{html.escape(answer)}</b></p>' + html_table(header, rows, "gbdt-vs-neural")
+             + f'<p class="note">{html.escape(note)}</p>'
+             + "<p>Per dataset (variant: best):</p>" + html_table(pair_header, pair_rows, "gbdt-vs-neural-pairs"),
+             f"**{answer}**\n\n" + md_table(header, rows) + f"\n\n{note}\n\nPer dataset (variant: best):\n\n"
+             + md_table(pair_header, pair_rows))
+
+
 def _leaderboard_section(page: Page, a: Analysis) -> None:
     lb_header, lb_rows = leaderboard_rows(a)
     lb_html = leaderboard_rows(a, html_cells=True)[1]
@@ -286,7 +319,7 @@ def _leaderboard_section(page: Page, a: Analysis) -> None:
                f"each record file.</p>")
     budget = budget_text(a)
     options = (f"Normalized scores on the {a.normalize_metric.label}. Elo and win rates: "
-               f"{a.elo_weighting.label}.")
+               f"{a.elo_weighting.label}. {a.anchor_note}.")
     left_out = leaderboard.left_out_notes(a.left_out)
     left_html = (f'<p id="left-out">{html.escape(left_out[0])}</p><ul>'
                  + "".join(f"<li>{html.escape(line.strip(' -'))}</li>" for line in left_out[1:]) + "</ul>"
@@ -304,8 +337,10 @@ def _statistics_sections(page: Page, a: Analysis) -> None:
     for name, heading in (("normalized-score", "Normalized score"), ("elo", "Elo"),
                           ("critical-difference", "Critical difference"), ("win-rate", "Win rates")):
         h, m = page.fig(name)
-        extra_h = f"<p>{html.escape(_cd_text(a))}</p>" if name == "critical-difference" else ""
-        extra_m = _cd_text(a) + "\n\n" if name == "critical-difference" else ""
+        text = _cd_text(a) if name == "critical-difference" else f"{a.anchor_note}. {ELO_VS_SCORE}" \
+            if name == "elo" and h else ""
+        extra_h = f'<p id="{name}-note">{html.escape(text)}</p>' if text else ""
+        extra_m = text + "\n\n" if text else ""
         if h or extra_h:
             page.add(heading, extra_h + h, extra_m + m)
     h, m = page.fig("tuning-curves")

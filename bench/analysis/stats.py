@@ -259,7 +259,8 @@ SUMMARY_COLUMNS = [
     "entry", "model", "variant", "family", "norm_score", "norm_ci_low", "norm_ci_high", "norm_minmax",
     "seed_std", "mean_rank", "wins", "datasets", "splits", "failures", "skipped", "unavailable",
     "median_fit_s", "median_predict_s", "median_seconds", "cpu_seconds", "gpu_seconds",
-    "only_defaults", "clock_cut"]
+    "only_defaults", "clock_cut", "trials_done", "trials_declared", "short_uncut", "still_improving",
+    "adequacy_datasets"]
 
 
 def entry_summary(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0,

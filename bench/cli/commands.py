@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import textwrap
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -16,15 +15,21 @@ from rich.table import Table
 from bench.analysis import leaderboard
 from bench.analysis.budget import budget_warnings, ensemble_notes
 from bench.analysis.options import NormalizeMetric
-from bench.errors import BenchError
+from bench.cli.headline import print_headline
+from bench.errors import BenchError, plural
 from bench.records.integrity import check_run, require_whole
 from bench.records.store import ResultStore
 from bench.vocabulary import FAILURES
 
 
 def _runner_options(args) -> dict:
-    """SweepConfig's options for how a sweep runs (bench.cli.main._runner_options)."""
-    return dict(tune_seconds=args.tune_seconds, seed=args.seed, workers=args.jobs, threads=args.threads,
+    """SweepConfig's options for how a sweep runs (bench.cli.main._runner_options); --jobs defaults to the
+    cores available (os.sched_getaffinity): with --threads 0 every job then runs on one thread, whatever the
+    machine, so the numbers do not depend on its core count."""
+    from bench.execution.resources import cpu_count
+
+    workers = cpu_count() if args.jobs is None else args.jobs
+    return dict(tune_seconds=args.tune_seconds, seed=args.seed, workers=workers, threads=args.threads,
                 time_limit=args.time_limit, device=args.device, retry_failed=args.retry_failed, gpus=args.gpus,
                 jobs_per_gpu=args.jobs_per_gpu, memory_limit_gb=args.memory_limit, storage=args.storage,
                 executor=args.executor, ray_address=args.ray_address, sampler=args.sampler,
@@ -59,8 +64,9 @@ def _sweep(config, args, console):
         raise
     jobs, store = plan.jobs, plan.store
     on_gpu = sum(j.device == "cuda" for j in jobs)
-    console.print(f"suite [bold]{plan.suite.name}[/]: {len(plan.loaded)} datasets, {len(jobs)} jobs "
-                  f"({len(config.models)} models, {on_gpu} on GPU), trials={config.trials}, seeds={config.seeds}, "
+    console.print(f"suite [bold]{plan.suite.name}[/]: {plural(len(plan.loaded), 'dataset')}, "
+                  f"{plural(len(jobs), 'job')} ({plural(len(config.models), 'model')}, {on_gpu} on GPU), "
+                  f"trials={config.trials}, seeds={config.seeds}, "
                   f"executor={config.executor}, cpu workers={config.workers}, "
                   f"gpus={','.join(config.gpu_ids()) or 'none'}, out={plan.out}")
 
@@ -70,7 +76,7 @@ def _sweep(config, args, console):
         summary = execute_sweep(plan, _LineProgress(console, len(jobs), plan.done_count())).summary
     console.print(f"{summary.total - summary.skipped_done} jobs run, {summary.skipped_done} already done, "
                   f"in {summary.seconds:.1f}s (worker start-up {summary.startup_seconds:.1f}s, "
-                  f"first to last job {summary.steady_seconds:.1f}s); records: {_counts(summary.statuses)}; "
+                  f"first to last job {summary.steady_seconds:.1f}s); {_written(summary.statuses, store)}; "
                   f"logs: {store.run_dir / 'logs'}")
     _print_failures(summary.failures, console)
     for model, reason in summary.unavailable.items():
@@ -78,8 +84,12 @@ def _sweep(config, args, console):
     return store, summary
 
 
-def _counts(statuses) -> str:
-    return ", ".join(f"{n} {status}" for status, n in sorted(statuses.items(), key=lambda kv: str(kv[0]))) or "none"
+def _written(statuses, store: ResultStore) -> str:
+    """The records this run wrote, by status; a run that only resumed says what the folder holds."""
+    if statuses:
+        return "records written: " + ", ".join(f"{n} {status}" for status, n in
+                                               sorted(statuses.items(), key=lambda kv: str(kv[0])))
+    return f"no new records (the folder holds {plural(len(store.record_files()), 'record')} from before)"
 
 
 def _run_with_bar(plan, console, disable: bool):
@@ -196,6 +206,10 @@ def _print_leaderboard(store: ResultStore, console, allow_partial: bool = False,
         tables = leaderboard.all_tables(frame, metric)
     except ValueError as exc:
         raise BenchError(str(exc)) from None
+    try:
+        headline_paths, headline_md = print_headline(frame, store.run_dir, console)  # the answer first
+    except OSError as exc:
+        raise BenchError(f"cannot write the GBDT-vs-neural files into {store.run_dir}: {exc}") from None
     title = f"Leaderboard: {store.config().get('suite', store.run_dir.name)}"
     for name, table in tables.items():
         shown, rows = leaderboard.console_view(table, wide)
@@ -207,10 +221,10 @@ def _print_leaderboard(store: ResultStore, console, allow_partial: bool = False,
         console.print(escape(line), soft_wrap=True)
     try:
         store.write_table()
-        paths = leaderboard.write(tables, store.run_dir, title, left_out)
+        paths = leaderboard.write(tables, store.run_dir, title, left_out, first=headline_md)
     except OSError as exc:
         raise BenchError(f"cannot write the leaderboard files into {store.run_dir}: {exc}") from None
-    console.print("written: " + ", ".join(str(p) for p in paths))
+    console.print("written: " + ", ".join(str(p) for p in [*headline_paths, *paths]))
     warnings = budget_warnings(frame)
     if warnings:
         console.print("[yellow]Budget bent[/] (the tuned variant got less than the declared budget):")
@@ -228,115 +242,6 @@ def _rich_table(columns: list[tuple[str, str]], rows: list[list[str]], title: st
     for row in rows:
         out.add_row(*row)
     return out
-
-
-def cmd_suites(args, console) -> int:
-    from bench.suites import list_suites, load_suite, materialize
-
-    if args.action == "list":
-        t = Table(title="Suites")
-        for col in ("name", "datasets", "protocol", "description"):
-            t.add_column(col)
-        for s in list_suites():
-            n = f"OpenML suite {s.openml_suite_id}" if s.openml_suite_id else str(len(s.entries))
-            p = s.protocol
-            split = "predefined" if p.splits == "predefined" else "OpenML task splits" \
-                if p.use_task_splits and s.openml_suite_id else f"{p.folds}-fold x{p.repeats}"
-            t.add_row(s.name, n, split, s.description or "")
-        console.print(t)
-        return 0
-    suite = load_suite(args.name)
-    console.print(f"[bold]{escape(suite.name)}[/] ({suite.path})", soft_wrap=True)
-    if suite.description:
-        console.print(escape(suite.description), soft_wrap=True)
-    console.print(_settings_table("Split protocol", asdict(suite.protocol)))
-    filters = {k: v for k, v in asdict(suite.filters).items() if v is not None}
-    console.print(_settings_table("Filters", filters) if filters else "Filters: none")
-    if not args.load:
-        if suite.openml_suite_id is not None:
-            console.print(f"datasets: the tasks of OpenML suite {suite.openml_suite_id} "
-                          f"(`bench suites show {escape(suite.name)} --load` lists them; needs the OpenML cache)")
-            return 0
-        t = Table(title=f"Datasets ({len(suite.entries)} entries; --load for rows, features, hashes)",
-                  title_justify="left", box=box.SIMPLE_HEAD)
-        for col in ("#", "source", "name", "target", "task type", "notes"):
-            t.add_column(col, overflow="fold")
-        for i, e in enumerate(suite.entries, 1):
-            notes = "; ".join(part for part in (
-                f"drop {', '.join(e.drop)}" if e.drop else "",
-                f"categorical {', '.join(e.categorical)}" if e.categorical else "") if part)
-            t.add_row(str(i), escape(e.describe()), escape(e.name or "(source's own)"), escape(e.target or "(default)"),
-                      e.task_type or "(inferred)", escape(notes))
-        console.print(t)
-        return 0
-    loaded, excluded = materialize(suite)
-    t = Table()
-    for col in ("dataset", "task", "rows", "features", "categorical", "classes", "hash", "openml"):
-        t.add_column(col)
-    for item in loaded:
-        d = item.dataset
-        ids = ", ".join(f"{k.removeprefix('openml_')}={v}" for k, v in d.source.items()
-                        if k.startswith("openml_") and v is not None)
-        t.add_row(d.name, d.task_type, str(d.n_rows), str(d.n_features), str(len(d.categorical)),
-                  str(d.n_classes or ""), d.content_hash, ids)
-    console.print(t)
-    for ex in excluded:
-        console.print(f"excluded {ex.name}: {ex.reason}")
-    return 0
-
-
-def _settings_table(title: str, values: dict) -> Table:
-    t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_header=False)
-    t.add_column("setting")
-    t.add_column("value")
-    for key, value in values.items():
-        t.add_row(key.replace("_", " "), escape(str(value)))
-    return t
-
-
-def cmd_models(args, console) -> int:
-    from bench.adapters import get_adapter, load_adapters
-    from bench.adapters.space import describe
-
-    if args.action == "list":
-        t = Table(title="Models")
-        for col in ("name", "family", "extra", "task types", "gpu", "tuned params", "libraries", "available"):
-            t.add_column(col)
-        missing = {}
-        for name, cls in sorted(load_adapters().items()):
-            caps = cls.capabilities
-            missing[name] = cls.unavailable_reason()
-            t.add_row(name, cls.family, cls.extra or "-", ", ".join(caps.task_types), caps.gpu,
-                      str(len(cls.search_space)), ", ".join(cls.libraries), "no" if missing[name] else "yes")
-        console.print(t)
-        for name, reason in missing.items():
-            if reason:
-                console.print(f"[yellow]{name}[/] unavailable: {escape(reason)}", soft_wrap=True)
-        return 0
-    cls = get_adapter(args.name)
-    console.print(f"[bold]{cls.name}[/] ({cls.family}) from {cls.__module__}"
-                  + (f", optional extra '{cls.extra}'" if cls.extra else ""))
-    console.print(f"capabilities: {cls.capabilities}")
-    reason = cls.unavailable_reason()
-    console.print(f"unavailable here: {escape(reason)}" if reason else "available: yes", soft_wrap=True)
-    console.print("defaults:", cls.defaults)
-    for task_type in cls.capabilities.task_types:
-        differ = {k: v for k, v in cls.defaults_for(task_type).items() if cls.defaults.get(k, object()) != v}
-        if differ:
-            console.print(f"defaults for {task_type} differ in:", differ)
-    for name, text in describe(cls.search_space).items():
-        console.print(f"  {name}: {text}")
-    return 0
-
-
-def cmd_fetch(args, console) -> int:
-    from bench.suites import load_suite, materialize
-
-    suite = load_suite(args.suite)
-    with console.status(f"fetching suite '{suite.name}'"):
-        loaded, excluded = materialize(suite, refresh=args.refresh)
-    console.print(f"{len(loaded)} datasets cached, {len(excluded)} excluded by filters")
-    return 0
 
 
 def cmd_report(args, console) -> int:
@@ -359,7 +264,7 @@ def cmd_report(args, console) -> int:
     rows = [[leaderboard.cell(c, r[c]) for c, _ in shown] for _, r in analysis.summary.iterrows()]
     console.print(_rich_table(shown, rows, f"Report: {analysis.config.get('suite', store.run_dir.name)}"))
     console.print(f"[dim]score: normalized on the {escape(analysis.normalize_metric.label)}; "
-                  f"Elo: {escape(analysis.elo_weighting.label)}[/]", soft_wrap=True)
+                  f"Elo: {escape(analysis.elo_weighting.label)}; {escape(analysis.anchor_note)}[/]", soft_wrap=True)
     console.print("written: " + ", ".join(str(p) for p in paths[:2]) + f" and {len(paths) - 2} plots")
     return 0
 

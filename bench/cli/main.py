@@ -106,7 +106,9 @@ def _runner_options(p: argparse.ArgumentParser) -> None:
                    help="tpe: Optuna TPE with median pruning; random: random search, no pruning")
     p.add_argument("--inner-folds", type=_at_least_one, default=None, metavar="K",
                    help="inner cross-validation folds per trial (default: the suite's protocol, 1 = holdout)")
-    p.add_argument("--jobs", type=_positive_int, default=1, help="worker processes (0 = in-process, no isolation)")
+    p.add_argument("--jobs", type=_positive_int, default=None,
+                   help="worker processes (default: the cores this process may use, so each job gets one thread; "
+                        "0 = in-process, no isolation)")
     p.add_argument("--threads", type=_positive_int, default=0, help="threads per job (0 = cores / jobs)")
     p.add_argument("--time-limit", type=_number_or_none, default=3600.0,
                    help="per-job time limit in seconds, or none (default: 3600): iterative models stop "
@@ -208,7 +210,9 @@ def _add_report(sub) -> None:
     rep = sub.add_parser("report", help="write report.html (self-contained) and report.md with statistics and plots")
     rep.add_argument("run_dir", type=Path)
     rep.add_argument("--out", type=Path, default=None, help="folder for the report (default: the run directory)")
-    rep.add_argument("--anchor", default=None, help="entry fixed at Elo 1000, e.g. random_forest/default")
+    rep.add_argument("--elo-anchor", "--anchor", dest="anchor", default=None, metavar="ENTRY",
+                     help="entry fixed at Elo 1000 (default: random_forest/default when it ran; the report says "
+                          "which entry it is and why)")
     rep.add_argument("--normalize-metric", type=_choice(NormalizeMetric), default=NormalizeMetric.OBJECTIVE,
                      metavar="{objective,paper}", help=_NORMALIZE)
     rep.add_argument("--elo-weighting", type=_choice(EloWeighting), default=EloWeighting.DATASET,
@@ -275,11 +279,11 @@ def main(argv: list[str] | None = None) -> int:
 
         args.baseline = BASELINE
     try:
-        from bench.cli import commands, explaining, published
+        from bench.cli import catalogues, commands, explaining, published
 
         verb = f"cmd_{args.command}"
-        command = getattr(commands, verb, None) or getattr(published, verb, None) or getattr(explaining, verb)
-        return command(args, console)
+        module = next(m for m in (commands, published, catalogues, explaining) if hasattr(m, verb))
+        return getattr(module, verb)(args, console)
     except BenchError as exc:
         console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)  # "[default]" is no markup
         return 2

@@ -55,7 +55,7 @@ class RunLock:
             holder = _describe(_read(fd))
             os.close(fd)
             raise BenchError(f"{self.path.parent} is in use by another `bench run` ({holder}); wait for it to "
-                             f"finish, stop it, or use another --out") from None
+                             f"finish, stop it, or use another --out (with make: OUT=<folder>)") from None
         except OSError as exc:  # a file system without locks (some network or FUSE mounts)
             self.note = (f"cannot lock {self.path} ({exc.strerror or exc}): make sure no other `bench run` "
                          f"uses this folder at the same time")

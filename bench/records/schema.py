@@ -90,7 +90,7 @@ FIELDS: tuple[Field, ...] = (
     Field("seed", int, "the run's base seed", columns="seed"),
     Field("job_key", str, "hash of the job's inputs and keyed settings (bench.records.identity)"),
     Field("budget", dict, "the declared budget: trials, seconds, sampler, pruner, inner_folds, time_limit",
-          columns=lambda v, r: {"sampler": (v or {}).get("sampler")}),
+          columns=lambda v, r: {"sampler": (v or {}).get("sampler"), "trials_declared": (v or {}).get("trials")}),
     Field("device", str, "cpu | cuda", columns="device"),
     Field("threads", int, "threads the job ran with"),
     Field("host", str, "the machine's host name"),
@@ -115,9 +115,9 @@ FIELDS: tuple[Field, ...] = (
           lambda v, r: None if v in _DIRECTIONS else f"'direction' is {v!r}, not one of {_DIRECTIONS}",
           "direction"),
     Field("trials", list, "every finished trial: params, value, end, costs (bench.tuning.trials)",
-          columns=lambda v, r: {"clock_cut": clock_cut(r)}),
+          columns=lambda v, r: {"clock_cut": clock_cut(r), "trial_values": trial_values(v)}),
     Field("trial_counts", dict, f"how the job's trials ended: {', '.join(TRIAL_COUNTS)}",
-          columns=lambda v, r: {f"trials_{k}": (v or {}).get(k) for k in ("completed", "pruned", "failed")}),
+          columns=lambda v, r: {f"trials_{k}": (v or {}).get(k) for k in ("total", "completed", "pruned", "failed")}),
     Field("tuning_seconds", (int, float), "wall seconds spent tuning, every process together",
           columns="tuning_seconds"),
     Field("job_seconds", (int, float), "wall seconds of the job in this process"),
@@ -255,6 +255,15 @@ def trial_counts(trials: list[dict]) -> dict[str, int]:
 def summed_trial_counts(counts: list[dict]) -> dict[str, int]:
     """Several jobs' trial counts added up (a cross-model ensemble's, over its members)."""
     return {k: sum(c.get(k) or 0 for c in counts) for k in TRIAL_COUNTS}
+
+
+def trial_values(trials: list[dict] | None) -> list[float | None] | None:
+    """The job's validation values in trial-number order (None for a trial that returned none: pruned,
+    failed), for the budget-adequacy rule (bench.analysis.budget); None when the record has no trials."""
+    if not trials:
+        return None
+    ordered = sorted(trials, key=lambda t: t.get("number", 0))
+    return [float(t["value"]) if t.get("state") == "COMPLETE" and _finite(t.get("value")) else None for t in ordered]
 
 
 def clock_cut(record: dict) -> int | None:

@@ -66,7 +66,7 @@ class ResultStore:
             if diff:
                 changes = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in diff.items())
                 raise BenchError(f"{self.run_dir} holds a run with other settings ({changes}); "
-                                 f"use another --out directory to keep both")
+                                 f"use another --out directory to keep both (with make: OUT=<folder>)")
             old_datasets = old.get("datasets")
             old_data: dict = old_datasets if isinstance(old_datasets, dict) else {}
             named = {digest: name for name, digest in old_data.items()}

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from bench import settings
-from bench.errors import BenchError
+from bench.errors import BenchError, did_you_mean
 from bench.suites.local_source import MANIFEST, read_manifest
 from bench.suites.spec import DatasetEntry, Filters, Protocol, Suite, parse_suite_file
 
@@ -61,7 +61,7 @@ def load_suite(name_or_path: str) -> Suite:
     if looks_like_path:
         raise BenchError(f"suite file or folder '{name_or_path}' does not exist")
     valid = ", ".join(sorted(named)) or "(none found)"
-    raise BenchError(f"unknown suite '{name_or_path}'. Valid suites: {valid} "
+    raise BenchError(f"unknown suite '{name_or_path}'.{did_you_mean(str(name_or_path), named)} Valid suites: {valid} "
                      f"(or give a path to a .toml file or to a folder with {MANIFEST})")
 
 
@@ -91,3 +91,20 @@ def folder_suite(folder: Path) -> Suite:
 def expand_local(entry: DatasetEntry) -> list[DatasetEntry]:
     """A suite file's `local = "folder"` entry -> the folder's datasets."""
     return read_manifest(entry.location)[2]
+
+
+def listed_datasets(suite: Suite) -> tuple[list[DatasetEntry], list[str]]:
+    """The datasets a suite lists, without loading any: a `local` folder entry becomes its manifest's
+    datasets. Also the problems met (a folder that is not there), so a listing can say so. An OpenML
+    suite's tasks are not listed here (they need the OpenML cache)."""
+    out: list[DatasetEntry] = []
+    problems = []
+    for entry in suite.entries:
+        if entry.kind != "local":
+            out.append(entry)
+            continue
+        try:
+            out += expand_local(entry)
+        except BenchError as err:
+            problems.append(str(err))
+    return out, problems

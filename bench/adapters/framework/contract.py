@@ -38,6 +38,16 @@ class Capabilities:
     max_features: int | None = None
     max_classes: int | None = None
 
+    def describe(self) -> str:
+        """In words, for `bench models show`: task types, GPU use and size limits."""
+        gpu = {"no": "CPU only", "optional": "uses a GPU when given one", "required": "needs a GPU"}.get(self.gpu,
+                                                                                                       self.gpu)
+        limits = [f"{limit:,} {what}" for limit, what in ((self.max_rows, "training rows"),
+                                                          (self.max_features, "features"),
+                                                          (self.max_classes, "classes")) if limit is not None]
+        return (f"task types {', '.join(self.task_types)}; {gpu}; "
+                + (f"at most {', '.join(limits)}" if limits else "no size limits"))
+
     def refusal(self, task_type: str, n_rows: int, n_features: int, n_classes: int,
                 device: str = "cpu") -> str | None:
         """Why this model cannot take a dataset, or None when it can."""

@@ -18,7 +18,7 @@ from importlib.metadata import entry_points
 
 from bench import settings
 from bench.adapters.framework.contract import Adapter
-from bench.errors import BenchError
+from bench.errors import BenchError, did_you_mean
 
 ENTRY_POINT_GROUP = "bench.adapters"
 BUILTIN_MODULES = (
@@ -90,7 +90,8 @@ def load_adapters() -> dict[str, type[Adapter]]:
 def get_adapter(name: str) -> type[Adapter]:
     adapters = load_adapters()
     if name not in adapters:
-        raise BenchError(f"unknown model '{name}'. Valid models: {', '.join(sorted(adapters))}")
+        raise BenchError(f"unknown model '{name}'.{did_you_mean(name, adapters)} "
+                         f"Valid models: {', '.join(sorted(adapters))}")
     return adapters[name]
 
 
@@ -98,5 +99,6 @@ def resolve_models(names: list[str]) -> list[type[Adapter]]:
     adapters = load_adapters()
     unknown = [n for n in names if n not in adapters]
     if unknown:
-        raise BenchError(f"unknown model(s) {', '.join(unknown)}. Valid models: {', '.join(sorted(adapters))}")
+        hints = "".join(did_you_mean(n, adapters) for n in unknown)
+        raise BenchError(f"unknown model(s) {', '.join(unknown)}.{hints} Valid models: {', '.join(sorted(adapters))}")
     return [adapters[n] for n in names]
