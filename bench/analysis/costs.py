@@ -61,6 +61,7 @@ class JobCost:
     refit: float
     overhead: float
     job_seconds: float
+    threads: int = 1
 
 
 def measure(records: list[dict]) -> list[JobCost]:
@@ -91,7 +92,7 @@ def _job_cost(variants: dict[str, dict]) -> JobCost | None:
     size = data_size(r.get("n_rows") or 0, r.get("n_features") or 0, r.get("n_classes") or 0, r.get("task_type") or "")
     return JobCost(str(r["model"]), str(r["dataset"]), str(r.get("device") or "cpu"), size,
                    int(r.get("inner_folds") or 1), float(defaults[0]), float(np.mean(others)) if others else None,
-                   float(refit), float(overhead), float(r["job_seconds"]))
+                   float(refit), float(overhead), float(r["job_seconds"]), int(r.get("threads") or 1))
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,10 @@ class CostModel:
 
     def models(self) -> set[str]:
         return {model for model, _ in self._by}
+
+    def threads(self) -> set[int]:
+        """The thread counts the measured jobs ran with."""
+        return {c.threads for c in self.costs}
 
     def parts(self, model: str, dataset: str, size: float, device: str = "cpu") -> Parts | None:
         """The expected parts of `model` on `dataset` (of `size`) on `device`; None when never measured."""

@@ -146,10 +146,19 @@ def estimate_sweep(jobs: list[PlannedJob], model: CostModel, cpu_slots: int, gpu
         limit = limits[(m, d)]
         if limit is not None and (g.defaults_seconds >= limit).any():
             over.setdefault(str(m), []).append(str(d))
+    notes = list(model.notes)
+    planned, measured = set(frame.threads), model.threads()
+    if len(frame) and planned != measured:
+        notes.append(f"measured with {_listed(measured)} thread(s) per job, planned with {_listed(planned)}: "
+                     f"seconds are not rescaled for threads")
     return Estimate(frame, float((cpu.seconds * cpu.threads).sum() / 3600),
                     float(known[known.device == "cuda"].seconds.sum() / 3600),
                     wall_seconds(known, cpu_slots, gpu_slots), sorted(set(frame.model[frame.seconds.isna()])),
-                    over, list(model.notes))
+                    over, notes)
+
+
+def _listed(values) -> str:
+    return "/".join(str(v) for v in sorted(values))
 
 
 def _trials(budget: JobBudget, parts) -> float:
