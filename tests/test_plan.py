@@ -115,3 +115,13 @@ def test_cli_plan_needs_one_cost_source_and_prints_the_estimate(tmp_path, capsys
     assert main(["plan", "--suite", "demo", "--models", "xgboost", "--check", str(store.run_dir), "--from",
                  str(store.run_dir)]) == 0
     assert "estimate / actual = 1.00" in capsys.readouterr().out
+
+
+def test_refits_of_extra_seeds_are_measured_from_each_seed(tmp_path):
+    seeds = [{"seed": 0, "fit_seconds": 9.0, "predict_seconds": 1.0}] + \
+        [{"seed": s, "fit_seconds": 3.0, "predict_seconds": 1.0} for s in (1, 2)]
+    records = [record("a", "xgboost", v, score=0.8, trials=_trials(4.0, (2.0, 4.0)), n_rows=100, n_features=10,
+                      n_classes=2, job_seconds=40.0, test_by_seed=seeds) for v in ("default", "tuned")]
+    (cost,) = measure(write_run(tmp_path / "seeds", records).load_all())
+    assert cost.refit == pytest.approx(8.0)  # one more seed: 3 + 1 for each of the two variants
+    assert cost.overhead == pytest.approx(40.0 - 10.0 - 16.0)  # job - trials - 2 extra seeds x 2 variants x 4

@@ -9,8 +9,9 @@ inner folds and the data's shape. From them, per job (JobCost):
     defaults   the defaults trial's seconds
     trial      the mean seconds of the other trials (pruned ones as they ran); unknown for a job that ran
                only its defaults trial
-    refit      the seconds one more model seed costs: the default and the tuned variants' fit + predict
-    overhead   job_seconds - every trial - the refits of its extra seeds (data loading, preprocessing,
+    refit      the seconds one more model seed costs: the default and the tuned variants' fit + predict (the
+               mean over their extra seeds, or the chosen model's with one seed)
+    overhead   job_seconds - every trial - its extra seeds' refits (data loading, preprocessing,
                ensembles, predictions files), at least 0
 
 The cost model (CostModel.seconds) of a job under a budget:
@@ -86,13 +87,25 @@ def _job_cost(variants: dict[str, dict]) -> JobCost | None:
     if r is None or not defaults or not isinstance(r.get("job_seconds"), (int, float)):
         return None
     others = [t["seconds"] for t in trials if not t.get("is_default")]
-    refit = sum((v.get("fit_seconds") or 0.0) + (v.get("predict_seconds") or 0.0) for v in variants.values())
-    extra_seeds = max(0, len(r.get("test_by_seed") or [None]) - 1)
-    overhead = max(0.0, r["job_seconds"] - sum(t["seconds"] for t in trials) - extra_seeds * refit)
+    refit, refits = _refits(variants)
+    overhead = max(0.0, r["job_seconds"] - sum(t["seconds"] for t in trials) - refits)
     size = data_size(r.get("n_rows") or 0, r.get("n_features") or 0, r.get("n_classes") or 0, r.get("task_type") or "")
     return JobCost(str(r["model"]), str(r["dataset"]), str(r.get("device") or "cpu"), size,
                    int(r.get("inner_folds") or 1), float(defaults[0]), float(np.mean(others)) if others else None,
                    float(refit), float(overhead), float(r["job_seconds"]), int(r.get("threads") or 1))
+
+
+def _refits(variants: dict[str, dict]) -> tuple[float, float]:
+    """(seconds of one more model seed, seconds the job's extra seeds took): per variant, the fit + predict
+    seconds of its seeds after the first (test_by_seed; the first seed's model is the chosen trial's), or
+    with one seed the chosen model's fit + predict seconds."""
+    one = spent = 0.0
+    for v in variants.values():
+        extra = [s for s in (v.get("test_by_seed") or [])[1:] if isinstance(s.get("fit_seconds"), (int, float))]
+        seconds = [s["fit_seconds"] + (s.get("predict_seconds") or 0.0) for s in extra]
+        one += float(np.mean(seconds)) if seconds else (v.get("fit_seconds") or 0.0) + (v.get("predict_seconds") or 0.0)
+        spent += sum(seconds)
+    return one, spent
 
 
 @dataclass(frozen=True)

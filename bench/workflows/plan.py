@@ -251,7 +251,8 @@ def check(run_dir: Path, model: CostModel, cpu_slots: int, gpu_slots: int = 0) -
                                shapes[info["dataset"]], n, budget))
     est = estimate_sweep(jobs, model, cpu_slots, gpu_slots)
     frame = est.jobs.assign(job_id=ids, actual=[actual.get(i, np.nan) for i in ids])
-    return Check(frame, est.wall_seconds, stamps)
+    ran = frame[frame.seconds.notna() & frame.actual.notna()]  # the wall of the jobs that ran, in plan order
+    return Check(frame, wall_seconds(ran, cpu_slots, gpu_slots), stamps)
 
 
 def _actuals(records: list[dict]) -> tuple[dict[str, float], dict[str, float], dict[str, tuple[str, int]],
