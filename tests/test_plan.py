@@ -125,3 +125,18 @@ def test_refits_of_extra_seeds_are_measured_from_each_seed(tmp_path):
     (cost,) = measure(write_run(tmp_path / "seeds", records).load_all())
     assert cost.refit == pytest.approx(8.0)  # one more seed: 3 + 1 for each of the two variants
     assert cost.overhead == pytest.approx(40.0 - 10.0 - 16.0)  # job - trials - 2 extra seeds x 2 variants x 4
+
+
+@pytest.mark.slow
+def test_calibration_runs_the_defaults_trial_on_a_spread_of_datasets(tmp_path):
+    from bench.execution.sweep import SweepConfig
+
+    config = SweepConfig(suite="demo", models=["test_prior"], trials=10, workers=1, device="cpu")
+    names = plan.calibration_datasets(config)
+    assert names == ["cpu", "titanic", "breast_cancer"]  # smallest, median, 75% quantile of rows x features x classes
+    model = plan.cost_model([plan.calibrate(config, tmp_path / "calibration")])
+    assert {c.dataset for c in model.costs} == set(names) and all(c.trial is None for c in model.costs)
+    jobs, notes = plan.planned_jobs(config)
+    est = plan.estimate_sweep(jobs, model, *plan.slots(config))
+    assert len(jobs) == 8 * 3 and not notes and not est.unknown  # 8 datasets x 3 folds
+    assert set(est.jobs.source) == {"measured", "scaled"}

@@ -289,9 +289,10 @@ def write_report(a: Analysis, run_dir: Path, out_dir: Path) -> list[Path]:
     plot_dir = out_dir / "report-plots"
     found = figures(a)
     neural = when_neural_wins.findings(a.frame, run_dir)
-    if neural is not None:
+    gap_plot = when_neural_wins.figure(neural) if neural is not None else None
+    if gap_plot is not None:
         found["when-neural-wins"] = ("Best neural minus best GBDT normalized score per dataset against its "
-                                     "meta-features", when_neural_wins.figure(neural))
+                                     "meta-features", gap_plot)
     samples = gpu_samples(run_dir)
     if samples is not None:
         found["gpu-utilization"] = ("GPU utilization and memory during the sweep", plots.gpu_utilization(samples))

@@ -128,8 +128,11 @@ def correlations(gaps: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:
 
 
 def figure(found: Findings):
-    """The section's plot (bench.analysis.plots.gap_vs_meta_features)."""
+    """The section's plot (bench.analysis.plots.gap_vs_meta_features); None without meta-features."""
     from bench.analysis import plots
+
+    if found.features.dropna(how="all").empty:
+        return None
 
     data = found.gaps[["dataset", "gap", "verdict"]].merge(found.features, left_on="dataset", right_index=True,
                                                            how="left")

@@ -33,7 +33,7 @@ from bench.execution.sweep import SweepConfig, run_sweep
 from bench.records.store import ResultStore
 from bench.vocabulary import CROSS_MODEL, Variant
 
-CALIBRATION_DATASETS = 3
+CALIBRATION_QUANTILES = (0.0, 0.5, 0.75)  # of the suite's dataset sizes: smallest, median, 75%
 JOB_COLUMNS = ["dataset", "model", "split", "device", "threads", "trials", "seconds", "defaults_seconds", "source"]
 
 
@@ -184,7 +184,7 @@ def wall_seconds(jobs: pd.DataFrame, cpu_slots: int, gpu_slots: int) -> float:
     return end
 
 
-def calibration_datasets(config: SweepConfig, n: int = CALIBRATION_DATASETS) -> list[str]:
+def calibration_datasets(config: SweepConfig) -> list[str]:
     """The suite's smallest dataset, its median one and the one at the 75% quantile of size (rows x features
     x classes): a spread to fit the size exponent on, without its largest (whose cost is the question)."""
     from bench.suites import load_suite, materialize
@@ -194,9 +194,7 @@ def calibration_datasets(config: SweepConfig, n: int = CALIBRATION_DATASETS) -> 
     sizes = {i.dataset.name: data_size(i.dataset.n_rows, i.dataset.n_features, i.dataset.n_classes,
                                        i.dataset.task_type) for i in loaded if i.dataset.name in names}
     ordered = sorted(names, key=lambda name: sizes[name])
-    if len(ordered) <= n:
-        return ordered
-    picks = [ordered[int(round(q * (len(ordered) - 1)))] for q in np.linspace(0.0, 0.75, n)]
+    picks = [ordered[int(q * (len(ordered) - 1) + 0.5)] for q in CALIBRATION_QUANTILES] if ordered else []
     return list(dict.fromkeys(picks))
 
 
