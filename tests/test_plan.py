@@ -140,3 +140,13 @@ def test_calibration_runs_the_defaults_trial_on_a_spread_of_datasets(tmp_path):
     est = plan.estimate_sweep(jobs, model, *plan.slots(config))
     assert len(jobs) == 8 * 3 and not notes and not est.unknown  # 8 datasets x 3 folds
     assert set(est.jobs.source) == {"measured", "scaled"}
+
+
+def test_the_measured_pace_is_stated(tmp_path):
+    cpu_bound = [dict(t, cpu_seconds=t["seconds"] * 0.5) for t in _trials(4.0, (2.0, 4.0))]
+    records = [record("a", "xgboost", v, score=0.8, trials=cpu_bound, n_rows=100, n_features=10, n_classes=2,
+                      job_seconds=20.0, threads=2) for v in ("default", "tuned")]
+    model = CostModel(measure(write_run(tmp_path / "pace", records).load_all()))
+    assert model.pace() == pytest.approx(0.25)  # 0.5 CPU s per wall s, over 2 threads
+    jobs = [plan.PlannedJob("a", "xgboost", 0, "cpu", 1000, 2, _budget())]
+    assert any("0.25 CPU seconds per wall second" in n for n in plan.estimate_sweep(jobs, model, 1, 0).notes)

@@ -63,6 +63,16 @@ class JobCost:
     overhead: float
     job_seconds: float
     threads: int = 1
+    trial_cpu: float | None = None  # the trials' process CPU seconds (None: not recorded)
+    trial_wall: float = 0.0  # and their wall seconds
+
+    @property
+    def pace(self) -> float | None:
+        """CPU seconds per wall second per thread of its trials: about 1 on an idle machine with compute-bound
+        fits, less when the machine was shared or a fit waits (I/O, Python overhead)."""
+        if self.trial_cpu is None or self.trial_wall <= 0:
+            return None
+        return self.trial_cpu / (self.trial_wall * max(1, self.threads))
 
 
 def measure(records: list[dict]) -> list[JobCost]:
@@ -92,7 +102,13 @@ def _job_cost(variants: dict[str, dict]) -> JobCost | None:
     size = data_size(r.get("n_rows") or 0, r.get("n_features") or 0, r.get("n_classes") or 0, r.get("task_type") or "")
     return JobCost(str(r["model"]), str(r["dataset"]), str(r.get("device") or "cpu"), size,
                    int(r.get("inner_folds") or 1), float(defaults[0]), float(np.mean(others)) if others else None,
-                   float(refit), float(overhead), float(r["job_seconds"]), int(r.get("threads") or 1))
+                   float(refit), float(overhead), float(r["job_seconds"]), int(r.get("threads") or 1),
+                   _known_sum([t.get("cpu_seconds") for t in trials]), float(sum(t["seconds"] for t in trials)))
+
+
+def _known_sum(values: list) -> float | None:
+    numbers = [v for v in values if isinstance(v, (int, float))]
+    return float(sum(numbers)) if numbers else None
 
 
 def _refits(variants: dict[str, dict]) -> tuple[float, float]:
@@ -138,6 +154,11 @@ class CostModel:
     def threads(self) -> set[int]:
         """The thread counts the measured jobs ran with."""
         return {c.threads for c in self.costs}
+
+    def pace(self) -> float | None:
+        """The median JobCost.pace of the measured jobs (None when none recorded CPU seconds)."""
+        paces = [c.pace for c in self.costs if c.pace is not None]
+        return float(np.median(paces)) if paces else None
 
     def parts(self, model: str, dataset: str, size: float, device: str = "cpu") -> Parts | None:
         """The expected parts of `model` on `dataset` (of `size`) on `device`; None when never measured."""

@@ -94,3 +94,5 @@ def _print_check(result, run_dir: Path, console) -> None:
     missing = result.jobs.seconds.isna() | result.jobs.actual.isna()
     if missing.any():
         console.print(f"[dim]{int(missing.sum())} jobs left out (no estimate, or no finished record)[/]")
+    for note in result.notes:
+        console.print(f"[dim]{escape(note)}[/]", soft_wrap=True)

@@ -151,6 +151,11 @@ def estimate_sweep(jobs: list[PlannedJob], model: CostModel, cpu_slots: int, gpu
     if len(frame) and planned != measured:
         notes.append(f"measured with {_listed(measured)} thread(s) per job, planned with {_listed(planned)}: "
                      f"seconds are not rescaled for threads")
+    pace = model.pace()
+    if pace is not None:
+        notes.append(f"the measured trials ran at {pace:.2f} CPU seconds per wall second per thread (median; about 1 "
+                     f"on an idle machine): the wall times assume the same pace, a machine shared more or less "
+                     f"changes them in proportion")
     return Estimate(frame, float((cpu.seconds * cpu.threads).sum() / 3600),
                     float(known[known.device == "cuda"].seconds.sum() / 3600),
                     wall_seconds(known, cpu_slots, gpu_slots), sorted(set(frame.model[frame.seconds.isna()])),
@@ -216,6 +221,7 @@ class Check:
     jobs: pd.DataFrame  # JOB_COLUMNS + actual
     estimated_wall: float
     actual_wall: float | None
+    notes: list[str] = field(default_factory=list)
 
     def per_model(self) -> pd.DataFrame:
         both = self.jobs.dropna(subset=["seconds", "actual"])
@@ -250,7 +256,7 @@ def check(run_dir: Path, model: CostModel, cpu_slots: int, gpu_slots: int = 0) -
     est = estimate_sweep(jobs, model, cpu_slots, gpu_slots)
     frame = est.jobs.assign(job_id=ids, actual=[actual.get(i, np.nan) for i in ids])
     ran = frame[frame.seconds.notna() & frame.actual.notna()]  # the wall of the jobs that ran, in plan order
-    return Check(frame, wall_seconds(ran, cpu_slots, gpu_slots), stamps)
+    return Check(frame, wall_seconds(ran, cpu_slots, gpu_slots), stamps, est.notes)
 
 
 def _actuals(records: list[dict]) -> tuple[dict[str, float], dict[str, float], dict[str, tuple[str, int]],
