@@ -100,6 +100,7 @@ def test_check_a_run_against_itself_is_exact(tmp_path):
     assert per_model.estimated.iloc[0] == pytest.approx(70.0) and per_model.actual.iloc[0] == 70.0
     assert result.estimated_wall == pytest.approx(70.0)
     assert result.actual_wall == pytest.approx(50.0)  # both ended at one stamp: the longer job's span
+    assert result.pace_ratio() is None  # the hand-made trials recorded no CPU seconds
 
 
 def test_cli_plan_needs_one_cost_source_and_prints_the_estimate(tmp_path, capsys):

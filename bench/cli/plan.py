@@ -91,6 +91,11 @@ def _print_check(result, run_dir: Path, console) -> None:
     console.print(f"job seconds summed: estimate / actual = {result.total_ratio():.2f}; wall time: estimated "
                   f"{_hours(result.estimated_wall)}, actual {wall}{ratio} (first job start to last job end; "
                   f"worker start-up not estimated)", soft_wrap=True)
+    pace = result.pace_ratio()
+    if pace is not None:
+        console.print(f"at the run's own pace ({result.paces[1]:.2f} against the sources' {result.paces[0]:.2f} CPU "
+                      f"seconds per wall second per thread): estimate / actual = {result.total_ratio() * pace:.2f}",
+                      soft_wrap=True)
     missing = result.jobs.seconds.isna() | result.jobs.actual.isna()
     if missing.any():
         console.print(f"[dim]{int(missing.sum())} jobs left out (no estimate, or no finished record)[/]")

@@ -222,6 +222,12 @@ class Check:
     estimated_wall: float
     actual_wall: float | None
     notes: list[str] = field(default_factory=list)
+    paces: tuple[float | None, float | None] = (None, None)  # CostModel.pace of the sources and of the run
+
+    def pace_ratio(self) -> float | None:
+        """The sources' pace / the run's: the estimate x this is what it would be at the run's own pace."""
+        source, run = self.paces
+        return source / run if source and run else None
 
     def per_model(self) -> pd.DataFrame:
         both = self.jobs.dropna(subset=["seconds", "actual"])
@@ -256,7 +262,8 @@ def check(run_dir: Path, model: CostModel, cpu_slots: int, gpu_slots: int = 0) -
     est = estimate_sweep(jobs, model, cpu_slots, gpu_slots)
     frame = est.jobs.assign(job_id=ids, actual=[actual.get(i, np.nan) for i in ids])
     ran = frame[frame.seconds.notna() & frame.actual.notna()]  # the wall of the jobs that ran, in plan order
-    return Check(frame, wall_seconds(ran, cpu_slots, gpu_slots), stamps, est.notes)
+    return Check(frame, wall_seconds(ran, cpu_slots, gpu_slots), stamps, est.notes,
+                 (model.pace(), CostModel(measure(records)).pace()))
 
 
 def _actuals(records: list[dict]) -> tuple[dict[str, float], dict[str, float], dict[str, tuple[str, int]],
