@@ -241,8 +241,11 @@ def gap_vs_meta_features(data: pd.DataFrame, correlations: pd.DataFrame, labels:
     for ax, name in zip(axes.flat, names):
         for verdict, d in data.groupby("verdict"):
             ax.scatter(d[name], d.gap, s=18, color=VERDICT_COLOURS.get(str(verdict), "black"), label=str(verdict))
-        if name in ("n_rows", "n_features", "class_imbalance") and (data[name] > 0).all():
+        values = data[name].dropna().to_numpy(float)
+        if len(values) and values.min() > 0 and values.max() >= 10 * values.min():  # counts spanning decades
             ax.set_xscale("log")
+        else:
+            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
         ax.axhline(0, color="grey", lw=0.8, ls="--")
         rho = stats_by.rho.get(name, np.nan) if len(stats_by) else np.nan
         p = stats_by.p_value.get(name, np.nan) if len(stats_by) else np.nan

@@ -158,7 +158,7 @@ class Findings:
             f = self.features.loc[r.dataset] if r.dataset in self.features.index else None
             rows.append([str(r.dataset), str(r.neural_entry), str(r.gbdt_entry), _num(r.gap, "+.3f"),
                          _num(r.difference, "+.4g"), _num(r.standard_error, ".2g"), str(r.splits),
-                         VERDICTS[r.verdict], *(_num(f[c], ".3g") if f is not None else "–" for c in SHOWN)])
+                         VERDICTS[r.verdict], *(_value(f[c]) if f is not None else "–" for c in SHOWN)])
         return ["dataset", "best neural", "best GBDT", "gap (norm.)", "difference (objective, signed)",
                 "standard error", "splits", "verdict", *SHOWN], rows
 
@@ -189,3 +189,9 @@ def _num(value, spec: str) -> str:
     except (TypeError, ValueError):
         return "–"
     return format(number, spec) if math.isfinite(number) else "–"
+
+
+def _value(value) -> str:
+    """A meta-feature as a cell: counts as integers, shares and ratios with 3 significant digits."""
+    text = _num(value, ".3g")
+    return f"{float(value):.0f}" if text != "–" and float(value).is_integer() else text
