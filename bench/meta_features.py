@@ -91,7 +91,10 @@ def mutual_information(ds: Dataset, seed: int = 0) -> np.ndarray | None:
             discrete.append(False)
     matrix, y = np.column_stack(columns), np.asarray(ds.y)[rows]
     estimate = mutual_info_regression if ds.task_type == "regression" else mutual_info_classif
-    return estimate(matrix, y, discrete_features=np.array(discrete), random_state=derive_seed(seed, "mi"))
+    try:
+        return estimate(matrix, y, discrete_features=np.array(discrete), random_state=derive_seed(seed, "mi"))
+    except ValueError:  # data the estimator refuses (a class with too few rows for its neighbours): unknown
+        return None
 
 
 def write(ds: Dataset, data_dir: Path, root: Path | None = None) -> dict:
