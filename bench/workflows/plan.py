@@ -66,7 +66,9 @@ def planned_jobs(config: SweepConfig) -> tuple[list[PlannedJob], list[str]]:
     _, gpu_slots = slots(config)
     threads = config.threads or max(1, cpu_count() // max(1, config.workers + gpu_slots))
     budget = config.budget(suite)
-    jobs, notes = [], []
+    jobs: list[PlannedJob] = []
+    notes = ["--executor ray: the wall time counts --jobs worker slots (the cluster's size is not known here)"] \
+        if config.executor == "ray" else []
     for item in loaded:
         ds = item.dataset
         if ds.n_rows < getattr(suite.protocol, "folds", 0) and item.predefined is None and not item.task_splits:
