@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1] / "bench"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("ground floor", ("bench", "bench.vocabulary", "bench.errors", "bench.settings", "bench.safe_files",
                       "bench.json_files", "bench.names", "bench.seeding")),
-    ("data", ("bench.datasets", "bench.metrics", "bench.preprocessing")),
+    ("data", ("bench.datasets", "bench.metrics", "bench.preprocessing", "bench.meta_features")),
     ("suites", ("bench.suites",)),
     ("splits", ("bench.splits",)),
     ("adapters", ("bench.adapters",)),

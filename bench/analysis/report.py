@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.analysis import explanations, families, family_points, leaderboard, plots, reproduction
+from bench.analysis import explanations, families, family_points, leaderboard, plots, reproduction, when_neural_wins
 from bench.analysis.analyze import SLICES, Analysis
 from bench.analysis.elo import ELO_VS_SCORE
 from bench.analysis.options import OPTIONS, EloWeighting, NormalizeMetric, TimeAxis
@@ -269,6 +269,11 @@ def write_report(a: Analysis, run_dir: Path, out_dir: Path, time_axis: TimeAxis 
     """report.html, report.md and the plots' PNG files; `time_axis` (fit | tuning): the time-vs-score x-axis."""
     plot_dir = out_dir / "report-plots"
     found = figures(a, time_axis)
+    neural = when_neural_wins.findings(a.frame, run_dir)
+    gap_plot = when_neural_wins.figure(neural) if neural is not None else None
+    if gap_plot is not None:
+        found["when-neural-wins"] = ("Best neural minus best GBDT normalized score per dataset against its "
+                                     "meta-features", gap_plot)
     samples = gpu_samples(run_dir)
     if samples is not None:
         found["gpu-utilization"] = ("GPU utilization and memory during the sweep", plots.gpu_utilization(samples))
@@ -280,6 +285,7 @@ def write_report(a: Analysis, run_dir: Path, out_dir: Path, time_axis: TimeAxis 
     _leaderboard_section(page, a)
     _statistics_sections(page, a)
     _time_and_gpu_sections(page, samples)
+    _when_neural_wins_section(page, neural)
     _data_sections(page, a, run_dir)
     texts = definitions(a)
     page.add("Definitions", "<ul>" + "".join(f"<li>{html.escape(t)}</li>" for t in texts) + "</ul>",
@@ -364,6 +370,21 @@ def _time_and_gpu_sections(page: Page, samples: pd.DataFrame | None) -> None:
         page.add("GPU utilization",
                  html_table(*gpu_rows(samples), "gpu-utilization") + f'<p class="note">{note}</p>' + h,
                  md_table(*gpu_rows(samples)) + f"\n\n{note}\n\n{m}")
+
+
+def _when_neural_wins_section(page: Page, found: when_neural_wins.Findings | None) -> None:
+    """The gap between the best neural and the best GBDT entry per dataset against the meta-features."""
+    if found is None:
+        return
+    h, m = page.fig("when-neural-wins")
+    lines, note = found.summary(), when_neural_wins.RULE
+    corr, per_dataset = found.correlation_rows(), found.dataset_rows()
+    page.add("When do neural models win?",
+             "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in lines) + "</ul>"
+             + html_table(*corr, "meta-feature-correlations") + h + html_table(*per_dataset, "neural-vs-gbdt")
+             + f'<p class="note">{html.escape(note)}</p>',
+             "\n".join(f"- {line}" for line in lines) + "\n\n" + md_table(*corr) + (f"\n\n{m}" if m else "")
+             + "\n\n" + md_table(*per_dataset) + f"\n\n{note}")
 
 
 def _data_sections(page: Page, a: Analysis, run_dir: Path) -> None:

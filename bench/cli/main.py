@@ -1,4 +1,5 @@
-"""Command line: `bench run | reproduce | verify | leaderboard | report | explain | regress | suites | models | fetch |
+"""Command line: `bench run | plan | reproduce | verify | leaderboard | report | explain | regress | suites | models |
+fetch |
 import`.
 
 Bad input (unknown suite or model, malformed suite file, unavailable data, a number out of range)
@@ -137,7 +138,8 @@ def _runner_options(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bench", description="Benchmark GBDTs against neural tabular models.")
     sub = p.add_subparsers(dest="command", required=True)
-    for add in (_add_run, _add_reproduce, _add_import, _add_verify, _add_leaderboard, _add_report, _add_explain,
+    for add in (_add_run, _add_plan, _add_reproduce, _add_import, _add_verify, _add_leaderboard, _add_report,
+                _add_explain,
                 _add_regress, _add_catalogues):
         add(sub)
     return p
@@ -145,6 +147,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_run(sub) -> None:
     run = sub.add_parser("run", help="run a sweep (datasets x splits x models) and print the leaderboard")
+    _sweep_options(run)
+
+
+def _add_plan(sub) -> None:
+    plan = sub.add_parser("plan", help="estimate a sweep's jobs, trials, CPU-/GPU-hours and wall time (takes "
+                                       "`bench run`'s options; runs nothing heavy)")
+    _sweep_options(plan)
+    source = plan.add_argument_group("where the costs come from (one of them)")
+    source.add_argument("--from", dest="from_runs", type=Path, nargs="+", default=None, metavar="RUN",
+                        help="run folders whose records' fit and trial times are measured")
+    source.add_argument("--calibrate", action="store_true",
+                        help="first run the defaults trial of each model on one split of a few datasets of the "
+                             "suite (smallest, median, 75%% quantile of rows x features x classes)")
+    plan.add_argument("--check", type=Path, default=None, metavar="RUN",
+                      help="after a run: its jobs estimated (from --from / --calibrate) against what they took")
+
+
+def _sweep_options(run: argparse.ArgumentParser) -> None:
+    """`bench run`'s options (`bench plan` takes the same)."""
     run.add_argument("--suite", default="demo", help="suite name, suite .toml file, or folder with manifest.json")
     run.add_argument("--datasets", default=None, help="comma-separated subset of the suite's datasets")
     run.add_argument("--models", default=DEFAULT_MODELS, help="comma-separated model names (see `bench models list`)")
@@ -279,10 +300,10 @@ def main(argv: list[str] | None = None) -> int:
 
         args.baseline = BASELINE
     try:
-        from bench.cli import catalogues, commands, explaining, published
+        from bench.cli import catalogues, commands, explaining, plan, published
 
         verb = f"cmd_{args.command}"
-        module = next(m for m in (commands, published, catalogues, explaining) if hasattr(m, verb))
+        module = next(m for m in (commands, plan, published, catalogues, explaining) if hasattr(m, verb))
         return getattr(module, verb)(args, console)
     except BenchError as exc:
         console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)  # "[default]" is no markup

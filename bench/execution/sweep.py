@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Literal
 
+from bench import meta_features
 from bench.datasets import data_warnings, read_cached_dataset, save_dataset
 from bench.errors import BenchError, check_choice, check_int, check_positive
 from bench.execution.ensembles import count_into, run_cross_model
@@ -330,6 +331,7 @@ def plan_jobs(config: SweepConfig, suite, loaded, store: ResultStore, run_id: st
             notes.append(f"data/{ds.name}: {problem}; written again from the suite's data")
         if cached is None or cached.content_hash != ds.content_hash:
             save_dataset(ds, data_dir, root=store.run_dir)
+        meta_features.write(ds, data_dir, root=store.run_dir)  # once per dataset: kept while the data is the same
         given = getattr(item, "predefined", None)  # the dataset's own split (protocol splits = "predefined")
         splits, split_file, reason = splits_or_reason(ds, suite.protocol, item.task_splits, split_dir,
                                                       root=store.run_dir, predefined=given)

@@ -1,0 +1,288 @@
+"""`bench plan`: what a sweep will cost before it runs, from costs measured in earlier run folders or in a short
+calibration, and afterwards how far the estimate was from what the run really took.
+
+    config = SweepConfig(suite="demo", models=["xgboost", "mlp"], trials=20, workers=2)
+    model = cost_model([Path("results/demo")])             # or cost_model([calibrate(config, folder)])
+    jobs, notes = planned_jobs(config)
+    estimate = estimate_sweep(jobs, model, *slots(config))
+    estimate.wall_seconds, estimate.cpu_hours, estimate.over_limit
+
+The per-job arithmetic is bench.analysis.costs (measured parts, scaled by rows x features x classes). A sweep
+is the jobs `bench run` would plan (dataset x split x model; datasets too small for the protocol left out),
+each on the device it would get, and its wall time is the executor's schedule replayed: jobs in plan order,
+each to the first free worker of its kind (CPU workers: --jobs, 0 = one in-process; GPU workers: GPUs x
+--jobs-per-gpu, auto counted as 1), as bench.execution.runner hands them out. Worker start-up is not counted.
+
+    CPU-hours  sum over CPU jobs of seconds x threads per job (core-hours the sweep holds)
+    GPU-hours  sum over GPU jobs of seconds (device-hours held)
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench.analysis.costs import CostModel, JobBudget, data_size, job_seconds, measure
+from bench.errors import BenchError
+from bench.execution.resources import cpu_count
+from bench.execution.sweep import SweepConfig, run_sweep
+from bench.records.store import ResultStore
+from bench.vocabulary import CROSS_MODEL, Variant
+
+CALIBRATION_QUANTILES = (0.0, 0.5, 0.75)  # of the suite's dataset sizes: smallest, median, 75%
+JOB_COLUMNS = ["dataset", "model", "split", "device", "threads", "trials", "seconds", "defaults_seconds", "source"]
+
+
+@dataclass(frozen=True)
+class PlannedJob:
+    dataset: str
+    model: str
+    split: int
+    device: str
+    size: float  # bench.analysis.costs.data_size
+    threads: int
+    budget: JobBudget
+
+
+def planned_jobs(config: SweepConfig) -> tuple[list[PlannedJob], list[str]]:
+    """The jobs `bench run` would plan for `config` (nothing is written), and notes: datasets left out
+    as too small for the protocol."""
+    from bench.adapters import resolve_models
+    from bench.splits import planned_labels
+    from bench.suites import load_suite, materialize
+
+    adapters = resolve_models(config.models)
+    suite = load_suite(config.suite)
+    loaded, _ = materialize(suite)
+    if config.datasets:
+        unknown = sorted(set(config.datasets) - {item.dataset.name for item in loaded})
+        if unknown:
+            raise BenchError(f"--datasets: suite '{suite.name}' has no dataset(s) {', '.join(unknown)}")
+        loaded = [item for item in loaded if item.dataset.name in config.datasets]
+    _, gpu_slots = slots(config)
+    threads = config.threads or max(1, cpu_count() // max(1, config.workers + gpu_slots))
+    budget = config.budget(suite)
+    jobs: list[PlannedJob] = []
+    notes = ["--executor ray: the wall time counts --jobs worker slots (the cluster's size is not known here)"] \
+        if config.executor == "ray" else []
+    for item in loaded:
+        ds = item.dataset
+        if ds.n_rows < getattr(suite.protocol, "folds", 0) and item.predefined is None and not item.task_splits:
+            notes.append(f"{ds.name}: too small for the protocol ({ds.n_rows} rows): skipped records, no cost")
+            continue
+        labels = planned_labels(suite.protocol, item.task_splits, item.predefined)[: config.max_splits or None]
+        size = data_size(ds.n_rows, ds.n_features, ds.n_classes, ds.task_type)
+        for index in range(len(labels)):
+            for adapter in adapters:
+                b = budget.for_model(bool(adapter.search_space_for(ds.task_type)))
+                device = "cuda" if gpu_slots and adapter.capabilities.gpu != "no" else "cpu"
+                jobs.append(PlannedJob(ds.name, adapter.name, index, device, size, threads,
+                                       JobBudget(b.trials, b.seconds, b.inner_folds, b.time_limit, config.seeds)))
+    return jobs, notes
+
+
+def slots(config: SweepConfig) -> tuple[int, int]:
+    """(CPU worker slots, GPU worker slots) of the executor (see the module doc)."""
+    per_gpu = 1 if config.jobs_per_gpu == "auto" else int(config.jobs_per_gpu)
+    return max(1, config.workers), len(config.gpu_ids()) * per_gpu
+
+
+def cost_model(runs: list[Path]) -> CostModel:
+    """The costs measured in these run folders (BenchError naming a folder that is not a run)."""
+    costs = []
+    for run in runs:
+        store = ResultStore(Path(run))
+        if not store.records_dir.is_dir():
+            raise BenchError(f"--from {run}: no records/ folder (not a run directory of `bench run`)")
+        costs += measure(store.load_all())
+    if not costs:
+        raise BenchError(f"--from {', '.join(map(str, runs))}: no finished job with measured trials")
+    return CostModel(costs)
+
+
+@dataclass
+class Estimate:
+    """A sweep's expected cost (see the module doc); `jobs` has one row per job (JOB_COLUMNS)."""
+
+    jobs: pd.DataFrame
+    cpu_hours: float
+    gpu_hours: float
+    wall_seconds: float
+    unknown: list[str]  # models with no measurement: their jobs are not counted
+    over_limit: dict[str, list[str]]  # model -> datasets whose defaults trial alone exceeds --time-limit
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def trials(self) -> float:
+        return float(self.jobs.trials.sum())
+
+    def per_model(self) -> pd.DataFrame:
+        """Per model: jobs, trials, estimated seconds (sum) and how its costs were known."""
+        return (self.jobs.groupby("model")
+                .agg(jobs=("dataset", "size"), trials=("trials", "sum"), seconds=("seconds", "sum"),
+                     measured=("source", lambda s: int((s == "measured").sum())),
+                     scaled=("source", lambda s: int((s == "scaled").sum())))
+                .reset_index())
+
+
+def estimate_sweep(jobs: list[PlannedJob], model: CostModel, cpu_slots: int, gpu_slots: int) -> Estimate:
+    rows = []
+    for job in jobs:
+        parts = model.parts(job.model, job.dataset, job.size, job.device)
+        seconds = defaults = np.nan
+        if parts is not None:
+            seconds, defaults = job_seconds(parts, job.budget)
+        rows.append({"dataset": job.dataset, "model": job.model, "split": job.split, "device": job.device,
+                     "threads": job.threads, "trials": _trials(job.budget, parts), "seconds": seconds,
+                     "defaults_seconds": defaults, "source": parts.source if parts else None})
+    frame = pd.DataFrame(rows, columns=JOB_COLUMNS)
+    known = frame[frame.seconds.notna()]
+    cpu = known[known.device == "cpu"]
+    over: dict[str, list[str]] = {}
+    limits = {(j.model, j.dataset): j.budget.time_limit for j in jobs}
+    for (m, d), g in known.groupby(["model", "dataset"]):
+        limit = limits[(m, d)]
+        if limit is not None and (g.defaults_seconds >= limit).any():
+            over.setdefault(str(m), []).append(str(d))
+    notes = list(model.notes)
+    planned, measured = set(frame.threads), model.threads()
+    if len(frame) and planned != measured:
+        notes.append(f"measured with {_listed(measured)} thread(s) per job, planned with {_listed(planned)}: "
+                     f"seconds are not rescaled for threads")
+    pace = model.pace()
+    if pace is not None:
+        notes.append(f"the measured trials ran at {pace:.2f} CPU seconds per wall second per thread (median; about 1 "
+                     f"on an idle machine): the wall times assume the same pace, a machine shared more or less "
+                     f"changes them in proportion")
+    return Estimate(frame, float((cpu.seconds * cpu.threads).sum() / 3600),
+                    float(known[known.device == "cuda"].seconds.sum() / 3600),
+                    wall_seconds(known, cpu_slots, gpu_slots), sorted(set(frame.model[frame.seconds.isna()])),
+                    over, notes)
+
+
+def _listed(values) -> str:
+    return "/".join(str(v) for v in sorted(values))
+
+
+def _trials(budget: JobBudget, parts) -> float:
+    """Trials a job runs: its budget's, or with `--trials none` as many as --tune-seconds fits."""
+    if budget.trials is not None:
+        return float(budget.trials)
+    if parts is None or budget.tune_seconds is None:
+        return np.nan
+    return 1.0 + np.floor(budget.tune_seconds / max(parts.trial * budget.inner_folds, 1e-6))
+
+
+def wall_seconds(jobs: pd.DataFrame, cpu_slots: int, gpu_slots: int) -> float:
+    """The schedule replayed: jobs in order, each kind to its first free worker; when the last ends."""
+    end = 0.0
+    for device, slots in (("cpu", cpu_slots), ("cuda", gpu_slots)):
+        seconds = jobs.seconds[jobs.device == device].to_numpy(float)
+        if not len(seconds):
+            continue
+        free = [0.0] * max(1, slots)
+        for s in seconds:
+            heapq.heappush(free, heapq.heappop(free) + s)
+        end = max(end, max(free))
+    return end
+
+
+def calibration_datasets(config: SweepConfig) -> list[str]:
+    """The suite's smallest dataset, its median one and the one at the 75% quantile of size (rows x features
+    x classes): a spread to fit the size exponent on, without its largest (whose cost is the question)."""
+    from bench.suites import load_suite, materialize
+
+    loaded, _ = materialize(load_suite(config.suite))
+    names = [i.dataset.name for i in loaded if not config.datasets or i.dataset.name in config.datasets]
+    sizes = {i.dataset.name: data_size(i.dataset.n_rows, i.dataset.n_features, i.dataset.n_classes,
+                                       i.dataset.task_type) for i in loaded if i.dataset.name in names}
+    ordered = sorted(names, key=lambda name: sizes[name])
+    picks = [ordered[int(q * (len(ordered) - 1) + 0.5)] for q in CALIBRATION_QUANTILES] if ordered else []
+    return list(dict.fromkeys(picks))
+
+
+def calibrate(config: SweepConfig, out: Path, progress=None) -> Path:
+    """Run the defaults trial of each model on one split of the calibration datasets into `out` (resumed
+    when it exists); returns `out` for cost_model."""
+    calib = SweepConfig(suite=config.suite, models=config.models, out=out, datasets=calibration_datasets(config),
+                        trials=1, max_splits=1, seed=config.seed, workers=config.workers, threads=config.threads,
+                        time_limit=config.time_limit, device=config.device, gpus=config.gpus,
+                        jobs_per_gpu=config.jobs_per_gpu, memory_limit_gb=config.memory_limit_gb)
+    run_sweep(calib, progress)
+    return Path(out)
+
+
+@dataclass
+class Check:
+    """Estimate against actual for a finished run: per job, and the run's wall clock."""
+
+    jobs: pd.DataFrame  # JOB_COLUMNS + actual
+    estimated_wall: float
+    actual_wall: float | None
+    notes: list[str] = field(default_factory=list)
+    paces: tuple[float | None, float | None] = (None, None)  # CostModel.pace of the sources and of the run
+
+    def pace_ratio(self) -> float | None:
+        """The sources' pace / the run's: the estimate x this is what it would be at the run's own pace."""
+        source, run = self.paces
+        return source / run if source and run else None
+
+    def per_model(self) -> pd.DataFrame:
+        both = self.jobs.dropna(subset=["seconds", "actual"])
+        out = both.groupby("model").agg(jobs=("actual", "size"), estimated=("seconds", "sum"),
+                                        actual=("actual", "sum")).reset_index()
+        return out.assign(ratio=out.estimated / out.actual)
+
+    def total_ratio(self) -> float:
+        both = self.jobs.dropna(subset=["seconds", "actual"])
+        return float(both.seconds.sum() / both.actual.sum()) if both.actual.sum() > 0 else float("nan")
+
+
+def check(run_dir: Path, model: CostModel, cpu_slots: int, gpu_slots: int = 0) -> Check:
+    """The run's jobs (plan.json) estimated under its own budget (run.json) against their job_seconds."""
+    store = ResultStore(Path(run_dir))
+    config, plan = store.config(), store.plan()
+    if not plan.get("jobs") or not config:
+        raise BenchError(f"--check {run_dir}: no run.json and plan.json with jobs (not a run of `bench run`)")
+    records = store.load_all()
+    actual, shapes, threads, stamps = _actuals(records)
+    jobs, ids = [], []
+    for job_id, info in plan["jobs"].items():
+        if info.get("dataset") not in shapes or info.get("model") == CROSS_MODEL:
+            continue
+        ids.append(job_id)
+        trials = config.get("trials") if len(info.get("variants") or []) > 1 else 1
+        budget = JobBudget(trials, config.get("tune_seconds"), int(config.get("inner_folds") or 1),
+                           config.get("time_limit"), int(config.get("seeds") or 1))
+        device, n = threads.get(job_id, ("cpu", 1))
+        jobs.append(PlannedJob(info["dataset"], info["model"], int(info.get("split_index") or 0), device,
+                               shapes[info["dataset"]], n, budget))
+    est = estimate_sweep(jobs, model, cpu_slots, gpu_slots)
+    frame = est.jobs.assign(job_id=ids, actual=[actual.get(i, np.nan) for i in ids])
+    ran = frame[frame.seconds.notna() & frame.actual.notna()]  # the wall of the jobs that ran, in plan order
+    return Check(frame, wall_seconds(ran, cpu_slots, gpu_slots), stamps, est.notes,
+                 (model.pace(), CostModel(measure(records)).pace()))
+
+
+def _actuals(records: list[dict]) -> tuple[dict[str, float], dict[str, float], dict[str, tuple[str, int]],
+                                           float | None]:
+    """Per job: its job_seconds; per dataset: its size; per job: device and threads; the run's wall span
+    (first job's start to last job's end, from finished_at and job_seconds)."""
+    actual, shapes, threads, starts, ends = {}, {}, {}, [], []
+    for r in records:
+        if r.get("task_type") and r.get("dataset"):
+            shapes[r["dataset"]] = data_size(r.get("n_rows") or 0, r.get("n_features") or 0, r.get("n_classes") or 0,
+                                             r["task_type"])
+        if isinstance(r.get("job_seconds"), (int, float)) and r.get("variant") == Variant.DEFAULT:
+            actual[r["job_id"]] = float(r["job_seconds"])
+            threads[r["job_id"]] = (str(r.get("device") or "cpu"), int(r.get("threads") or 1))
+            end = pd.Timestamp(r["finished_at"]).timestamp() if r.get("finished_at") else None
+            if end is not None:
+                ends.append(end)
+                starts.append(end - float(r["job_seconds"]))
+    return actual, shapes, threads, (max(ends) - min(starts)) if ends else None
+
