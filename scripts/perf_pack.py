@@ -5,8 +5,8 @@
 
 For every dataset (offline-20's cpu_act: 5,242 training rows, regression; adult: 31,258 rows, binary),
 model and K, the same K configurations are trained (a) one after another with the shared loop
-(bench.adapters.torch_training.train_network, what a trial runs today; on CUDA its default fast path)
-and (b) as one pack (bench.adapters.packed.train_packed, mode "fast"), at equal epochs (no early
+(bench.adapters.framework.torch_training.train_network, what a trial runs today; on CUDA its default fast path)
+and (b) as one pack (bench.adapters.framework.packed.training.train_packed, mode "fast"), at equal epochs (no early
 stopping: patience beyond the epochs), each fit timed whole (set-up included), the faster of
 `--repeats` runs counting. Printed per K: seconds per trial sequential and packed, their ratio (the
 goal on CPU: <= 0.35 for 8 MLP trials on cpu_act), and the members' validation scores against the
@@ -17,7 +17,7 @@ single fits by about that noise; mode "exact" reproduces them bit for bit (tests
 
 Configurations: `shared` draws learning rate, weight decay and dropout at random from the model's search
 space with the default architecture (trials grouped by equal shape); `search` draws everything, the
-architecture too, and packs them with packed_nets.group_by_cost (--max-padding: the padded pack may cost
+architecture too, and packs them with nets.group_by_cost (--max-padding: the padded pack may cost
 at most that multiple of its members' own size; printed: how many packs the K trials made).
 
 On CPU the script runs with one thread (torch.set_num_threads(1)) and prints the load average with
@@ -37,11 +37,11 @@ import optuna
 import torch
 
 from bench.adapters import get_adapter
-from bench.adapters.base import FitContext, TaskInfo
-from bench.adapters.packed import PackMember, train_packed
-from bench.adapters.packed_nets import group_by_cost
+from bench.adapters.framework.context import FitContext, TaskInfo
+from bench.adapters.framework.packed.nets import group_by_cost
+from bench.adapters.framework.packed.training import PackMember, train_packed
+from bench.adapters.framework.torch_training import TrainConfig, train_network
 from bench.adapters.space import suggest_params
-from bench.adapters.torch_training import TrainConfig, train_network
 from bench.splits import make_splits
 from bench.suites import load_suite, materialize
 

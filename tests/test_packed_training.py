@@ -1,4 +1,4 @@
-"""Packed training (bench.adapters.packed): K trials' networks trained as one model.
+"""Packed training (bench.adapters.framework.packed): K trials' networks trained as one model.
 
 Tiny data (240 training rows, 8 features, batches of 32), tiny networks, CPU. Mode "exact" must give each
 member exactly its single fit (train_network with the same seed and configuration): the strongest check
@@ -16,12 +16,12 @@ import pytest
 import torch
 
 from bench.adapters import get_adapter
-from bench.adapters.base import FitContext, TaskInfo
-from bench.adapters.early_stopping import MIN_ITERATIONS
-from bench.adapters.packed import MemberResult, PackedRun, PackMember, train_packed
-from bench.adapters.packed_layers import PackedDropout
-from bench.adapters.packed_optim import PackedAdamW
-from bench.adapters.torch_training import TrainConfig, train_network
+from bench.adapters.framework.context import FitContext, TaskInfo
+from bench.adapters.framework.early_stopping import MIN_ITERATIONS
+from bench.adapters.framework.packed.layers import PackedDropout
+from bench.adapters.framework.packed.optim import PackedAdamW
+from bench.adapters.framework.packed.training import MemberResult, PackedRun, PackMember, train_packed
+from bench.adapters.framework.torch_training import TrainConfig, train_network
 
 BINARY, REGRESSION = TaskInfo("binary", 2), TaskInfo("regression")
 SEED = 11
@@ -251,6 +251,7 @@ def test_members_that_cannot_share_a_pack_are_refused():
     mixed = [member("mlp", BINARY, parts[0], config("mlp")), member("resnet", BINARY, parts[0], config("resnet"))]
     with pytest.raises(TypeError, match="cannot pack"):
         train_packed(mixed, BINARY, *parts)
-    batches = [member("mlp", BINARY, parts[0], config("mlp")), member("mlp", BINARY, parts[0], config("mlp", batch_size=64))]
+    batches = [member("mlp", BINARY, parts[0], config("mlp")),
+               member("mlp", BINARY, parts[0], config("mlp", batch_size=64))]
     with pytest.raises(ValueError, match="batch_size"):
         train_packed(batches, BINARY, *parts)

@@ -20,7 +20,7 @@ weights sit in the leading [:in_k, :out_k] block, zeros elsewhere. Padded units 
 without masks: their incoming and outgoing weights are zero, so their activations, and the gradients of
 those weights, are zero (AdamW moves a parameter with a zero gradient and zero moments by 0 / eps = 0,
 and decay keeps zero at zero); a padded BatchNorm channel is constant zero, so (x - mean) is 0 and its
-scale and shift get zero gradients. Depth differences are the networks' business (packed_nets).
+scale and shift get zero gradients. Depth differences are the networks' business (nets.py).
 """
 
 from __future__ import annotations
@@ -119,6 +119,10 @@ class PackedLinear(nn.Module):
 class PackedBatchNorm(nn.Module):
     """K independent BatchNorm1d layers (own statistics and affine), input (K, batch, features)."""
 
+    running_mean: torch.Tensor
+    running_var: torch.Tensor
+    num_batches_tracked: torch.Tensor
+
     def __init__(self, features: int, k: int, *, eps: float = 1e-5, momentum: float = 0.1):
         super().__init__()
         self.eps, self.momentum = float(eps), float(momentum)
@@ -150,6 +154,7 @@ class PackedBatchNorm(nn.Module):
             packed = getattr(self, name)[k]
             packed.fill_(fill)
             packed[:n].copy_(getattr(bn, name))
+        assert bn.num_batches_tracked is not None
         self.num_batches_tracked[k] = bn.num_batches_tracked
 
     @torch.no_grad()
@@ -157,7 +162,9 @@ class PackedBatchNorm(nn.Module):
         n = bn.num_features
         for name in ("weight", "bias", "running_mean", "running_var"):
             getattr(bn, name).copy_(getattr(self, name)[k, :n])
-        bn.num_batches_tracked.copy_(self.num_batches_tracked[k])
+        tracked = bn.num_batches_tracked
+        assert tracked is not None  # load_member refused BatchNorms without running statistics
+        tracked.copy_(self.num_batches_tracked[k])
 
 
 class PackedDropout(nn.Module):
@@ -165,6 +172,9 @@ class PackedDropout(nn.Module):
     (mode "exact" draws exactly that many columns); present[k]: False where member k's network has no
     such layer (a depth-padded block: nothing is drawn for it). The per-member settings are Python
     lists (no device synchronisation per step); select_extra slices them with the members."""
+
+    thresholds: torch.Tensor
+    scales: torch.Tensor
 
     def __init__(self, rates: Sequence[float], widths: Sequence[int], present: Sequence[bool], mode: PackMode,
                  generators: list[torch.Generator]):

@@ -1,24 +1,24 @@
 """Packed training: K trials' networks of one architecture family trained as one model (issue 23).
 
 One optimizer step advances K trials: the members' weights are stacked on a leading K axis
-(bench.adapters.packed_nets, packed_layers), a batch goes through all members as batched matrix
+(bench.adapters.framework.packed.nets, .layers), a batch goes through all members as batched matrix
 products, the loss is the sum of the members' own mean losses (so member k's gradient is exactly its
 single fit's), and PackedAdamW steps every member with its own learning rate and weight decay.
 
-What each member keeps of a single fit (bench.adapters.torch_training.train_network):
+What each member keeps of a single fit (bench.adapters.framework.torch_training.train_network):
   * its network, built by its own factory after torch.manual_seed(its seed), so its initial weights are
     those of its single fit; at the end its kept weights go back into that network, wrapped in a
     TrainedNet like a single fit's;
-  * its own StoppingMonitor (bench.adapters.early_stopping, the one stopping protocol): early stopping,
+  * its own StoppingMonitor (bench.adapters.framework.early_stopping, the one stopping protocol): early stopping,
     the epoch cap, its pruning reports through its own FitContext.report (a TrialPruned ends that member
     only), its own deadline (ctx.deadline, time_limit_s, checked before every batch but an epoch's first:
     a member whose clock runs out stops updating for the rest of the epoch, is scored on the state it
     had then, and ends `deadline`), divergence, the kept best epoch and how the fit ended, recorded in its
     ctx.info exactly as a single fit records them;
   * its own hyperparameters: lr and weight decay (PackedAdamW), lr schedule, dropout rate, gradient
-    clipping, patience, max_epochs, and its architecture (width and depth: padded, see packed_nets).
+    clipping, patience, max_epochs, and its architecture (width and depth: padded, see nets.py).
 A member that ends leaves the pack at the end of that epoch: its parameters, optimizer moments and
-per-member settings are sliced out (packed_layers.select_members), so it neither moves nor costs
+per-member settings are sliced out (layers.select_members), so it neither moves nor costs
 compute afterwards. When no member is left, training ends.
 
 Shared by all members (and checked to agree): the data and its preprocessing, the batch size and the
@@ -26,7 +26,7 @@ batch order (one permutation per epoch from a generator seeded with the first me
 the order a single fit with that seed draws; the harness gives every trial of a job the job's seed, so
 every member sees the batches of its own single fit), the device and thread count.
 
-Mode "fast" (default) or "exact" (packed_layers.PackMode): "exact" reproduces each member's single fit
+Mode "fast" (default) or "exact" (layers.PackMode): "exact" reproduces each member's single fit
 bit for bit on CPU when the members share the seed; "fast" batches everything and draws dropout masks
 for the whole pack at once (same distribution, other masks). Each member's validation predictions and
 best_val_score come from its unpacked TrainedNet (one validation pass per member when it ends), so
@@ -35,6 +35,7 @@ they are exactly what that predictor gives.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass, field
@@ -45,12 +46,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.adapters.base import FitContext, TaskInfo
-from bench.adapters.early_stopping import StoppingMonitor
-from bench.adapters.packed_layers import PackMode, select_members
-from bench.adapters.packed_nets import decay_flags, load_member, pack_networks, store_member
-from bench.adapters.packed_optim import PackedAdamW, clip_member_grads
-from bench.adapters.torch_training import (
+from bench.adapters.framework.context import FitContext, TaskInfo
+from bench.adapters.framework.early_stopping import StoppingMonitor
+from bench.adapters.framework.packed.layers import PackMode, select_members
+from bench.adapters.framework.packed.nets import decay_flags, load_member, pack_networks, store_member
+from bench.adapters.framework.packed.optim import PackedAdamW, clip_member_grads
+from bench.adapters.framework.torch_training import (
     Arrays,
     TrainConfig,
     TrainedNet,
@@ -110,7 +111,7 @@ class MemberResult:
 
 def packed_loss(out: torch.Tensor, target: torch.Tensor, task: TaskInfo) -> torch.Tensor:
     """The sum over members of each member's mean batch loss (out: (K, batch, d_out)); member k's gradient
-    is exactly that of its single fit's loss (bench.adapters.torch_training.batch_loss)."""
+    is exactly that of its single fit's loss (bench.adapters.framework.torch_training.batch_loss)."""
     out, k = out.float(), out.shape[0]
     if task.is_classification:
         rows = F.cross_entropy(out.flatten(0, 1), target.repeat(k), reduction="none")
@@ -268,7 +269,7 @@ class PackedRun:
             monitor.note_prediction_cost(seconds, self.n_val)
             pred = self.trained[m].outputs_to_predictions(outs[pos])
             try:
-                done = monitor.after_predictions(epoch, pred, keep=lambda p=pos, i=m: self.keep(p, i),
+                done = monitor.after_predictions(epoch, pred, keep=functools.partial(self.keep, pos, m),
                                                  interrupted=m in interrupted)
             except Exception as exc:  # optuna.TrialPruned from its report, or its report's own failure
                 self.results[m], done = MemberResult(None, exc, self.members[m].ctx.info), True

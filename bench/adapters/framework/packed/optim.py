@@ -79,9 +79,9 @@ class PackedAdamW:
         self.steps += 1
         bias1, bias2 = 1 - self.beta1 ** self.steps, 1 - self.beta2 ** self.steps
         neg_step = -(self.lr / bias1)  # float64, per member
-        params, avgs, sqs = [self.params[i] for i in live], [self.exp_avg[i] for i in live], \
-            [self.exp_avg_sq[i] for i in live]
-        grads = [p.grad for p in params]
+        params: list[torch.Tensor] = [self.params[i] for i in live]
+        avgs, sqs = [self.exp_avg[i] for i in live], [self.exp_avg_sq[i] for i in live]
+        grads = [p.grad for p in params if p.grad is not None]  # all of them (live)
         decayed = [p for i, p in zip(live, params) if self.decay[i]]
         if decayed and self.decays:
             factor = (1 - self.lr * self.weight_decay).float()
@@ -104,7 +104,7 @@ class PackedAdamW:
 
     def _sqrt(self, live: list[int], sqs: list[torch.Tensor]) -> list[torch.Tensor]:
         if sqs[0].device.type != "cpu":  # the caching allocator makes a fresh result cheap: one fused call
-            return torch._foreach_sqrt(sqs)
+            return list(torch._foreach_sqrt(sqs))
         return [torch.sqrt(sq, out=self._buffer(i, "denom")) for i, sq in zip(live, sqs)]
 
     def _buffer(self, i: int, role: str) -> torch.Tensor:
@@ -117,7 +117,7 @@ class PackedAdamW:
 
     def select_members(self, index: list[int], params: Sequence[nn.Parameter]) -> None:
         """Keep the members at positions `index`; `params`: the pack's new parameters (same order),
-        after packed_layers.select_members replaced them."""
+        after layers.select_members replaced them."""
         at = torch.tensor(index, dtype=torch.long, device=self.lr.device)
         self.params = list(params)
         self.exp_avg = [m[at] for m in self.exp_avg]

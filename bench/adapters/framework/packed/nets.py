@@ -7,7 +7,7 @@ predicts like any single fit's network.
 
 Members may differ in width and depth (padding, not grouping: the Optuna trials of one pack draw
 their architecture independently, so equal shapes would almost never meet, and forcing them equal
-would change what is searched). Width: see packed_layers (padded units stay exactly zero). Depth: a
+would change what is searched). Width: see layers.py (padded units stay exactly zero). Depth: a
 member with fewer blocks than the pack skips the extra blocks, which come after its own: an MLP block
 passes its input through unchanged for that member and a residual block adds nothing (torch.where, so
 the skipped block gives that member no gradient and its dropout draws nothing). Padding costs compute:
@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from rtdl_revisiting_models import MLP, ResNet
 from torch import nn
 
-from bench.adapters.packed_layers import MIN_BATCHED, PackedBatchNorm, PackedDropout, PackedLinear, PackMode
+from bench.adapters.framework.packed.layers import MIN_BATCHED, PackedBatchNorm, PackedDropout, PackedLinear, PackMode
 
 # (packed layer, member k's single layer) pairs that exist for member k
 Pairs = list[tuple[nn.Module, nn.Module]]
@@ -155,13 +155,13 @@ def pack_networks(nets: Sequence[nn.Module], mode: PackMode, generators: list[to
 def load_member(packed: nn.Module, k: int, net: nn.Module) -> None:
     """Member k of the pack := the single network `net` (its padding zeroed)."""
     for layer, single in packed.pairs(k, net):  # type: ignore[operator]
-        layer.load_member(k, single)  # type: ignore[operator]
+        layer.load_member(k, single)
 
 
 def store_member(packed: nn.Module, k: int, net: nn.Module) -> None:
     """The single network `net` := member k of the pack."""
     for layer, single in packed.pairs(k, net):  # type: ignore[operator]
-        layer.store_member(k, single)  # type: ignore[operator]
+        layer.store_member(k, single)
 
 
 def decay_flags(packed: nn.Module, nets: Sequence[nn.Module], decayed: Sequence[set[str]]) -> list[bool]:
