@@ -102,6 +102,9 @@ def _runner_options(p: argparse.ArgumentParser) -> None:
                    help="tpe: Optuna TPE with median pruning; random: random search, no pruning")
     p.add_argument("--inner-folds", type=_at_least_one, default=None, metavar="K",
                    help="inner cross-validation folds per trial (default: the suite's protocol, 1 = holdout)")
+    p.add_argument("--pack", type=_at_least_one, default=1, metavar="K",
+                   help="train K trials at a time as one packed model, for models that can (MLP, ResNet); "
+                        "1 (default): one at a time")
     p.add_argument("--jobs", type=_positive_int, default=1, help="worker processes (0 = in-process, no isolation)")
     p.add_argument("--threads", type=_positive_int, default=0, help="threads per job (0 = cores / jobs)")
     p.add_argument("--time-limit", type=_number_or_none, default=3600.0,

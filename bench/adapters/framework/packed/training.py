@@ -324,15 +324,24 @@ def train_packed(members: Sequence[PackMember], task: TaskInfo, X_train: Arrays,
     """Train the members' networks as one pack (module docstring); one MemberResult per member, in order.
 
     A member's pruning (optuna.TrialPruned from its ctx.report) or failure ends that member only; the
-    others go on. `on_epoch(epoch, run)` is called after every epoch's bookkeeping (tests, progress)."""
+    others go on. `on_epoch(epoch, run)` is called after every epoch's bookkeeping (tests, progress).
+    Each member's ctx.info["pack"]["share_s"] is its share of the pack's wall time: the set-up split
+    evenly, every epoch split among the members still in the pack then (what a tuner charges its trial)."""
+    start = time.perf_counter()
     run = PackedRun(members, task, X_train, y_train, X_val, y_val, mode)
     if run.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(run.device)
+    shares = [(time.perf_counter() - start) / len(members)] * len(members)
     epoch = 0
     while run.live:
         epoch += 1
+        began, live = time.perf_counter(), list(run.live)
         run.begin_epoch(epoch)
         run.end_epoch(epoch, run.train_epoch())
+        for m in live:
+            shares[m] += (time.perf_counter() - began) / len(live)
         if on_epoch is not None:
             on_epoch(epoch, run)
+    for member, share in zip(members, shares):
+        member.ctx.info["pack"]["share_s"] = round(share, 4)
     return [r if r is not None else MemberResult(None, RuntimeError("member never ended"), {}) for r in run.results]

@@ -1,0 +1,84 @@
+"""Fitting adapters as packs: what NeuralAdapter.fit_pack runs (bench.adapters.framework.contract.Adapter.fit_pack).
+
+The tuner hands over K adapters (one per trial, each with its own params and FitContext). They are split
+into packs that can train together, and each pack is trained with train_packed:
+  * members must share the batch size (one batch order for the pack), the device and thread count;
+  * members of very different size are not padded into one pack: on CPU a pack costs about what its
+    widest, deepest member costs times K, so trials are grouped (largest first) while the padded pack
+    costs at most MAX_PADDING[device type] times its members' own parameters (nets.group_by_cost).
+    On a GPU a step is launch-bound, so padding is nearly free and the limit is higher.
+The packs of one call run one after another; their order does not change any member's result (each
+member's initial weights and batch order come from its own seed, training.PackedRun).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import defaultdict
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from bench.adapters.framework.context import TaskInfo
+from bench.adapters.framework.packed.layers import PackMode
+from bench.adapters.framework.packed.nets import can_pack, group_by_cost
+from bench.adapters.framework.packed.training import MemberResult, PackMember, train_packed
+from bench.adapters.framework.torch_training import Arrays, output_dim
+
+# The largest padded-pack cost (parameters of the padded pack over its members' own) per device type.
+# CPU: measured with scripts/perf_pack.py (`make perf-pack`, README); CUDA: a step is launch-bound.
+MAX_PADDING = {"cpu": 1.25, "cuda": 4.0}
+
+
+def packs(members: Sequence[PackMember], task: TaskInfo, max_padding: float | None = None) -> list[list[int]]:
+    """Positions of `members` split into packs that can train together (module docstring)."""
+    by_setting: dict[tuple, list[int]] = defaultdict(list)
+    for i, m in enumerate(members):
+        by_setting[(str(m.cfg.batch_size), str(m.ctx.device), int(m.ctx.threads))].append(i)
+    out: list[list[int]] = []
+    for group in by_setting.values():
+        with torch.device("meta"):  # shapes only: nothing allocated, no random numbers drawn
+            nets = [members[i].build(output_dim(task)) for i in group]
+        if not all(can_pack(n) for n in nets):
+            out += [[i] for i in group]  # a network no packer knows trains alone (a pack of one)
+            continue
+        device = torch.device(members[group[0]].ctx.device).type
+        limit = max_padding if max_padding is not None else MAX_PADDING.get(device, MAX_PADDING["cpu"])
+        out += [[group[j] for j in pack] for pack in group_by_cost(nets, limit)]
+    return out
+
+
+def train_packs(members: Sequence[PackMember], task: TaskInfo, X_train: Arrays, y_train: np.ndarray,
+                X_val: Arrays, y_val: np.ndarray, *, mode: PackMode = "fast",
+                max_padding: float | None = None) -> list[MemberResult]:
+    """Train `members` in as few packs as `packs` allows; one MemberResult per member, in order. A pack
+    whose set-up fails (a network it cannot pack) fails its members only."""
+    results: list[MemberResult | None] = [None] * len(members)
+    for pack in packs(members, task, max_padding):
+        try:
+            done = train_packed([members[i] for i in pack], task, X_train, y_train, X_val, y_val, mode=mode)
+        except Exception as exc:  # noqa: BLE001 - this pack's members fail, the other packs go on
+            done = [MemberResult(None, exc, members[i].ctx.info) for i in pack]
+        for i, result in zip(pack, done):
+            results[i] = result
+    return [r for r in results if r is not None]
+
+
+def pack_members(models: Sequence[Any], X_train: Arrays) -> list[PackMember]:
+    """A PackMember per neural adapter (bench.adapters.framework.neural_base.NeuralAdapter): its network
+    factory, training settings, FitContext and param groups, as its own fit would use them."""
+    from bench.adapters.framework.neural_base import TrainConfig
+
+    members = []
+    for m in models:
+        if m.training_loss() is not None:
+            raise ValueError(f"{m.name}: a model with its own training loss cannot be packed")
+        members.append(PackMember(functools.partial(_build, m, X_train), TrainConfig.from_params(m.params), m.ctx,
+                                  m.param_groups))
+    return members
+
+
+def _build(model: Any, X_train: Arrays, d_out: int) -> nn.Module:
+    return model.build_network(X_train, d_out)
