@@ -3,22 +3,24 @@
     python scripts/perf_pack.py [--datasets cpu_act,adult] [--models mlp,resnet] [--ks 1,4,8,16]
                                 [--shapes shared,search] [--epochs 2] [--repeats 2] [--device auto]
 
-For every dataset (offline-20's cpu_act: 5,242 training rows, regression; adult: 31,258 rows, binary),
-model and K, the same K configurations are trained (a) one after another with the shared loop
-(bench.adapters.framework.torch_training.train_network, what a trial runs today; on CUDA its default fast path)
-and (b) as one pack (bench.adapters.framework.packed.training.train_packed, mode "fast"), at equal epochs (no early
-stopping: patience beyond the epochs), each fit timed whole (set-up included), the faster of
-`--repeats` runs counting. Printed per K: seconds per trial sequential and packed, their ratio (the
-goal on CPU: <= 0.35 for 8 MLP trials on cpu_act), and the members' validation scores against the
-same configurations trained alone: the median and largest relative difference, next to the median
-difference between two single fits of one configuration with different seeds (the noise any
-rerun has). Mode "fast" draws other dropout masks than a single fit, so its members differ from their
-single fits by about that noise; mode "exact" reproduces them bit for bit (tests/test_packed_training.py).
+For every dataset (offline-20's cpu_act: 5,242 training rows, regression; adult: 31,258 rows, binary), model
+and K, the same K configurations are trained (a) one after another with the shared loop
+(bench.adapters.framework.torch_training.train_network, what a trial runs today; on CUDA its default fast
+path) and (b) packed as `--pack K` tuning packs them (bench.adapters.framework.packed.fitting.train_packs,
+mode "fast"), at equal epochs (no early stopping: patience beyond the epochs), each fit timed whole (set-up
+included), the faster of `--repeats` runs counting. Printed per K: seconds per trial sequential and packed,
+their ratio (the goal on CPU: <= 0.35 for 8 MLP trials on cpu_act), and the members' validation scores against
+the same configurations trained alone: the median and largest relative difference, next to the median
+difference between two single fits of one configuration with different seeds (the noise any rerun has). Mode
+"fast" draws other dropout masks than a single fit, so its members differ from their single fits by about that
+noise; mode "exact" reproduces them bit for bit (tests/test_packed_training.py).
 
 Configurations: `shared` draws learning rate, weight decay and dropout at random from the model's search
-space with the default architecture (trials grouped by equal shape); `search` draws everything, the
-architecture too, and packs them with nets.group_by_cost (--max-padding: the padded pack may cost
-at most that multiple of its members' own size; printed: how many packs the K trials made).
+space with the default architecture (one pack of equal shapes); `search` draws everything, the
+architecture too, and packs them as tuning does (fitting.packs: by padding cost and the per-step cost a
+member saves; --max-padding X: by padding cost <= X alone; printed: how many packs the K trials made).
+
+Without the suite (a clone without ../shared/data) the script says so and exits 0.
 
 On CPU the script runs with one thread (torch.set_num_threads(1)) and prints the load average with
 every line: the machine is shared, so compare ratios of runs taken close together.
@@ -38,8 +40,8 @@ import torch
 
 from bench.adapters import get_adapter
 from bench.adapters.framework.context import FitContext, TaskInfo
-from bench.adapters.framework.packed.nets import group_by_cost
-from bench.adapters.framework.packed.training import PackMember, train_packed
+from bench.adapters.framework.packed.fitting import packs, train_packs
+from bench.adapters.framework.packed.training import PackMember
 from bench.adapters.framework.torch_training import TrainConfig, train_network
 from bench.adapters.space import suggest_params
 from bench.splits import make_splits
@@ -119,23 +121,20 @@ class Bench:
         self.sync()
         return Seconds.now() - start, float(m.ctx.info["best_val_score"])
 
-    def packed(self, configs: list[dict], max_padding: float) -> tuple[Seconds, list[float], int]:
+    def packed(self, configs: list[dict], max_padding: float | None) -> tuple[Seconds, list[float], int]:
         """(wall and CPU seconds, members' best validation scores, number of packs) of the configurations
-        packed."""
+        packed as tuning packs them (bench.adapters.framework.packed.fitting.train_packs)."""
         members = [self.member(c, 0) for c in configs]
-        nets = [m.build(1) for m in members]
-        groups = group_by_cost(nets, max_padding)
-        scores: list[float] = [float("nan")] * len(configs)
+        n_packs = len(packs(members, self.task, len(self.y_train), max_padding))
         start = Seconds.now()
-        for group in groups:
-            results = train_packed([members[i] for i in group], self.task, self.X_train, self.y_train,
-                                   self.X_val, self.y_val)
-            for i, r in zip(group, results):
-                if r.error is not None:
-                    raise r.error
-                scores[i] = float(r.best_val_score or float("nan"))
+        results = train_packs(members, self.task, self.X_train, self.y_train, self.X_val, self.y_val,
+                              max_padding=max_padding)
         self.sync()
-        return Seconds.now() - start, scores, len(groups)
+        seconds = Seconds.now() - start
+        for r in results:
+            if r.error is not None:
+                raise r.error
+        return seconds, [float(r.best_val_score or float("nan")) for r in results], n_packs
 
     def sync(self) -> None:
         if self.device == "cuda":
@@ -150,7 +149,7 @@ def load_avg() -> str:
     return "load %.2f %.2f %.2f" % os.getloadavg()
 
 
-def measure(bench: Bench, configs: list[dict], ks: list[int], repeats: int, max_padding: float) -> None:
+def measure(bench: Bench, configs: list[dict], ks: list[int], repeats: int, max_padding: float | None) -> None:
     bench.single(configs[0])  # warm-up (not timed): first-call costs of torch and MKL
     bench.packed(configs[:1], max_padding)
     singles: list[list[Seconds]] = [[] for _ in configs]
@@ -191,18 +190,22 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--max-padding", type=float, default=None,
-                    help="padded pack cost / members' own (default 1.25 on CPU, 4 on CUDA)")
+                    help="pack by padded cost / members' own <= X only (default: as tuning packs)")
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     args = ap.parse_args()
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     threads = 1
     torch.set_num_threads(threads)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    max_padding = args.max_padding or (4.0 if device == "cuda" else 1.25)
+    max_padding = args.max_padding
+    if not Path(args.suite, "manifest.json").exists():
+        print(f"perf-pack skipped: no suite at {args.suite} (offline-20 lives in ../shared/data)")
+        return
     ks = sorted(int(k) for k in args.ks.split(","))
     print(f"device {device}{' (' + torch.cuda.get_device_name() + ')' if device == 'cuda' else ''}, "
-          f"{threads} thread, {args.epochs} epochs per fit, best of {args.repeats} runs, max padding "
-          f"{max_padding}; {load_avg()}", flush=True)
+          f"{threads} thread, {args.epochs} epochs per fit, best of {args.repeats} runs, packs "
+          f"{'as tuning packs' if max_padding is None else f'by padding cost <= {max_padding}'}; {load_avg()}",
+          flush=True)
     names = args.datasets.split(",")
     data = load(args.suite, names)
     for name in names:

@@ -181,15 +181,22 @@ def test_early_stopped_member_is_frozen_and_the_others_go_on():
     parts = data(BINARY)
     configs = [config("mlp", lr=3e-3, patience=1), config("mlp", lr=1e-3, patience=100)]
     states: dict[int, tuple[list[int], dict, dict]] = {}
+    pack_sizes: dict[int, set[int]] = {}
 
     def on_epoch(epoch: int, run: PackedRun) -> None:
         states[epoch] = (list(run.live), run.member_state(0), run.member_state(1))
+        pack_sizes[epoch] = {p.shape[0] for p in run.packed.parameters()}
 
     first, second = packed("mlp", BINARY, parts, configs, mode="fast", on_epoch=on_epoch)
     stop = first.iterations
     assert first.stopped_by == "early_stopped" and stop < 30
     assert second.stopped_by == "max_iterations" and second.iterations == 30
     assert states[stop - 1][0] == [0, 1] and states[stop][0] == [1]  # left the pack when it stopped
+    # ... and the pack itself: it no longer computes (or trains) the stopped member
+    assert pack_sizes[stop - 1] == {2} and all(pack_sizes[e] == {1} for e in range(stop, 31))
+    # the member that went on is its single fit (mode "fast" without dropout: within float tolerance)
+    _, info = single("mlp", BINARY, parts, configs[1])
+    assert second.best_val_score == pytest.approx(info["best_val_score"], rel=FAST_RTOL)
     for epoch in range(stop, 31):
         assert all(torch.equal(v, states[stop][1][k]) for k, v in states[epoch][1].items())
     assert all(torch.equal(v, states[stop][1][k]) for k, v in first.trained.model.state_dict().items())
@@ -255,3 +262,16 @@ def test_members_that_cannot_share_a_pack_are_refused():
                member("mlp", BINARY, parts[0], config("mlp", batch_size=64))]
     with pytest.raises(ValueError, match="batch_size"):
         train_packed(batches, BINARY, *parts)
+
+
+def test_packs_group_by_batch_size_and_padding():
+    from bench.adapters.framework.packed.fitting import packs
+
+    parts = data(BINARY)
+    shapes = [config("mlp", d_block=32), config("mlp", d_block=24), config("mlp", d_block=512, n_blocks=3),
+              config("mlp", d_block=32, batch_size=64)]
+    members = [member("mlp", BINARY, parts[0], c) for c in shapes]
+    # small networks share a pack though their widths differ (the padding costs less than the per-step
+    # cost a member saves); the large one trains alone; another batch size never shares a pack
+    assert sorted(packs(members, BINARY, 240)) == [[0, 1], [2], [3]]
+    assert sorted(packs(members, BINARY, 240, max_padding=1.0)) == [[0], [1], [2], [3]]  # equal shapes only

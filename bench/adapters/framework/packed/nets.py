@@ -182,25 +182,35 @@ def parameter_count(net: nn.Module) -> int:
     return sum(p.numel() for p in net.parameters())
 
 
+def padded_parameters(nets: Sequence[nn.Module]) -> int:
+    """Parameters of the padded pack of `nets` (shapes only: nothing allocated, no random numbers drawn)."""
+    with torch.device("meta"):
+        return parameter_count(PACKERS[type(nets[0])](nets, "fast", [torch.Generator()]))
+
+
 def padding_cost(nets: Sequence[nn.Module]) -> float:
     """Parameters of the padded pack over the members' own parameters (1.0: no padding). A network's
     compute per row is about proportional to its parameter count for these architectures."""
     if not nets:
         return 1.0
-    with torch.device("meta"):  # shapes only: nothing allocated, no random numbers drawn
-        packed = PACKERS[type(nets[0])](nets, "fast", [torch.Generator()])
-    return parameter_count(packed) / max(1, sum(parameter_count(n) for n in nets))
+    return padded_parameters(nets) / max(1, sum(parameter_count(n) for n in nets))
 
 
-def group_by_cost(nets: Sequence[nn.Module], max_cost: float) -> list[list[int]]:
-    """Positions of `nets` split into packs (largest first) whose padding_cost stays <= max_cost."""
+def group_by_cost(nets: Sequence[nn.Module], max_cost: float, free_parameters: float = 0.0) -> list[list[int]]:
+    """Positions of `nets` split into packs (largest first): a network joins the current pack while the
+    padded pack's padding_cost stays <= max_cost, or while its padding (padded parameters less the members'
+    own) stays <= free_parameters per member beyond the first: what a step's fixed cost, saved once per
+    member a pack takes in, buys in computation (bench.adapters.framework.packed.fitting)."""
     if max_cost < 1.0:
         raise ValueError(f"max_cost must be >= 1.0 (1.0: equal shapes only), got {max_cost}")
     order = sorted(range(len(nets)), key=lambda i: -parameter_count(nets[i]))
     groups: list[list[int]] = []
     for i in order:
-        if groups and padding_cost([nets[j] for j in (*groups[-1], i)]) <= max_cost:
-            groups[-1].append(i)
-        else:
-            groups.append([i])
+        candidate = [nets[j] for j in (*groups[-1], i)] if groups else []
+        if candidate:
+            padded, own = padded_parameters(candidate), sum(parameter_count(n) for n in candidate)
+            if padded <= max_cost * own or padded - own <= free_parameters * (len(candidate) - 1):
+                groups[-1].append(i)
+                continue
+        groups.append([i])
     return groups
