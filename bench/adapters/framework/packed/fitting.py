@@ -9,8 +9,9 @@ into packs that can train together, and each pack is trained with train_packed:
     per-step fixed cost a member saves by joining buys (FREE_PARAMETER_ROWS, nets.group_by_cost): small
     networks of different shapes share a pack, a large one trains with those of similar size only.
     On a GPU a step is launch-bound, so padding is nearly free and the ratio limit is higher.
-The packs of one call run one after another; their order does not change any member's result (each
-member's initial weights and batch order come from its own seed, training.PackedRun).
+The packs of one call advance in lockstep, one epoch of each in turn (train_packs); their order does not
+change any member's result (each member's initial weights and batch order come from its own seed,
+training.PackedRun), and a deadline they share cuts them all at the same moment.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from bench.adapters.framework.context import TaskInfo
 from bench.adapters.framework.neural_base import TrainConfig, auto_batch_size
 from bench.adapters.framework.packed.layers import PackMode
 from bench.adapters.framework.packed.nets import can_pack, group_by_cost
-from bench.adapters.framework.packed.training import MemberResult, PackMember, train_packed
+from bench.adapters.framework.packed.training import MemberResult, PackedRun, PackMember, start_pack
 from bench.adapters.framework.torch_training import Arrays, output_dim
 
 # The largest padded-pack cost (parameters of the padded pack over its members' own) per device type.
@@ -67,16 +68,30 @@ def packs(members: Sequence[PackMember], task: TaskInfo, n_train: int,
 def train_packs(members: Sequence[PackMember], task: TaskInfo, X_train: Arrays, y_train: np.ndarray,
                 X_val: Arrays, y_val: np.ndarray, *, mode: PackMode = "fast",
                 max_padding: float | None = None) -> list[MemberResult]:
-    """Train `members` in as few packs as `packs` allows; one MemberResult per member, in order. A pack
-    whose set-up fails (a network it cannot pack) fails its members only. max_padding: group by that
-    padding cost alone (default: MAX_PADDING and FREE_PARAMETER_ROWS of the members' device)."""
+    """Train `members` in as few packs as `packs` allows; one MemberResult per member, in order.
+
+    The packs advance in lockstep, one epoch of each in turn, as K trials running side by side would: a
+    deadline the members share (the tuning clock's end) cuts every pack at the same moment, instead of
+    leaving the packs trained last only what is left after the first. A pack whose set-up or step fails
+    (not one member's report) fails its members only. max_padding: group by that padding cost alone
+    (default: MAX_PADDING and FREE_PARAMETER_ROWS of the members' device)."""
     results: list[MemberResult | None] = [None] * len(members)
+    runs: list[tuple[list[int], PackedRun]] = []
     for pack in packs(members, task, len(np.asarray(y_train)), max_padding):
         try:
-            done = train_packed([members[i] for i in pack], task, X_train, y_train, X_val, y_val, mode=mode)
+            runs.append((pack, start_pack([members[i] for i in pack], task, X_train, y_train, X_val, y_val, mode)))
         except Exception as exc:  # noqa: BLE001 - this pack's members fail, the other packs go on
-            done = [MemberResult(None, exc, members[i].ctx.info) for i in pack]
-        for i, result in zip(pack, done):
+            for i in pack:
+                results[i] = MemberResult(None, exc, members[i].ctx.info)
+    while any(run.live for _, run in runs):
+        for _, run in runs:
+            if run.live:
+                try:
+                    run.next_epoch()
+                except Exception as exc:  # noqa: BLE001
+                    run.fail(exc)
+    for pack, run in runs:
+        for i, result in zip(pack, run.outcome()):
             results[i] = result
     return [r for r in results if r is not None]
 

@@ -184,6 +184,8 @@ class PackedRun:
         self.live = list(range(len(members)))
         self.best_state: list[dict | None] = [None] * len(members)
         self.results: list[MemberResult | None] = [None] * len(members)
+        self.epoch = 0
+        self.shares = [0.0] * len(members)  # seconds of the pack's wall time charged to each member
         for i, m in enumerate(members):
             m.ctx.info.update(batch_size=self.batch_size, fast_path="packed",
                               pack={"size": len(members), "position": i, "mode": mode})
@@ -310,6 +312,30 @@ class PackedRun:
         self.clip = self.clip[torch.tensor(keep, device=self.clip.device)]
         self.clipping = any(self.members[m].cfg.grad_clip for m in self.live)
 
+    def next_epoch(self) -> None:
+        """One epoch of the live members and its bookkeeping; its wall time is split among them (`shares`)."""
+        began, live = time.perf_counter(), list(self.live)
+        self.epoch += 1
+        self.begin_epoch(self.epoch)
+        self.end_epoch(self.epoch, self.train_epoch())
+        for m in live:
+            self.shares[m] += (time.perf_counter() - began) / len(live)
+
+    def fail(self, exc: BaseException) -> None:
+        """The pack itself failed (not one member's report): every member still in it ends with `exc`."""
+        for m in self.live:
+            self.results[m] = MemberResult(None, exc, self.members[m].ctx.info)
+        self.live = []
+
+    def outcome(self) -> list[MemberResult]:
+        """One MemberResult per member; each member's ctx.info["pack"]["share_s"] is its share of the pack's
+        wall time: the set-up split evenly, every epoch split among the members still in the pack then
+        (what a tuner charges its trial)."""
+        for member, share in zip(self.members, self.shares):
+            member.ctx.info["pack"]["share_s"] = round(share, 4)
+        return [r if r is not None else MemberResult(None, RuntimeError("member never ended"), {})
+                for r in self.results]
+
     def member_state(self, m: int) -> dict[str, torch.Tensor]:
         """Member m's current weights in its single network's form (a live member: as the pack holds them;
         an ended one: what it returned)."""
@@ -318,30 +344,27 @@ class PackedRun:
         return {k: v.detach().clone() for k, v in self.nets[m].state_dict().items()}
 
 
+def start_pack(members: Sequence[PackMember], task: TaskInfo, X_train: Arrays, y_train: np.ndarray,
+               X_val: Arrays, y_val: np.ndarray, mode: PackMode = "fast") -> PackedRun:
+    """A PackedRun ready for its first epoch, its set-up time charged to its members evenly."""
+    start = time.perf_counter()
+    run = PackedRun(members, task, X_train, y_train, X_val, y_val, mode)
+    if run.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(run.device)
+    run.shares = [(time.perf_counter() - start) / len(members)] * len(members)
+    return run
+
+
 def train_packed(members: Sequence[PackMember], task: TaskInfo, X_train: Arrays, y_train: np.ndarray,
                  X_val: Arrays, y_val: np.ndarray, *, mode: PackMode = "fast",
                  on_epoch: Callable[[int, PackedRun], None] | None = None) -> list[MemberResult]:
     """Train the members' networks as one pack (module docstring); one MemberResult per member, in order.
 
     A member's pruning (optuna.TrialPruned from its ctx.report) or failure ends that member only; the
-    others go on. `on_epoch(epoch, run)` is called after every epoch's bookkeeping (tests, progress).
-    Each member's ctx.info["pack"]["share_s"] is its share of the pack's wall time: the set-up split
-    evenly, every epoch split among the members still in the pack then (what a tuner charges its trial)."""
-    start = time.perf_counter()
-    run = PackedRun(members, task, X_train, y_train, X_val, y_val, mode)
-    if run.device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(run.device)
-    shares = [(time.perf_counter() - start) / len(members)] * len(members)
-    epoch = 0
+    others go on. `on_epoch(epoch, run)` is called after every epoch's bookkeeping (tests, progress)."""
+    run = start_pack(members, task, X_train, y_train, X_val, y_val, mode)
     while run.live:
-        epoch += 1
-        began, live = time.perf_counter(), list(run.live)
-        run.begin_epoch(epoch)
-        run.end_epoch(epoch, run.train_epoch())
-        for m in live:
-            shares[m] += (time.perf_counter() - began) / len(live)
+        run.next_epoch()
         if on_epoch is not None:
-            on_epoch(epoch, run)
-    for member, share in zip(members, shares):
-        member.ctx.info["pack"]["share_s"] = round(share, 4)
-    return [r if r is not None else MemberResult(None, RuntimeError("member never ended"), {}) for r in run.results]
+            on_epoch(run.epoch, run)
+    return run.outcome()
