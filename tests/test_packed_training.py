@@ -275,3 +275,16 @@ def test_packs_group_by_batch_size_and_padding():
     # cost a member saves); the large one trains alone; another batch size never shares a pack
     assert sorted(packs(members, BINARY, 240)) == [[0, 1], [2], [3]]
     assert sorted(packs(members, BINARY, 240, max_padding=1.0)) == [[0], [1], [2], [3]]  # equal shapes only
+
+
+def test_packs_advance_together_so_a_shared_deadline_cuts_them_alike():
+    from bench.adapters.framework.packed.fitting import train_packs
+
+    parts = data(REGRESSION)
+    clock = StepClock()  # one clock for both packs (the tuning clock), read before every batch
+    configs = [config("mlp", patience=100), config("mlp", patience=100, batch_size=64)]  # two packs
+    members = [member("mlp", REGRESSION, parts[0], c, clock=clock, deadline=120.0) for c in configs]
+    first, second = train_packs(members, REGRESSION, *parts)
+    assert first.stopped_by == second.stopped_by == "deadline"
+    # trained side by side: neither pack got the clock to itself while the other waited
+    assert first.iterations > 2 and second.iterations > 2
