@@ -25,7 +25,7 @@ PIP       := $(BIN)/pip install --quiet --disable-pip-version-check
 
 .DEFAULT_GOAL := help
 .PHONY: help install install-test bench leaderboard report verify lint test test-all regress regress-baseline \
-        reproduce perf perf-gpu perf-tuning check-defaults models suites clean
+        reproduce perf perf-gpu perf-tuning perf-pack check-defaults models suites clean
 
 help:  ## this list
 	@echo "tabular-bench: make <target> [SUITE=... MODELS=... TRIALS=... TUNE_SECONDS=... JOBS=... SPLITS=... OUT=...]"
@@ -106,6 +106,12 @@ perf: install  ## runner overhead vs a bare loop, 2 workers vs 1, GPU placement
 CHECK_SUITE ?= ../shared/data/suites/offline-20
 check-defaults: install  ## harness defaults trial vs bare GBDT defaults on offline-20 (needs ../shared)
 	nice -n 10 $(BIN)/python scripts/check_defaults.py --suite $(CHECK_SUITE)
+
+# K trials trained as one packed model (--pack K) vs the same trials one after another, at equal epochs:
+# s/trial, ratios, per-member validation scores vs alone (needs ../shared/data's offline-20; skips without).
+PERF_PACK_EPOCHS ?= 2
+perf-pack: install  ## K trials packed vs one after another (MLP, ResNet; cpu_act, adult): s/trial ratios, val scores
+	$(BIN)/python scripts/perf_pack.py --epochs $(PERF_PACK_EPOCHS)
 
 # TPE + pruning vs random search: time to reach random search's best validation score after N trials.
 PERF_TRIALS ?= 15

@@ -178,7 +178,7 @@ def test_records_carry_trial_counts_costs_and_the_declared_budget(make_ds, tmp_p
     assert tuned["device_seconds"]["cpu"] < sum(t["cpu_seconds"] for t in trials) + 0.15  # no refits: 1 seed
     assert default["device_seconds"]["gpu"] == tuned["device_seconds"]["gpu"] == 0.0  # a CPU job
     assert tuned["budget"] == {"trials": 3, "seconds": None, "sampler": "random", "pruner": "none",
-                               "inner_folds": 1, "time_limit": None}
+                               "inner_folds": 1, "time_limit": None, "pack": 1}
 
 
 def test_a_tuned_record_whose_tuning_trials_all_failed_says_only_defaults(make_ds, tmp_path):

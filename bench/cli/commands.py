@@ -33,7 +33,7 @@ def _runner_options(args) -> dict:
                 time_limit=args.time_limit, device=args.device, retry_failed=args.retry_failed, gpus=args.gpus,
                 jobs_per_gpu=args.jobs_per_gpu, memory_limit_gb=args.memory_limit, storage=args.storage,
                 executor=args.executor, ray_address=args.ray_address, sampler=args.sampler,
-                inner_folds=args.inner_folds)
+                inner_folds=args.inner_folds, pack=args.pack)
 
 
 def cmd_run(args, console) -> int:

@@ -107,6 +107,9 @@ def _runner_options(p: argparse.ArgumentParser) -> None:
                    help="tpe: Optuna TPE with median pruning; random: random search, no pruning")
     p.add_argument("--inner-folds", type=_at_least_one, default=None, metavar="K",
                    help="inner cross-validation folds per trial (default: the suite's protocol, 1 = holdout)")
+    p.add_argument("--pack", type=_at_least_one, default=1, metavar="K",
+                   help="train K trials at a time as one packed model, for models that can (MLP, ResNet); "
+                        "1 (default): one at a time")
     p.add_argument("--jobs", type=_positive_int, default=None,
                    help="worker processes (default: the cores this process may use, so each job gets one thread; "
                         "0 = in-process, no isolation)")

@@ -60,6 +60,7 @@ class SweepConfig:
     tune_seconds: float | None = None  # tuning wall clock per job, counted after the defaults trial
     sampler: Sampler = "tpe"  # bench.tuning.samplers: tpe (with median pruning) | random (no pruning)
     inner_folds: int | None = None  # inner cross-validation folds; None = the suite protocol's (default 1)
+    pack: int = 1  # trials trained together as one packed model where the model can (bench.tuning.packing)
     seed: int = 0
     workers: int = 1  # CPU worker slots; 0 = in this process (debugging: no isolation, no limits)
     threads: int = 0  # per job; 0 = cores / all worker slots
@@ -79,9 +80,9 @@ class SweepConfig:
         self.models = _names("--models", self.models)
         if self.datasets is not None:
             self.datasets = _names("--datasets", self.datasets)
-        # The budget's own options (trials, tune seconds, sampler, inner folds, time limit) are checked by it.
+        # The budget's own options (trials, tune seconds, sampler, inner folds, time limit, pack) are checked by it.
         self._budget = Budget(self.trials, self.tune_seconds, self.sampler,
-                              1 if self.inner_folds is None else self.inner_folds, self.time_limit)
+                              1 if self.inner_folds is None else self.inner_folds, self.time_limit, self.pack)
         check_int("--seeds", self.seeds, 1)
         check_int("--jobs", self.workers, 0)
         check_int("--threads", self.threads, 0)

@@ -42,6 +42,7 @@ SETTINGS = (
     Setting("sampler", False, "tpe", meaning="the search strategy and its pruner"),
     Setting("inner_folds", False, 1, meaning="inner cross-validation folds (1: holdout)"),
     Setting("time_limit", False, NOT_RECORDED, meaning="the job's hard limit: it decides which trials a clock cuts"),
+    Setting("pack", False, 1, meaning="trials trained together as one packed model (1: one at a time)"),
 )
 KEYED = tuple(s.name for s in SETTINGS if s.keyed)
 

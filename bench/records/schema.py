@@ -14,6 +14,9 @@ take as "not recorded", so no upgrade is needed):
                        "trial" (the chosen trial's own model, scored when it completed), or for trials
                        of a study begun by an older version "stored_predictions" / "refit"
     budget.time_limit  the job's --time-limit in seconds (None: none), part of the run's identity
+    budget.pack, trials[].pack   --pack K (trials trained together as one packed model, bench.tuning.packing)
+                       and the size of the pack a trial trained in; absent: 1. A packed trial's `seconds`
+                       and `cpu_seconds` are its share of its pack's
     predictions.set_aside, predictions.from_float32_file   damaged files set aside before the job ran
                        from scratch; trials read back from the float32 file (bench.tuning.predictions)
 """
@@ -89,7 +92,7 @@ FIELDS: tuple[Field, ...] = (
           "variant"),
     Field("seed", int, "the run's base seed", columns="seed"),
     Field("job_key", str, "hash of the job's inputs and keyed settings (bench.records.identity)"),
-    Field("budget", dict, "the declared budget: trials, seconds, sampler, pruner, inner_folds, time_limit",
+    Field("budget", dict, "the declared budget: trials, seconds, sampler, pruner, inner_folds, time_limit, pack",
           columns=lambda v, r: {"sampler": (v or {}).get("sampler"), "trials_declared": (v or {}).get("trials")}),
     Field("device", str, "cpu | cuda", columns="device"),
     Field("threads", int, "threads the job ran with"),

@@ -27,7 +27,9 @@ class Budget:
     `seconds` allows; seconds: wall clock of the trials after the defaults trial (None = none); sampler:
     bench.tuning.samplers (with its pruner); inner_folds: 1 = holdout validation, K > 1 = inner K-fold
     cross-validation (bench.tuning.crossfit); time_limit: the job's hard limit in seconds (--time-limit,
-    None = none), before which every fit stops with its best state (bench.tuning.study).
+    None = none), before which every fit stops with its best state (bench.tuning.study); pack: trials
+    asked for and trained together as one packed model by models that can (--pack, bench.tuning.packing;
+    1 = one at a time).
 
     Checked when made: BenchError naming the option as the command line spells it, and the value."""
 
@@ -36,6 +38,7 @@ class Budget:
     sampler: Sampler = "tpe"
     inner_folds: int = 1
     time_limit: float | None = None
+    pack: int = 1
 
     def __post_init__(self) -> None:
         if self.trials is None:
@@ -47,6 +50,7 @@ class Budget:
         check_choice("--sampler", self.sampler, Sampler)
         check_int("--inner-folds", self.inner_folds, 1)
         check_positive("--time-limit", self.time_limit)
+        check_int("--pack", self.pack, 1)
 
     def for_model(self, tunable: bool) -> Budget:
         """The budget a model gets: this one, or the defaults trial only when it has nothing to tune."""
@@ -65,9 +69,10 @@ class Budget:
     def record(self) -> dict:
         """What every record says about the budget it was made under."""
         return {"trials": self.trials, "seconds": self.seconds, "sampler": self.sampler,
-                "pruner": PRUNER_OF.get(self.sampler), "inner_folds": self.inner_folds, "time_limit": self.time_limit}
+                "pruner": PRUNER_OF.get(self.sampler), "inner_folds": self.inner_folds, "time_limit": self.time_limit,
+                "pack": self.pack}
 
     def settings(self) -> dict:
         """The budget as a run's settings name it (run.json, job keys: bench.records.identity)."""
         return {"trials": self.trials, "tune_seconds": self.seconds, "sampler": self.sampler,
-                "inner_folds": self.inner_folds, "time_limit": self.time_limit}
+                "inner_folds": self.inner_folds, "time_limit": self.time_limit, "pack": self.pack}

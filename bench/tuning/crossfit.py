@@ -139,25 +139,102 @@ def fit_folds(adapter_cls: type[Adapter], task: TaskInfo, folds: list[Fold], pre
         if on_fold is not None:
             on_fold(index)
         model = adapter_cls(task, params, make_ctx(index))
-        # The test part is predicted after the fit (per-trial test score, stored predictions): a deadline
-        # leaves room for it (bench.adapters.framework.early_stopping.StoppingMonitor).
-        model.ctx.predict_rows = len(prep.X_test)
-        _, Xtr, Xva = prep.get(model)
+        _, Xtr, Xva = _fold_data([model], prep)
         start = time.perf_counter()
         model.fit(Xtr, fold.y_train, Xva, fold.y_val)
         fit_seconds += time.perf_counter() - start
-        pred = model.validation_predictions(Xva)  # kept from the fit where the adapter scored them
-        if fold.val_rows is None:
-            oof = pred
-        else:
-            if oof is None:
-                oof = np.empty((len(y_scored), *np.shape(pred)[1:]), dtype="float64")
-            oof[fold.val_rows] = pred
+        oof = _place(oof, model.validation_predictions(Xva), fold, y_scored)  # kept from the fit where scored
         models.append(model)
+    return FoldModels(models, prepared, oof), _value(task, y_scored, oof), fit_seconds
+
+
+def _fold_data(models: list[Adapter], prep: Prepared):
+    """(preprocessor, training input, validation input) of models sharing one preprocessing key."""
+    for model in models:
+        # The test part is predicted after the fit (per-trial test score, stored predictions): a deadline
+        # leaves room for it (bench.adapters.framework.early_stopping.StoppingMonitor).
+        model.ctx.predict_rows = len(prep.X_test)
+    return prep.get(models[0])
+
+
+def _place(oof: np.ndarray | None, pred: np.ndarray, fold: Fold, y_scored: np.ndarray) -> np.ndarray:
+    """The validation predictions so far with one fold's added (the holdout's are all of them)."""
+    if fold.val_rows is None:
+        return pred
+    if oof is None:
+        oof = np.empty((len(y_scored), *np.shape(pred)[1:]), dtype="float64")
+    oof[fold.val_rows] = pred
+    return oof
+
+
+def _value(task: TaskInfo, y_scored: np.ndarray, oof) -> float:
     value = objective_value(task.task_type, y_scored, oof, task.n_classes)
     if not math.isfinite(value):
         raise ValueError(f"validation {task.objective.metric} is {value}")
-    return FoldModels(models, prepared, oof), value, fit_seconds
+    return value
+
+
+@dataclass
+class TrialFit:
+    """One configuration of a packed fit (fit_folds_packed): its models and validation value, or the
+    exception that ended it (optuna.TrialPruned, a failure); `seconds`: its share of the packs' wall time;
+    `fits`: models fit for it (fewer than the folds when it ended early)."""
+
+    fitted: FoldModels | None
+    value: float | None
+    seconds: float
+    fits: int
+    error: BaseException | None = None
+
+
+def fit_folds_packed(adapter_cls: type[Adapter], task: TaskInfo, folds: list[Fold], prepared: list[Prepared],
+                     y_scored: np.ndarray, params: list[dict],
+                     make_ctx: Callable[[int, int], FitContext]) -> list[TrialFit]:
+    """fit_folds for several configurations at once, trained together fold by fold (Adapter.fit_pack;
+    make_ctx(configuration, fold_index)). A configuration that ends (pruned on the first fold, failed)
+    leaves the later folds' packs; the others go on."""
+    fits = [TrialFit(None, None, 0.0, 0) for _ in params]
+    models: list[list[Adapter]] = [[] for _ in params]
+    oofs: list[np.ndarray | None] = [None] * len(params)
+    for index, (fold, prep) in enumerate(zip(folds, prepared)):
+        fold_models = {i: adapter_cls(task, params[i], make_ctx(i, index)) for i, f in enumerate(fits) if not f.error}
+        by_key: dict[tuple, list[int]] = {}
+        for i, model in fold_models.items():
+            by_key.setdefault(model.preprocessing_key(), []).append(i)
+        for group in by_key.values():
+            pack = [fold_models[i] for i in group]
+            _, Xtr, Xva = _fold_data(pack, prep)
+            start = time.perf_counter()
+            try:
+                errors = adapter_cls.fit_pack(pack, Xtr, fold.y_train, Xva, fold.y_val)
+            except Exception as exc:  # noqa: BLE001 - the pack's configurations fail, not the job
+                errors = [exc] * len(pack)
+            shares = _shares(pack, time.perf_counter() - start)
+            for i, model, error, share in zip(group, pack, errors, shares):
+                fits[i].seconds += share
+                fits[i].fits += 1
+                fits[i].error = error
+                if error is None:
+                    oofs[i] = _place(oofs[i], model.validation_predictions(Xva), fold, y_scored)
+                    models[i].append(model)
+    for fit, oof, fold_models_i in zip(fits, oofs, models):
+        if fit.error is None:
+            try:
+                fit.value = _value(task, y_scored, oof)
+                fit.fitted = FoldModels(fold_models_i, prepared, oof)
+            except ValueError as exc:
+                fit.error = exc
+    return fits
+
+
+def _shares(models: list[Adapter], seconds: float) -> list[float]:
+    """A packed fit's wall time split among its models: by the shares the pack measured
+    (ctx.info["pack"]["share_s"]), else evenly."""
+    measured = [(m.ctx.info.get("pack") or {}).get("share_s") for m in models]
+    known = [float(s) for s in measured if isinstance(s, (int, float))]
+    if len(known) == len(models) and sum(known) > 0:
+        return [seconds * s / sum(known) for s in known]
+    return [seconds / len(models)] * len(models)
 
 
 # How a K-fold trial ended when its folds ended differently: the reason that says most about the budget.

@@ -48,6 +48,7 @@ from bench.tuning import trials as T
 from bench.tuning.budget import Budget
 from bench.tuning.crossfit import FoldModels, Parts, Prepared, fit_folds, make_folds
 from bench.tuning.ensemble import ensemble_variant
+from bench.tuning.packing import TrialStart, optimize_packed
 from bench.tuning.predictions import Stored, TrialPredictions
 from bench.tuning.progress import Progress, reopen_interrupted
 from bench.tuning.samplers import make_pruner, make_sampler
@@ -134,6 +135,8 @@ class TuningSession:
             Path(r.predictions), r.job_key, _study_uid(self.study), self.y_scored,
             r.task.objective.direction == "maximize", r.task.is_classification)
         self._fits = 0  # folds fit by the running trial
+        # Trials trained together (--pack K): only by models that can (Capabilities.pack), else one at a time.
+        self.pack = self.budget.pack if r.adapter_cls.capabilities.pack else 1
 
     def run(self) -> TuningOutcome:
         self._optimize()
@@ -151,18 +154,17 @@ class TuningSession:
             self.study.enqueue_trial({k: self.defaults[k] for k in self.space if k in self.defaults},
                                      user_attrs={"is_default": True})
 
+    def context(self, model_seed: int, deadline: float | None, report=None) -> FitContext:
+        """A fit's context: the request's threads and device, the trial's deadline and pruning report."""
+        r = self.request
+        return FitContext(seed=model_seed, threads=r.threads, device=r.device, report=report, deadline=deadline)
+
     def fit(self, params: dict, model_seed: int, deadline: float | None, report=None,
             on_fold=None) -> tuple[FoldModels, float, float]:
         """Fit `params` on every fold: (models, validation value, fit seconds); only the first fold's
         values reach the pruner (`report`)."""
-        r = self.request
-
-        def make_ctx(fold: int) -> FitContext:
-            return FitContext(seed=model_seed, threads=r.threads, device=r.device,
-                              report=report if fold == 0 else None, deadline=deadline)
-
-        return fit_folds(self.adapter_cls, self.task, self.folds, self.prepared, self.y_scored, params, make_ctx,
-                         on_fold)
+        return fit_folds(self.adapter_cls, self.task, self.folds, self.prepared, self.y_scored, params,
+                         lambda fold: self.context(model_seed, deadline, report if fold == 0 else None), on_fold)
 
     def _count_fold(self, index: int) -> None:
         self._fits = index + 1
@@ -176,22 +178,32 @@ class TuningSession:
             trial.set_user_attr("cpu_seconds", time.process_time() - cpu_start)
             trial.set_user_attr("fits", self._fits)
 
-    def _trial_value(self, trial: optuna.Trial) -> float:
+    def begin(self, trial: optuna.Trial) -> TrialStart:
+        """A trial's configuration and how it may run: the defaults trial is its own budget track (only the
+        job's time limit bounds it), every other trial ends with the tuning clock."""
         if self.request.tuner:
             trial.set_user_attr("tuner", self.request.tuner)
         params = {**self.defaults, **suggest_params(trial, self.space)}
         is_default = bool(trial.user_attrs.get("is_default"))
-        # The defaults trial is its own budget track: only the job's time limit bounds it.
         clock = self.progress.clock
-        deadline = clock.limit if is_default else clock.start()
         report = functools.partial(_report, trial, self.reported.get(trial.number, set()))
+        return TrialStart(params, is_default, clock.limit if is_default else clock.start(), report)
+
+    def _trial_value(self, trial: optuna.Trial) -> float:
+        start = self.begin(trial)
         try:
-            fitted, value, fit_seconds = self.fit(params, self.request.seed, deadline, report, self._count_fold)
+            fitted, value, fit_seconds = self.fit(start.params, self.request.seed, start.deadline, start.report,
+                                                  self._count_fold)
         except optuna.TrialPruned:
             raise
         except Exception as exc:
             trial.set_user_attr("error", T.error_text(exc))
             raise
+        return self.conclude(trial, fitted, value, fit_seconds, start.is_default)
+
+    def conclude(self, trial: optuna.Trial, fitted: FoldModels, value: float, fit_seconds: float,
+                 is_default: bool) -> float:
+        """What a fitted trial leaves in the study and the predictions file; its value."""
         trial.set_user_attr("fit_seconds", fit_seconds)
         trial.set_user_attr("fit_info", T.jsonable(fitted.info))
         # Written after the trial's value is fixed and never read by selection, pruning or early
@@ -206,7 +218,7 @@ class TuningSession:
     # --- the tuning loop -----------------------------------------------------------------------
     def _optimize(self) -> None:
         """The defaults trial first, on its own and without a timeout; then the rest of the budget, whose
-        clock `progress` saves with the study after every trial."""
+        clock `progress` saves with the study after every trial (every pack, with --pack K)."""
         study, tuner, progress = self.study, self.request.tuner, self.progress
         mine = sum(t.state in T.FINISHED and t.user_attrs.get("tuner", "") == tuner for t in study.trials)
         remaining = None if self.budget.trials is None else self.budget.trials - mine
@@ -224,7 +236,10 @@ class TuningSession:
         left = progress.clock.left()
         if left is not None and left <= 0:
             return
-        optimize(n_trials=remaining, timeout=left)
+        if self.pack > 1:
+            optimize_packed(self, remaining, left)
+        else:
+            optimize(n_trials=remaining, timeout=left)
 
     # --- variants and ensemble ------------------------------------------------------------------
     def _outcome(self) -> TuningOutcome:

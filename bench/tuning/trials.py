@@ -49,7 +49,8 @@ def _summary(t: optuna.trial.FrozenTrial) -> dict:
     return {
         "number": t.number, "state": t.state.name, "value": t.value, "params": t.params,
         "is_default": bool(t.user_attrs.get("is_default")),
-        "seconds": t.duration.total_seconds() if t.duration else None,
+        # A packed trial's share of its pack's wall time (bench.tuning.packing); else its own duration.
+        "seconds": _seconds(t),
         "fit_seconds": t.user_attrs.get("fit_seconds"), "error": t.user_attrs.get("error"),
         "test_score": test_score(t),  # reporting only (tuning curves)
         "last_step": t.last_step,
@@ -60,7 +61,15 @@ def _summary(t: optuna.trial.FrozenTrial) -> dict:
         "cpu_seconds": t.user_attrs.get("cpu_seconds"),
         "fits": t.user_attrs.get("fits"),  # models fit (inner_folds K: up to K; fewer when pruned)
         "restarts": t.user_attrs.get("restarts", 0),  # runs a kill cut off before this one (bench.tuning.progress)
+        "pack": t.user_attrs.get("pack", 1),  # trials it was trained together with, itself included (--pack)
     }
+
+
+def _seconds(t: optuna.trial.FrozenTrial) -> float | None:
+    shared = t.user_attrs.get("wall_seconds")
+    if isinstance(shared, (int, float)):
+        return float(shared)
+    return t.duration.total_seconds() if t.duration else None
 
 
 def test_score(t: optuna.trial.FrozenTrial) -> float | None:

@@ -18,7 +18,7 @@ import importlib.util
 import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, Mapping, TypeVar, cast
+from typing import Any, ClassVar, Generic, Mapping, Sequence, TypeVar, cast
 
 import numpy as np
 
@@ -37,6 +37,9 @@ class Capabilities:
     max_rows: int | None = None
     max_features: int | None = None
     max_classes: int | None = None
+    # Trains several configurations together as one model (Adapter.fit_pack): the tuner then fits
+    # --pack K trials at a time (bench.tuning.packing).
+    pack: bool = False
 
     def describe(self) -> str:
         """In words, for `bench models show`: task types, GPU use and size limits."""
@@ -121,6 +124,15 @@ class Adapter(ABC, Generic[ParamsT]):
     @abstractmethod
     def fit(self, X_train, y_train: np.ndarray, X_val, y_val: np.ndarray) -> None:
         ...
+
+    @classmethod
+    def fit_pack(cls, models: Sequence[Adapter], X_train, y_train: np.ndarray, X_val,
+                 y_val: np.ndarray) -> list[BaseException | None]:
+        """Fit `models` (instances of this class, each with its own params and ctx) on the same data
+        together, for adapters whose capabilities say `pack`. Afterwards each model is as its own `fit`
+        would leave it, or its entry in the returned list is what ended it instead (optuna.TrialPruned
+        from its ctx.report, or its failure); one model's end never stops the others."""
+        raise NotImplementedError(f"{cls.__name__} does not train configurations together (capabilities.pack)")
 
     @abstractmethod
     def predict_raw(self, X) -> np.ndarray:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar, Generic, Literal, Mapping, TypedDict, Union, get_args
+from typing import Any, ClassVar, Generic, Literal, Mapping, Sequence, TypedDict, Union, get_args
 
 from bench import settings
 from bench.adapters.framework.contract import Adapter, Capabilities, ParamsT
@@ -153,6 +153,23 @@ class NeuralAdapter(Adapter[ParamsT], Generic[ParamsT]):
                                   X_train, y_train, X_val, y_val, TrainConfig.from_params(self.params),
                                   param_groups=self.param_groups, training_loss=self.training_loss())
         self.kept_val_predictions = self._net.val_predictions
+
+    @classmethod
+    def fit_pack(cls, models: Sequence[Adapter], X_train, y_train, X_val, y_val) -> list[BaseException | None]:
+        """Adapter.fit_pack for networks the packed loop knows (rtdl MLP and ResNet; a model says so with
+        Capabilities(pack=True)): the models train in packs (bench.adapters.framework.packed), each member
+        with its own stopping protocol, and end as their own fit would leave them."""
+        from bench.adapters.framework.packed.fitting import pack_members, train_packs
+
+        nets = [m for m in models if isinstance(m, NeuralAdapter)]
+        if len(nets) != len(models) or not nets:
+            raise TypeError(f"{cls.__name__}.fit_pack takes neural adapters only")
+        results = train_packs(pack_members(nets, X_train), nets[0].task, X_train, y_train, X_val, y_val)
+        for model, result in zip(nets, results):
+            if result.trained is not None:
+                model._net = result.trained
+                model.kept_val_predictions = result.trained.val_predictions
+        return [r.error for r in results]
 
     def training_loss(self):
         """A torch_training.TrainingLoss when the model trains on something other than plain

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from bench.adapters import register_adapter
+from bench.adapters import Capabilities, register_adapter
 from bench.adapters.framework.neural_base import SMOKE_TRAINING, TRAINING_DEFAULTS, NeuralAdapter, TrainingParams
 from bench.adapters.space import FloatParam, IntParam
 
@@ -25,6 +25,8 @@ class MLPParams(TrainingParams):
 class MLPAdapter(NeuralAdapter[MLPParams]):
     name = "mlp"
     libraries = ("torch", "rtdl_revisiting_models")
+    # Several trials train as one packed model (--pack K; bench.adapters.framework.packed).
+    capabilities = Capabilities(gpu="optional", pack=True)
     defaults: ClassVar[MLPParams] = {
         **TRAINING_DEFAULTS,
         "n_blocks": 3,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from bench.adapters import register_adapter
+from bench.adapters import Capabilities, register_adapter
 from bench.adapters.framework.neural_base import SMOKE_TRAINING, TRAINING_DEFAULTS, NeuralAdapter, TrainingParams
 from bench.adapters.space import FloatParam, IntParam
 
@@ -25,6 +25,8 @@ class ResNetParams(TrainingParams):
 class ResNetAdapter(NeuralAdapter[ResNetParams]):
     name = "resnet"
     libraries = ("torch", "rtdl_revisiting_models")
+    # Several trials train as one packed model (--pack K; bench.adapters.framework.packed).
+    capabilities = Capabilities(gpu="optional", pack=True)
     # The paper tunes ResNet and publishes no default configuration; these are mid-space values
     # (2 blocks of width 192, hidden factor 2, hidden dropout 0.25, no residual dropout) with the
     # paper's optimizer settings for MLP-like models.
