@@ -68,9 +68,9 @@ def bare_loop(run_dir: Path, datasets: str, models: str, threads: int) -> dict:
 
 
 def _bare_main(run_dir: str, datasets: str, models: str, threads: str) -> None:
-    from bench.execution.resources import thread_environment
+    from bench.execution.resources import worker_environment
 
-    os.environ.update(thread_environment(int(threads)))  # the caps a harness worker gets
+    os.environ.update(worker_environment(int(threads)))  # the caps a harness worker gets
     from bench.adapters import FitContext, TaskInfo, get_adapter, resolve_models
     from bench.datasets import load_cached_dataset
     from bench.metrics import objective_value, score_predictions
@@ -94,12 +94,12 @@ def _bare_main(run_dir: str, datasets: str, models: str, threads: str) -> None:
         X = ds.X.iloc
         Xtr, Xva, Xte = (X[rows].reset_index(drop=True) for rows in (split.train, split.val, split.test))
         ytr, yva, yte = ds.y[split.train], ds.y[split.val], ds.y[split.test]
-        m = cls(task, dict(cls.defaults), FitContext(seed=seed * 1_000 + index, threads=int(threads)))
+        m = cls(task, dict(cls.defaults_for(ds.task_type)), FitContext(seed=seed * 1_000 + index, threads=int(threads)))
         pre = m.make_preprocessor()
         pre.fit(Xtr)
         Xva_t = pre.transform(Xva)
         m.fit(pre.transform(Xtr), ytr, Xva_t, yva)
-        objective_value(task.task_type, yva, m.predictions(Xva_t), task.n_classes)
+        objective_value(task.task_type, yva, m.validation_predictions(Xva_t), task.n_classes)
         score_predictions(task.task_type, yte, m.predictions(pre.transform(Xte)), task.n_classes)
         done_at.append(time.perf_counter())
     print(json.dumps({"loop": time.perf_counter() - start, "steady": done_at[-1] - done_at[0], "jobs": len(done_at)}))
