@@ -267,9 +267,12 @@ def _tune(job: Job, adapter_cls, task, parts, seed: int, limit_deadline: float |
     """The job's tuning session (bench.tuning.study); it runs a single trial for models with nothing to tune."""
     from bench.tuning import tune
 
+    from bench.execution.storage import job_study_storage
+
     # A one-trial job has nothing to resume, and a persistent study would only add its database
     # set-up (0.3-1 s per job, most of the harness overhead on small jobs): it tunes in memory.
-    storage = job.storage_url() if job.tunes else None
+    url = job.storage_url() if job.tunes else None
+    storage = job_study_storage(job.study_file) if url and not job.storage else url
     return tune(adapter_cls, task, parts, job.budget, seed=seed, threads=job.threads, device=job.device,
                 storage=storage, study_name=job.study_name, seeds=job.seeds, predictions=job.predictions_path,
                 job_key=job.key, limit_deadline=limit_deadline)

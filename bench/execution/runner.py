@@ -130,6 +130,7 @@ class _Pool:
         self.ctx = mp.get_context("spawn")
         self.threads: dict[str, int] = {}
         self.startup_seconds = 0.0
+        self.queues: dict[str, deque[Job]] = {}
 
     def _start(self, slot: Slot) -> _Worker:
         parent, child = self.ctx.Pipe()
@@ -155,20 +156,11 @@ class _Pool:
             slots["cpu"] = [Slot(len(self.slots))]  # CPU-only models still need somewhere to run
         self._began = time.monotonic()
         pool = [self._start(s) for kind in queues for s in slots[kind][: len(queues[kind])]]
+        self.queues = queues
         try:
             while any(queues.values()) or any(w.job for w in pool):
                 for w in pool:
-                    queue = queues[w.slot.kind]
-                    if w.job is None and queue:
-                        # The clock starts when the worker says it began (after its imports), so a
-                        # slow worker start-up never counts against a job's time limit.
-                        w.job, w.started = queue.popleft(), 0.0
-                        if w.memory:
-                            w.memory.peak = 0
-                        try:
-                            w.conn.send(w.job)
-                        except OSError:
-                            pass  # the worker is gone: _check records the crash and replaces it
+                    self._hand_out(w)
                 busy = [w for w in pool if w.job is not None]
                 ready = wait([w.conn for w in busy] + [w.process.sentinel for w in busy], POLL_SECONDS)
                 pool = [self._check(w, ready, finished) if w.job else w for w in pool]
@@ -188,6 +180,21 @@ class _Pool:
                 if w.process.is_alive():
                     _stop(w.process)
 
+    def _hand_out(self, w: _Worker) -> None:
+        """Send an idle worker the next job of its kind, if any."""
+        queue = self.queues[w.slot.kind]
+        if w.job is not None or not queue:
+            return
+        # The clock starts when the worker says it began (after its imports), so a slow worker
+        # start-up never counts against a job's time limit.
+        w.job, w.started = queue.popleft(), 0.0
+        if w.memory:
+            w.memory.peak = 0
+        try:
+            w.conn.send(w.job)
+        except OSError:
+            pass  # the worker is gone: _check records the crash and replaces it
+
     def _check(self, w: _Worker, ready, finished) -> _Worker:
         """Handle what a busy worker said or did; returns the worker to keep (a fresh one if lost)."""
         lost = False
@@ -202,6 +209,9 @@ class _Pool:
                 return w
             if kind == "done":
                 job, w.job = w.job, None
+                # The worker gets its next job before this one's records are written (fsync): it never
+                # waits for the parent's bookkeeping.
+                self._hand_out(w)
                 finished(job, payload)
                 return w
         if lost or not w.process.is_alive():

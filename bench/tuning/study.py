@@ -80,7 +80,7 @@ class TuningRequest:
     threads: int = 1
     device: str = "cpu"
     limit_deadline: float | None = None
-    storage: str | None = None
+    storage: str | optuna.storages.BaseStorage | None = None  # a URL, or an opened storage
     study_name: str = "study"
     tuner: str = ""
     predictions: str | Path | None = None
@@ -132,7 +132,7 @@ class TuningSession:
         self.prepared = [Prepared(fold, r.parts.X_test) for fold in self.folds]
         self.store = None if r.predictions is None else TrialPredictions(
             Path(r.predictions), r.job_key, _study_uid(self.study), self.y_scored,
-            r.task.objective.direction == "maximize", r.task.is_classification)
+            r.task.objective.direction == "maximize", r.task.is_classification, persistent=r.storage is not None)
         self._fits = 0  # folds fit by the running trial
 
     def run(self) -> TuningOutcome:
