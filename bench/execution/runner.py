@@ -53,8 +53,13 @@ class SweepSummary:
 class Recorder:
     """Where every executor hands finished jobs: writes records, counts them, reports progress."""
 
-    def __init__(self, store: ResultStore, summary: SweepSummary, progress=None):
-        self.store, self.summary, self.progress = store, summary, progress
+    def __init__(self, store: ResultStore, summary: SweepSummary, progress=None, heartbeat=None):
+        self.store, self.summary, self.progress, self.heartbeat = store, summary, progress, heartbeat
+
+    def trial(self, job: Job, line: str) -> None:
+        """A running job finished a trial (bench.execution.heartbeat.trial_line)."""
+        if self.heartbeat:
+            self.heartbeat(job, line)
 
     def __call__(self, job: Job, records: list[dict]) -> None:
         self.store.write(records)
@@ -89,8 +94,11 @@ def pending_jobs(jobs: list[Job], store: ResultStore, retry_failed: bool, summar
 
 def run_local(jobs: list[Job], store: ResultStore, *, workers: int = 1, gpus: Sequence[str] = (),
               jobs_per_gpu: int | dict[str, int] = 1, time_limit: float | None = None,
-              memory_limit_gb: float | None = None, retry_failed: bool = False, progress=None) -> SweepSummary:
-    """Run every job not already done; `progress(job, records)` is called as each one finishes.
+              memory_limit_gb: float | None = None, retry_failed: bool = False, progress=None,
+              heartbeat=None) -> SweepSummary:
+    """Run every job not already done; `progress(job, records)` is called as each one finishes, and
+    `heartbeat(job, line)` as each of its trials does (not with workers=0: the job's output, the
+    console's included, goes to its log there).
 
     `workers` CPU workers plus `jobs_per_gpu` workers per GPU id in `gpus` (one number, or one per id);
     workers=0 runs everything in this process (debugging: no isolation, no limits). While GPU jobs run,
@@ -98,7 +106,7 @@ def run_local(jobs: list[Job], store: ResultStore, *, workers: int = 1, gpus: Se
     """
     summary = SweepSummary()
     pending = pending_jobs(jobs, store, retry_failed, summary)
-    finished = Recorder(store, summary, progress)
+    finished = Recorder(store, summary, progress, heartbeat)
     start = time.perf_counter()
     if workers <= 0:  # in-process, for debugging; no time limit or crash isolation
         for job in pending:
@@ -203,6 +211,9 @@ class _Pool:
                 kind, payload = w.conn.recv()
             except (EOFError, OSError):
                 kind, payload, lost = None, None, True
+            if kind == "trial":
+                finished.trial(w.job, payload)
+                return w
             if kind == "started":
                 w.started = time.monotonic()
                 self.startup_seconds = self.startup_seconds or w.started - self._began
@@ -284,4 +295,4 @@ def _worker_main(conn, env: dict[str, str]) -> None:
         if job is None:
             return
         conn.send(("started", None))
-        conn.send(("done", execute_logged(job)))
+        conn.send(("done", execute_logged(job, on_trial=lambda line: conn.send(("trial", line)))))

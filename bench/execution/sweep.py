@@ -27,6 +27,7 @@ from bench.datasets import data_warnings, read_cached_dataset, save_dataset
 from bench.errors import BenchError, check_choice, check_int, check_positive
 from bench.execution.ensembles import count_into, run_cross_model
 from bench.execution.ensembles import plan_entries as cross_model_entries
+from bench.execution.heartbeat import Eta
 from bench.execution.jobs import Job
 from bench.execution.lock import RunLock, open_run_dir
 from bench.execution.resources import cpu_count, visible_gpus
@@ -179,6 +180,12 @@ class SweepPlan:
     def done_count(self) -> int:
         return sum(self.store.is_done(j, self.config.retry_failed) for j in self.jobs)
 
+    def eta(self) -> Eta:
+        """The ETA of this sweep's jobs not done yet (per-model medians, bench.execution.heartbeat)."""
+        config = self.config
+        workers = max(1, config.workers) + (sum(config.gpu_workers().values()) if config.executor == "local" else 0)
+        return Eta([j.model for j in self.jobs if not self.store.is_done(j, config.retry_failed)], workers)
+
     def close(self) -> None:
         if self.lock is not None:
             self.lock.release()
@@ -255,8 +262,10 @@ def prepare_sweep(config: SweepConfig) -> SweepPlan:
         raise
 
 
-def execute_sweep(plan: SweepPlan, progress: Progress | None = None) -> SweepResult:
-    """Run every planned job not already done; `progress(job, records)` as each one finishes.
+def execute_sweep(plan: SweepPlan, progress: Progress | None = None,
+                  heartbeat: Callable[[Job, str], None] | None = None) -> SweepResult:
+    """Run every planned job not already done; `progress(job, records)` as each one finishes, and
+    `heartbeat(job, line)` as each trial of a running job does (local workers; bench.execution.heartbeat).
 
     SIGTERM / SIGHUP stop it cleanly (bench.execution.signals.Interrupted: workers and their children
     are stopped, finished records are kept, a rerun resumes)."""
@@ -280,7 +289,7 @@ def execute_sweep(plan: SweepPlan, progress: Progress | None = None) -> SweepRes
                 summary = run_local(plan.jobs, plan.store, workers=config.workers, gpus=config.gpu_ids(),
                                     jobs_per_gpu=config.gpu_workers(), time_limit=config.time_limit,
                                     memory_limit_gb=config.memory_limit_gb, retry_failed=config.retry_failed,
-                                    progress=progress)
+                                    progress=progress, heartbeat=heartbeat)
             # After every job: also a rerun that found them all done computes what is missing.
             count_into(summary, run_cross_model(plan.store, config.retry_failed))
     finally:

@@ -35,6 +35,7 @@ import functools
 import math
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,6 +86,7 @@ class TuningRequest:
     tuner: str = ""
     predictions: str | Path | None = None
     job_key: str = ""
+    on_trial: Callable[[dict], None] | None = None  # each finished trial's summary (bench.tuning.trials)
 
 
 @dataclass
@@ -212,8 +214,10 @@ class TuningSession:
         remaining = None if self.budget.trials is None else self.budget.trials - mine
         if remaining is not None and remaining <= 0:
             return
+        on_trial = self.request.on_trial
+        heartbeat = [] if on_trial is None else [lambda _study, trial: on_trial(T.summarize([trial])[0])]
         optimize = functools.partial(study.optimize, self._run_trial, catch=(Exception,), gc_after_trial=False,
-                                     callbacks=[progress.save])
+                                     callbacks=[progress.save, *heartbeat])
         waiting = optuna.trial.TrialState.WAITING
         if any(t.user_attrs.get("is_default") and t.state == waiting for t in study.trials):
             optimize(n_trials=1)  # enqueued trials are asked for first (in trial-number order)
