@@ -229,8 +229,21 @@ Progress = Callable[[Job, list[dict]], None]
 
 
 def prepare_sweep(config: SweepConfig) -> SweepPlan:
-    """Resolve models and suite, take the run directory, load and split the data, plan the jobs (nothing
-    is run, and run.json is not written: a sweep that fails here leaves nothing that blocks the next)."""
+    """Resolve models and suite, take the run directory, load and split the data, plan the jobs (no job
+    is run, and run.json is not written: a sweep that fails here leaves nothing that blocks the next).
+    The local CPU workers start first, idle, so that their start-up (imports) runs beside all of this
+    (EarlyWorkers); plan.close() or execute_sweep stops them, and so does a failure here."""
+    early = _early_workers(config)
+    try:
+        plan = _plan(config, early)
+    except BaseException:
+        if early is not None:
+            early.close()
+        raise
+    return plan
+
+
+def _plan(config: SweepConfig, early: EarlyWorkers | None) -> SweepPlan:
     from bench.adapters import resolve_models
     from bench.suites import Protocol, load_suite, materialize
 
@@ -244,11 +257,10 @@ def prepare_sweep(config: SweepConfig) -> SweepPlan:
     store = ResultStore(open_run_dir(out))
     refuse_links_under(store.run_dir, "the run folder")  # the harness would write through them (safe_files)
     lock = RunLock(store.run_dir).acquire()
-    early, plan = None, None
+    plan = None
     try:
         defaults = asdict(Protocol())  # what a key an older run.json lacks meant
         store.check_config(config.identity(suite), defaults)  # a changed budget or protocol fails before any loading
-        early = _early_workers(config)
         loaded, excluded = materialize(suite)
         if config.datasets:
             names = [item.dataset.name for item in loaded]
@@ -268,10 +280,9 @@ def prepare_sweep(config: SweepConfig) -> SweepPlan:
         return plan
     except BaseException:
         if plan is not None:
-            plan.close()  # its workers and the lock
+            plan.early = None  # (prepare_sweep stops them)
+            plan.close()
         else:
-            if early is not None:
-                early.close()
             lock.release()
         raise
 
