@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from sklearn import metrics as skm
 
 Direction = Literal["maximize", "minimize"]
 
@@ -44,6 +43,8 @@ def objective_for(task_type: str) -> Objective:
 
 def score_predictions(task_type: str, y_true: np.ndarray, pred: np.ndarray, n_classes: int = 0) -> dict:
     """All reported metrics. `pred` is a probability matrix (n, n_classes) or regression values (n,)."""
+    from sklearn import metrics as skm  # here: importing this module (every adapter does) stays cheap
+
     if task_type == "regression":
         pred = _regression_values(pred)
         return {"rmse": _rmse(y_true, pred), "mae": float(skm.mean_absolute_error(y_true, pred)),

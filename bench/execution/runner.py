@@ -10,6 +10,7 @@ same command, so an interrupted sweep resumes where it stopped.
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing as mp
 import os
 import signal
@@ -31,6 +32,8 @@ from bench.records.store import ResultStore
 from bench.vocabulary import FAILURES, Status
 
 POLL_SECONDS = 0.2
+_PRELOAD = ("sklearn.compose", "sklearn.impute", "sklearn.pipeline", "sklearn.preprocessing", "sklearn.metrics",
+            "sklearn.model_selection")
 
 
 @dataclass
@@ -327,6 +330,8 @@ def _worker_main(conn, env: dict[str, str]) -> None:
     from bench.adapters import load_adapters
 
     load_adapters()
+    for module in _PRELOAD:  # what bench.preprocessing, bench.metrics and bench.splits import when used
+        importlib.import_module(module)
     while True:
         try:
             job = conn.recv()
