@@ -180,8 +180,11 @@ class EarlyWorkers:
         return self.idle.pop(slot.index, None)
 
     def close(self) -> None:
+        """Stop the workers not taken over, at once: they hold no job (one may still be importing, and
+        would read a polite request to end only after that)."""
         idle, self.idle = list(self.idle.values()), {}
-        _dismiss(idle)
+        for w in idle:
+            _stop(w.process)
 
 
 class _Pool:
