@@ -21,10 +21,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, QuantileTransformer, StandardScaler
 
 MISSING = "__missing__"
 RARE = "__rare__"
@@ -121,6 +117,12 @@ def numeric_pipeline(kind: str, n_rows: int, seed: int = 0):
     The quantile count follows Gorishniy et al. (n // 30, clipped to [10, 1000]): enough quantiles to
     resolve the distribution without memorizing single training values on small data.
     """
+    # scikit-learn is imported where it is used: every adapter module imports this one, and the
+    # sweep's parent (planning, `bench models list`) needs none of it
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import QuantileTransformer, StandardScaler
+
     steps = [SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=False)]
     if kind == "standard":
         steps.append(StandardScaler())
@@ -156,6 +158,9 @@ class MatrixPreprocessor:
         return pd.DataFrame(cols, index=range(len(X)))
 
     def fit(self, X: pd.DataFrame, y=None) -> "MatrixPreprocessor":
+        from sklearn.compose import ColumnTransformer
+        from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
+
         self.plan = ColumnPlan.fit(X)
         steps = []
         if self.plan.numeric:

@@ -10,7 +10,9 @@ The folder itself may be a link (a run folder on another disk). Refusals are Uns
 BenchError: `bench` exits 2 with the message).
 
 Atomic writes (temp file in the same folder, fsync, rename) never leave a half file that could be read
-as whole, and a rename replaces a link at the target instead of writing through it.
+as whole, and a rename replaces a link at the target instead of writing through it. The fsync (~10 ms
+on a loaded disk) only matters for a power cut or an OS crash; a killed process never tears a renamed
+file. Files whose readers detect damage and redo the work skip it (`sync=False`: predictions files).
 """
 
 from __future__ import annotations
@@ -99,9 +101,13 @@ def open_in_place(path: str | Path, root: str | Path, flags: int, mode: int = 0o
 Filler = Callable[[BinaryIO], object]
 
 
-def write_atomic(path: str | Path, content: bytes | Filler, root: str | Path | None = None) -> Path:
+def write_atomic(path: str | Path, content: bytes | Filler, root: str | Path | None = None,
+                 sync: bool = True) -> Path:
     """Write `content` (bytes, or a function that writes into a binary file) to `path` atomically.
-    With `root`, the path is confined to that folder first (see the module docstring)."""
+    With `root`, the path is confined to that folder first (see the module docstring). sync=False
+    leaves out the fsync: still atomic for every reader and against a killed process (the rename is),
+    but a power cut or an OS crash may leave the file empty or torn; only for files whose readers
+    check them and treat a damaged one as missing (each caller says which check)."""
     path = Path(path) if root is None else confined(path, root)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # per process: concurrent writers never collide
@@ -113,7 +119,8 @@ def write_atomic(path: str | Path, content: bytes | Filler, root: str | Path | N
             else:
                 content(f)
             f.flush()
-            os.fsync(f.fileno())
+            if sync:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

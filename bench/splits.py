@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold, train_test_split
 
 from bench.datasets import Dataset, cache_root
 from bench.safe_files import write_atomic
@@ -115,6 +114,10 @@ def planned_labels(protocol, task_splits=None, predefined: Assignment | None = N
 
 
 def _kfold(ds: Dataset, protocol):
+    # scikit-learn (~1-4 s to import) only when splits are made: a sweep's parent imports this module
+    # before its workers start, and a rerun reads its frozen splits
+    from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold
+
     n = ds.n_rows
     if protocol.folds < 2:
         raise ValueError("a K-fold protocol needs folds >= 2")
@@ -149,6 +152,8 @@ def _predefined(ds: Dataset, protocol, assignment: Assignment) -> list[Split]:
 
 
 def _inner_validation(ds: Dataset, train_outer: np.ndarray, protocol, repeat: int, fold: int):
+    from sklearn.model_selection import train_test_split
+
     seed = validation_seed(protocol.seed, repeat, fold)
     stratify = None
     if ds.task_type != "regression":

@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -40,37 +41,42 @@ def load() -> str:
     return f"load avg {one:.1f} (1 min) {five:.1f} (5 min) on {os.cpu_count()} cores"
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def bench_run(out: Path, datasets: str, models: str, jobs: int, threads: int, extra=()) -> dict:
     cmd = [sys.executable, "-m", "bench.cli", "run", "--suite", "demo", "--datasets", datasets, "--models",
            models, "--trials", "1", "--jobs", str(jobs), "--threads", str(threads), "--out", str(out),
            "--quiet", *extra]
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _children_cpu()
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, _children_cpu() - cpu
     text = " ".join(proc.stdout.split())
     found = re.search(r"(\d+) jobs run, (\d+) already done, in ([\d.]+)s \(worker start-up ([\d.]+)s, "
                       r"first to last job ([\d.]+)s\)", text)
     if proc.returncode != 0 or not found:
         raise SystemExit(f"bench run failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return {"wall": wall, "loop": float(found.group(3)), "startup": float(found.group(4)),
+    return {"wall": wall, "cpu": cpu, "loop": float(found.group(3)), "startup": float(found.group(4)),
             "steady": float(found.group(5)), "jobs": int(found.group(1))}
 
 
 def bare_loop(run_dir: Path, datasets: str, models: str, threads: int) -> dict:
     """Run in a fresh process (see --bare): the same calls the harness makes, nothing else."""
     cmd = [sys.executable, __file__, "--bare", str(run_dir), datasets, models, str(threads)]
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _children_cpu()
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, _children_cpu() - cpu
     if proc.returncode != 0:
         raise SystemExit(f"bare loop failed:\n{proc.stderr[-3000:]}")
-    return {"wall": wall, **json.loads(proc.stdout.strip().splitlines()[-1])}
+    return {"wall": wall, "cpu": cpu, **json.loads(proc.stdout.strip().splitlines()[-1])}
 
 
 def _bare_main(run_dir: str, datasets: str, models: str, threads: str) -> None:
-    from bench.execution.resources import thread_environment
+    from bench.execution.resources import worker_environment
 
-    os.environ.update(thread_environment(int(threads)))  # the caps a harness worker gets
+    os.environ.update(worker_environment(int(threads)))  # the caps a harness worker gets
     from bench.adapters import FitContext, TaskInfo, get_adapter, resolve_models
     from bench.datasets import load_cached_dataset
     from bench.metrics import objective_value, score_predictions
@@ -94,12 +100,12 @@ def _bare_main(run_dir: str, datasets: str, models: str, threads: str) -> None:
         X = ds.X.iloc
         Xtr, Xva, Xte = (X[rows].reset_index(drop=True) for rows in (split.train, split.val, split.test))
         ytr, yva, yte = ds.y[split.train], ds.y[split.val], ds.y[split.test]
-        m = cls(task, dict(cls.defaults), FitContext(seed=seed * 1_000 + index, threads=int(threads)))
+        m = cls(task, dict(cls.defaults_for(ds.task_type)), FitContext(seed=seed * 1_000 + index, threads=int(threads)))
         pre = m.make_preprocessor()
         pre.fit(Xtr)
         Xva_t = pre.transform(Xva)
         m.fit(pre.transform(Xtr), ytr, Xva_t, yva)
-        objective_value(task.task_type, yva, m.predictions(Xva_t), task.n_classes)
+        objective_value(task.task_type, yva, m.validation_predictions(Xva_t), task.n_classes)
         score_predictions(task.task_type, yte, m.predictions(pre.transform(Xte)), task.n_classes)
         done_at.append(time.perf_counter())
     print(json.dumps({"loop": time.perf_counter() - start, "steady": done_at[-1] - done_at[0], "jobs": len(done_at)}))
@@ -125,6 +131,9 @@ def overhead(tmp: Path, repeats: int) -> None:
     print(f"    steady state (first to last job, {n - 1} jobs): {best('steady', 0):.1f}s vs "
           f"{best('steady', 1):.1f}s = {best('steady', 0) / best('steady', 1):.2f}x   (goal <= 1.05x); "
           f"{(best('steady', 0) - best('steady', 1)) / (n - 1) * 1000:+.0f} ms per job")
+    print(f"    CPU seconds, whole process tree (steadier than wall time on a loaded machine; leaves out "
+          f"waits such as fsync): {best('cpu', 0):.1f}s vs {best('cpu', 1):.1f}s = "
+          f"{best('cpu', 0) / best('cpu', 1):.2f}x")
     print(f"    fixed cost: one worker start-up, {best('startup', 0):.1f}s (a fresh process importing the "
           "harness; paid once per worker, and again after a crash, timeout or memory kill)")
 
@@ -141,6 +150,11 @@ def scaling(tmp: Path) -> None:
     one, two = runs[1], runs[2]
     print(f"  throughput 2 workers / 1 worker: job loop {one['loop'] / two['loop']:.2f}x, steady state "
           f"{one['steady'] / two['steady']:.2f}x   (goal >= 1.8x; needs 2 otherwise idle cores)")
+    # On a shared machine the scheduler's autogroups give one session one share, whatever its number of
+    # workers: the wall-clock ratio then says little. CPU seconds say whether 2 workers do more work for
+    # the same jobs (oversubscribed threads, spinning, contention): equal CPU means ~2x on idle cores.
+    print(f"  CPU seconds of the whole run: --jobs 1 {one['cpu']:.1f}s, --jobs 2 {two['cpu']:.1f}s "
+          f"({two['cpu'] / one['cpu']:.2f}x; each worker's start-up is in it)")
 
 
 def _sample_gpu(samples: list, stop: threading.Event) -> None:

@@ -8,9 +8,10 @@ Keeping spaces as data (not code inside an objective) lets the harness print, ch
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Union
+from typing import TYPE_CHECKING, Any, Mapping, Union
 
-import optuna
+if TYPE_CHECKING:  # only in annotations: the sweep's parent process (planning, records) never imports Optuna
+    import optuna
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from rich import box
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from bench.analysis import leaderboard
@@ -72,8 +72,8 @@ def _sweep(config, args, console):
 
     if console.is_terminal or args.quiet:
         summary = _run_with_bar(plan, console, disable=args.quiet)
-    else:  # logs and pipes (make, CI): one plain line per finished job instead of a redrawn bar
-        summary = execute_sweep(plan, _LineProgress(console, len(jobs), plan.done_count())).summary
+    else:  # logs and pipes (make, CI): one plain line per finished trial and job instead of a redrawn bar
+        summary = execute_sweep(plan, _LineProgress(console, len(jobs), plan.eta()), _trial_printer(console)).summary
     console.print(f"{summary.total - summary.skipped_done} jobs run, {summary.skipped_done} already done, "
                   f"in {summary.seconds:.1f}s (worker start-up {summary.startup_seconds:.1f}s, "
                   f"first to last job {summary.steady_seconds:.1f}s); {_written(summary.statuses, store)}; "
@@ -92,43 +92,59 @@ def _written(statuses, store: ResultStore) -> str:
     return f"no new records (the folder holds {plural(len(store.record_files()), 'record')} from before)"
 
 
+def _trial_printer(console):
+    """The heartbeat: one plain line per finished trial of a running job (bench.execution.heartbeat)."""
+    def heartbeat(job, line: str) -> None:
+        console.print(f"  {escape(line)}", soft_wrap=True, highlight=False)
+
+    return heartbeat
+
+
+def _eta_text(seconds: float | None) -> str:
+    return "?" if seconds is None else f"{seconds:.0f}s"
+
+
 def _run_with_bar(plan, console, disable: bool):
     from bench.execution.sweep import execute_sweep
 
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("[green]{task.fields[ok]} ok[/] [red]{task.fields[bad]} failed[/]"),
-               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
+               TimeElapsedColumn(), TextColumn("eta {task.fields[eta]}")]
     with Progress(*columns, console=console, disable=disable) as bar:
-        task = bar.add_task("jobs", total=len(plan.jobs), ok=0, bad=0)
-        bar.update(task, completed=plan.done_count())
+        eta = plan.eta()
+        task = bar.add_task("jobs", total=len(plan.jobs), ok=0, bad=0, eta="?")
+        bar.update(task, completed=len(plan.jobs) - eta.pending())
         counts = {"ok": 0, "bad": 0}
 
         def progress(job, records):
             bad = [r["status"] for r in records if r["status"] in FAILURES]
             counts["bad" if bad else "ok"] += 1
+            eta.done(job.model, records)
             bar.update(task, advance=1, description=f"{job.job_id}" + (f" [red]{bad[0]}[/]" if bad else ""),
-                       **counts)
+                       eta=_eta_text(eta.seconds()), **counts)
 
-        return execute_sweep(plan, progress).summary
+        return execute_sweep(plan, progress, None if disable else _trial_printer(bar.console)).summary
 
 
 class _LineProgress:
-    """`[done/total] job statuses (ok, failed, elapsed, eta)`, one line per finished job."""
+    """`[done/total] job statuses (ok, failed, elapsed, eta)`, one line per finished job; the ETA from
+    per-model median job times (bench.execution.heartbeat.Eta)."""
 
-    def __init__(self, console, total: int, done: int):
-        self.console, self.total, self.done = console, total, done
-        self.ok = self.bad = self.ran = 0
+    def __init__(self, console, total: int, eta):
+        self.console, self.total, self.eta = console, total, eta
+        self.done = total - eta.pending()
+        self.ok = self.bad = 0
         self.started = time.monotonic()
 
     def __call__(self, job, records) -> None:
         statuses = sorted({str(r["status"]) for r in records})
         self.bad += any(r["status"] in FAILURES for r in records)
         self.ok += not any(r["status"] in FAILURES for r in records)
-        self.done, self.ran = self.done + 1, self.ran + 1
+        self.done += 1
+        self.eta.done(job.model, records)
         elapsed = time.monotonic() - self.started
-        eta = elapsed / self.ran * (self.total - self.done)
         self.console.print(f"[{self.done}/{self.total}] {escape(job.job_id)} {'/'.join(statuses)} "
-                           f"({self.ok} ok, {self.bad} failed; {elapsed:.0f}s, eta {eta:.0f}s)",
+                           f"({self.ok} ok, {self.bad} failed; {elapsed:.0f}s, eta {_eta_text(self.eta.seconds())})",
                            soft_wrap=True, highlight=False)
 
 

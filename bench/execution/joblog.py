@@ -3,7 +3,9 @@
 Capture is at the file-descriptor level (dup2 onto fds 1 and 2), so output that native code writes
 straight to the descriptors (XGBoost, LightGBM and CatBoost warnings, CUDA messages) lands in the
 file too, not only Python's sys.stdout. The file is appended to: a job that is retried or resumed
-keeps the earlier attempt's lines above a header naming the new attempt.
+keeps the earlier attempt's lines above a header naming the new attempt. Each finished trial adds a
+line (model, trial, value, how it ended, seconds; bench.execution.heartbeat), so a long job's log says
+where it stands.
 
 Before a job starts, every place it will write in the run folder (its log, its predictions file, its
 SQLite study) is checked with bench.safe_files: a symbolic link on the way makes the job a failure
@@ -16,6 +18,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -86,8 +90,11 @@ def job_files(job) -> list[Path]:
     return files + ([] if job.storage else [job.study_file])
 
 
-def execute_logged(job) -> list[dict]:
-    """execute_job with the job's output captured into its log file (what every executor runs)."""
+def execute_logged(job, on_trial: Callable[[str], None] | None = None) -> list[dict]:
+    """execute_job with the job's output captured into its log file (what every executor runs). Each
+    finished trial's line (bench.execution.heartbeat.trial_line) goes into the log and to `on_trial`
+    (a worker sends it to the parent, which prints it)."""
+    from bench.execution.heartbeat import trial_line
     from bench.execution.jobs import execute_job, failure_records
     from bench.vocabulary import Status
 
@@ -99,6 +106,14 @@ def execute_logged(job) -> list[dict]:
                                                                         str(exc))]
     header = (f"job {job.job_id} device={job.device} threads={job.threads} "
               f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '<unset>')}")
+    started = time.perf_counter()
+
+    def heartbeat(trial: dict) -> None:
+        line = trial_line(job.job_id, trial, time.perf_counter() - started)
+        print(line, flush=True)  # fd 1 is the job's log here
+        if on_trial is not None:
+            on_trial(line)
+
     with captured_output(job.log_path, Path(job.run_dir), header):
-        records = execute_job(job)
+        records = execute_job(job, on_trial=heartbeat)
     return with_log(records, job.log_path)

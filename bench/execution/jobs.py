@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -192,10 +193,11 @@ def _sqlite_problem(path: Path) -> str | None:
     return None if rows == [("ok",)] else "; ".join(str(r[0]) for r in rows[:3])
 
 
-def execute_job(job: Job, adapter_cls=None) -> list[dict]:
+def execute_job(job: Job, adapter_cls=None, on_trial: Callable[[dict], None] | None = None) -> list[dict]:
     """Run the job; always returns one record per variant (ok, failed, skipped or unavailable).
 
-    adapter_cls replaces the registry lookup of job.model (bench.testing checks unregistered adapters)."""
+    adapter_cls replaces the registry lookup of job.model (bench.testing checks unregistered adapters);
+    on_trial gets each finished trial's summary (bench.tuning.trials) as it ends."""
     from bench.adapters import TaskInfo
     from bench.tuning.crossfit import fold_sizes
 
@@ -229,7 +231,7 @@ def execute_job(job: Job, adapter_cls=None) -> list[dict]:
     try:
         set_aside = from_scratch_if_damaged(job)
         outcome = _tune(job, adapter_cls, TaskInfo(ds.task_type, ds.n_classes), _parts(ds, split), seed,
-                        limit_deadline)
+                        limit_deadline, on_trial)
     except Exception as exc:  # a bug or crash outside any single trial
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-3:])
         return [failed(loaded.fields(v), Status.FAILED, type(exc).__name__, f"{exc}\n{tb}") for v in job.variants]
@@ -263,16 +265,18 @@ def _parts(ds, split):
                  take[split.test].reset_index(drop=True), ds.y[split.test])
 
 
-def _tune(job: Job, adapter_cls, task, parts, seed: int, limit_deadline: float | None):
+def _tune(job: Job, adapter_cls, task, parts, seed: int, limit_deadline: float | None, on_trial=None):
     """The job's tuning session (bench.tuning.study); it runs a single trial for models with nothing to tune."""
+    from bench.execution.storage import job_study_storage
     from bench.tuning import tune
 
     # A one-trial job has nothing to resume, and a persistent study would only add its database
     # set-up (0.3-1 s per job, most of the harness overhead on small jobs): it tunes in memory.
-    storage = job.storage_url() if job.tunes else None
+    url = job.storage_url() if job.tunes else None
+    storage = job_study_storage(job.study_file) if url and not job.storage else url
     return tune(adapter_cls, task, parts, job.budget, seed=seed, threads=job.threads, device=job.device,
                 storage=storage, study_name=job.study_name, seeds=job.seeds, predictions=job.predictions_path,
-                job_key=job.key, limit_deadline=limit_deadline)
+                job_key=job.key, limit_deadline=limit_deadline, on_trial=on_trial)
 
 
 def outcome_records(job: Job, header: Header, outcome, seed: int, job_seconds: float,

@@ -10,6 +10,7 @@ same command, so an interrupted sweep resumes where it stopped.
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing as mp
 import os
 import signal
@@ -31,6 +32,8 @@ from bench.records.store import ResultStore
 from bench.vocabulary import FAILURES, Status
 
 POLL_SECONDS = 0.2
+_PRELOAD = ("sklearn.compose", "sklearn.impute", "sklearn.pipeline", "sklearn.preprocessing", "sklearn.metrics",
+            "sklearn.model_selection")
 
 
 @dataclass
@@ -53,8 +56,13 @@ class SweepSummary:
 class Recorder:
     """Where every executor hands finished jobs: writes records, counts them, reports progress."""
 
-    def __init__(self, store: ResultStore, summary: SweepSummary, progress=None):
-        self.store, self.summary, self.progress = store, summary, progress
+    def __init__(self, store: ResultStore, summary: SweepSummary, progress=None, heartbeat=None):
+        self.store, self.summary, self.progress, self.heartbeat = store, summary, progress, heartbeat
+
+    def trial(self, job: Job, line: str) -> None:
+        """A running job finished a trial (bench.execution.heartbeat.trial_line)."""
+        if self.heartbeat:
+            self.heartbeat(job, line)
 
     def __call__(self, job: Job, records: list[dict]) -> None:
         self.store.write(records)
@@ -89,23 +97,29 @@ def pending_jobs(jobs: list[Job], store: ResultStore, retry_failed: bool, summar
 
 def run_local(jobs: list[Job], store: ResultStore, *, workers: int = 1, gpus: Sequence[str] = (),
               jobs_per_gpu: int | dict[str, int] = 1, time_limit: float | None = None,
-              memory_limit_gb: float | None = None, retry_failed: bool = False, progress=None) -> SweepSummary:
-    """Run every job not already done; `progress(job, records)` is called as each one finishes.
+              memory_limit_gb: float | None = None, retry_failed: bool = False, progress=None,
+              heartbeat=None, early: EarlyWorkers | None = None) -> SweepSummary:
+    """Run every job not already done; `progress(job, records)` is called as each one finishes, and
+    `heartbeat(job, line)` as each of its trials does (not with workers=0: the job's output, the
+    console's included, goes to its log there).
 
     `workers` CPU workers plus `jobs_per_gpu` workers per GPU id in `gpus` (one number, or one per id);
     workers=0 runs everything in this process (debugging: no isolation, no limits). While GPU jobs run,
-    GPU utilization samples go to <run>/gpu-utilization.csv (bench.execution.gpu_usage).
+    GPU utilization samples go to <run>/gpu-utilization.csv (bench.execution.gpu_usage). `early`: CPU
+    workers started before planning (EarlyWorkers), taken over where their threads fit, else stopped.
     """
     summary = SweepSummary()
     pending = pending_jobs(jobs, store, retry_failed, summary)
-    finished = Recorder(store, summary, progress)
+    finished = Recorder(store, summary, progress, heartbeat)
     start = time.perf_counter()
     if workers <= 0:  # in-process, for debugging; no time limit or crash isolation
+        if early is not None:
+            early.close()
         for job in pending:
             finished(job, execute_logged(job))
     else:
         limit = memory_limit_gb * 1e9 if memory_limit_gb else None
-        pool = _Pool(plan_slots(workers, list(gpus), jobs_per_gpu), time_limit, limit)
+        pool = _Pool(plan_slots(workers, list(gpus), jobs_per_gpu), time_limit, limit, early)
         on_gpu = gpus and any(j.device == "cuda" for j in pending)
         with GpuSampler(store.run_dir / SAMPLE_FILE, list(gpus)) if on_gpu else nullcontext():
             pool.run(pending, finished)
@@ -124,24 +138,68 @@ class _Worker:
     started: float = 0.0
 
 
+def _launch(slot: Slot, threads: int, watch_memory: bool) -> _Worker:
+    """Start a worker process on `slot` with `threads` as its thread caps."""
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_worker_main, args=(child, slot.environment(threads)), name=f"bench-worker-{slot.name}",
+                       daemon=True)
+    proc.start()
+    child.close()
+    if proc.pid is None:  # start() sets it; None would mean the process never started
+        raise RuntimeError(f"worker process for slot {slot.name} did not start")
+    return _Worker(slot, proc, parent, MemoryWatch(proc.pid) if watch_memory else None)
+
+
+def _dismiss(workers: list[_Worker]) -> None:
+    """Stop idle workers: ask them to end, then make sure they did."""
+    for w in workers:
+        try:
+            w.conn.send(None)
+        except OSError:
+            pass
+    for w in workers:
+        w.process.join(timeout=5)
+        if w.process.is_alive():
+            _stop(w.process)
+
+
+class EarlyWorkers:
+    """CPU workers started before the sweep is planned, so that their start-up (a fresh interpreter
+    importing the harness: seconds) runs beside the parent's loading and splitting of the data instead
+    of after it. run_local takes them over when the jobs' thread count is the one they started with
+    (otherwise, and when fewer are needed, they are stopped); close() stops what was not taken."""
+
+    def __init__(self, count: int, threads: int, watch_memory: bool = False):
+        self.threads = threads
+        self.idle = {i: _launch(Slot(i), threads, watch_memory) for i in range(count)}
+
+    def take(self, slot: Slot, threads: int) -> _Worker | None:
+        if slot.kind != "cpu" or threads != self.threads:
+            return None
+        return self.idle.pop(slot.index, None)
+
+    def close(self) -> None:
+        """Stop the workers not taken over, at once: they hold no job (one may still be importing, and
+        would read a polite request to end only after that)."""
+        idle, self.idle = list(self.idle.values()), {}
+        for w in idle:
+            _stop(w.process)
+
+
 class _Pool:
-    def __init__(self, slots: list[Slot], time_limit: float | None, memory_limit: float | None):
+    def __init__(self, slots: list[Slot], time_limit: float | None, memory_limit: float | None,
+                 early: EarlyWorkers | None = None):
         self.slots, self.time_limit, self.memory_limit = slots, time_limit, memory_limit
-        self.ctx = mp.get_context("spawn")
+        self.early = early
         self.threads: dict[str, int] = {}
         self.startup_seconds = 0.0
+        self.queues: dict[str, deque[Job]] = {}
 
     def _start(self, slot: Slot) -> _Worker:
-        parent, child = self.ctx.Pipe()
-        env = slot.environment(self.threads.get(slot.kind, 1))
-        proc = self.ctx.Process(target=_worker_main, args=(child, env), name=f"bench-worker-{slot.name}",
-                                daemon=True)
-        proc.start()
-        child.close()
-        if proc.pid is None:  # start() sets it; None would mean the process never started
-            raise RuntimeError(f"worker process for slot {slot.name} did not start")
-        watch = MemoryWatch(proc.pid) if self.memory_limit else None
-        return _Worker(slot, proc, parent, watch)
+        threads = self.threads.get(slot.kind, 1)
+        taken = self.early.take(slot, threads) if self.early is not None else None
+        return taken or _launch(slot, threads, bool(self.memory_limit))
 
     def run(self, jobs: list[Job], finished) -> None:
         queues = {"cpu": deque(j for j in jobs if j.device != "cuda"),
@@ -154,21 +212,17 @@ class _Pool:
         if queues["cpu"] and not slots["cpu"]:
             slots["cpu"] = [Slot(len(self.slots))]  # CPU-only models still need somewhere to run
         self._began = time.monotonic()
-        pool = [self._start(s) for kind in queues for s in slots[kind][: len(queues[kind])]]
+        self.queues = queues
+        try:
+            pool = [self._start(s) for kind in queues for s in slots[kind][: len(queues[kind])]]
+        finally:
+            if self.early is not None:
+                self.early.close()  # the ones not taken over
+
         try:
             while any(queues.values()) or any(w.job for w in pool):
                 for w in pool:
-                    queue = queues[w.slot.kind]
-                    if w.job is None and queue:
-                        # The clock starts when the worker says it began (after its imports), so a
-                        # slow worker start-up never counts against a job's time limit.
-                        w.job, w.started = queue.popleft(), 0.0
-                        if w.memory:
-                            w.memory.peak = 0
-                        try:
-                            w.conn.send(w.job)
-                        except OSError:
-                            pass  # the worker is gone: _check records the crash and replaces it
+                    self._hand_out(w)
                 busy = [w for w in pool if w.job is not None]
                 ready = wait([w.conn for w in busy] + [w.process.sentinel for w in busy], POLL_SECONDS)
                 pool = [self._check(w, ready, finished) if w.job else w for w in pool]
@@ -178,15 +232,22 @@ class _Pool:
             for w in pool:
                 if w.job is not None:
                     _stop(w.process)
-                elif w.process.is_alive():
-                    try:
-                        w.conn.send(None)
-                    except OSError:
-                        pass
-            for w in pool:
-                w.process.join(timeout=5)
-                if w.process.is_alive():
-                    _stop(w.process)
+            _dismiss([w for w in pool if w.job is None])
+
+    def _hand_out(self, w: _Worker) -> None:
+        """Send an idle worker the next job of its kind, if any."""
+        queue = self.queues[w.slot.kind]
+        if w.job is not None or not queue:
+            return
+        # The clock starts when the worker says it began (after its imports), so a slow worker
+        # start-up never counts against a job's time limit.
+        w.job, w.started = queue.popleft(), 0.0
+        if w.memory:
+            w.memory.peak = 0
+        try:
+            w.conn.send(w.job)
+        except OSError:
+            pass  # the worker is gone: _check records the crash and replaces it
 
     def _check(self, w: _Worker, ready, finished) -> _Worker:
         """Handle what a busy worker said or did; returns the worker to keep (a fresh one if lost)."""
@@ -196,12 +257,18 @@ class _Pool:
                 kind, payload = w.conn.recv()
             except (EOFError, OSError):
                 kind, payload, lost = None, None, True
+            if kind == "trial":
+                finished.trial(w.job, payload)
+                return w
             if kind == "started":
                 w.started = time.monotonic()
                 self.startup_seconds = self.startup_seconds or w.started - self._began
                 return w
             if kind == "done":
                 job, w.job = w.job, None
+                # The worker gets its next job before this one's records are written (fsync): it never
+                # waits for the parent's bookkeeping.
+                self._hand_out(w)
                 finished(job, payload)
                 return w
         if lost or not w.process.is_alive():
@@ -266,6 +333,8 @@ def _worker_main(conn, env: dict[str, str]) -> None:
     from bench.adapters import load_adapters
 
     load_adapters()
+    for module in _PRELOAD:  # what bench.preprocessing, bench.metrics and bench.splits import when used
+        importlib.import_module(module)
     while True:
         try:
             job = conn.recv()
@@ -274,4 +343,4 @@ def _worker_main(conn, env: dict[str, str]) -> None:
         if job is None:
             return
         conn.send(("started", None))
-        conn.send(("done", execute_logged(job)))
+        conn.send(("done", execute_logged(job, on_trial=lambda line: conn.send(("trial", line)))))

@@ -21,13 +21,14 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Literal
+from typing import TYPE_CHECKING, Callable, Literal
 
 from bench import meta_features
 from bench.datasets import data_warnings, read_cached_dataset, save_dataset
 from bench.errors import BenchError, check_choice, check_int, check_positive
 from bench.execution.ensembles import count_into, run_cross_model
 from bench.execution.ensembles import plan_entries as cross_model_entries
+from bench.execution.heartbeat import Eta
 from bench.execution.jobs import Job
 from bench.execution.lock import RunLock, open_run_dir
 from bench.execution.resources import cpu_count, visible_gpus
@@ -42,6 +43,9 @@ from bench.safe_files import refuse_links_under
 from bench.splits import planned_labels, splits_or_reason
 from bench.tuning.budget import Budget
 from bench.tuning.samplers import Sampler
+
+if TYPE_CHECKING:  # the runner (multiprocessing, the worker loop) is imported when workers start
+    from bench.execution.runner import EarlyWorkers
 
 Device = Literal["auto", "cpu", "cuda"]
 Executor = Literal["local", "ray"]
@@ -182,6 +186,7 @@ class SweepPlan:
     data_notes: dict[str, list[str]] = field(default_factory=dict)  # dataset -> load-time warnings
     skipped: dict[str, str] = field(default_factory=dict)  # dataset -> why it is too small for the protocol
     lock: RunLock | None = None
+    early: EarlyWorkers | None = None  # local CPU workers started while planning
 
     @property
     def out(self) -> Path:
@@ -190,7 +195,16 @@ class SweepPlan:
     def done_count(self) -> int:
         return sum(self.store.is_done(j, self.config.retry_failed) for j in self.jobs)
 
+    def eta(self) -> Eta:
+        """The ETA of this sweep's jobs not done yet (per-model medians, bench.execution.heartbeat)."""
+        config = self.config
+        workers = max(1, config.workers) + (sum(config.gpu_workers().values()) if config.executor == "local" else 0)
+        return Eta([j.model for j in self.jobs if not self.store.is_done(j, config.retry_failed)], workers)
+
     def close(self) -> None:
+        early, self.early = self.early, None
+        if early is not None:
+            early.close()
         if self.lock is not None:
             self.lock.release()
             self.lock = None
@@ -226,8 +240,21 @@ Progress = Callable[[Job, list[dict]], None]
 
 
 def prepare_sweep(config: SweepConfig) -> SweepPlan:
-    """Resolve models and suite, take the run directory, load and split the data, plan the jobs (nothing
-    is run, and run.json is not written: a sweep that fails here leaves nothing that blocks the next)."""
+    """Resolve models and suite, take the run directory, load and split the data, plan the jobs (no job
+    is run, and run.json is not written: a sweep that fails here leaves nothing that blocks the next).
+    The local CPU workers start first, idle, so that their start-up (imports) runs beside all of this
+    (EarlyWorkers); plan.close() or execute_sweep stops them, and so does a failure here."""
+    early = _early_workers(config)
+    try:
+        plan = _plan(config, early)
+    except BaseException:
+        if early is not None:
+            early.close()
+        raise
+    return plan
+
+
+def _plan(config: SweepConfig, early: EarlyWorkers | None) -> SweepPlan:
     from bench.adapters import resolve_models
     from bench.suites import Protocol, load_suite, materialize
 
@@ -241,6 +268,7 @@ def prepare_sweep(config: SweepConfig) -> SweepPlan:
     store = ResultStore(open_run_dir(out))
     refuse_links_under(store.run_dir, "the run folder")  # the harness would write through them (safe_files)
     lock = RunLock(store.run_dir).acquire()
+    plan = None
     try:
         defaults = asdict(Protocol())  # what a key an older run.json lacks meant
         store.check_config(config.identity(suite), defaults)  # a changed budget or protocol fails before any loading
@@ -253,7 +281,7 @@ def prepare_sweep(config: SweepConfig) -> SweepPlan:
                                  f"Its datasets: {', '.join(names)}")
             loaded = [item for item in loaded if item.dataset.name in config.datasets]
         run_config, notes = store.check_config(config.identity(suite, [item.dataset for item in loaded]), defaults)
-        plan = SweepPlan(config, suite, store, loaded, excluded, [], run_config, notes, lock=lock)
+        plan = SweepPlan(config, suite, store, loaded, excluded, [], run_config, notes, lock=lock, early=early)
         plan.notes += [lock.note] if lock.note else []
         plan.data_notes = {item.dataset.name: data_warnings(item.dataset) for item in loaded
                            if data_warnings(item.dataset)}
@@ -262,12 +290,30 @@ def prepare_sweep(config: SweepConfig) -> SweepPlan:
         plan.notes += [config.gpu_note] if getattr(config, "gpu_note", "") else []
         return plan
     except BaseException:
-        lock.release()
+        if plan is not None:
+            plan.early = None  # (prepare_sweep stops them)
+            plan.close()
+        else:
+            lock.release()
         raise
 
 
-def execute_sweep(plan: SweepPlan, progress: Progress | None = None) -> SweepResult:
-    """Run every planned job not already done; `progress(job, records)` as each one finishes.
+def _early_workers(config: SweepConfig):
+    """The local CPU workers, started now so that their start-up runs beside the loading and splitting
+    of the data (bench.execution.runner.EarlyWorkers); None with other executors, no workers or GPUs
+    (GPU slots change every worker's thread share, known only once the models are planned)."""
+    if config.executor != "local" or config.workers <= 0 or config.gpu_ids():
+        return None
+    from bench.execution.runner import EarlyWorkers
+
+    return EarlyWorkers(config.workers, config.threads or max(1, cpu_count() // config.workers),
+                        config.memory_limit_gb is not None)
+
+
+def execute_sweep(plan: SweepPlan, progress: Progress | None = None,
+                  heartbeat: Callable[[Job, str], None] | None = None) -> SweepResult:
+    """Run every planned job not already done; `progress(job, records)` as each one finishes, and
+    `heartbeat(job, line)` as each trial of a running job does (local workers; bench.execution.heartbeat).
 
     SIGTERM / SIGHUP stop it cleanly (bench.execution.signals.Interrupted: workers and their children
     are stopped, finished records are kept, a rerun resumes)."""
@@ -291,7 +337,8 @@ def execute_sweep(plan: SweepPlan, progress: Progress | None = None) -> SweepRes
                 summary = run_local(plan.jobs, plan.store, workers=config.workers, gpus=config.gpu_ids(),
                                     jobs_per_gpu=config.gpu_workers(), time_limit=config.time_limit,
                                     memory_limit_gb=config.memory_limit_gb, retry_failed=config.retry_failed,
-                                    progress=progress)
+                                    progress=progress, heartbeat=heartbeat, early=plan.early)
+                plan.early = None  # run_local took them over, or stopped them
             # After every job: also a rerun that found them all done computes what is missing.
             count_into(summary, run_cross_model(plan.store, config.retry_failed))
     finally:

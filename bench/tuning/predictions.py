@@ -93,9 +93,11 @@ def trial_limit(bytes_per_trial: int, max_trials: int | None = None, max_mb: flo
 
 def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Atomic: a reader never sees half a file (bench.safe_files; the job's paths in its run folder are
-    checked for links before it starts, bench.execution.joblog)."""
+    checked for links before it starts, bench.execution.joblog). Without fsync (it was most of a small
+    job's harness cost): a kill never tears a renamed file, and a file a power cut tears fails
+    check_predictions_file: a part is set aside, a job's file makes the job run again from scratch."""
     # numpy's stub has the keyword allow_pickle: bool, which mypy checks every **arrays value against.
-    write_atomic(path, lambda f: np.savez_compressed(f, **arrays))  # type: ignore[arg-type]
+    write_atomic(path, lambda f: np.savez_compressed(f, **arrays), sync=False)  # type: ignore[arg-type]
 
 
 def _meta_array(meta: dict) -> np.ndarray:
@@ -187,7 +189,10 @@ class TrialPredictions:
     """The predictions of one job's trials while it tunes (see the module docstring)."""
 
     def __init__(self, path: Path, job_key: str, study_uid: str, y_val: np.ndarray, maximize: bool,
-                 classification: bool, max_trials: int | None = None, max_mb: float | None = None):
+                 classification: bool, max_trials: int | None = None, max_mb: float | None = None,
+                 persistent: bool = True):
+        """persistent=False: the study lives in memory, so nothing resumes it: trials are kept in memory
+        only (no part files) and no earlier file is read; write() still writes the job's file."""
         self.path, self.job_key, self.study_uid, self.maximize = Path(path), job_key, study_uid, maximize
         self.classification = classification
         self.encoding = LOG_PROBA if classification else VALUES
@@ -196,8 +201,9 @@ class TrialPredictions:
         self.y_val = np.asarray(y_val)
         self.max_trials, self.max_mb = max_trials, max_mb
         self.set_aside: list[str] = []  # damaged files found here, renamed (bench.execution.jobs says so)
+        self.persistent = persistent
         try:
-            old = load(self.path, job_key, study_uid)
+            old = load(self.path, job_key, study_uid) if persistent else None
         except DamagedPredictions as exc:
             old = None
             self._set_aside(self.path, exc.reason)
@@ -205,7 +211,7 @@ class TrialPredictions:
         self.trials: dict[int, dict] = dict(old.trials) if old else {}
         self.dropped: set[int] = set(old.dropped) if old else set()
         self.limit: int | None = (old.info.get("cap") or {}).get("limit") if old else None
-        for part in sorted(self.parts.glob("*.npz")) if self.parts.is_dir() else []:
+        for part in sorted(self.parts.glob("*.npz")) if persistent and self.parts.is_dir() else []:
             meta = read_meta(part)
             if meta is None:
                 self._set_aside(part, "unreadable")
@@ -232,7 +238,8 @@ class TrialPredictions:
                  "is_default": bool(is_default)}
         meta = {"job_key": self.job_key, "study_uid": self.study_uid, "number": number, "trial": trial,
                 "limit": self.limit, "encoding": EXACT}
-        _write_npz(self.parts / f"{number}.npz", {"val": exact[0], "test": exact[1], "meta": _meta_array(meta)})
+        if self.persistent:
+            _write_npz(self.parts / f"{number}.npz", {"val": exact[0], "test": exact[1], "meta": _meta_array(meta)})
         self.trials[number] = trial
         self.memory[number] = exact
         self._cap()

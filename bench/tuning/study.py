@@ -35,6 +35,7 @@ import functools
 import math
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,11 +82,12 @@ class TuningRequest:
     threads: int = 1
     device: str = "cpu"
     limit_deadline: float | None = None
-    storage: str | None = None
+    storage: str | optuna.storages.BaseStorage | None = None  # a URL, or an opened storage
     study_name: str = "study"
     tuner: str = ""
     predictions: str | Path | None = None
     job_key: str = ""
+    on_trial: Callable[[dict], None] | None = None  # each finished trial's summary (bench.tuning.trials)
 
 
 @dataclass
@@ -133,7 +135,7 @@ class TuningSession:
         self.prepared = [Prepared(fold, r.parts.X_test) for fold in self.folds]
         self.store = None if r.predictions is None else TrialPredictions(
             Path(r.predictions), r.job_key, _study_uid(self.study), self.y_scored,
-            r.task.objective.direction == "maximize", r.task.is_classification)
+            r.task.objective.direction == "maximize", r.task.is_classification, persistent=r.storage is not None)
         self._fits = 0  # folds fit by the running trial
         # Trials trained together (--pack K): only by models that can (Capabilities.pack), else one at a time.
         self.pack = self.budget.pack if r.adapter_cls.capabilities.pack else 1
@@ -224,8 +226,10 @@ class TuningSession:
         remaining = None if self.budget.trials is None else self.budget.trials - mine
         if remaining is not None and remaining <= 0:
             return
+        on_trial = self.request.on_trial
+        heartbeat = [] if on_trial is None else [lambda _study, trial: on_trial(T.summarize([trial])[0])]
         optimize = functools.partial(study.optimize, self._run_trial, catch=(Exception,), gc_after_trial=False,
-                                     callbacks=[progress.save])
+                                     callbacks=[progress.save, *heartbeat])
         waiting = optuna.trial.TrialState.WAITING
         if any(t.user_attrs.get("is_default") and t.state == waiting for t in study.trials):
             optimize(n_trials=1)  # enqueued trials are asked for first (in trial-number order)
