@@ -12,10 +12,17 @@ import html
 import os
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from bench.analysis import explanations, families, family_points, leaderboard, plots, reproduction, when_neural_wins
+from bench.analysis import (
+    explanations,
+    family_points,
+    leaderboard,
+    plots,
+    report_findings,
+    reproduction,
+    when_neural_wins,
+)
 from bench.analysis.analyze import SLICES, Analysis
 from bench.analysis.elo import ELO_VS_SCORE
 from bench.analysis.options import OPTIONS, EloWeighting, NormalizeMetric, TimeAxis
@@ -81,12 +88,7 @@ def definitions(a: Analysis) -> list[str]:
     ]
 
 
-def _fmt(v, digits: int = 3) -> str:
-    if v is None or (isinstance(v, float) and np.isnan(v)):
-        return "–"
-    if isinstance(v, (float, np.floating)):
-        return f"{v:.{digits}f}"
-    return str(v)
+_fmt = report_findings.fmt
 
 
 def uses_gpu(a: Analysis) -> bool:
@@ -281,40 +283,16 @@ def write_report(a: Analysis, run_dir: Path, out_dir: Path, time_axis: TimeAxis 
                  {name: (caption, plots.png(fig)) for name, (caption, fig) in found.items()})
     for name, (_, png) in page.figs.items():
         write_atomic(plot_dir / f"{name}.png", png, out_dir)  # never through a link (bench.safe_files)
-    _headline_section(page, a)  # the answer first
+    report_findings.headline_section(page, a)  # the answer first
     _leaderboard_section(page, a)
     _statistics_sections(page, a)
     _time_and_gpu_sections(page, samples)
-    _when_neural_wins_section(page, neural)
+    report_findings.when_neural_wins_section(page, neural)
     _data_sections(page, a, run_dir)
     texts = definitions(a)
     page.add("Definitions", "<ul>" + "".join(f"<li>{html.escape(t)}</li>" for t in texts) + "</ul>",
              "\n".join(f"- {t}" for t in texts))
     return _write(page, a, run_dir, out_dir) + sorted(plot_dir.glob("*.png"))
-
-
-def _headline_section(page: Page, a: Analysis) -> None:
-    """GBDT vs neural (bench.analysis.families): the headline table, its note, the per-dataset pairs."""
-    if a.headline.empty:
-        text = "No dataset where both a GBDT (family gbdt) and a neural model (family neural) ran."
-        page.add("GBDT vs neural", f"<p>{html.escape(text)}</p>", text)
-        return
-    header = [h for _, h in families.SHOWN]
-    rows = [[html.escape(families.cell(c, r)) for c, _ in families.SHOWN] for _, r in a.headline.iterrows()]
-    note = families.note(a.headline_excluded)
-    best = a.headline_pairs[a.headline_pairs.scope == "best"]
-    pair_header = ["dataset", "task", "GBDT (best on val.)", "neural (best on val.)", "GBDT test", "neural test",
-                   "gap", "winner"]
-    pair_rows = [[html.escape(str(r.dataset)), r.task_type, html.escape(r.gbdt_entry), html.escape(r.neural_entry),
-                  _fmt(r.gbdt_score, 4), _fmt(r.neural_score, 4), f"{r.gap:+.3f}", r.outcome]
-                 for r in best.itertuples()]
-    answer = families.verdict(a.headline)
-    page.add(families.TITLE,
-             f'<p id="answer"><b>{html.escape(answer)}</b></p>' + html_table(header, rows, "gbdt-vs-neural")
-             + f'<p class="note">{html.escape(note)}</p>'
-             + "<p>Per dataset (variant: best):</p>" + html_table(pair_header, pair_rows, "gbdt-vs-neural-pairs"),
-             f"**{answer}**\n\n" + md_table(header, rows) + f"\n\n{note}\n\nPer dataset (variant: best):\n\n"
-             + md_table(pair_header, pair_rows))
 
 
 def _leaderboard_section(page: Page, a: Analysis) -> None:
@@ -370,21 +348,6 @@ def _time_and_gpu_sections(page: Page, samples: pd.DataFrame | None) -> None:
         page.add("GPU utilization",
                  html_table(*gpu_rows(samples), "gpu-utilization") + f'<p class="note">{note}</p>' + h,
                  md_table(*gpu_rows(samples)) + f"\n\n{note}\n\n{m}")
-
-
-def _when_neural_wins_section(page: Page, found: when_neural_wins.Findings | None) -> None:
-    """The gap between the best neural and the best GBDT entry per dataset against the meta-features."""
-    if found is None:
-        return
-    h, m = page.fig("when-neural-wins")
-    lines, note = found.summary(), when_neural_wins.RULE
-    corr, per_dataset = found.correlation_rows(), found.dataset_rows()
-    page.add("When do neural models win?",
-             "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in lines) + "</ul>"
-             + html_table(*corr, "meta-feature-correlations") + h + html_table(*per_dataset, "neural-vs-gbdt")
-             + f'<p class="note">{html.escape(note)}</p>',
-             "\n".join(f"- {line}" for line in lines) + "\n\n" + md_table(*corr) + (f"\n\n{m}" if m else "")
-             + "\n\n" + md_table(*per_dataset) + f"\n\n{note}")
 
 
 def _data_sections(page: Page, a: Analysis, run_dir: Path) -> None:
