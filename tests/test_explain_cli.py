@@ -43,6 +43,7 @@ def test_explain_a_gbdt_refits_its_tuned_configuration_and_writes_shap_and_influ
 
 
 def test_explain_a_non_tree_model_uses_the_permutation_explainer_and_the_report_shows_both(run_dir, tmp_path):
+    pytest.importorskip("shap", reason="the permutation explainer needs the explain extra")
     assert main(["explain", str(run_dir), "--dataset", "breast_cancer", "--model", "xgboost"]) == 0
     assert main(["explain", str(run_dir), "--dataset", "breast_cancer", "--model", "linear", "--rows", "4",
                  "--background", "8"]) == 0
