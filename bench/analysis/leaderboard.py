@@ -153,7 +153,8 @@ def left_out_notes(left_out: list[str]) -> list[str]:
             *[f"  - {line}" for line in left_out]]
 
 
-# Left out of the default console view when no entry has a value there (all "–" or 0), so it fits 100 columns.
+# Left out of the default console view (so it fits 100 columns) and of the report's leaderboard (so it fits
+# 1,280 px) when no entry has a value there (all "–" or 0).
 OPTIONAL = ("skipped", "unavailable", "trials_done", "still_improving")
 
 
@@ -166,10 +167,16 @@ def console_view(table: pd.DataFrame, wide: bool = False) -> tuple[list[tuple[st
         row["entry"] = stats.entry_label(row["model"], row["variant"])
         rows.append([cell(c, row[c], row) for c, _ in shown])
     if not wide:
-        empty = {i for i, (c, _) in enumerate(shown) if c in OPTIONAL and all(r[i] in ("–", "0") for r in rows)}
-        shown = [col for i, col in enumerate(shown) if i not in empty]
-        rows = [[v for i, v in enumerate(r) if i not in empty] for r in rows]
+        shown, rows = without_empty_optional([c for c, _ in shown], shown, rows)
     return shown, rows
+
+
+def without_empty_optional(keys: list[str], columns: list, rows: list[list[str]]) -> tuple[list, list[list[str]]]:
+    """`columns` and `rows` without the OPTIONAL columns (`keys`: the columns' frame names) that no row has a
+    value in (all "–" or 0); the console and the report leave out the same ones."""
+    empty = {i for i, k in enumerate(keys) if k in OPTIONAL and all(r[i] in ("–", "0") for r in rows)}
+    return ([c for i, c in enumerate(columns) if i not in empty],
+            [[v for i, v in enumerate(r) if i not in empty] for r in rows])
 
 
 def to_markdown(tables: dict[str, pd.DataFrame], title: str = "Leaderboard", left_out: list[str] | None = None,

@@ -121,17 +121,12 @@ def leaderboard_rows(a: Analysis, html_cells: bool = False) -> tuple[list[str], 
                      leaderboard.cell("still_improving", r.still_improving, r),
                      leaderboard.seconds(r.median_fit_s), leaderboard.seconds(r.cpu_seconds),
                      *([leaderboard.seconds(r.gpu_seconds)] if gpu else [])])
-    return _without_empty_optional(header, rows)
+    keys = [_FRAME_NAMES.get(h, h) for h in header]
+    return leaderboard.without_empty_optional(keys, header, rows)
 
 
-# Left out when no entry has a value there (all "–" or 0), as on the console, so the table fits 1,280 px.
-_OPTIONAL = ("skipped", "unavailable", "trials run/declared", "still improving")
-
-
-def _without_empty_optional(header: list[str], rows: list[list[str]]) -> tuple[list[str], list[list[str]]]:
-    empty = {i for i, h in enumerate(header) if h in _OPTIONAL and all(r[i] in ("–", "0") for r in rows)}
-    return [h for i, h in enumerate(header) if i not in empty], [[v for i, v in enumerate(r) if i not in empty]
-                                                                 for r in rows]
+# The report's headers of leaderboard.OPTIONAL columns named otherwise than in the frame.
+_FRAME_NAMES = {"trials run/declared": "trials_done", "still improving": "still_improving"}
 
 
 def dataset_rows(a: Analysis, link) -> tuple[list[str], list[list[str]]]:
