@@ -4,6 +4,10 @@ ask on which kind of data neural models beat GBDTs (bench.analysis.when_neural_w
     compute(dataset) -> {"n_rows": ..., "n_features": ..., ...}   (META_FEATURES says what each one is)
     write(dataset, data_dir, root) / read(data_dir, content_hash)  <run>/data/<name>/meta_features.json
 
+They are computed once per dataset content and definitions: a copy is kept in the bench cache
+(cache_root()/meta-features/<content hash>.json), so a new run folder on the same data does not pay the
+mutual-information estimate again (seconds on a large dataset).
+
 Every value is computed on the whole dataset (before any split; none of it reaches a model), except
 the mutual information, which is estimated on at most MI_ROWS rows drawn with a fixed seed
 (bench.seeding) so that a large dataset costs seconds, not minutes. Mutual information is scikit-learn's
@@ -20,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.datasets import Dataset
+from bench.datasets import Dataset, cache_root
 from bench.json_files import write_json_atomic
 from bench.seeding import derive_seed
 
@@ -103,10 +107,21 @@ def write(ds: Dataset, data_dir: Path, root: Path | None = None) -> dict:
     known = read(data_dir, ds.content_hash)
     if known is not None:
         return known
-    values = compute(ds)
-    write_json_atomic(Path(data_dir) / FILE, {"version": VERSION, "content_hash": ds.content_hash,
-                                              "meta_features": values}, root)
+    shared = _cache_dir(ds.content_hash)
+    values = read(shared, ds.content_hash)
+    stored = {"version": VERSION, "content_hash": ds.content_hash, "meta_features": values}
+    if values is None:
+        stored["meta_features"] = values = compute(ds)
+        try:
+            write_json_atomic(shared / FILE, stored)
+        except OSError:  # a read-only or full cache costs the next run the estimate, nothing else
+            pass
+    write_json_atomic(Path(data_dir) / FILE, stored, root)
     return values
+
+
+def _cache_dir(content_hash: str) -> Path:
+    return cache_root() / "meta-features" / f"{content_hash}-v{VERSION}"
 
 
 def read(data_dir: Path, content_hash: str | None = None) -> dict | None:

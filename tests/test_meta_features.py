@@ -59,6 +59,18 @@ def test_meta_features_are_written_once_and_recomputed_for_other_data(tmp_path, 
     assert meta_features.write(other, tmp_path) == {"n_rows": -1} and calls  # other data: computed again
 
 
+def test_a_new_run_folder_on_the_same_data_reads_the_cached_meta_features(tmp_path, monkeypatch):
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))
+    ds = _classification()
+    first = meta_features.write(ds, tmp_path / "run1")
+    calls = []
+    monkeypatch.setattr(meta_features, "compute", lambda d, seed=0: calls.append(d) or {"n_rows": -1})
+    assert meta_features.write(ds, tmp_path / "run2") == first and not calls  # from the cache, not computed
+    assert meta_features.read(tmp_path / "run2", ds.content_hash) == first  # and recorded in the new run
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "empty cache"))
+    assert meta_features.write(ds, tmp_path / "run3") == {"n_rows": -1} and calls  # no cache: computed
+
+
 def _run(tmp_path):
     """Three datasets, two splits each: neural clearly ahead on 'wide', GBDT clearly on 'tall', a tie on
     'mixed' (its split differences change sign)."""

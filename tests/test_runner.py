@@ -90,3 +90,17 @@ def test_entry_point_adapters_are_registered(monkeypatch):
     adapters = registry.load_adapters()
     assert "ep_model" in adapters and "xgboost" in adapters  # a broken plug-in does not hide the rest
     assert registry.get_adapter("ep_model").__module__ == "ep_pkg"
+
+
+def test_workers_end_after_the_sweep_without_the_parent_waiting_for_them(make_ds, tmp_path):
+    import multiprocessing
+    import time
+
+    jobs, store = _jobs(tmp_path, [make_ds("binary", n=80)], ["test_prior"], trials=1)
+    run_local(jobs, store, workers=2)
+    # The parent asked its workers to end and went on; they end by themselves shortly after (a worker
+    # that does not is stopped by the reaper thread after 5 s).
+    deadline = time.monotonic() + 30
+    while any(p.name.startswith("bench-worker") for p in multiprocessing.active_children()):
+        assert time.monotonic() < deadline, "workers still alive 30 s after the sweep"
+        time.sleep(0.1)

@@ -39,7 +39,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats as scipy_stats
 
 from bench.analysis import stats
 from bench.analysis.budget import dataset_adequacy
@@ -144,6 +143,8 @@ def _unsigned(signed: float, direction: str) -> float:
 def paired_test(gaps: np.ndarray, wins: int, losses: int) -> tuple[str, float]:
     """(test name, two-sided p): Wilcoxon signed-rank on the non-zero gaps when there are WILCOXON_MIN
     or more, else the exact sign test on wins against losses; ("none", NaN) when nothing differs."""
+    from scipy import stats as scipy_stats  # ~0.6 s to import: only when a headline is computed
+
     nonzero = gaps[(gaps != 0) & np.isfinite(gaps)]
     if len(nonzero) >= WILCOXON_MIN:
         return "Wilcoxon", float(scipy_stats.wilcoxon(nonzero).pvalue)

@@ -14,6 +14,7 @@ import importlib
 import multiprocessing as mp
 import os
 import signal
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import Sequence
@@ -152,16 +153,25 @@ def _launch(slot: Slot, threads: int, watch_memory: bool) -> _Worker:
 
 
 def _dismiss(workers: list[_Worker]) -> None:
-    """Stop idle workers: ask them to end, then make sure they did."""
+    """Stop idle workers: ask them to end, then make sure they did. The waiting happens on a
+    background thread: a worker's interpreter takes about half a second to tear down its libraries,
+    which the parent spends on the cross-model ensembles and the leaderboard instead. (At the parent's
+    exit multiprocessing ends and reaps any worker still there; the kernel does if the parent is killed.)"""
     for w in workers:
         try:
             w.conn.send(None)
         except OSError:
             pass
-    for w in workers:
-        w.process.join(timeout=5)
-        if w.process.is_alive():
-            _stop(w.process)
+    if workers:
+        threading.Thread(target=_reap, args=([w.process for w in workers],), name="bench-reaper",
+                         daemon=True).start()
+
+
+def _reap(processes: list[BaseProcess]) -> None:
+    for proc in processes:
+        proc.join(timeout=5)
+        if proc.is_alive():
+            _stop(proc)
 
 
 class EarlyWorkers:
