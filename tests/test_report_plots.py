@@ -8,9 +8,10 @@ import pytest
 
 from bench.analysis import plots
 from bench.analysis.analyze import analyze
+from bench.analysis.families import pairs
 from bench.analysis.family_points import family_best
 from bench.analysis.report import figures
-from bench.vocabulary import Variant
+from bench.vocabulary import Status, Variant
 from tests.hand_records import record, trial, write_run
 
 FAMILIES = {"xgboost": "gbdt", "lightgbm": "gbdt", "mlp": "neural", "resnet": "neural", "linear": "baseline",
@@ -172,3 +173,21 @@ def test_per_dataset_family_points_are_chosen_on_validation_not_test(tmp_path):
     rows = {t.get_text(): y for t, y in zip(ax.get_yticklabels(), ax.get_yticks())}
     assert set(rows) == {"a", "b"} and rows["a"] > rows["b"]  # one row per dataset, in name order from the top
     assert {t.get_text() for t in ax.get_legend().get_texts()} == {"gbdt", "neural", "ensemble"}
+
+
+def test_per_dataset_family_point_counts_a_failed_split_at_its_worst_validation_score(tmp_path):
+    """xgboost has the best validation score on the split it finished but timed out on the hard split 1;
+    counted there at that split's worst finished validation score (mlp's 0.60), its mean (0.775) is below
+    lightgbm's (0.825), so lightgbm is the GBDT point, as the GBDT-vs-neural headline chooses."""
+    records = [record("a", "xgboost", Variant.DEFAULT, 0, score=0.90, val_score=0.95),
+               record("a", "xgboost", Variant.DEFAULT, 1, status=Status.TIMEOUT),
+               record("a", "lightgbm", Variant.DEFAULT, 0, score=0.88, val_score=0.93),
+               record("a", "lightgbm", Variant.DEFAULT, 1, score=0.70, val_score=0.72),
+               record("a", "mlp", Variant.DEFAULT, 0, score=0.80, val_score=0.80, family="neural"),
+               record("a", "mlp", Variant.DEFAULT, 1, score=0.62, val_score=0.60, family="neural")]
+    a = analyze(write_run(tmp_path / "run", records), n_boot=10)
+    best = family_best(a.frame, a.per_dataset).set_index(["dataset", "family"])
+    assert best.entry[("a", "gbdt")] == "lightgbm/default"
+    assert best.val_score[("a", "gbdt")] == pytest.approx(0.825)
+    chosen = pairs(a.frame)
+    assert chosen[chosen.scope == "best"].gbdt_entry.tolist() == ["lightgbm/default"]  # the same rule

@@ -81,9 +81,7 @@ def _side_of(frame: pd.DataFrame) -> pd.Series:
 def _scores(frame: pd.DataFrame, test: pd.DataFrame) -> pd.DataFrame:
     """Per (dataset, entry) of both sides: task_type, side, variant, val (signed validation dataset score),
     signed and score (test: `test`, the leaderboard's dataset scores), state."""
-    val_score = pd.to_numeric(frame.val_score, errors="coerce") if "val_score" in frame else np.nan
-    val_frame = frame.assign(test_score=val_score, test_score_std=np.nan)
-    val = stats.dataset_scores(val_frame)[["dataset", "entry", "signed"]].rename(columns={"signed": "val"})
+    val = stats.validation_scores(frame).drop(columns="direction")
     sides = frame.assign(side=_side_of(frame), entry=[stats.entry_label(m, v) for m, v in
                                                       zip(frame.model, frame.variant)])
     sides = sides[["entry", "side"]].dropna().drop_duplicates("entry")

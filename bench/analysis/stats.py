@@ -159,6 +159,16 @@ def dataset_scores(frame: pd.DataFrame, metric: NormalizeMetric = NormalizeMetri
     return out[finished_somewhere].reset_index(drop=True)
 
 
+def validation_scores(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per (dataset, entry): `val` (signed) and `direction`, the validation objective (`val_score`) put through the same
+    path as test scores (`dataset_scores`), so that a failed split counts at the worst validation score
+    finished on that split, exactly as on test. What "the best entry, chosen on validation" is ranked
+    on (bench.analysis.families, family_points); an entry without any validation score gets -inf."""
+    val_score = pd.to_numeric(frame.val_score, errors="coerce") if "val_score" in frame else np.nan
+    scores = dataset_scores(frame.assign(test_score=val_score, test_score_std=np.nan))
+    return scores[["dataset", "entry", "signed", "direction"]].rename(columns={"signed": "val"})
+
+
 def scale(ok_signed: np.ndarray, task_type: str, method: str) -> tuple[float, float, bool]:
     """The dataset's affine map norm = (signed - low) / span, and whether to truncate below 0."""
     if method not in METHODS:
