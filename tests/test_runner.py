@@ -93,14 +93,52 @@ def test_entry_point_adapters_are_registered(monkeypatch):
 
 
 def test_workers_end_after_the_sweep_without_the_parent_waiting_for_them(make_ds, tmp_path):
-    import multiprocessing
     import time
+
+    import psutil
 
     jobs, store = _jobs(tmp_path, [make_ds("binary", n=80)], ["test_prior"], trials=1)
     run_local(jobs, store, workers=2)
-    # The parent asked its workers to end and went on; they end by themselves shortly after (a worker
-    # that does not is stopped by the reaper thread after 5 s).
+    # The parent asked its workers to end and went on; they end by themselves shortly after and the
+    # reaper thread collects them (one that does not end is stopped after 5 s): no process is left,
+    # not even a zombie.
     deadline = time.monotonic() + 30
-    while any(p.name.startswith("bench-worker") for p in multiprocessing.active_children()):
-        assert time.monotonic() < deadline, "workers still alive 30 s after the sweep"
+    while left := _workers_left(psutil):
+        assert time.monotonic() < deadline, f"worker processes left 30 s after the sweep: {left}"
         time.sleep(0.1)
+
+
+def _workers_left(psutil) -> list[tuple[int, str]]:
+    """This process's worker children still there, zombies included (multiprocessing's resource tracker,
+    a child for the life of the process, is not a worker)."""
+    left = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if child.status() == psutil.STATUS_ZOMBIE or "spawn_main" in " ".join(child.cmdline()):
+                left.append((child.pid, child.status()))
+        except psutil.NoSuchProcess:
+            pass
+        except psutil.ZombieProcess:
+            left.append((child.pid, "zombie"))
+    return left
+
+
+def test_a_worker_reads_a_dataset_once_for_consecutive_jobs_and_again_once_it_is_rewritten(make_ds, tmp_path):
+    from bench.datasets import save_dataset
+    from bench.execution import jobs as J
+
+    ds = make_ds("binary", n=60)
+    directory = save_dataset(ds, tmp_path / "data" / ds.name)
+    reads = []
+
+    def read(d):
+        reads.append(d)
+        return J.load_cached_dataset(d)
+
+    names = ("meta.json", "data.parquet")
+    first = J._recent(directory, names, read)
+    assert J._recent(directory, names, read) is first and len(reads) == 1  # the next job: no second read
+    other = make_ds("binary", n=70)
+    save_dataset(other, directory)  # rewritten (atomic rename: new file identity)
+    again = J._recent(directory, names, read)
+    assert len(reads) == 2 and again.content_hash == other.content_hash != first.content_hash

@@ -244,16 +244,41 @@ def _load(job: Job, adapter_cls):
     from bench.splits import load_frozen
 
     adapter_cls = adapter_cls or get_adapter(job.model)
-    ds = load_cached_dataset(Path(job.dataset_dir))
+    ds = _recent(Path(job.dataset_dir), ("meta.json", "data.parquet"), load_cached_dataset)
     if ds is None or ds.content_hash != job.dataset_hash:
         raise RuntimeError(f"materialized dataset at {job.dataset_dir} is missing or changed")
-    splits = load_frozen(Path(job.split_file))
+    split_file = Path(job.split_file)
+    splits = _recent(split_file.parent, (split_file.name,), lambda _: load_frozen(split_file))
     if splits is None:
         raise RuntimeError(f"frozen split file {job.split_file} is missing or unreadable")
     split = splits[job.split_index]
     if split.hash != job.split_hash:
         raise RuntimeError(f"frozen split {job.split_file}[{job.split_index}] changed")
     return adapter_cls, ds, split
+
+
+# A worker's jobs come in plan order (dataset x split x model): consecutive jobs read the same dataset
+# and split files. The last few reads are kept, each under its files' identity (device, inode, size,
+# modification time): every file here is written by an atomic rename, so a rewritten file has a new
+# identity and is read (and its content hash checked) again.
+_RECENT: dict[tuple, object] = {}
+_RECENT_MAX = 4
+
+
+def _recent(directory: Path, names: tuple[str, ...], read: Callable[[Path], object]):
+    try:
+        stats = [(directory / n).stat() for n in names]
+    except OSError:
+        return read(directory)  # missing: the reader says what is wrong
+    key = (str(directory), *names, *((s.st_dev, s.st_ino, s.st_size, s.st_mtime_ns) for s in stats))
+    if key not in _RECENT:
+        value = read(directory)
+        if value is None:
+            return None
+        if len(_RECENT) >= _RECENT_MAX:
+            _RECENT.pop(next(iter(_RECENT)))
+        _RECENT[key] = value
+    return _RECENT[key]
 
 
 def _parts(ds, split):
