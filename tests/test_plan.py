@@ -4,6 +4,7 @@ bench.workflows.plan)."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -129,14 +130,18 @@ def test_refits_of_extra_seeds_are_measured_from_each_seed(tmp_path):
 
 
 @pytest.mark.slow
-def test_calibration_runs_the_defaults_trial_on_a_spread_of_datasets(tmp_path):
+def test_calibration_runs_the_defaults_and_sampled_trials_on_a_spread_of_datasets(tmp_path):
     from bench.execution.sweep import SweepConfig
 
     config = SweepConfig(suite="demo", models=["test_prior"], trials=10, workers=1, device="cpu")
     names = plan.calibration_datasets(config)
     assert names == ["cpu", "titanic", "breast_cancer"]  # smallest, median, 75% quantile of rows x features x classes
     model = plan.cost_model([plan.calibrate(config, tmp_path / "calibration")])
-    assert {c.dataset for c in model.costs} == set(names) and all(c.trial is None for c in model.costs)
+    # the sampled trials' cost is measured, not assumed equal to the defaults trial's
+    assert {c.dataset for c in model.costs} == set(names) and all(c.trial is not None for c in model.costs)
+    defaults_only = replace(config, trials=1)
+    model = plan.cost_model([plan.calibrate(defaults_only, tmp_path / "defaults-only")])
+    assert all(c.trial is None for c in model.costs)  # a sweep that does not tune calibrates no tuning trial
     jobs, notes = plan.planned_jobs(config)
     est = plan.estimate_sweep(jobs, model, *plan.slots(config))
     assert len(jobs) == 8 * 3 and not notes and not est.unknown  # 8 datasets x 3 folds

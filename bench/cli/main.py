@@ -161,8 +161,9 @@ def _add_plan(sub) -> None:
     source.add_argument("--from", dest="from_runs", type=Path, nargs="+", default=None, metavar="RUN",
                         help="run folders whose records' fit and trial times are measured")
     source.add_argument("--calibrate", action="store_true",
-                        help="first run the defaults trial of each model on one split of a few datasets of the "
-                             "suite (smallest, median, 75%% quantile of rows x features x classes)")
+                        help="first run the defaults trial and two sampled trials (the defaults only with "
+                             "--trials 1) of each model on one split of a few datasets of the suite (smallest, "
+                             "median, 75%% quantile of rows x features x classes)")
     plan.add_argument("--check", type=Path, default=None, metavar="RUN",
                       help="after a run: its jobs estimated (from --from / --calibrate) against what they took")
 

@@ -28,7 +28,8 @@ def cmd_plan(args, console) -> int:
         runs = list(args.from_runs or [])
         if args.calibrate:
             names = plan.calibration_datasets(config)
-            console.print(f"calibrating: the defaults trial of {', '.join(config.models)} on one split of "
+            what = "the defaults trial" if config.trials == 1 else f"{plan.CALIBRATION_TRIALS} trials (defaults first)"
+            console.print(f"calibrating: {what} of {', '.join(config.models)} on one split of "
                           f"{', '.join(names)}", soft_wrap=True)
             with console.status("calibration run"):
                 runs = [plan.calibrate(config, Path(scratch) / "calibration")]

@@ -34,6 +34,10 @@ from bench.records.store import ResultStore
 from bench.vocabulary import CROSS_MODEL, Variant
 
 CALIBRATION_QUANTILES = (0.0, 0.5, 0.75)  # of the suite's dataset sizes: smallest, median, 75%
+# The defaults trial and two sampled configurations: a tuning trial can cost far more than the defaults
+# (an XGBoost trial with deep trees and a small learning rate: 41 s per job on offline-20 against a
+# 0.1-1.5 s defaults trial), so the ratio of a sampled trial to the defaults is measured, not assumed 1.
+CALIBRATION_TRIALS = 3
 JOB_COLUMNS = ["dataset", "model", "split", "device", "threads", "trials", "seconds", "defaults_seconds", "source"]
 
 
@@ -206,10 +210,12 @@ def calibration_datasets(config: SweepConfig) -> list[str]:
 
 
 def calibrate(config: SweepConfig, out: Path, progress=None) -> Path:
-    """Run the defaults trial of each model on one split of the calibration datasets into `out` (resumed
-    when it exists); returns `out` for cost_model."""
+    """Run the defaults trial and, when the sweep tunes, CALIBRATION_TRIALS - 1 sampled trials of each
+    model on one split of the calibration datasets into `out` (resumed when it exists); returns `out`
+    for cost_model."""
+    trials = 1 if config.trials == 1 else CALIBRATION_TRIALS
     calib = SweepConfig(suite=config.suite, models=config.models, out=out, datasets=calibration_datasets(config),
-                        trials=1, max_splits=1, seed=config.seed, workers=config.workers, threads=config.threads,
+                        trials=trials, max_splits=1, seed=config.seed, workers=config.workers, threads=config.threads,
                         time_limit=config.time_limit, device=config.device, gpus=config.gpus,
                         jobs_per_gpu=config.jobs_per_gpu, memory_limit_gb=config.memory_limit_gb)
     run_sweep(calib, progress)
