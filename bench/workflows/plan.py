@@ -214,9 +214,12 @@ def calibrate(config: SweepConfig, out: Path, progress=None) -> Path:
     model on one split of the calibration datasets into `out` (resumed when it exists); returns `out`
     for cost_model."""
     trials = 1 if config.trials == 1 else CALIBRATION_TRIALS
+    # The sweep's tuning clock bounds the sampled trials as it will bound the sweep's (without one, a
+    # sampled configuration runs to its end, as it would in the sweep).
     calib = SweepConfig(suite=config.suite, models=config.models, out=out, datasets=calibration_datasets(config),
-                        trials=trials, max_splits=1, seed=config.seed, workers=config.workers, threads=config.threads,
-                        time_limit=config.time_limit, device=config.device, gpus=config.gpus,
+                        trials=trials, tune_seconds=config.tune_seconds, max_splits=1, seed=config.seed,
+                        workers=config.workers, threads=config.threads, time_limit=config.time_limit,
+                        device=config.device, gpus=config.gpus,
                         jobs_per_gpu=config.jobs_per_gpu, memory_limit_gb=config.memory_limit_gb)
     run_sweep(calib, progress)
     return Path(out)
