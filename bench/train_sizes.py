@@ -15,8 +15,9 @@ evenly spaced position (i + 1/2) / n_c, so a prefix keeps each class's share wit
 every class once it has as many rows as there are classes.
 
 A size too small for the protocol makes `skipped` records with the reason (too_small): more rows asked
-for than the split has, fewer than MIN_TRAIN_ROWS training rows, a class of the training part with fewer
-than MIN_CLASS_ROWS rows, an empty validation part, or fewer rows than the inner folds need.
+for than the split has, fewer than MIN_TRAIN_ROWS rows for each model to fit on (with inner folds: K-1 of K
+folds of the training + validation rows), a class of the training part with fewer than MIN_CLASS_ROWS
+rows, an empty validation part (holdout), or fewer rows than the inner folds need.
 """
 
 from __future__ import annotations
@@ -153,13 +154,18 @@ def too_small(full: Split, sub: Split, y: np.ndarray, classification: bool, size
     learning = len(full.train) + len(full.val)
     if size.rows and size.value > learning:
         return f"{at}: asks for {int(size.value)} rows, the split has {learning} training + validation rows"
-    if len(sub.train) < MIN_TRAIN_ROWS:
-        return f"{at}: {len(sub.train)} training rows, fewer than {MIN_TRAIN_ROWS}"
-    if not len(sub.val):
+    learning_sub = len(sub.train) + len(sub.val)
+    # the rows each model is fit on: the training part, or with inner K folds K-1 folds of training +
+    # validation rows (bench.tuning.crossfit.fold_sizes)
+    fit_rows = len(sub.train) if inner_folds <= 1 else round(learning_sub * (inner_folds - 1) / inner_folds)
+    if fit_rows < MIN_TRAIN_ROWS:
+        folds = f" (inner {inner_folds}-fold)" if inner_folds > 1 else ""
+        return f"{at}: {fit_rows} rows each model is fit on{folds}, fewer than {MIN_TRAIN_ROWS}"
+    if inner_folds <= 1 and not len(sub.val):
         return f"{at}: no validation row"
-    if inner_folds > 1 and len(sub.train) + len(sub.val) < 2 * inner_folds:
-        return (f"{at}: {len(sub.train) + len(sub.val)} training + validation rows, fewer than inner_folds = "
-                f"{inner_folds} needs ({2 * inner_folds})")
+    if inner_folds > 1 and learning_sub < 2 * inner_folds:
+        return (f"{at}: {learning_sub} training + validation rows, fewer than inner_folds = {inner_folds} needs "
+                f"({2 * inner_folds})")
     if classification:
         classes, counts = np.unique(y[full.train], return_counts=True)
         have = dict(zip(*np.unique(y[sub.train], return_counts=True)))

@@ -75,11 +75,13 @@ def test_sizes_too_small_for_the_protocol_have_a_reason():
     split, y = _split()
     assert too_small(split, _cut(split, y, 0.5), y, True, TrainSize.parse(0.5)) is None
     reason = too_small(split, _cut(split, y, 0.05), y, True, TrainSize.parse(0.05))
-    assert reason and "train size 0.05 on split r0f0" in reason and "fewer than 10" in reason
+    assert reason and "train size 0.05 on split r0f0: 6 rows each model is fit on, fewer than 10" in reason
     reason = too_small(split, _cut(split, y, 500), y, True, TrainSize.parse(500))
     assert reason and "asks for 500 rows, the split has 160" in reason
     reason = too_small(split, _cut(split, y, 0.1), y, True, TrainSize.parse(0.1), inner_folds=10)
     assert reason and "inner_folds = 10" in reason
+    reason = too_small(split, _cut(split, y, 0.08), y, True, TrainSize.parse(0.08), inner_folds=3)
+    assert reason and "9 rows each model is fit on (inner 3-fold), fewer than 10" in reason  # 2/3 of 10 + 3 rows
     rare = np.where(np.arange(200) < 4, 2, np.arange(200) % 2)  # class 2: rows 0-3, all in the training part
     rare_split = Split(0, 0, np.r_[np.arange(0, 4), np.arange(8, 160)], np.r_[np.arange(4, 8), np.arange(160, 180)],
                        np.arange(180, 200), "h", "kfold")
