@@ -79,7 +79,9 @@ def learning_curve_section(page: Page, a: Analysis) -> None:
     rows_of = fam.drop_duplicates("train_size").set_index("train_size").median_n_train
     header = ["family", *[f"size {s}" for s in table.columns]]
     rows = [[html.escape(str(name)), *[fmt(v) for v in row]] for name, row in zip(table.index, table.to_numpy())]
+    datasets = fam.groupby("train_size").datasets.max()  # a size too small for some datasets has fewer
     rows.append(["median training rows", *[fmt(rows_of.get(s), 0) for s in table.columns]])
+    rows.append(["datasets", *[fmt(datasets.get(s)) for s in table.columns]])
     note = (f"Per size: each family's best entry per dataset (chosen on validation), its normalized score there, "
             f"mean over datasets. Per entry: {learning_curves.CURVE_FILE} in the run folder.")
     h, m = page.fig("learning-curve")
