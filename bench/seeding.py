@@ -2,11 +2,11 @@
 
 A sweep has one base seed (`bench run --seed`, a suite protocol's `seed`). Everything else that needs
 randomness (a job's model seed, the refit seeds of `--seeds N`, the inner validation split of each
-outer fold, inner cross-validation folds, the tuning sampler's draw for each trial) gets its own seed
-from `derive_seed(base, *keys)`: numpy's SeedSequence mixes the base and the keys into a well-spread
-31-bit value, so neighbouring keys
-(split 0 and split 1, refit 1 and refit 2) never give correlated streams, and the same keys always
-give the same seed on every machine.
+outer fold, the nested training subsets of --train-sizes, inner cross-validation folds, the tuning
+sampler's draw for each trial) gets its own seed from `derive_seed(base, *keys)`: numpy's SeedSequence
+mixes the base and the keys into a well-spread 31-bit value, so neighbouring keys (split 0 and split 1,
+refit 1 and refit 2) never give correlated streams, and the same keys always give the same seed on
+every machine.
 """
 
 from __future__ import annotations
@@ -42,6 +42,12 @@ def refit_seeds(seed: int, n: int) -> list[int]:
 def validation_seed(base: int, repeat: int, fold: int) -> int:
     """The inner train/validation split of one outer fold."""
     return derive_seed(base, "validation", repeat, fold)
+
+
+def train_size_seed(base: int, repeat: int, fold: int) -> int:
+    """The order a split's learning rows are taken in by `--train-sizes` (bench.train_sizes): one order
+    for every size of the split, so the subsets are nested."""
+    return derive_seed(base, "train-size", repeat, fold)
 
 
 def trial_sampler_seed(seed: int, trial_number: int, tuner: str = "") -> int:

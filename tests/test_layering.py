@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                       "bench.json_files", "bench.names", "bench.seeding")),
     ("data", ("bench.datasets", "bench.metrics", "bench.preprocessing", "bench.meta_features")),
     ("suites", ("bench.suites",)),
-    ("splits", ("bench.splits",)),
+    ("splits", ("bench.splits", "bench.train_sizes")),
     ("adapters", ("bench.adapters",)),
     ("tuning", ("bench.tuning",)),
     ("records", ("bench.records",)),

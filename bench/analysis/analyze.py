@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from bench.analysis import budget, critical_difference, curves, elo, families, stats
+from bench.analysis import budget, critical_difference, curves, elo, families, learning_curves, stats
 from bench.errors import BenchError
 from bench.records.store import ResultStore
 
@@ -33,6 +33,9 @@ class Analysis:
     headline: pd.DataFrame = field(default_factory=pd.DataFrame)  # families.headline: GBDT vs neural
     headline_pairs: pd.DataFrame = field(default_factory=pd.DataFrame)  # families.pairs: its datasets
     headline_excluded: list[str] = field(default_factory=list)  # entries on neither side
+    train_size: str | None = None  # --train-sizes: the size every statistic above is of (None: no sizes)
+    train_sizes: list[str] = field(default_factory=list)  # every size of the run, smallest first
+    learning_curve: pd.DataFrame = field(default_factory=pd.DataFrame)  # bench.analysis.learning_curves.curve
 
     @property
     def seed_spread(self) -> bool:
@@ -54,16 +57,22 @@ class Analysis:
 
 def analyze(store: ResultStore, n_boot: int = 1000, seed: int = 0, anchor: str | None = None,
             normalize_metric: stats.NormalizeMetric | str = stats.NormalizeMetric.OBJECTIVE,
-            elo_weighting: elo.EloWeighting | str = elo.EloWeighting.DATASET) -> Analysis:
+            elo_weighting: elo.EloWeighting | str = elo.EloWeighting.DATASET,
+            train_size: str | None = None) -> Analysis:
     """Every statistic of the run; `normalize_metric` (objective | paper) picks what the normalized
-    scores normalize, `elo_weighting` (dataset | tabarena) how Elo and the win rates weigh battles."""
+    scores normalize, `elo_weighting` (dataset | tabarena) how Elo and the win rates weigh battles. A run
+    made with --train-sizes is analyzed at one size (`train_size`, default the largest; statistics never
+    mix sizes), with the learning curve over all of them (bench.analysis.learning_curves)."""
     try:
         metric, weighting = stats.NormalizeMetric.parse(normalize_metric), elo.EloWeighting.parse(elo_weighting)
     except ValueError as exc:
         raise BenchError(str(exc)) from None
-    frame = store.frame()
-    if frame.empty:
+    every = store.frame()
+    if every.empty:
         raise BenchError(f"no records in {store.records_dir}: is {store.run_dir} a run directory of `bench run`?")
+    frame, size, present = learning_curves.choose(every, train_size)
+    all_records = store.load_all()
+    records = learning_curves.records_at(all_records, size)
     if not (frame.status == "ok").any():
         raise BenchError(f"{store.run_dir} has no successful records to analyze")
     try:
@@ -72,7 +81,6 @@ def analyze(store: ResultStore, n_boot: int = 1000, seed: int = 0, anchor: str |
     except ValueError as exc:
         raise BenchError(str(exc)) from exc
     summary = summary.merge(ratings, on="entry", how="left")
-    records = store.load_all()
     pairs = families.pairs(frame)
     return Analysis(
         config=store.config(), frame=frame, summary=summary, per_dataset=_per_dataset(frame, metric),
@@ -82,7 +90,8 @@ def analyze(store: ResultStore, n_boot: int = 1000, seed: int = 0, anchor: str |
         slices={name: stats.slice_table(frame, name, metric=metric) for name in SLICES},
         warnings=budget.budget_warnings(frame), normalize_metric=metric, elo_weighting=weighting,
         left_out=budget.ensemble_notes(records), headline=families.headline(frame, pairs), headline_pairs=pairs,
-        headline_excluded=families.excluded_entries(frame),
+        headline_excluded=families.excluded_entries(frame), train_size=size, train_sizes=present,
+        learning_curve=learning_curves.curve(every, all_records, metric) if len(present) > 1 else pd.DataFrame(),
     )
 
 

@@ -18,6 +18,7 @@ from bench.analysis import (
     explanations,
     family_points,
     leaderboard,
+    learning_curves,
     plots,
     report_findings,
     reproduction,
@@ -192,6 +193,10 @@ def figures(a: Analysis, time_axis: TimeAxis | str = TimeAxis.FIT) -> dict[str, 
         out["per-dataset"] = ("Per dataset: each family's best entry (chosen on validation; per-model ensembles "
                               "left out, the cross-model ensemble is its own family) at its normalized score",
                               plots.family_points(points))
+    curve = learning_curves.figure(a.learning_curve) if len(a.learning_curve) else None
+    if curve is not None:
+        out["learning-curve"] = ("Who wins as data grows: each family's mean normalized score per training-set "
+                                 "size (its best entry per dataset, chosen on validation)", curve)
     return out
 
 
@@ -289,6 +294,7 @@ def write_report(a: Analysis, run_dir: Path, out_dir: Path, time_axis: TimeAxis 
     for name, (_, png) in page.figs.items():
         write_atomic(plot_dir / f"{name}.png", png, out_dir)  # never through a link (bench.safe_files)
     report_findings.headline_section(page, a)  # the answer first
+    report_findings.learning_curve_section(page, a)
     _leaderboard_section(page, a)
     _statistics_sections(page, a)
     _time_and_gpu_sections(page, samples)

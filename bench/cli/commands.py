@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bench.analysis import leaderboard
+from bench.analysis import leaderboard, learning_curves
 from bench.analysis.budget import budget_warnings, ensemble_notes
 from bench.analysis.options import NormalizeMetric
 from bench.cli.headline import print_headline
@@ -41,7 +41,8 @@ def cmd_run(args, console) -> int:
 
     config = SweepConfig(suite=args.suite, models=args.models.split(","), out=args.out,
                          datasets=args.datasets.split(",") if args.datasets is not None else None, trials=args.trials,
-                         max_splits=args.splits, seeds=args.seeds, **_runner_options(args))
+                         max_splits=args.splits, seeds=args.seeds, train_sizes=args.train_sizes,
+                         **_runner_options(args))
     store, summary = _sweep(config, args, console)
     # Records of earlier runs into this folder may be missing or broken: shown, not fatal, after a sweep.
     warnings = _print_leaderboard(store, console, allow_partial=True)
@@ -207,17 +208,21 @@ def cmd_verify(args, console) -> int:
 
 def cmd_leaderboard(args, console) -> int:
     _print_leaderboard(_run_store(args.run_dir), console, args.allow_partial, wide=args.wide,
-                       metric=args.normalize_metric)
+                       metric=args.normalize_metric, train_size=args.train_size)
     return 0
 
 
 def _print_leaderboard(store: ResultStore, console, allow_partial: bool = False, wide: bool = False,
-                       metric: NormalizeMetric = NormalizeMetric.OBJECTIVE) -> list[str]:
-    """Prints and writes the leaderboards; returns the budget warnings (bench.analysis.budget)."""
+                       metric: NormalizeMetric = NormalizeMetric.OBJECTIVE, train_size: str | None = None) -> list[str]:
+    """Prints and writes the leaderboards (of one training-set size when the run has --train-sizes:
+    `train_size`, else the largest; bench.analysis.learning_curves); returns the budget warnings."""
     _checked(store, console, allow_partial)
-    frame = store.frame()
-    if frame.empty:
+    every = store.frame()
+    if every.empty:
         raise BenchError(f"no records in {store.records_dir}")
+    frame, size, present = learning_curves.choose(every, train_size)
+    if size is not None:
+        console.print(escape(learning_curves.note(size, present)), soft_wrap=True)
     try:
         tables = leaderboard.all_tables(frame, metric)
     except ValueError as exc:
@@ -226,18 +231,21 @@ def _print_leaderboard(store: ResultStore, console, allow_partial: bool = False,
         headline_paths, headline_md = print_headline(frame, store.run_dir, console)  # the answer first
     except OSError as exc:
         raise BenchError(f"cannot write the GBDT-vs-neural files into {store.run_dir}: {exc}") from None
-    title = f"Leaderboard: {store.config().get('suite', store.run_dir.name)}"
+    title = f"Leaderboard: {store.config().get('suite', store.run_dir.name)}" + \
+        (f" (train size {size})" if size is not None else "")
     for name, table in tables.items():
         shown, rows = leaderboard.console_view(table, wide)
         console.print(_rich_table(shown, rows, f"{title} — {name}"))
     for line in textwrap.wrap(leaderboard.legend(shown, wide, metric), width=min(console.width, 100)):
         console.print(f"[dim]{escape(line)}[/]")
-    left_out = ensemble_notes(store.load_all())
+    records = store.load_all()
+    left_out = ensemble_notes(learning_curves.records_at(records, size))
     for line in leaderboard.left_out_notes(left_out):
         console.print(escape(line), soft_wrap=True)
     try:
         store.write_table()
         paths = leaderboard.write(tables, store.run_dir, title, left_out, first=headline_md)
+        paths += learning_curves.write_files(every, records, store.run_dir, metric)
     except OSError as exc:
         raise BenchError(f"cannot write the leaderboard files into {store.run_dir}: {exc}") from None
     console.print("written: " + ", ".join(str(p) for p in [*headline_paths, *paths]))
@@ -271,14 +279,16 @@ def cmd_report(args, console) -> int:
         open_run_dir(args.out)
     with console.status("computing statistics"):
         analysis = analyze(store, n_boot=args.bootstrap, seed=args.seed, anchor=args.anchor,
-                           normalize_metric=args.normalize_metric, elo_weighting=args.elo_weighting)
+                           normalize_metric=args.normalize_metric, elo_weighting=args.elo_weighting,
+                           train_size=args.train_size)
         store.write_table()  # the report links records.parquet
         paths = write_report(analysis, store.run_dir, args.out or store.run_dir, args.time_axis)
     shown = [("entry", "entry"), ("norm_score", "score"), ("norm_ci_low", "ci low"), ("norm_ci_high", "ci high"),
              ("norm_minmax", "minmax"), *([("seed_std", "±sd")] if analysis.seed_spread else []),
              ("mean_rank", "rank"), ("elo", "Elo"), ("wins", "wins"), ("datasets", "ds")]
     rows = [[leaderboard.cell(c, r[c]) for c, _ in shown] for _, r in analysis.summary.iterrows()]
-    console.print(_rich_table(shown, rows, f"Report: {analysis.config.get('suite', store.run_dir.name)}"))
+    size = f" (train size {analysis.train_size})" if analysis.train_size is not None else ""
+    console.print(_rich_table(shown, rows, f"Report: {analysis.config.get('suite', store.run_dir.name)}{size}"))
     console.print(f"[dim]score: normalized on the {escape(analysis.normalize_metric.label)}; "
                   f"Elo: {escape(analysis.elo_weighting.label)}; {escape(analysis.anchor_note)}[/]", soft_wrap=True)
     console.print("written: " + ", ".join(str(p) for p in paths[:2]) + f" and {len(paths) - 2} plots")

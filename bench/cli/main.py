@@ -82,6 +82,16 @@ def _choice(option_type):
     return parse
 
 
+def _train_sizes(text: str):
+    """--train-sizes: comma-separated fractions in (0, 1] or row counts > 1 (bench.train_sizes)."""
+    from bench.train_sizes import parse_train_sizes
+
+    try:
+        return parse_train_sizes(text)
+    except BenchError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--train-sizes: ")) from None  # argparse names it
+
+
 _positive_int = _int_in(0)
 _at_least_one = _int_in(1)
 
@@ -151,6 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_run(sub) -> None:
     run = sub.add_parser("run", help="run a sweep (datasets x splits x models) and print the leaderboard")
     _sweep_options(run)
+    run.add_argument("--train-sizes", type=_train_sizes, default=None, metavar="SIZES",
+                     help="learning curves: run every job once per size of the split's training + validation "
+                          "rows, e.g. 0.1,0.25,0.5,1.0 (fractions) or 100,1000 (rows); nested, stratified "
+                          "subsets, the same test part (default: the whole split)")
 
 
 def _add_plan(sub) -> None:
@@ -212,6 +226,8 @@ def _add_import(sub) -> None:
 
 
 _PARTIAL = "use only the records that pass the checks of `bench verify` instead of refusing the run"
+_TRAIN_SIZE = ("a run made with --train-sizes: the training-set size whose leaderboard (or report) is shown, as "
+               "--train-sizes gave it (default: the largest); statistics never mix sizes")
 _NORMALIZE = ("what the normalized scores normalize: objective (ROC AUC / log loss / RMSE, the default) or "
               "paper (accuracy / R², for numbers comparable with Grinsztajn et al. 2022)")
 
@@ -228,6 +244,7 @@ def _add_leaderboard(sub) -> None:
     lb.add_argument("--wide", action="store_true", help="all columns (the default view fits 100 columns)")
     lb.add_argument("--normalize-metric", type=_choice(NormalizeMetric), default=NormalizeMetric.OBJECTIVE,
                     metavar="{objective,paper}", help=_NORMALIZE)
+    lb.add_argument("--train-size", default=None, metavar="S", help=_TRAIN_SIZE)
     lb.add_argument("--allow-partial", action="store_true", help=_PARTIAL)
 
 
@@ -247,6 +264,7 @@ def _add_report(sub) -> None:
     rep.add_argument("--time-axis", type=_choice(TimeAxis), default=TimeAxis.FIT, metavar="{fit,tuning}",
                      help="x-axis of the time-vs-score plot: fit = the final model's fit + predict seconds "
                           "(default); tuning = the CPU seconds of the whole variant, every trial included")
+    rep.add_argument("--train-size", default=None, metavar="S", help=_TRAIN_SIZE)
     rep.add_argument("--bootstrap", type=_int_in(1, 100_000), default=1000, help="bootstrap resamples for intervals")
     rep.add_argument("--seed", type=_int_in(0, MAX_SEED), default=0, help="seed of bootstraps and trial-order shuffles")
     rep.add_argument("--allow-partial", action="store_true", help=_PARTIAL)

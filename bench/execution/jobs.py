@@ -16,6 +16,7 @@ from bench.datasets import load_cached_dataset
 from bench.records.identity import job_key, job_settings
 from bench.records.record import Cost, Header, JobTuning, failed, not_run, ok
 from bench.seeding import job_seed
+from bench.train_sizes import TrainSize
 from bench.tuning.budget import Budget
 from bench.vocabulary import TUNING_VARIANTS, Status
 
@@ -50,14 +51,19 @@ class Job:
     # Where the split's rows came from (bench.splits.Split.origin: kfold, openml-task, predefined); the
     # split hash already covers the rows, so it is no setting either: the records say it.
     split_origin: str = ""
+    # --train-sizes: the size of the split's learning data this job fits on (its split file and hash are the
+    # subsample's, bench.train_sizes); in its id, key and records. None: the whole split, as without the option.
+    train_size: TrainSize | None = None
 
     @property
     def job_id(self) -> str:
-        return f"{self.dataset}/{self.model}/r{self.repeat}f{self.fold}"
+        size = self.train_size.suffix if self.train_size is not None else ""
+        return f"{self.dataset}/{self.model}/r{self.repeat}f{self.fold}{size}"
 
     def _identity(self) -> tuple[dict, dict]:
         """(inputs, settings) as bench.records.identity names them."""
-        inputs = {"dataset_hash": self.dataset_hash, "split_hash": self.split_hash, "model": self.model}
+        inputs = {"dataset_hash": self.dataset_hash, "split_hash": self.split_hash, "model": self.model,
+                  **({"train_size": self.train_size.label} if self.train_size is not None else {})}
         return inputs, {**self.budget.settings(), "seed": self.seed, "seeds": self.seeds}
 
     def settings(self) -> dict:
@@ -93,8 +99,9 @@ class Job:
         """What every record of this job says (bench.records.record), with what planning knew of the data."""
         split = {"index": self.split_index, "repeat": self.repeat, "fold": self.fold, "hash": self.split_hash,
                  "origin": self.split_origin or None}
+        size = {"train_size": self.train_size.label} if self.train_size is not None else {}
         return Header(self.job_id, self.suite, self.dataset, self.dataset_hash, split, self.model, self.seed,
-                      self.key, self.budget.record(), self.device, self.threads, meta=dict(self.meta))
+                      self.key, self.budget.record(), self.device, self.threads, meta={**self.meta, **size})
 
     @property
     def log_path(self) -> Path:
@@ -201,7 +208,7 @@ def execute_job(job: Job, adapter_cls=None, on_trial: Callable[[dict], None] | N
     from bench.adapters import TaskInfo
     from bench.tuning.crossfit import fold_sizes
 
-    if job.skip_reason:  # the dataset is too small for the protocol: there is no split to run on
+    if job.skip_reason:  # the dataset (or its --train-sizes subsample) is too small for the protocol
         return skipped_records(job)
     started = time.perf_counter()
     limit_deadline = job_limit_deadline(job.budget.time_limit, time.monotonic())

@@ -23,24 +23,23 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Literal
 
-from bench import meta_features
-from bench.datasets import data_warnings, read_cached_dataset, save_dataset
+from bench.datasets import data_warnings
 from bench.errors import BenchError, check_choice, check_int, check_positive
 from bench.execution.ensembles import count_into, run_cross_model
 from bench.execution.ensembles import plan_entries as cross_model_entries
 from bench.execution.heartbeat import Eta
 from bench.execution.jobs import Job
 from bench.execution.lock import RunLock, open_run_dir
+from bench.execution.planning import plan_jobs
 from bench.execution.resources import cpu_count, visible_gpus
 from bench.execution.signals import stop_on_signals
 from bench.execution.storage import check_storage
 from bench.execution.storage import normalize as normalize_storage
 from bench.names import check_name
 from bench.records.identity import run_settings
-from bench.records.integrity import npz_problem
 from bench.records.store import ResultStore
 from bench.safe_files import refuse_links_under
-from bench.splits import planned_labels, splits_or_reason
+from bench.train_sizes import TrainSize, parse_train_sizes
 from bench.tuning.budget import Budget
 from bench.tuning.samplers import Sampler
 
@@ -70,6 +69,9 @@ class SweepConfig:
     threads: int = 0  # per job; 0 = cores / all worker slots
     time_limit: float | None = None
     max_splits: int | None = None
+    # --train-sizes (bench.train_sizes): every job once per size of its split's learning data (fractions in
+    # (0, 1] or row counts > 1; text "0.1,0.5,1" or a list); None: the whole split, as always
+    train_sizes: list[TrainSize] | str | None = None
     device: Device = "auto"
     retry_failed: bool = False
     seeds: int = 1  # model seeds per final configuration (default and tuned)
@@ -95,6 +97,8 @@ class SweepConfig:
         check_int("--seed", self.seed, 0)
         if self.max_splits is not None:
             check_int("--splits", self.max_splits, 1)
+        if self.train_sizes is not None:
+            self.train_sizes = parse_train_sizes(self.train_sizes)
         check_positive("--memory-limit", self.memory_limit_gb, "GB")
         check_choice("--device", self.device, Device)
         check_choice("--executor", self.executor, Executor)
@@ -349,61 +353,3 @@ def execute_sweep(plan: SweepPlan, progress: Progress | None = None,
 def run_sweep(config: SweepConfig, progress: Progress | None = None) -> SweepResult:
     """Prepare and execute a sweep (see the module docstring)."""
     return execute_sweep(prepare_sweep(config), progress)
-
-
-def plan_jobs(config: SweepConfig, suite, loaded, store: ResultStore, run_id: str | None = None,
-              skipped: dict[str, str] | None = None, notes: list[str] | None = None) -> list[Job]:
-    """Every job (dataset x split x model). A dataset too small for the protocol gets jobs that give
-    `skipped` records with the reason (noted in `skipped`), so the suite goes on without it. The run
-    folder's copies of the data and its splits are written (again, when missing or damaged: said in
-    `notes`)."""
-    from bench.adapters import resolve_models
-
-    adapters = resolve_models(config.models)
-    gpus = config.gpu_ids()
-    gpu_models = [a.name for a in adapters if a.capabilities.gpu != "no"] if gpus else []
-    gpu_slots = sum(config.gpu_workers(gpu_models, store).values()) if gpu_models else 0
-    # GPU workers feed their device from the CPU too, so they get their share of the cores.
-    threads = config.threads or max(1, cpu_count() // max(1, config.workers + gpu_slots))
-    run_id = store.config().get("run_id", "") if run_id is None else run_id
-    skipped = {} if skipped is None else skipped
-    notes = [] if notes is None else notes
-    split_dir = store.run_dir / "splits"
-    damaged = {p: why for p in sorted(split_dir.glob("*.npz")) if (why := npz_problem(p))}
-    jobs = []
-    for item in loaded:
-        ds = item.dataset
-        data_dir = store.run_dir / "data" / check_name("dataset", ds.name)
-        cached, problem = read_cached_dataset(data_dir)
-        if problem:
-            notes.append(f"data/{ds.name}: {problem}; written again from the suite's data")
-        if cached is None or cached.content_hash != ds.content_hash:
-            save_dataset(ds, data_dir, root=store.run_dir)
-        meta_features.write(ds, data_dir, root=store.run_dir)  # once per dataset: kept while the data is the same
-        given = getattr(item, "predefined", None)  # the dataset's own split (protocol splits = "predefined")
-        splits, split_file, reason = splits_or_reason(ds, suite.protocol, item.task_splits, split_dir,
-                                                      root=store.run_dir, predefined=given)
-        if split_file in damaged:
-            notes.append(f"splits/{split_file.name}: {damaged[split_file]}; written again from the data and the "
-                         f"protocol")
-        labels = [(s.repeat, s.fold, s.hash) for s in splits] or \
-            [(r, f, "") for r, f in planned_labels(suite.protocol, item.task_splits, given)]
-        origin = splits[0].origin if splits else ""
-        if config.max_splits:
-            labels = labels[: config.max_splits]
-        if reason:
-            skipped[ds.name] = reason
-        budget = config.dataset_budget(suite, ds.n_rows)
-        for index, (repeat, fold, split_hash) in enumerate(labels):
-            for adapter in adapters:
-                device = "cuda" if gpus and adapter.capabilities.gpu != "no" else "cpu"
-                jobs.append(Job(
-                    run_dir=str(store.run_dir), suite=suite.name, dataset=ds.name, dataset_dir=str(data_dir),
-                    dataset_hash=ds.content_hash, split_file=str(split_file or ""), split_index=index,
-                    repeat=repeat, fold=fold, split_hash=split_hash, model=adapter.name,
-                    budget=budget, seed=config.seed, seeds=config.seeds,
-                    threads=threads, device=device, tunable=bool(adapter.search_space_for(ds.task_type)),
-                    storage=config.storage, run_id=run_id, split_origin=origin,
-                    meta={**ds.summary(), "family": adapter.family}, skip_reason=reason or "",
-                ))
-    return jobs

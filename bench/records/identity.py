@@ -48,8 +48,11 @@ KEYED = tuple(s.name for s in SETTINGS if s.keyed)
 
 
 def job_settings(inputs: Mapping[str, Any], settings: Mapping[str, Any]) -> dict:
-    """Everything that decides what tuning a job does and on which rows: its inputs and keyed settings."""
-    return {**{k: inputs[k] for k in JOB_INPUTS}, **{k: settings[k] for k in KEYED}}
+    """Everything that decides what tuning a job does and on which rows: its inputs and keyed settings,
+    and its training-set size when the sweep has --train-sizes (never there otherwise, so the keys of
+    runs without sizes are what they always were)."""
+    size = {"train_size": inputs["train_size"]} if inputs.get("train_size") is not None else {}
+    return {**{k: inputs[k] for k in JOB_INPUTS}, **size, **{k: settings[k] for k in KEYED}}
 
 
 def job_key(inputs: Mapping[str, Any], settings: Mapping[str, Any]) -> str:

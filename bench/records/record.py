@@ -169,8 +169,8 @@ def not_run(head: Record, status: str, reason: str, *parts: Record) -> Record:
 
 # What the cross-model record copies from its members' records: the dataset, split and budget.
 _SHARED = ("suite", "dataset", "dataset_hash", "split", "seed", "budget", "task_type", "n_rows", "n_features",
-           "n_classes", "n_categorical", "n_train", "n_val", "n_test", "inner_folds", "source", "objective",
-           "direction", "model_seed")
+           "n_classes", "n_categorical", "n_train", "n_val", "n_test", "inner_folds", "train_size", "source",
+           "objective", "direction", "model_seed")
 CROSS_MODEL_FAMILY = "ensemble"
 
 
