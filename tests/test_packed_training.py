@@ -73,7 +73,7 @@ RECORDED = ("stopped_by", "iterations", "best_iteration", "iteration_unit", "ear
 # --- a member is its single fit -------------------------------------------------------------------------
 
 EXACT_CASES = {
-    # equal shapes: the hidden products run batched (baddbmm), the 8-wide input and the head per member
+    # equal shapes
     "mlp-equal-shapes": ("mlp", BINARY, [config("mlp", lr=1e-3), config("mlp", lr=3e-3, weight_decay=1e-2),
                                          config("mlp", lr=2e-3, dropout=0.2, patience=2)]),
     # different widths and depths (padding), dropout rates, learning rates, weight decays; regression head

@@ -1,0 +1,129 @@
+"""Packed TabM (bench.adapters.framework.packed.tabm): K TabM trials of k ensemble members each trained as one
+model, K x k networks.
+
+The data and the checks of tests/test_packed_plr.py: members of different depths, widths, dropout rates,
+learning rates and weight decays in one pack; mode "exact" gives each member exactly its single fit, mode
+"fast" without dropout agrees within FAST_RTOL.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from bench.adapters.framework.early_stopping import MIN_ITERATIONS
+from bench.adapters.framework.packed.fitting import packs
+from bench.adapters.framework.packed.nets import pack_networks
+from bench.adapters.framework.packed.training import PackedRun, packed_loss, train_packed
+from bench.adapters.framework.torch_training import batch_loss
+from tests.test_packed_plr import BINARY, MULTICLASS, REGRESSION, data
+from tests.test_packed_training import RECORDED, initial_network, member, packed, same_weights, single
+
+FAST_RTOL = 1e-5  # mode "fast" vs the single fit, no dropout: best_val_score, relative
+
+
+def config(**params) -> dict:
+    base = {"batch_size": 32, "max_epochs": 30, "patience": 4, "grad_clip": None, "k": 4, "n_blocks": 2,
+            "d_block": 32, "dropout": 0.0}
+    return {**base, **params}
+
+
+EXACT_CASES = {
+    "binary": (BINARY, True, [config(lr=3e-3, dropout=0.2), config(n_blocks=1, d_block=24, weight_decay=1e-2),
+                              config(n_blocks=3, d_block=40, dropout=0.1, lr=2e-3, patience=2)]),
+    "multiclass": (MULTICLASS, True, [config(), config(d_block=20, lr=3e-3)]),
+    "regression-numeric": (REGRESSION, False, [config(lr=2e-3), config(d_block=48, dropout=0.3, weight_decay=1e-3)]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(EXACT_CASES))
+def test_exact_member_is_bit_identical_to_its_single_fit(case):
+    task, categoricals, configs = EXACT_CASES[case]
+    parts = data(task, categoricals=categoricals)
+    results = packed("tabm", task, parts, configs)
+    for params, result in zip(configs, results):
+        trained, info = single("tabm", task, parts, params)
+        assert result.error is None and result.trained is not None
+        assert same_weights(result.trained.model, trained.model), params
+        assert {k: result.info.get(k) for k in RECORDED} == {k: info.get(k) for k in RECORDED}, params
+        assert np.array_equal(result.trained.val_predictions, trained.val_predictions)
+        assert np.array_equal(result.trained.predict(parts[2]), trained.predict(parts[2]))
+
+
+def test_fast_member_matches_its_single_fit_within_tolerance():
+    parts = data(BINARY)
+    configs = [config(lr=1e-3, patience=30, grad_clip=1.0), config(d_block=24, lr=3e-3, patience=30, grad_clip=1.0),
+               config(n_blocks=1, d_block=48, lr=2e-3, patience=30)]
+    for params, result in zip(configs, packed("tabm", BINARY, parts, configs, mode="fast")):
+        _, info = single("tabm", BINARY, parts, params)
+        assert result.stopped_by == info["stopped_by"] and result.iterations == info["iterations"]
+        assert result.best_iteration == info["best_iteration"]
+        assert result.best_val_score == pytest.approx(info["best_val_score"], rel=FAST_RTOL)
+
+
+@pytest.mark.parametrize("task", [BINARY, REGRESSION])
+def test_packed_loss_gives_each_member_its_ensembles_loss(task):
+    out = torch.randn(3, 8, 4, 2 if task.is_classification else 1)
+    target = torch.randint(0, 2, (8,)) if task.is_classification else torch.randn(8)
+    expected = sum(batch_loss(out[m], target, task) for m in range(3))
+    assert packed_loss(out, target, task).item() == pytest.approx(float(expected), rel=1e-6)
+
+
+def test_padded_units_stay_zero_and_members_round_trip():
+    parts = data(BINARY)
+    nets = [initial_network("tabm", BINARY, parts[0], c) for c in (config(), config(d_block=20, n_blocks=1))]
+    pack = pack_networks(nets, "fast", [torch.Generator()])
+    first = pack.linears[0]
+    assert torch.all(first.weight[1, 20:] == 0) and torch.all(first.s[1, :, 20:] == 0)
+    assert torch.all(first.bias[1, :, 20:] == 0) and torch.all(pack.output.weight[1, :, 20:] == 0)
+    with torch.no_grad():
+        out = pack(*(torch.as_tensor(x[:16]) for x in parts[0]))
+        alone = [net(*(torch.as_tensor(x[:16]) for x in parts[0])) for net in nets]
+    assert out.shape == (2, 16, 4, 2)
+    for m in range(2):
+        assert torch.allclose(out[m], alone[m], rtol=1e-5, atol=1e-6)
+    copy = initial_network("tabm", BINARY, parts[0], config(d_block=20, n_blocks=1))
+    with torch.no_grad():
+        for p in copy.parameters():
+            p.zero_()
+    for layer, own in pack.pairs(1, copy):
+        layer.store_member(1, own)
+    assert same_weights(copy, nets[1])
+
+
+def test_member_with_lr_zero_does_not_move():
+    parts = data(BINARY)
+    configs = [config(lr=0.0, weight_decay=0.1, dropout=0.2, d_block=24), config(lr=3e-3)]
+    results = packed("tabm", BINARY, parts, configs, mode="fast")
+    assert (results[0].best_iteration, results[0].iterations) == (1, MIN_ITERATIONS + 4)
+    assert same_weights(results[0].trained.model, initial_network("tabm", BINARY, parts[0], configs[0]))
+    assert not same_weights(results[1].trained.model, initial_network("tabm", BINARY, parts[0], configs[1]))
+
+
+def test_early_stopped_member_is_frozen_and_the_others_go_on():
+    parts = data(BINARY)
+    configs = [config(lr=3e-3, patience=1, d_block=24), config(lr=1e-3, patience=100)]
+    states: dict[int, tuple[list[int], dict, dict]] = {}
+
+    def on_epoch(epoch: int, run: PackedRun) -> None:
+        states[epoch] = (list(run.live), run.member_state(0), run.member_state(1))
+
+    first, second = packed("tabm", BINARY, parts, configs, mode="fast", on_epoch=on_epoch)
+    stop = first.iterations
+    assert first.stopped_by == "early_stopped" and stop < 30
+    assert second.stopped_by == "max_iterations" and second.iterations == 30
+    assert states[stop - 1][0] == [0, 1] and states[stop][0] == [1]
+    for epoch in range(stop, 31):
+        assert all(torch.equal(v, states[stop][1][k]) for k, v in states[epoch][1].items())
+    assert any(not torch.equal(v, states[stop][2][k]) for k, v in states[30][2].items())
+    _, info = single("tabm", BINARY, parts, configs[1])
+    assert second.best_val_score == pytest.approx(info["best_val_score"], rel=FAST_RTOL)
+
+
+def test_members_with_another_ensemble_size_are_refused():
+    parts = data(BINARY)
+    members = [member("tabm", BINARY, parts[0], config()), member("tabm", BINARY, parts[0], config(k=8))]
+    with pytest.raises(ValueError, match="must share k"):
+        train_packed(members, BINARY, *parts)
+    assert sorted(packs(members, BINARY, 240)) == [[0], [1]]  # tuning never puts them in one pack
