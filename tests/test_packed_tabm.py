@@ -51,12 +51,13 @@ def test_exact_member_is_bit_identical_to_its_single_fit(case):
         assert np.array_equal(result.trained.predict(parts[2]), trained.predict(parts[2]))
 
 
-def test_fast_member_matches_its_single_fit_within_tolerance():
-    parts = data(BINARY)
+@pytest.mark.parametrize("task", [BINARY, REGRESSION])
+def test_fast_member_matches_its_single_fit_within_tolerance(task):
+    parts = data(task)
     configs = [config(lr=1e-3, patience=30, grad_clip=1.0), config(d_block=24, lr=3e-3, patience=30, grad_clip=1.0),
                config(n_blocks=1, d_block=48, lr=2e-3, patience=30)]
-    for params, result in zip(configs, packed("tabm", BINARY, parts, configs, mode="fast")):
-        _, info = single("tabm", BINARY, parts, params)
+    for params, result in zip(configs, packed("tabm", task, parts, configs, mode="fast")):
+        _, info = single("tabm", task, parts, params)
         assert result.stopped_by == info["stopped_by"] and result.iterations == info["iterations"]
         assert result.best_iteration == info["best_iteration"]
         assert result.best_val_score == pytest.approx(info["best_val_score"], rel=FAST_RTOL)

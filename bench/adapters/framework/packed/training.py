@@ -119,7 +119,7 @@ def packed_loss(out: torch.Tensor, target: torch.Tensor, task: TaskInfo) -> torc
         rows = F.cross_entropy(out.reshape(-1, out.shape[-1]), targets.reshape(-1), reduction="none")
     else:
         rows = F.mse_loss(out.squeeze(-1), targets, reduction="none")
-    return rows.view(k, -1).mean(1).sum()
+    return rows.reshape(k, -1).mean(1).sum()  # rows may follow a transposed output's strides (TabM's head)
 
 
 def _decayed_names(member: PackMember, net: nn.Module) -> set[str]:
