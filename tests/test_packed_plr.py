@@ -16,7 +16,13 @@ from bench.adapters.framework.context import TaskInfo
 from bench.adapters.framework.early_stopping import MIN_ITERATIONS
 from bench.adapters.framework.packed.nets import pack_networks, padding_cost
 from bench.adapters.framework.packed.training import PackedRun
-from tests.test_packed_training import RECORDED, initial_network, packed, same_weights, single
+from tests.test_packed_training import (
+    assert_exact_members_are_their_single_fits,
+    initial_network,
+    packed,
+    same_weights,
+    single,
+)
 
 BINARY, MULTICLASS, REGRESSION = TaskInfo("binary", 2), TaskInfo("multiclass", 3), TaskInfo("regression")
 # mode "fast" vs the single fit, no dropout, gradient clipping on: best_val_score, relative
@@ -65,15 +71,7 @@ EXACT_CASES = {
 @pytest.mark.parametrize("case", sorted(EXACT_CASES))
 def test_exact_member_is_bit_identical_to_its_single_fit(case):
     task, categoricals, configs = EXACT_CASES[case]
-    parts = data(task, categoricals=categoricals)
-    results = packed("mlp_plr", task, parts, configs)
-    for params, result in zip(configs, results):
-        trained, info = single("mlp_plr", task, parts, params)
-        assert result.error is None and result.trained is not None
-        assert same_weights(result.trained.model, trained.model), params
-        assert {k: result.info.get(k) for k in RECORDED} == {k: info.get(k) for k in RECORDED}, params
-        assert np.array_equal(result.trained.val_predictions, trained.val_predictions)
-        assert np.array_equal(result.trained.predict(parts[2]), trained.predict(parts[2]))
+    assert_exact_members_are_their_single_fits("mlp_plr", task, data(task, categoricals=categoricals), configs)
 
 
 def test_fast_member_matches_its_single_fit_within_tolerance():
@@ -112,24 +110,31 @@ def test_padding_is_exactly_zero_and_a_member_round_trips():
     assert padding_cost(nets) > 1.0
 
 
+def assert_lr_zero_member_does_not_move(model: str, configs: list[dict]) -> None:
+    """configs[0] has lr 0 (and weight decay, dropout, padding): never better than after epoch 1, the
+    earliest stop the protocol allows, and its weights are its initial ones; configs[1] moves."""
+    parts = data(BINARY)
+    results = packed(model, BINARY, parts, configs, mode="fast")
+    assert (results[0].best_iteration, results[0].iterations) == (1, MIN_ITERATIONS + configs[0]["patience"])
+    assert same_weights(results[0].trained.model, initial_network(model, BINARY, parts[0], configs[0]))
+    assert not same_weights(results[1].trained.model, initial_network(model, BINARY, parts[0], configs[1]))
+
+
 def test_member_with_lr_zero_does_not_move():
-    parts = data(BINARY)
-    configs = [config(lr=0.0, weight_decay=0.1, dropout=0.2, n_frequencies=4), config(lr=3e-3, d_embedding=12)]
-    results = packed("mlp_plr", BINARY, parts, configs, mode="fast")
-    assert (results[0].best_iteration, results[0].iterations) == (1, MIN_ITERATIONS + 4)
-    assert same_weights(results[0].trained.model, initial_network("mlp_plr", BINARY, parts[0], configs[0]))
-    assert not same_weights(results[1].trained.model, initial_network("mlp_plr", BINARY, parts[0], configs[1]))
+    assert_lr_zero_member_does_not_move("mlp_plr", [config(lr=0.0, weight_decay=0.1, dropout=0.2, n_frequencies=4),
+                                                    config(lr=3e-3, d_embedding=12)])
 
 
-def test_early_stopped_member_is_frozen_and_the_others_go_on():
+def assert_early_stopped_member_is_frozen(model: str, configs: list[dict]) -> None:
+    """configs[0] stops early (patience 1), configs[1] runs its 30 epochs: the stopped one leaves the pack and
+    its weights never change again, the other goes on and ends as its single fit."""
     parts = data(BINARY)
-    configs = [config(lr=3e-3, patience=1, n_frequencies=4), config(lr=1e-3, patience=100, d_embedding=12)]
     states: dict[int, tuple[list[int], dict, dict]] = {}
 
     def on_epoch(epoch: int, run: PackedRun) -> None:
         states[epoch] = (list(run.live), run.member_state(0), run.member_state(1))
 
-    first, second = packed("mlp_plr", BINARY, parts, configs, mode="fast", on_epoch=on_epoch)
+    first, second = packed(model, BINARY, parts, configs, mode="fast", on_epoch=on_epoch)
     stop = first.iterations
     assert first.stopped_by == "early_stopped" and stop < 30
     assert second.stopped_by == "max_iterations" and second.iterations == 30
@@ -137,8 +142,13 @@ def test_early_stopped_member_is_frozen_and_the_others_go_on():
     for epoch in range(stop, 31):
         assert all(torch.equal(v, states[stop][1][k]) for k, v in states[epoch][1].items())
     assert any(not torch.equal(v, states[stop][2][k]) for k, v in states[30][2].items())  # the other moved
-    _, info = single("mlp_plr", BINARY, parts, configs[1])
+    _, info = single(model, BINARY, parts, configs[1])
     assert second.best_val_score == pytest.approx(info["best_val_score"], rel=FAST_RTOL)
+
+
+def test_early_stopped_member_is_frozen_and_the_others_go_on():
+    assert_early_stopped_member_is_frozen("mlp_plr", [config(lr=3e-3, patience=1, n_frequencies=4),
+                                                      config(lr=1e-3, patience=100, d_embedding=12)])
 
 
 def test_mlp_plr_members_pack_through_the_adapters_fit_pack():

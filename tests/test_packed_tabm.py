@@ -8,17 +8,29 @@ learning rates and weight decays in one pack; mode "exact" gives each member exa
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
-from bench.adapters.framework.early_stopping import MIN_ITERATIONS
 from bench.adapters.framework.packed.fitting import packs
 from bench.adapters.framework.packed.nets import pack_networks
-from bench.adapters.framework.packed.training import PackedRun, packed_loss, train_packed
+from bench.adapters.framework.packed.training import packed_loss, train_packed
 from bench.adapters.framework.torch_training import batch_loss
-from tests.test_packed_plr import BINARY, MULTICLASS, REGRESSION, data
-from tests.test_packed_training import RECORDED, initial_network, member, packed, same_weights, single
+from tests.test_packed_plr import (
+    BINARY,
+    MULTICLASS,
+    REGRESSION,
+    assert_early_stopped_member_is_frozen,
+    assert_lr_zero_member_does_not_move,
+    data,
+)
+from tests.test_packed_training import (
+    assert_exact_members_are_their_single_fits,
+    initial_network,
+    member,
+    packed,
+    same_weights,
+    single,
+)
 
 FAST_RTOL = 1e-5  # mode "fast" vs the single fit, no dropout: best_val_score, relative
 
@@ -40,15 +52,7 @@ EXACT_CASES = {
 @pytest.mark.parametrize("case", sorted(EXACT_CASES))
 def test_exact_member_is_bit_identical_to_its_single_fit(case):
     task, categoricals, configs = EXACT_CASES[case]
-    parts = data(task, categoricals=categoricals)
-    results = packed("tabm", task, parts, configs)
-    for params, result in zip(configs, results):
-        trained, info = single("tabm", task, parts, params)
-        assert result.error is None and result.trained is not None
-        assert same_weights(result.trained.model, trained.model), params
-        assert {k: result.info.get(k) for k in RECORDED} == {k: info.get(k) for k in RECORDED}, params
-        assert np.array_equal(result.trained.val_predictions, trained.val_predictions)
-        assert np.array_equal(result.trained.predict(parts[2]), trained.predict(parts[2]))
+    assert_exact_members_are_their_single_fits("tabm", task, data(task, categoricals=categoricals), configs)
 
 
 @pytest.mark.parametrize("task", [BINARY, REGRESSION])
@@ -94,32 +98,13 @@ def test_padded_units_stay_zero_and_members_round_trip():
 
 
 def test_member_with_lr_zero_does_not_move():
-    parts = data(BINARY)
-    configs = [config(lr=0.0, weight_decay=0.1, dropout=0.2, d_block=24), config(lr=3e-3)]
-    results = packed("tabm", BINARY, parts, configs, mode="fast")
-    assert (results[0].best_iteration, results[0].iterations) == (1, MIN_ITERATIONS + 4)
-    assert same_weights(results[0].trained.model, initial_network("tabm", BINARY, parts[0], configs[0]))
-    assert not same_weights(results[1].trained.model, initial_network("tabm", BINARY, parts[0], configs[1]))
+    assert_lr_zero_member_does_not_move("tabm", [config(lr=0.0, weight_decay=0.1, dropout=0.2, d_block=24),
+                                                 config(lr=3e-3)])
 
 
 def test_early_stopped_member_is_frozen_and_the_others_go_on():
-    parts = data(BINARY)
-    configs = [config(lr=3e-3, patience=1, d_block=24), config(lr=1e-3, patience=100)]
-    states: dict[int, tuple[list[int], dict, dict]] = {}
-
-    def on_epoch(epoch: int, run: PackedRun) -> None:
-        states[epoch] = (list(run.live), run.member_state(0), run.member_state(1))
-
-    first, second = packed("tabm", BINARY, parts, configs, mode="fast", on_epoch=on_epoch)
-    stop = first.iterations
-    assert first.stopped_by == "early_stopped" and stop < 30
-    assert second.stopped_by == "max_iterations" and second.iterations == 30
-    assert states[stop - 1][0] == [0, 1] and states[stop][0] == [1]
-    for epoch in range(stop, 31):
-        assert all(torch.equal(v, states[stop][1][k]) for k, v in states[epoch][1].items())
-    assert any(not torch.equal(v, states[stop][2][k]) for k, v in states[30][2].items())
-    _, info = single("tabm", BINARY, parts, configs[1])
-    assert second.best_val_score == pytest.approx(info["best_val_score"], rel=FAST_RTOL)
+    assert_early_stopped_member_is_frozen("tabm", [config(lr=3e-3, patience=1, d_block=24),
+                                                   config(lr=1e-3, patience=100)])
 
 
 def test_members_with_another_ensemble_size_are_refused():
