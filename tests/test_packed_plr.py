@@ -8,6 +8,8 @@ Mode "exact" must give each member exactly its single fit; mode "fast" without d
 
 from __future__ import annotations
 
+import copy as copy_module
+
 import numpy as np
 import pytest
 import torch
@@ -76,12 +78,17 @@ def test_exact_member_is_bit_identical_to_its_single_fit(case):
 
 def test_fast_member_matches_its_single_fit_within_tolerance():
     """Mode "fast" (what tuning runs), with padding and the adapter's gradient clipping, no dropout."""
-    parts = data(REGRESSION)
-    configs = [config(lr=1e-3, patience=30, grad_clip=1.0), config(n_frequencies=4, d_embedding=12, lr=3e-3,
-                                                                   patience=30, grad_clip=1.0),
-               config(n_blocks=1, d_block=48, lr=2e-3, patience=30)]
-    for params, result in zip(configs, packed("mlp_plr", REGRESSION, parts, configs, mode="fast")):
-        _, info = single("mlp_plr", REGRESSION, parts, params)
+    assert_fast_members_match_their_single_fits("mlp_plr", REGRESSION, [
+        config(lr=1e-3, patience=30, grad_clip=1.0),
+        config(n_frequencies=4, d_embedding=12, lr=3e-3, patience=30, grad_clip=1.0),
+        config(n_blocks=1, d_block=48, lr=2e-3, patience=30)])
+
+
+def assert_fast_members_match_their_single_fits(model: str, task: TaskInfo, configs: list[dict]) -> None:
+    """Mode "fast": each member ends as its single fit (same end, epochs, kept epoch), scores within FAST_RTOL."""
+    parts = data(task)
+    for params, result in zip(configs, packed(model, task, parts, configs, mode="fast")):
+        _, info = single(model, task, parts, params)
         assert result.stopped_by == info["stopped_by"] and result.iterations == info["iterations"]
         assert result.best_iteration == info["best_iteration"]
         assert result.best_val_score == pytest.approx(info["best_val_score"], rel=FAST_RTOL)
@@ -100,14 +107,19 @@ def test_padding_is_exactly_zero_and_a_member_round_trips():
     with torch.no_grad():
         embedded = pack.embeddings(torch.as_tensor(parts[0][0][:16]))
     assert torch.all(embedded[1, ..., 4:] == 0)
-    copy = initial_network("mlp_plr", BINARY, parts[0], config(n_frequencies=9, d_embedding=4))
+    assert_member_round_trips(pack, 1, nets[1])
+    assert padding_cost(nets) > 1.0
+
+
+def assert_member_round_trips(pack: torch.nn.Module, k: int, net: torch.nn.Module) -> None:
+    """Member k stored into a zeroed copy of its single network `net` gives `net` back exactly."""
+    copy = copy_module.deepcopy(net)
     with torch.no_grad():
         for p in copy.parameters():
             p.zero_()
-    for layer, own in pack.pairs(1, copy):
-        layer.store_member(1, own)
-    assert same_weights(copy, nets[1])
-    assert padding_cost(nets) > 1.0
+    for layer, own in pack.pairs(k, copy):
+        layer.store_member(k, own)
+    assert same_weights(copy, net)
 
 
 def assert_lr_zero_member_does_not_move(model: str, configs: list[dict]) -> None:

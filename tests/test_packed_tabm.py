@@ -20,16 +20,15 @@ from tests.test_packed_plr import (
     MULTICLASS,
     REGRESSION,
     assert_early_stopped_member_is_frozen,
+    assert_fast_members_match_their_single_fits,
     assert_lr_zero_member_does_not_move,
+    assert_member_round_trips,
     data,
 )
 from tests.test_packed_training import (
     assert_exact_members_are_their_single_fits,
     initial_network,
     member,
-    packed,
-    same_weights,
-    single,
 )
 
 FAST_RTOL = 1e-5  # mode "fast" vs the single fit, no dropout: best_val_score, relative
@@ -57,14 +56,9 @@ def test_exact_member_is_bit_identical_to_its_single_fit(case):
 
 @pytest.mark.parametrize("task", [BINARY, REGRESSION])
 def test_fast_member_matches_its_single_fit_within_tolerance(task):
-    parts = data(task)
-    configs = [config(lr=1e-3, patience=30, grad_clip=1.0), config(d_block=24, lr=3e-3, patience=30, grad_clip=1.0),
-               config(n_blocks=1, d_block=48, lr=2e-3, patience=30)]
-    for params, result in zip(configs, packed("tabm", task, parts, configs, mode="fast")):
-        _, info = single("tabm", task, parts, params)
-        assert result.stopped_by == info["stopped_by"] and result.iterations == info["iterations"]
-        assert result.best_iteration == info["best_iteration"]
-        assert result.best_val_score == pytest.approx(info["best_val_score"], rel=FAST_RTOL)
+    assert_fast_members_match_their_single_fits("tabm", task, [
+        config(lr=1e-3, patience=30, grad_clip=1.0), config(d_block=24, lr=3e-3, patience=30, grad_clip=1.0),
+        config(n_blocks=1, d_block=48, lr=2e-3, patience=30)])
 
 
 @pytest.mark.parametrize("task", [BINARY, REGRESSION])
@@ -88,13 +82,7 @@ def test_padded_units_stay_zero_and_members_round_trip():
     assert out.shape == (2, 16, 4, 2)
     for m in range(2):
         assert torch.allclose(out[m], alone[m], rtol=1e-5, atol=1e-6)
-    copy = initial_network("tabm", BINARY, parts[0], config(d_block=20, n_blocks=1))
-    with torch.no_grad():
-        for p in copy.parameters():
-            p.zero_()
-    for layer, own in pack.pairs(1, copy):
-        layer.store_member(1, own)
-    assert same_weights(copy, nets[1])
+    assert_member_round_trips(pack, 1, nets[1])
 
 
 def test_member_with_lr_zero_does_not_move():
