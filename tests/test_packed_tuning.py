@@ -103,6 +103,18 @@ def test_a_pruned_member_ends_alone_and_its_pack_goes_on(make_ds, tmp_path, monk
     assert packed.predictions["kept"] == 4  # the pruned trial has none
 
 
+class LosesATrial(TinyMLP):
+    @classmethod
+    def fit_pack(cls, models, X_train, y_train, X_val, y_val, *, exact=False):
+        return super().fit_pack(models, X_train, y_train, X_val, y_val, exact=exact)[:-1]
+
+
+def test_a_fit_pack_that_returns_too_few_results_fails_its_pack_visibly(make_ds, tmp_path):
+    out = run(make_ds("binary", n=150), tmp_path, pack=3, trials=4, adapter=LosesATrial)
+    assert [t["state"] for t in out.trials] == ["COMPLETE", "FAIL", "FAIL", "FAIL"]
+    assert all("fit_pack returned 2 results for 3 models" in t["error"] for t in out.trials[1:])
+
+
 def test_a_model_that_cannot_pack_tunes_one_trial_at_a_time(make_ds, tmp_path):
     ds = make_ds("binary", n=150)
     assert not get_adapter("linear").capabilities.pack and TinyMLP.capabilities.pack
