@@ -101,3 +101,13 @@ def test_members_with_another_ensemble_size_are_refused():
     with pytest.raises(ValueError, match="must share k"):
         train_packed(members, BINARY, *parts)
     assert sorted(packs(members, BINARY, 240)) == [[0], [1]]  # tuning never puts them in one pack
+
+
+def test_tabm_trains_in_packs_of_one_on_cpu_where_packing_is_slower():
+    """fitting.SLOWER_PACKED: on CPU a TabM pack costs more than its members one after another (perf-pack), so
+    tuning's packs (mode "fast") hold one TabM each; grouping by padding cost alone or mode "exact" pack them."""
+    parts = data(BINARY)
+    members = [member("tabm", BINARY, parts[0], config(lr=lr)) for lr in (1e-3, 2e-3)]
+    assert sorted(packs(members, BINARY, 240)) == [[0], [1]]
+    assert packs(members, BINARY, 240, mode="exact") == [[0, 1]]
+    assert packs(members, BINARY, 240, max_padding=4.0) == [[0, 1]]
