@@ -70,7 +70,8 @@ class TinyTabM(TabMAdapter):
 
 @pytest.mark.parametrize("adapter", [TinyPLR, TinyTabM], ids=["mlp_plr", "tabm"])
 def test_numcat_models_tune_packed_with_each_trials_own_result(adapter, make_ds, tmp_path):
-    """MLP-PLR and TabM (numeric + categorical inputs, gradient clipping on) through the tuner's packed path."""
+    """MLP-PLR and TabM (numeric + categorical inputs, gradient clipping on) through the tuner's packed path
+    (fit_pack with 4 models; TabM's train one at a time on CPU, fitting.SLOWER_PACKED)."""
     ds = make_ds("regression", n=200)
     alone, packed = run(ds, tmp_path, pack=1, trials=5, adapter=adapter), run(ds, tmp_path, pack=4, trials=5,
                                                                                  adapter=adapter)
