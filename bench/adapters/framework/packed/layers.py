@@ -73,8 +73,8 @@ class PackedLinear(nn.Module):
     member-major input (K, batch, in) or a shared (batch, in) -> (K, batch, out).
 
     `shapes[k]`: member k's own (in, out) (its single layer's). `per_member`: compute each member on its
-    unpadded slice with F.linear, exactly the single layer's call (mode "exact", where the batched
-    product would not be bit-identical: see PackMode); otherwise one baddbmm for the pack."""
+    unpadded slice with F.linear, exactly the single layer's call (mode "exact": a batched product is not
+    always bit-identical, see PackMode); otherwise one baddbmm for the pack."""
 
     def __init__(self, in_features: int, out_features: int, shapes: Sequence[tuple[int, int]], per_member: bool):
         super().__init__()
