@@ -110,8 +110,9 @@ check-defaults: install  ## harness defaults trial vs bare GBDT defaults on offl
 # K trials trained as one packed model (--pack K) vs the same trials one after another, at equal epochs:
 # s/trial, ratios, per-member validation scores vs alone (needs ../shared/data's offline-20; skips without).
 PERF_PACK_EPOCHS ?= 2
-perf-pack: install  ## K trials packed vs one after another (MLP, ResNet; cpu_act, adult): s/trial ratios, val scores
-	$(BIN)/python scripts/perf_pack.py --epochs $(PERF_PACK_EPOCHS)
+PERF_PACK_MODELS ?= mlp,resnet,mlp_plr
+perf-pack: install  ## K trials packed vs one after another (MLP, ResNet, MLP-PLR; cpu_act, adult): s/trial ratios, val scores
+	$(BIN)/python scripts/perf_pack.py --epochs $(PERF_PACK_EPOCHS) --models $(PERF_PACK_MODELS)
 
 # TPE + pruning vs random search: time to reach random search's best validation score after N trials.
 PERF_TRIALS ?= 15

@@ -1,6 +1,6 @@
 """Packed training (K trials as one model) against the same trials one after another (`make perf-pack`).
 
-    python scripts/perf_pack.py [--datasets cpu_act,adult] [--models mlp,resnet] [--ks 1,4,8,16]
+    python scripts/perf_pack.py [--datasets cpu_act,adult] [--models mlp,resnet,mlp_plr] [--ks 1,4,8,16]
                                 [--shapes shared,search] [--epochs 2] [--repeats 2] [--device auto]
 
 For every dataset (offline-20's cpu_act: 5,242 training rows, regression; adult: 31,258 rows, binary), model
@@ -47,7 +47,10 @@ from bench.adapters.space import suggest_params
 from bench.splits import make_splits
 from bench.suites import load_suite, materialize
 
-ARCHITECTURE = {"mlp": ("n_blocks", "d_block"), "resnet": ("n_blocks", "d_block", "d_hidden_multiplier")}
+# The architecture keys of each model's space (`--shapes shared` keeps their defaults). MLP-PLR's
+# frequency_init_scale only sets the initial frequencies: drawn like the optimizer's settings.
+ARCHITECTURE = {"mlp": ("n_blocks", "d_block"), "resnet": ("n_blocks", "d_block", "d_hidden_multiplier"),
+                "mlp_plr": ("n_blocks", "d_block", "d_embedding", "n_frequencies"), "tabm": ("n_blocks", "d_block")}
 DEFAULT_SUITE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "suites" / "offline-20"
 
 
@@ -184,7 +187,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--suite", default=str(DEFAULT_SUITE))
     ap.add_argument("--datasets", default="cpu_act,adult")
-    ap.add_argument("--models", default="mlp,resnet")
+    ap.add_argument("--models", default="mlp,resnet,mlp_plr")
     ap.add_argument("--ks", default="1,4,8,16")
     ap.add_argument("--shapes", default="shared,search")
     ap.add_argument("--epochs", type=int, default=2)

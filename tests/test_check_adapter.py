@@ -72,6 +72,8 @@ def test_builtin_adapter_keeps_the_contract(name, tmp_path_factory, tmp_path, mo
     assert all(cls.unavailable_reason(t) or cls.capabilities.gpu == "required" for t in report.not_run)
     assert set(report.refused) == set(TASK_TYPES) - declared
     assert all("execute_job" in " ".join(c) for c in report.passed.values())
+    if cls.capabilities.pack:  # bench.testing.pack_contract (tests/test_check_fit_pack.py)
+        assert all("fit_pack members = their own fits" in c for c in report.passed.values())
     assert not list(tmp_path.iterdir())
 
 

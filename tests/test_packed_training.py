@@ -73,7 +73,7 @@ RECORDED = ("stopped_by", "iterations", "best_iteration", "iteration_unit", "ear
 # --- a member is its single fit -------------------------------------------------------------------------
 
 EXACT_CASES = {
-    # equal shapes: the hidden products run batched (baddbmm), the 8-wide input and the head per member
+    # equal shapes
     "mlp-equal-shapes": ("mlp", BINARY, [config("mlp", lr=1e-3), config("mlp", lr=3e-3, weight_decay=1e-2),
                                          config("mlp", lr=2e-3, dropout=0.2, patience=2)]),
     # different widths and depths (padding), dropout rates, learning rates, weight decays; regression head
@@ -86,10 +86,9 @@ EXACT_CASES = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(EXACT_CASES))
-def test_exact_member_is_bit_identical_to_its_single_fit(case):
-    model, task, configs = EXACT_CASES[case]
-    parts = data(task)
+def assert_exact_members_are_their_single_fits(model: str, task: TaskInfo, parts, configs: list[dict]) -> None:
+    """Mode "exact": every member's weights, end records and predictions are bit for bit its single fit's
+    (tests/test_packed_plr.py and test_packed_tabm.py use it too)."""
     results = packed(model, task, parts, configs)
     for params, result in zip(configs, results):
         trained, info = single(model, task, parts, params)
@@ -98,6 +97,12 @@ def test_exact_member_is_bit_identical_to_its_single_fit(case):
         assert {k: result.info.get(k) for k in RECORDED} == {k: info.get(k) for k in RECORDED}, params
         assert np.array_equal(result.trained.val_predictions, trained.val_predictions)
         assert np.array_equal(result.trained.predict(parts[2]), trained.predict(parts[2]))
+
+
+@pytest.mark.parametrize("case", sorted(EXACT_CASES))
+def test_exact_member_is_bit_identical_to_its_single_fit(case):
+    model, task, configs = EXACT_CASES[case]
+    assert_exact_members_are_their_single_fits(model, task, data(task), configs)
 
 
 def test_fast_member_without_dropout_matches_its_single_fit_within_tolerance():

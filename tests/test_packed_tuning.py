@@ -13,6 +13,8 @@ import pytest
 
 from bench.adapters import FloatParam, IntParam, TaskInfo, get_adapter
 from bench.adapters.models.mlp import MLPAdapter
+from bench.adapters.models.mlp_plr import MLPPLRAdapter
+from bench.adapters.models.tabm import TabMAdapter
 from bench.errors import BenchError
 from bench.records.identity import changed_settings
 from bench.tuning import Budget, tune
@@ -53,6 +55,33 @@ def test_each_packed_trial_gets_the_result_it_gets_alone(make_ds, tmp_path):
     assert tuned.val_score == pytest.approx({v.variant: v for v in alone.variants}["tuned"].val_score, rel=RTOL)
 
 
+class TinyPLR(MLPPLRAdapter):
+    defaults = {**MLPPLRAdapter.defaults, "n_blocks": 1, "d_block": 16, "dropout": 0.0, "d_embedding": 4,
+                "n_frequencies": 4, "batch_size": 32, "max_epochs": 24, "patience": 2}
+    search_space = {"d_embedding": IntParam(2, 6), "n_frequencies": IntParam(2, 6),
+                    "lr": FloatParam(1e-3, 3e-2, log=True)}
+
+
+class TinyTabM(TabMAdapter):
+    defaults = {**TabMAdapter.defaults, "k": 4, "n_blocks": 1, "d_block": 16, "dropout": 0.0, "batch_size": 32,
+                "max_epochs": 24, "patience": 2}
+    search_space = {"n_blocks": IntParam(1, 2), "d_block": IntParam(8, 24), "lr": FloatParam(1e-3, 3e-2, log=True)}
+
+
+@pytest.mark.parametrize("adapter", [TinyPLR, TinyTabM], ids=["mlp_plr", "tabm"])
+def test_numcat_models_tune_packed_with_each_trials_own_result(adapter, make_ds, tmp_path):
+    """MLP-PLR and TabM (numeric + categorical inputs, gradient clipping on) through the tuner's packed path
+    (fit_pack with 4 models; TabM's train one at a time on CPU, fitting.SLOWER_PACKED)."""
+    ds = make_ds("regression", n=200)
+    alone, packed = run(ds, tmp_path, pack=1, trials=5, adapter=adapter), run(ds, tmp_path, pack=4, trials=5,
+                                                                                 adapter=adapter)
+    assert [t["pack"] for t in packed.trials] == [1, 4, 4, 4, 4]
+    for one, many in zip(alone.trials, packed.trials):
+        assert one["params"] == many["params"] and one["state"] == many["state"] == "COMPLETE"
+        assert many["value"] == pytest.approx(one["value"], rel=RTOL), many["number"]
+        assert {k: many[k] for k in RECORDED} == {k: one[k] for k in RECORDED}
+
+
 def test_a_pruned_member_ends_alone_and_its_pack_goes_on(make_ds, tmp_path, monkeypatch):
     report = study_module._report
 
@@ -73,6 +102,18 @@ def test_a_pruned_member_ends_alone_and_its_pack_goes_on(make_ds, tmp_path, monk
             assert many["value"] == pytest.approx(one["value"], rel=RTOL)
             assert many["iterations"] == one["iterations"] and many["end"] == one["end"]
     assert packed.predictions["kept"] == 4  # the pruned trial has none
+
+
+class LosesATrial(TinyMLP):
+    @classmethod
+    def fit_pack(cls, models, X_train, y_train, X_val, y_val, *, exact=False):
+        return super().fit_pack(models, X_train, y_train, X_val, y_val, exact=exact)[:-1]
+
+
+def test_a_fit_pack_that_returns_too_few_results_fails_its_pack_visibly(make_ds, tmp_path):
+    out = run(make_ds("binary", n=150), tmp_path, pack=3, trials=4, adapter=LosesATrial)
+    assert [t["state"] for t in out.trials] == ["COMPLETE", "FAIL", "FAIL", "FAIL"]
+    assert all("fit_pack returned 2 results for 3 models" in t["error"] for t in out.trials[1:])
 
 
 def test_a_model_that_cannot_pack_tunes_one_trial_at_a_time(make_ds, tmp_path):

@@ -9,7 +9,9 @@ asserts what the metrics, the tuner and the records depend on, including that fi
 (ctx.record_end), that an iterating fit given a deadline already passed stops at its first check
 (end "deadline", a usable model) unless it records interruptible=False, and that a fit which keeps an
 iteration chosen on the validation part reports best_val_score and returns the model that scores it
-there (validation_predictions, which the trial is scored on, included). It then runs a real job through
+there (validation_predictions, which the trial is scored on, included). An adapter that trains several
+configurations together (capabilities.pack) must give each of two configurations fit as one pack what its
+own fit gives (bench.testing.pack_contract; on CPU). It then runs a real job through
 bench.execution.jobs.execute_job (Optuna study: the defaults plus sampled configurations). Task types the adapter
 does not declare must be refused with a reason, and the same job must become a "skipped" record.
 The checks themselves live in bench.testing.contract, the generated data in bench.testing.data.
@@ -32,6 +34,7 @@ from bench.adapters import Adapter
 from bench.datasets import TASK_TYPES
 from bench.testing.contract import AdapterCheckError, Checker
 from bench.testing.data import make_check_data
+from bench.testing.pack_contract import check_fit_pack
 
 __all__ = ["AdapterCheckError", "CheckReport", "check_adapter"]
 
@@ -98,6 +101,9 @@ def check_adapter(adapter_cls: type[Adapter], *, task_types=None, params: dict |
                              f"{data.n_features} features, {data.n_classes} classes): {reason}")
             checker.search_space(task_type, seed)
             checker.fit_and_predict(configured, data, seed, device)
+            if caps.pack and device == "cpu":  # fit_pack(exact=True) reproduces single fits on CPU
+                check_fit_pack(checker, configured, data, seed, {*(adapter_cls.smoke_params if smoke else {}),
+                                                                 *(params or {})})
             # Sampled configurations are fit once per distinct search space (linear: C, then alpha); later
             # task types with the same space run the defaults trial only: big sampled networks are slow.
             space = adapter_cls.search_space_for(task_type)

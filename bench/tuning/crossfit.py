@@ -206,7 +206,10 @@ def fit_folds_packed(adapter_cls: type[Adapter], task: TaskInfo, folds: list[Fol
             _, Xtr, Xva = _fold_data(pack, prep)
             start = time.perf_counter()
             try:
-                errors = adapter_cls.fit_pack(pack, Xtr, fold.y_train, Xva, fold.y_val)
+                errors = list(adapter_cls.fit_pack(pack, Xtr, fold.y_train, Xva, fold.y_val))
+                if len(errors) != len(pack):  # a trial must never go missing from its pack's results
+                    raise RuntimeError(f"{adapter_cls.__name__}.fit_pack returned {len(errors)} results for "
+                                       f"{len(pack)} models")
             except Exception as exc:  # noqa: BLE001 - the pack's configurations fail, not the job
                 errors = [exc] * len(pack)
             shares = _shares(pack, time.perf_counter() - start)

@@ -127,11 +127,14 @@ class Adapter(ABC, Generic[ParamsT]):
 
     @classmethod
     def fit_pack(cls, models: Sequence[Adapter], X_train, y_train: np.ndarray, X_val,
-                 y_val: np.ndarray) -> list[BaseException | None]:
+                 y_val: np.ndarray, *, exact: bool = False) -> list[BaseException | None]:
         """Fit `models` (instances of this class, each with its own params and ctx) on the same data
         together, for adapters whose capabilities say `pack`. Afterwards each model is as its own `fit`
-        would leave it, or its entry in the returned list is what ended it instead (optuna.TrialPruned
-        from its ctx.report, or its failure); one model's end never stops the others."""
+        would leave it, or its entry in the returned list (one per model, in order) is what ended it
+        instead (optuna.TrialPruned from its ctx.report, or its failure); one model's end never stops the
+        others. exact=False (tuning) may draw a member's random numbers (dropout masks) otherwise than its
+        own fit would, from the same distribution; exact=True (on CPU) makes each model compute what its
+        own fit computes, so that the two can be compared (bench.testing.check_adapter does)."""
         raise NotImplementedError(f"{cls.__name__} does not train configurations together (capabilities.pack)")
 
     @abstractmethod

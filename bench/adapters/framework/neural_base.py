@@ -155,16 +155,20 @@ class NeuralAdapter(Adapter[ParamsT], Generic[ParamsT]):
         self.kept_val_predictions = self._net.val_predictions
 
     @classmethod
-    def fit_pack(cls, models: Sequence[Adapter], X_train, y_train, X_val, y_val) -> list[BaseException | None]:
-        """Adapter.fit_pack for networks the packed loop knows (rtdl MLP and ResNet; a model says so with
-        Capabilities(pack=True)): the models train in packs (bench.adapters.framework.packed), each member
-        with its own stopping protocol, and end as their own fit would leave them."""
+    def fit_pack(cls, models: Sequence[Adapter], X_train, y_train, X_val, y_val, *,
+                 exact: bool = False) -> list[BaseException | None]:
+        """Adapter.fit_pack for networks the packed loop knows (rtdl MLP and ResNet, or a network class with a
+        `packer`, bench.adapters.framework.packed.nets.packer; a model says so with Capabilities(pack=True)):
+        the models train in packs (bench.adapters.framework.packed), each member
+        with its own stopping protocol, and end as their own fit would leave them. exact: pack mode "exact"
+        (bench.adapters.framework.packed.layers.PackMode) instead of "fast"."""
         from bench.adapters.framework.packed.fitting import pack_members, train_packs
 
         nets = [m for m in models if isinstance(m, NeuralAdapter)]
         if len(nets) != len(models) or not nets:
             raise TypeError(f"{cls.__name__}.fit_pack takes neural adapters only")
-        results = train_packs(pack_members(nets, X_train), nets[0].task, X_train, y_train, X_val, y_val)
+        results = train_packs(pack_members(nets, X_train), nets[0].task, X_train, y_train, X_val, y_val,
+                              mode="exact" if exact else "fast")
         for model, result in zip(nets, results):
             if result.trained is not None:
                 model._net = result.trained

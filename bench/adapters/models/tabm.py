@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from bench.adapters import register_adapter
+from bench.adapters import Capabilities, register_adapter
 from bench.adapters.framework.neural_base import (
     SMOKE_TRAINING,
     TRAINING_DEFAULTS,
@@ -35,6 +35,9 @@ class TabMAdapter(NeuralAdapter[TabMParams]):
     name = "tabm"
     libraries = ("torch", "tabm")
     input_kind = "numcat"
+    # Several trials train as one packed model (--pack K): K trials of k members each, K x k networks
+    # (bench.adapters.framework.packed.tabm).
+    capabilities = Capabilities(gpu="optional", pack=True)
     # Defaults: TabM.make() defaults without embeddings (3 blocks of 512, dropout 0.1, k = 32, ReLU,
     # random-signs scaling init) and the tabm README's optimizer (AdamW lr 2e-3, weight decay 3e-4),
     # gradient clipping at norm 1 as in the TabM training code.

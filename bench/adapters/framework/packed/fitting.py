@@ -8,7 +8,9 @@ into packs that can train together, and each pack is trained with train_packed:
     costs at most MAX_PADDING[device type] times its members' own parameters, or pads at most what the
     per-step fixed cost a member saves by joining buys (FREE_PARAMETER_ROWS, nets.group_by_cost): small
     networks of different shapes share a pack, a large one trains with those of similar size only.
-    On a GPU a step is launch-bound, so padding is nearly free and the ratio limit is higher.
+    On a GPU a step is launch-bound, so padding is nearly free and the ratio limit is higher;
+  * a family whose packs are slower than its members alone on a device type trains in packs of one there
+    (SLOWER_PACKED: TabM on CPU).
 The packs of one call advance in lockstep, one epoch of each in turn (train_packs); their order does not
 change any member's result (each member's initial weights and batch order come from its own seed,
 training.PackedRun), and a deadline they share cuts them all at the same moment.
@@ -27,7 +29,8 @@ from torch import nn
 from bench.adapters.framework.context import TaskInfo
 from bench.adapters.framework.neural_base import TrainConfig, auto_batch_size
 from bench.adapters.framework.packed.layers import PackMode
-from bench.adapters.framework.packed.nets import can_pack, group_by_cost
+from bench.adapters.framework.packed.nets import can_pack, group_by_cost, packer
+from bench.adapters.framework.packed.tabm import PackedTabM
 from bench.adapters.framework.packed.training import MemberResult, PackedRun, PackMember, start_pack
 from bench.adapters.framework.torch_training import Arrays, output_dim
 
@@ -40,12 +43,18 @@ MAX_PADDING = {"cpu": 1.25, "cuda": 4.0}
 # scripts/perf_pack.py's fits). A member joining a pack saves one such cost per step, so its pack may
 # pad up to half of it (the other half is the gain): FREE_PARAMETER_ROWS / batch size parameters.
 FREE_PARAMETER_ROWS = {"cpu": 8e6}
+# Packers whose packs are slower than their members trained one after another on a device type: members
+# train in packs of one there (unless the caller groups by padding cost alone, max_padding, or asks for
+# mode "exact", which compares packs with single fits). TabM on CPU: a trial is already a batch of k = 32
+# networks per row, so there is no per-step fixed cost to share, and K x 32 activations per layer no longer
+# stay in cache: 4 or 8 TabM trials packed took 1.8x and 1.7x the CPU time per trial (README, perf-pack).
+SLOWER_PACKED = {"cpu": (PackedTabM,)}
 
 
 def packs(members: Sequence[PackMember], task: TaskInfo, n_train: int,
-          max_padding: float | None = None) -> list[list[int]]:
-    """Positions of `members` split into packs that can train together (module docstring); n_train:
-    training rows (the batch size "auto" depends on them)."""
+          max_padding: float | None = None, mode: PackMode = "fast") -> list[list[int]]:
+    """Positions of `members` split into packs that can train together (module docstring, SLOWER_PACKED);
+    n_train: training rows (the batch size "auto" depends on them)."""
     by_setting: dict[tuple, list[int]] = defaultdict(list)
     for i, m in enumerate(members):
         by_setting[(str(m.cfg.batch_size), str(m.ctx.device), int(m.ctx.threads))].append(i)
@@ -58,6 +67,9 @@ def packs(members: Sequence[PackMember], task: TaskInfo, n_train: int,
             continue
         first = members[group[0]]
         device = torch.device(first.ctx.device).type
+        if max_padding is None and mode == "fast" and packer(nets[0]) in SLOWER_PACKED.get(device, ()):
+            out += [[i] for i in group]
+            continue
         limit = max_padding if max_padding is not None else MAX_PADDING.get(device, MAX_PADDING["cpu"])
         batch = auto_batch_size(n_train) if first.cfg.batch_size == "auto" else int(first.cfg.batch_size)
         free = 0.0 if max_padding is not None else FREE_PARAMETER_ROWS.get(device, 0.0) / max(1, batch)
@@ -77,7 +89,7 @@ def train_packs(members: Sequence[PackMember], task: TaskInfo, X_train: Arrays, 
     (default: MAX_PADDING and FREE_PARAMETER_ROWS of the members' device)."""
     results: list[MemberResult | None] = [None] * len(members)
     runs: list[tuple[list[int], PackedRun]] = []
-    for pack in packs(members, task, len(np.asarray(y_train)), max_padding):
+    for pack in packs(members, task, len(np.asarray(y_train)), max_padding, mode):
         try:
             runs.append((pack, start_pack([members[i] for i in pack], task, X_train, y_train, X_val, y_val, mode)))
         except Exception as exc:  # noqa: BLE001 - this pack's members fail, the other packs go on

@@ -38,12 +38,12 @@ from torch import nn
 #   on CPU than one bernoulli_ per member. Results equal a single fit's within float tolerance only.
 # "exact": member k computes bit for bit what its single fit computes on CPU (same seed, hence same batch
 #   order): its dropout masks come from its own generator (the single fit's global generator state after
-#   building its network), drawn as F.dropout draws them; a product runs per member on the unpadded
-#   slice (F.linear) where the batched one may round differently: MKL picks its kernel by shape, and for
-#   a padded reduction or a side under MIN_BATCHED (the 1- or 2-wide head, a 4-column input) the
-#   batched product differs in the last bits. For tests and for checking a pack against single fits.
+#   building its network), drawn as F.dropout draws them; every product runs per member on the unpadded
+#   slice (F.linear), as the batched one may round differently: MKL picks its kernel by shape, and a
+#   padded reduction, a narrow side (the 1- or 2-wide head, a 4-column input) and even equal 16-wide
+#   hidden layers at batch 32 (bench.testing.pack_contract's ResNet) differ in the last bits batched.
+#   For tests and for checking a pack against single fits (Adapter.fit_pack(exact=True)).
 PackMode = Literal["fast", "exact"]
-MIN_BATCHED = 16  # mode "exact": products with an input or output side narrower than this run per member
 
 
 class _PackedProduct(torch.autograd.Function):
@@ -73,8 +73,8 @@ class PackedLinear(nn.Module):
     member-major input (K, batch, in) or a shared (batch, in) -> (K, batch, out).
 
     `shapes[k]`: member k's own (in, out) (its single layer's). `per_member`: compute each member on its
-    unpadded slice with F.linear, exactly the single layer's call (mode "exact", where the batched
-    product would not be bit-identical: see PackMode); otherwise one baddbmm for the pack."""
+    unpadded slice with F.linear, exactly the single layer's call (mode "exact": a batched product is not
+    always bit-identical, see PackMode); otherwise one baddbmm for the pack."""
 
     def __init__(self, in_features: int, out_features: int, shapes: Sequence[tuple[int, int]], per_member: bool):
         super().__init__()

@@ -1,4 +1,5 @@
-"""Packed versions of the reference architectures: K member networks of one family as one module.
+"""Packed versions of the reference architectures: K member networks of one family as one module
+(a model's own network can name its packed version: `packer`).
 
 A pack is built from the members' own single networks (rtdl_revisiting_models.MLP / ResNet, each
 built by its adapter under its own seed), so member k starts from exactly the weights its single fit
@@ -22,9 +23,11 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 from rtdl_revisiting_models import MLP, ResNet
+from tabm import TabM
 from torch import nn
 
-from bench.adapters.framework.packed.layers import MIN_BATCHED, PackedBatchNorm, PackedDropout, PackedLinear, PackMode
+from bench.adapters.framework.nn_modules import NumCatAdapter
+from bench.adapters.framework.packed.layers import PackedBatchNorm, PackedDropout, PackedLinear, PackMode
 
 # (packed layer, member k's single layer) pairs that exist for member k
 Pairs = list[tuple[nn.Module, nn.Module]]
@@ -34,7 +37,7 @@ def _linear(layers: Sequence[nn.Linear | None], mode: PackMode, d_in: int, d_out
     """The packed (d_in -> d_out) layer for member k's layers[k] (None: member k has no such layer, its
     share is computed at the pack's shape and discarded)."""
     shapes = [(d_in, d_out) if m is None else (m.in_features, m.out_features) for m in layers]
-    per_member = mode == "exact" and (min(d_in, d_out) < MIN_BATCHED or any(s != (d_in, d_out) for s in shapes))
+    per_member = mode == "exact"  # bit-identical to the single layer's F.linear (layers.PackMode)
     return PackedLinear(d_in, d_out, shapes, per_member)
 
 
@@ -48,31 +51,39 @@ def _present(depths: Sequence[int], block: int) -> torch.Tensor:
     return torch.tensor([block < d for d in depths]).view(-1, 1, 1)
 
 
-class PackedMLP(nn.Module):
-    """K rtdl MLPs (Linear -> ReLU -> Dropout blocks, linear head) of any widths and depths."""
+class PackedBlocks(nn.Module):
+    """K stacks of Linear -> ReLU -> Dropout blocks and a linear head, of any widths and depths: the rtdl MLP,
+    and the backbone + head of networks built on tabm.MLPBackbone (bench.adapters.models.mlp_plr).
 
-    def __init__(self, members: Sequence[MLP], mode: PackMode, generators: list[torch.Generator]):
+    blocks[k]: member k's (linear, dropout) per block; heads[k]: its head. `first`: a packed first layer
+    the caller built (an input laid out otherwise than one leading block per member, e.g. the padded
+    embeddings of MLP-PLR); by default the first layer is a PackedLinear on a shared (batch, d_in) input."""
+
+    def __init__(self, blocks: Sequence[Sequence[tuple[nn.Linear, nn.Dropout]]], heads: Sequence[nn.Linear],
+                 mode: PackMode, generators: list[torch.Generator], first: PackedLinear | None = None):
         super().__init__()
-        self.depths = [len(m.blocks) for m in members]
-        widths = [m.blocks[0].linear.out_features for m in members]
-        if any(m.output is None for m in members) or len({m.output.out_features for m in members}) != 1:
-            raise ValueError("packed MLPs need the same output head in every member")
-        blocks = [[m.blocks[i] if i < len(m.blocks) else None for m in members] for i in range(max(self.depths))]
-        d_in, width = members[0].blocks[0].linear.in_features, max(widths)
-        self.linears = nn.ModuleList([_linear([None if b is None else b.linear for b in layer], mode,
-                                              width if i else d_in, width) for i, layer in enumerate(blocks)])
-        self.dropouts = nn.ModuleList([_dropout([None if b is None else b.dropout for b in layer], widths, mode,
-                                                generators) for layer in blocks])
-        self.output = _linear([m.output for m in members], mode, width, members[0].output.out_features)
+        self.depths = [len(b) for b in blocks]
+        widths = [b[0][0].out_features for b in blocks]
+        if len({h.out_features for h in heads}) != 1:
+            raise ValueError("packed networks need the same output head in every member")
+        layers = [[b[i] if i < len(b) else None for b in blocks] for i in range(max(self.depths))]
+        d_in, width = blocks[0][0][0].in_features, max(widths)
+        self.linears = nn.ModuleList([
+            first if i == 0 and first is not None else
+            _linear([None if b is None else b[0] for b in layer], mode, width if i else d_in, width)
+            for i, layer in enumerate(layers)])
+        self.dropouts = nn.ModuleList([_dropout([None if b is None else b[1] for b in layer], widths, mode,
+                                                generators) for layer in layers])
+        self.output = _linear(heads, mode, width, heads[0].out_features)
         for i in range(len(self.linears)):
             self.register_buffer(f"present{i}", _present(self.depths, i))
 
     def select_extra(self, index: list[int]) -> None:
         self.depths = [self.depths[i] for i in index]
 
-    def pairs(self, k: int, net: nn.Module) -> Pairs:
-        assert isinstance(net, MLP) and net.output is not None
-        return [*((self.linears[i], block.linear) for i, block in enumerate(net.blocks)), (self.output, net.output)]
+    def block_pairs(self, linears: Sequence[nn.Linear], head: nn.Linear) -> Pairs:
+        """(packed, single) layer pairs of one member with these block linears and head."""
+        return [*zip(self.linears, linears), (self.output, head)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x
@@ -80,6 +91,20 @@ class PackedMLP(nn.Module):
             out = dropout(F.relu(linear(h)))
             h = out if i == 0 or min(self.depths) > i else torch.where(getattr(self, f"present{i}"), out, h)
         return self.output(h)
+
+
+class PackedMLP(PackedBlocks):
+    """K rtdl MLPs (Linear -> ReLU -> Dropout blocks, linear head) of any widths and depths."""
+
+    def __init__(self, members: Sequence[MLP], mode: PackMode, generators: list[torch.Generator]):
+        if any(m.output is None for m in members):
+            raise ValueError("packed MLPs need the same output head in every member")
+        super().__init__([[(b.linear, b.dropout) for b in m.blocks] for m in members],
+                         [m.output for m in members if m.output is not None], mode, generators)
+
+    def pairs(self, k: int, net: nn.Module) -> Pairs:
+        assert isinstance(net, MLP) and net.output is not None
+        return self.block_pairs([block.linear for block in net.blocks], net.output)
 
 
 class PackedResNet(nn.Module):
@@ -134,19 +159,35 @@ class PackedResNet(nn.Module):
 PACKERS: dict[type, Callable[..., nn.Module]] = {MLP: PackedMLP, ResNet: PackedResNet}
 
 
+def packer(net: nn.Module) -> Callable[..., nn.Module] | None:
+    """What packs networks like `net`, called as packer(nets, mode, generators): PACKERS' entry for the rtdl
+    architectures, PackedTabM for a tabm.TabM (bench.adapters.framework.packed.tabm; also wrapped in a
+    NumCatAdapter, as the TabM adapter builds it), or the network class's own `packer` (a model's own
+    network names its packed version there, e.g. bench.adapters.models.mlp_plr.network.MLPPLR: the
+    framework imports no model). The packed module has a `pairs(k, net)` method: member k's (packed layer,
+    single layer) pairs, each packed layer with load_member / store_member and the single layer's
+    parameter names."""
+    if isinstance(net.inner if isinstance(net, NumCatAdapter) else net, TabM):
+        from bench.adapters.framework.packed.tabm import PackedTabM  # it builds on this module
+
+        return PackedTabM
+    return PACKERS.get(type(net)) or getattr(type(net), "packer", None)
+
+
 def can_pack(net: nn.Module) -> bool:
-    return type(net) in PACKERS
+    return packer(net) is not None
 
 
 def pack_networks(nets: Sequence[nn.Module], mode: PackMode, generators: list[torch.Generator]) -> nn.Module:
     """One packed module for single networks of one supported family (PACKERS), on their device, with
     member k's weights and buffers copied from nets[k]."""
     kinds = {type(n) for n in nets}
-    if len(kinds) != 1 or not can_pack(nets[0]):
+    make = packer(nets[0])
+    if len(kinds) != 1 or make is None:
         names = ", ".join(sorted(t.__name__ for t in kinds))
-        raise TypeError(f"cannot pack networks of type(s) {names}: supported are one of "
-                        f"{', '.join(t.__name__ for t in PACKERS)} for all members")
-    packed = PACKERS[type(nets[0])](nets, mode, generators).to(next(nets[0].parameters()).device)
+        raise TypeError(f"cannot pack networks of type(s) {names}: all members must be of one type that packs "
+                        f"({', '.join(t.__name__ for t in PACKERS)}, TabM or a network class with a `packer`)")
+    packed = make(nets, mode, generators).to(next(nets[0].parameters()).device)
     for k, net in enumerate(nets):
         load_member(packed, k, net)
     return packed
@@ -185,7 +226,9 @@ def parameter_count(net: nn.Module) -> int:
 def padded_parameters(nets: Sequence[nn.Module]) -> int:
     """Parameters of the padded pack of `nets` (shapes only: nothing allocated, no random numbers drawn)."""
     with torch.device("meta"):
-        return parameter_count(PACKERS[type(nets[0])](nets, "fast", [torch.Generator()]))
+        make = packer(nets[0])
+        assert make is not None, f"{type(nets[0]).__name__} does not pack"
+        return parameter_count(make(nets, "fast", [torch.Generator()]))
 
 
 def padding_cost(nets: Sequence[nn.Module]) -> float:
@@ -208,7 +251,12 @@ def group_by_cost(nets: Sequence[nn.Module], max_cost: float, free_parameters: f
     for i in order:
         candidate = [nets[j] for j in (*groups[-1], i)] if groups else []
         if candidate:
-            padded, own = padded_parameters(candidate), sum(parameter_count(n) for n in candidate)
+            try:
+                padded = padded_parameters(candidate)
+            except (TypeError, ValueError):  # networks that cannot share a pack (TabMs of another k)
+                groups.append([i])
+                continue
+            own = sum(parameter_count(n) for n in candidate)
             if padded <= max_cost * own or padded - own <= free_parameters * (len(candidate) - 1):
                 groups[-1].append(i)
                 continue

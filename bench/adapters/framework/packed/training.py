@@ -110,14 +110,16 @@ class MemberResult:
 
 
 def packed_loss(out: torch.Tensor, target: torch.Tensor, task: TaskInfo) -> torch.Tensor:
-    """The sum over members of each member's mean batch loss (out: (K, batch, d_out)); member k's gradient
-    is exactly that of its single fit's loss (bench.adapters.framework.torch_training.batch_loss)."""
+    """The sum over members of each member's mean batch loss (out: (K, batch, d_out), or (K, batch, k, d_out)
+    for members that are ensembles trained jointly, TabM: every ensemble member on the same target); member
+    K's gradient is exactly that of its single fit's loss (bench.adapters.framework.torch_training.batch_loss)."""
     out, k = out.float(), out.shape[0]
+    targets = target.view(1, -1, *([1] * (out.ndim - 3))).expand(out.shape[:-1])  # (K, batch[, k])
     if task.is_classification:
-        rows = F.cross_entropy(out.flatten(0, 1), target.repeat(k), reduction="none")
+        rows = F.cross_entropy(out.reshape(-1, out.shape[-1]), targets.reshape(-1), reduction="none")
     else:
-        rows = F.mse_loss(out.squeeze(-1), target.expand(k, -1), reduction="none")
-    return rows.view(k, -1).mean(1).sum()
+        rows = F.mse_loss(out.squeeze(-1), targets, reduction="none")
+    return rows.reshape(k, -1).mean(1).sum()  # rows may follow a transposed output's strides (TabM's head)
 
 
 def _decayed_names(member: PackMember, net: nn.Module) -> set[str]:

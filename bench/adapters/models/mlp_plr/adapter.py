@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from bench.adapters import register_adapter
+from bench.adapters import Capabilities, register_adapter
 from bench.adapters.framework.neural_base import (
     SMOKE_TRAINING,
     TRAINING_DEFAULTS,
@@ -36,6 +36,8 @@ class MLPPLRAdapter(NeuralAdapter[MLPPLRParams]):
     name = "mlp_plr"
     libraries = ("torch", "rtdl_num_embeddings", "tabm")
     input_kind = "numcat"
+    # Several trials train as one packed model (--pack K; bench.adapters.models.mlp_plr.packed).
+    capabilities = Capabilities(gpu="optional", pack=True)
     # Defaults: PeriodicEmbeddings' own defaults (d_embedding 24, 48 frequencies, sigma 0.01: "a good
     # starting point" in the rtdl_num_embeddings README), a 2x512 backbone with dropout 0.1 (TabM.make's
     # default depth/width with embeddings), lr 1e-3 / weight decay 1e-5 as for the other MLPs, and

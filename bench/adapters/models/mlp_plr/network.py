@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Sequence
+
 import torch
 from rtdl_num_embeddings import PeriodicEmbeddings
 from tabm import MLPBackbone
 from torch import nn
 
 from bench.adapters.framework.nn_modules import OneHot
+
+if TYPE_CHECKING:
+    from bench.adapters.framework.packed.layers import PackMode
 
 
 class MLPPLR(nn.Module):
@@ -28,6 +33,13 @@ class MLPPLR(nn.Module):
         d_in = n_num * d_embedding + (self.one_hot.width if self.one_hot else 0)
         self.backbone = MLPBackbone(d_in=d_in, n_blocks=n_blocks, d_block=d_block, dropout=dropout)
         self.head = nn.Linear(d_block, d_out)
+
+    @staticmethod
+    def packer(nets: Sequence[MLPPLR], mode: PackMode, generators: list[torch.Generator]) -> nn.Module:
+        """K of these networks as one packed module (bench.adapters.framework.packed.nets.packer)."""
+        from bench.adapters.models.mlp_plr.packed import PackedMLPPLR
+
+        return PackedMLPPLR(nets, mode, generators)
 
     def forward(self, x_num: torch.Tensor, x_cat: torch.Tensor) -> torch.Tensor:
         parts = []
