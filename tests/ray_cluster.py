@@ -42,11 +42,24 @@ def ray_command() -> str | None:
     return str(exe) if exe.exists() else shutil.which("ray")
 
 
-def _node_ports() -> list[str]:
+# Worker port ranges lie below Linux's ephemeral range (32768-60999), where _free_port's ports (the OS's
+# choice) come from: a range drawn across it could hold another component's port, and Ray refuses to
+# start ("worker_ports is trying to use a port number ... used by other components").
+WORKER_PORTS_LOW, WORKER_PORTS_HIGH, WORKER_PORTS = 12000, 32000, 400
+
+
+def _worker_port_bases(nodes: int) -> list[int]:
+    """Disjoint worker port ranges for `nodes` nodes, at a random place (other Ray instances may run)."""
+    slots = (WORKER_PORTS_HIGH - WORKER_PORTS_LOW) // (WORKER_PORTS + 1)
+    first = secrets.randbelow(slots - nodes + 1)
+    return [WORKER_PORTS_LOW + (first + i) * (WORKER_PORTS + 1) for i in range(nodes)]
+
+
+def _node_ports(worker_base: int) -> list[str]:
     return [f"--node-manager-port={_free_port()}", f"--object-manager-port={_free_port()}",
             f"--dashboard-agent-listen-port={_free_port()}", f"--dashboard-agent-grpc-port={_free_port()}",
             f"--runtime-env-agent-port={_free_port()}", f"--metrics-export-port={_free_port()}",
-            f"--min-worker-port={(base := 20000 + secrets.randbelow(20000))}", f"--max-worker-port={base + 400}"]
+            f"--min-worker-port={worker_base}", f"--max-worker-port={worker_base + WORKER_PORTS}"]
 
 
 @dataclass
@@ -100,9 +113,11 @@ def start_two_nodes(cpus_per_node: int = 1, extra_env: dict | None = None, witho
            "RAY_USAGE_STATS_ENABLED": "0"}
     cluster = RayCluster(f"127.0.0.1:{port}", {k: env[k] for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}, root)
     common = [f"--num-cpus={cpus_per_node}", "--num-gpus=0", "--disable-usage-stats", "--node-ip-address=127.0.0.1"]
+    head_ports, worker_ports = _worker_port_bases(2)
     head = [ray, "start", "--head", f"--port={port}", f"--temp-dir={root / 'head'}", "--include-dashboard=false",
-            *common, *_node_ports()]
-    worker = [ray, "start", f"--address=127.0.0.1:{port}", f"--temp-dir={root / 'worker'}", *common, *_node_ports()]
+            *common, *_node_ports(head_ports)]
+    worker = [ray, "start", f"--address=127.0.0.1:{port}", f"--temp-dir={root / 'worker'}", *common,
+              *_node_ports(worker_ports)]
     try:
         for cmd in (head, worker):
             proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
