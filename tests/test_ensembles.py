@@ -349,3 +349,29 @@ def test_models_left_out_of_the_cross_model_ensemble_are_named_in_the_leaderboar
     full, _ = _sweep(tmp_path, capsys, out_name="full")
     code, text = run_cli(capsys, "leaderboard", full)
     assert code == 0 and "Left out" not in text and "Left out" not in (full / "leaderboard.md").read_text()
+
+
+def test_a_splits_cross_model_ensemble_is_written_when_its_last_member_finishes(tmp_path):
+    """Not after the whole sweep: when the wine split's last model job is done, its ensemble_all record is
+    on disk before the next dataset's jobs finish (a stopped sweep keeps it), and the pass after the
+    executor finds it current (it is written once)."""
+    from bench.execution.sweep import SweepConfig, execute_sweep, prepare_sweep
+
+    out = tmp_path / "run"
+    plan = prepare_sweep(SweepConfig(suite="demo", models=["dummy", "linear"], datasets=["wine", "cpu"],
+                                     trials=1, max_splits=1, out=out, workers=0))
+    seen = []
+
+    def progress(job, records):
+        seen.append((job.job_id, (out / "records/wine/ensemble_all/r0f0.ensemble.json").exists()))
+
+    result = execute_sweep(plan, progress)
+    order = [job_id for job_id, _ in seen]
+    last_wine = max(i for i, job_id in enumerate(order) if job_id.startswith("wine/"))
+    assert [there for _, there in seen[last_wine:]] == [True] * (len(seen) - last_wine)
+    assert not any(there for _, there in seen[:last_wine])
+    written = json.loads((out / "records/wine/ensemble_all/r0f0.ensemble.json").read_text())
+    assert written["status"] == "ok" and written["ensemble"]["models"] == ["dummy", "linear"]
+    files = list((out / "records").rglob("*.json"))
+    assert sum(result.summary.statuses.values()) == len(files)  # each record counted once, ensembles included
+    assert sum("ensemble_all" in str(p) for p in files) == 2

@@ -6,8 +6,9 @@ jobs' keys: when a member's settings change, the record is stale. `bench verify`
 as planned, and `bench leaderboard` / `report` rank `ensemble_all/ensemble` like any entry (family
 `ensemble`). A split with a single model gets none: it would repeat that model's own ensemble.
 
-When: after a sweep's executor returns (bench.execution.sweep.execute_sweep), for each such split
-whose member jobs all have current records; so also when a rerun finds every job done (resume). A
+When: as soon as a split's last member job finishes (AsSplitsFinish, called by the sweep with each
+finished job), and again after the executor returns (bench.execution.sweep.execute_sweep) for each
+split whose member jobs all have current records; so also when a rerun finds every job done (resume). A
 record already there is recomputed only when its inputs changed (a member rerun by --retry-failed,
 by a changed dataset, a member model added to the folder): the record keeps their fingerprint.
 
@@ -71,13 +72,15 @@ def _digest(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 
-def run_cross_model(store: ResultStore, retry_failed: bool = False) -> list[dict]:
-    """Write the record of every planned cross-model ensemble whose members are done and whose record
-    is missing, stale, made from other inputs, or (retry_failed) a failure; returns the records written."""
-    jobs = store.plan().get("jobs") or {}
+def run_cross_model(store: ResultStore, retry_failed: bool = False, only: set[str] | None = None,
+                    jobs: dict[str, dict] | None = None) -> list[dict]:
+    """Write the record of every planned cross-model ensemble (`only`: of these ids) whose members are
+    done and whose record is missing, stale, made from other inputs, or (retry_failed) a failure; returns
+    the records written. `jobs`: plan.json's jobs when the caller holds them."""
+    jobs = (store.plan().get("jobs") or {}) if jobs is None else jobs
     written = []
     for ens_id, entry in sorted(jobs.items()):
-        if entry.get("model") != CROSS_MODEL:
+        if entry.get("model") != CROSS_MODEL or (only is not None and ens_id not in only):
             continue
         members = _member_records(store, jobs, entry)
         if members is None:
@@ -93,6 +96,23 @@ def run_cross_model(store: ResultStore, retry_failed: bool = False) -> list[dict
         store.write([record])
         written.append(record)
     return written
+
+
+class AsSplitsFinish:
+    """Called with each finished job: computes its split's cross-model ensemble as soon as the split's
+    last member job is done, while the workers run the next jobs, instead of every ensemble after the
+    last job (time the whole sweep would wait, and ensembles a stopped sweep would not have). The pass
+    after the executor returns (run_cross_model) then finds them current and computes what is left."""
+
+    def __init__(self, store: ResultStore, retry_failed: bool):
+        self.store, self.retry_failed = store, retry_failed
+        self.jobs = store.plan().get("jobs") or {}
+        self.written: list[dict] = []
+
+    def __call__(self, job_id: str) -> None:
+        ens_id = cross_model_id(job_id)
+        if ens_id in self.jobs:
+            self.written += run_cross_model(self.store, self.retry_failed, {ens_id}, self.jobs)
 
 
 def _ok(recs: dict[str, dict]) -> dict | None:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Callable, Literal
 
 from bench.datasets import data_warnings
 from bench.errors import BenchError, check_choice, check_int, check_positive
-from bench.execution.ensembles import count_into, run_cross_model
+from bench.execution.ensembles import AsSplitsFinish, count_into, run_cross_model
 from bench.execution.ensembles import plan_entries as cross_model_entries
 from bench.execution.heartbeat import Eta
 from bench.execution.jobs import Job
@@ -329,22 +329,32 @@ def execute_sweep(plan: SweepPlan, progress: Progress | None = None,
             plan.store.write_plan(*plan.plan_entries())
             # The cross-model ensembles of every split with 2+ models in the folder (earlier runs' too).
             plan.store.write_plan({}, cross_model_entries(plan.store.plan().get("jobs") or {}))
+            as_finished = AsSplitsFinish(plan.store, config.retry_failed)
+
+            def finished(job: Job, records: list[dict]) -> None:
+                try:
+                    as_finished(job.job_id)
+                except Exception:  # noqa: BLE001 - the pass after the executor computes (or reports) it
+                    pass
+                if progress is not None:
+                    progress(job, records)
+
             if config.executor == "ray":
                 from bench.execution.ray_executor import run_ray
 
                 summary = run_ray(plan.jobs, plan.store, address=config.ray_address, time_limit=config.time_limit,
                                   memory_limit_gb=config.memory_limit_gb, retry_failed=config.retry_failed,
-                                  progress=progress)
+                                  progress=finished)
             else:
                 from bench.execution.runner import run_local
 
                 summary = run_local(plan.jobs, plan.store, workers=config.workers, gpus=config.gpu_ids(),
                                     jobs_per_gpu=config.gpu_workers(), time_limit=config.time_limit,
                                     memory_limit_gb=config.memory_limit_gb, retry_failed=config.retry_failed,
-                                    progress=progress, heartbeat=heartbeat, early=plan.early)
+                                    progress=finished, heartbeat=heartbeat, early=plan.early)
                 plan.early = None  # run_local took them over, or stopped them
             # After every job: also a rerun that found them all done computes what is missing.
-            count_into(summary, run_cross_model(plan.store, config.retry_failed))
+            count_into(summary, as_finished.written + run_cross_model(plan.store, config.retry_failed))
     finally:
         plan.close()
     return SweepResult(plan, summary)
