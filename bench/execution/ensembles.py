@@ -79,8 +79,9 @@ def run_cross_model(store: ResultStore, retry_failed: bool = False, only: set[st
     the records written. `jobs`: plan.json's jobs when the caller holds them."""
     jobs = (store.plan().get("jobs") or {}) if jobs is None else jobs
     written = []
-    for ens_id, entry in sorted(jobs.items()):
-        if entry.get("model") != CROSS_MODEL or (only is not None and ens_id not in only):
+    for ens_id in sorted(jobs if only is None else only):  # (`only`: no pass over the whole plan per job)
+        entry = jobs.get(ens_id)
+        if entry is None or entry.get("model") != CROSS_MODEL:
             continue
         members = _member_records(store, jobs, entry)
         if members is None:
@@ -110,9 +111,7 @@ class AsSplitsFinish:
         self.written: list[dict] = []
 
     def __call__(self, job_id: str) -> None:
-        ens_id = cross_model_id(job_id)
-        if ens_id in self.jobs:
-            self.written += run_cross_model(self.store, self.retry_failed, {ens_id}, self.jobs)
+        self.written += run_cross_model(self.store, self.retry_failed, {cross_model_id(job_id)}, self.jobs)
 
 
 def _ok(recs: dict[str, dict]) -> dict | None:
