@@ -47,6 +47,16 @@ def split_hash(train: np.ndarray, val: np.ndarray, test: np.ndarray) -> str:
     return h.hexdigest()[:16]
 
 
+def fold_sizes(n_train: int, n_val: int, k: int) -> tuple[int, int]:
+    """(rows each model is fit on, rows the validation score is computed on) for a split's training and
+    validation parts: with the holdout (k = 1) those parts; with inner K folds (bench.tuning.crossfit) the
+    mean training-fold size and the whole outer training part (every row is scored once, out of fold)."""
+    if k <= 1:
+        return n_train, n_val
+    n = n_train + n_val
+    return round(n * (k - 1) / k), n
+
+
 def make_splits(ds: Dataset, protocol, task_splits=None, cache_dir: Path | None = None,
                 root: Path | None = None, predefined: Assignment | None = None) -> tuple[list[Split], Path]:
     """All splits of a dataset under a protocol and the file they are frozen in (reused when present).

@@ -32,7 +32,7 @@ import numpy as np
 
 from bench.errors import BenchError
 from bench.seeding import train_size_seed
-from bench.splits import Split, load_frozen, save_frozen, split_hash
+from bench.splits import Split, fold_sizes, load_frozen, save_frozen, split_hash
 
 OPTION = "--train-sizes"
 MIN_TRAIN_ROWS = 10  # fewer training rows: no model's fit or validation score means anything
@@ -155,9 +155,7 @@ def too_small(full: Split, sub: Split, y: np.ndarray, classification: bool, size
     if size.rows and size.value > learning:
         return f"{at}: asks for {int(size.value)} rows, the split has {learning} training + validation rows"
     learning_sub = len(sub.train) + len(sub.val)
-    # the rows each model is fit on: the training part, or with inner K folds K-1 folds of training +
-    # validation rows (bench.tuning.crossfit.fold_sizes)
-    fit_rows = len(sub.train) if inner_folds <= 1 else round(learning_sub * (inner_folds - 1) / inner_folds)
+    fit_rows, _ = fold_sizes(len(sub.train), len(sub.val), inner_folds)  # the rows each model is fit on
     if fit_rows < MIN_TRAIN_ROWS:
         folds = f" (inner {inner_folds}-fold)" if inner_folds > 1 else ""
         return f"{at}: {fit_rows} rows each model is fit on{folds}, fewer than {MIN_TRAIN_ROWS}"

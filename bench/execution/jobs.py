@@ -206,7 +206,7 @@ def execute_job(job: Job, adapter_cls=None, on_trial: Callable[[dict], None] | N
     adapter_cls replaces the registry lookup of job.model (bench.testing checks unregistered adapters);
     on_trial gets each finished trial's summary (bench.tuning.trials) as it ends."""
     from bench.adapters import TaskInfo
-    from bench.tuning.crossfit import fold_sizes
+    from bench.splits import fold_sizes
 
     if job.skip_reason:  # the dataset (or its --train-sizes subsample) is too small for the protocol
         return skipped_records(job)

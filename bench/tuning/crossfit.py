@@ -72,15 +72,6 @@ def make_folds(parts: Parts, task: TaskInfo, k: int, seed: int) -> tuple[list[Fo
     return folds, y
 
 
-def fold_sizes(n_train: int, n_val: int, k: int) -> tuple[int, int]:
-    """(rows each model is fit on, rows the validation score is computed on): for K folds the mean
-    training-fold size and the whole outer training part (every row is scored once, out of fold)."""
-    if k == 1:
-        return n_train, n_val
-    n = n_train + n_val
-    return round(n * (k - 1) / k), n
-
-
 class Prepared:
     """Preprocessing fit on one fold's training rows, reused by every trial with the same preprocessing key."""
 
