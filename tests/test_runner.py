@@ -131,14 +131,14 @@ def test_a_worker_reads_a_dataset_once_for_consecutive_jobs_and_again_once_it_is
     directory = save_dataset(ds, tmp_path / "data" / ds.name)
     reads = []
 
-    def read(d):
-        reads.append(d)
-        return J.load_cached_dataset(d)
+    def read():
+        reads.append(directory)
+        return J.load_cached_dataset(directory)
 
-    names = ("meta.json", "data.parquet")
-    first = J._recent(directory, names, read)
-    assert J._recent(directory, names, read) is first and len(reads) == 1  # the next job: no second read
+    files = (directory / "meta.json", directory / "data.parquet")
+    first = J._recent(files, read)
+    assert J._recent(files, read) is first and len(reads) == 1  # the next job: no second read
     other = make_ds("binary", n=70)
     save_dataset(other, directory)  # rewritten (atomic rename: new file identity)
-    again = J._recent(directory, names, read)
+    again = J._recent(files, read)
     assert len(reads) == 2 and again.content_hash == other.content_hash != first.content_hash

@@ -251,11 +251,11 @@ def _load(job: Job, adapter_cls):
     from bench.splits import load_frozen
 
     adapter_cls = adapter_cls or get_adapter(job.model)
-    ds = _recent(Path(job.dataset_dir), ("meta.json", "data.parquet"), load_cached_dataset)
+    data_dir, split_file = Path(job.dataset_dir), Path(job.split_file)
+    ds = _recent((data_dir / "meta.json", data_dir / "data.parquet"), lambda: load_cached_dataset(data_dir))
     if ds is None or ds.content_hash != job.dataset_hash:
         raise RuntimeError(f"materialized dataset at {job.dataset_dir} is missing or changed")
-    split_file = Path(job.split_file)
-    splits = _recent(split_file.parent, (split_file.name,), lambda _: load_frozen(split_file))
+    splits = _recent((split_file,), lambda: load_frozen(split_file))
     if splits is None:
         raise RuntimeError(f"frozen split file {job.split_file} is missing or unreadable")
     split = splits[job.split_index]
@@ -272,14 +272,15 @@ _RECENT: dict[tuple, object] = {}
 _RECENT_MAX = 4
 
 
-def _recent(directory: Path, names: tuple[str, ...], read: Callable[[Path], object]):
+def _recent(files: tuple[Path, ...], read: Callable[[], object]):
+    """What `read()` gives for `files`, read again only when one of them changed (None is not kept)."""
     try:
-        stats = [(directory / n).stat() for n in names]
+        stats = [f.stat() for f in files]
     except OSError:
-        return read(directory)  # missing: the reader says what is wrong
-    key = (str(directory), *names, *((s.st_dev, s.st_ino, s.st_size, s.st_mtime_ns) for s in stats))
+        return read()  # missing: the reader says what is wrong
+    key = tuple((str(f), s.st_dev, s.st_ino, s.st_size, s.st_mtime_ns) for f, s in zip(files, stats))
     if key not in _RECENT:
-        value = read(directory)
+        value = read()
         if value is None:
             return None
         if len(_RECENT) >= _RECENT_MAX:
