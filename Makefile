@@ -4,13 +4,13 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 SUITE  ?= demo
-# The default sweep: GBDTs, an MLP and baselines, 3 trials per job (the defaults trial included) and no
+# The default sweep: GBDTs, an MLP and baselines, 4 trials per job (the defaults trial included) and no
 # tuning clock, so its numbers do not depend on the machine; about 10 minutes on 2 idle cores. The demo
 # suite tunes its datasets of at most 1,000 rows by inner 3-fold cross-validation (suites/demo.toml).
 # CatBoost is left out for time (its multiclass fits cost about as much as all the others together):
 # MODELS=...,catboost adds it.
 MODELS ?= dummy,linear,random_forest,xgboost,lightgbm,mlp
-TRIALS ?= 3
+TRIALS ?= 4
 # Per-job tuning cap in seconds after the defaults trial (empty = none, the default): with a cap, how
 # many trials fit depends on the machine.
 TUNE_SECONDS ?=

@@ -122,10 +122,10 @@ def test_the_default_sweep_is_a_trial_budget_without_a_clock_the_same_in_make_an
     from bench.workflows.regress import SMOKE_SWEEP
 
     args = build_parser().parse_args(["run"])
-    assert (args.suite, args.models, args.trials, args.tune_seconds) == ("demo", DEFAULT_MODELS, 3, None)
+    assert (args.suite, args.models, args.trials, args.tune_seconds) == ("demo", DEFAULT_MODELS, 4, None)
     make = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
     value = {k: _re.search(rf"^{k}\s*\?=[ \t]*(.*)$", make, _re.M).group(1).strip()
              for k in ("SUITE", "MODELS", "TRIALS", "TUNE_SECONDS")}
-    assert value == {"SUITE": "demo", "MODELS": DEFAULT_MODELS, "TRIALS": "3", "TUNE_SECONDS": ""}
+    assert value == {"SUITE": "demo", "MODELS": DEFAULT_MODELS, "TRIALS": "4", "TUNE_SECONDS": ""}
     assert "mlp" in DEFAULT_MODELS and "xgboost" in DEFAULT_MODELS  # both sides of the question
     assert (SMOKE_SWEEP["trials"], SMOKE_SWEEP["tune_seconds"], SMOKE_SWEEP["inner_folds"]) == (3, None, 1)
