@@ -22,16 +22,18 @@ def _trials(defaults: float, others) -> list[dict]:
     return out + [dict(trial(i, 0.7, 0.7), seconds=s) for i, s in enumerate(others, 1)]
 
 
-def _run(tmp_path):
+def _run(tmp_path, inner_folds: dict[str, int] | None = None, run_inner_folds: int = 1):
+    """`inner_folds`: per dataset, the inner folds its records say its jobs used (default none: 1)."""
     records = []
     for ds, (rows, defaults, others, job) in KNOWN.items():
+        folds = {"inner_folds": inner_folds[ds]} if inner_folds else {}
         for variant in ("default", "tuned"):
             records.append(record(ds, "xgboost", variant, score=0.8, trials=_trials(defaults, others), n_rows=rows,
                                   n_features=10, n_classes=2, job_seconds=job, device="cpu", threads=1,
-                                  test_by_seed=[{"seed": 1}], finished_at="2026-01-01T00:01:00+00:00"))
+                                  test_by_seed=[{"seed": 1}], finished_at="2026-01-01T00:01:00+00:00", **folds))
     store = write_run(tmp_path / "run", records)
-    store.write_config({"suite": "hand", "trials": 3, "tune_seconds": None, "inner_folds": 1, "time_limit": None,
-                        "seeds": 1})
+    store.write_config({"suite": "hand", "trials": 3, "tune_seconds": None, "inner_folds": run_inner_folds,
+                        "time_limit": None, "seeds": 1})
     jobs = {f"{ds}/xgboost/r0f0": {"dataset": ds, "model": "xgboost", "variants": ["default", "tuned", "ensemble"],
                                    "split_index": 0} for ds in KNOWN}
     store.write_plan({}, jobs)
@@ -102,6 +104,25 @@ def test_check_a_run_against_itself_is_exact(tmp_path):
     assert result.estimated_wall == pytest.approx(70.0)
     assert result.actual_wall == pytest.approx(50.0)  # both ended at one stamp: the longer job's span
     assert result.pace_ratio() is None  # the hand-made trials recorded no CPU seconds
+
+
+def test_check_takes_each_jobs_own_inner_folds(tmp_path):
+    """A suite's inner folds apply to its small datasets only (protocol.inner_folds_max_rows): the run says 3,
+    the large dataset's jobs ran a holdout. Its jobs are estimated with the folds they ran, so a run checked
+    against itself is exact (it was 2.1x here when every job took the run's 3)."""
+    store = _run(tmp_path, inner_folds={"a": 3, "b": 1}, run_inner_folds=3)
+    result = plan.check(store.run_dir, CostModel(measure(store.load_all())), cpu_slots=1)
+    assert result.total_ratio() == pytest.approx(1.0)
+
+
+def test_plan_gives_large_datasets_the_holdout_as_bench_run_does():
+    from bench.execution.sweep import SweepConfig
+
+    jobs, _ = plan.planned_jobs(SweepConfig(suite="demo", models=["xgboost"], trials=4, max_splits=1))
+    folds = {j.dataset: j.budget.inner_folds for j in jobs}
+    # suites/demo.toml: inner 3-fold for datasets of at most 1,000 rows, the holdout above
+    assert folds["wine"] == folds["breast_cancer"] == 3
+    assert folds["kr-vs-kp"] == folds["digits"] == folds["titanic"] == 1
 
 
 def test_cli_plan_needs_one_cost_source_and_prints_the_estimate(tmp_path, capsys):

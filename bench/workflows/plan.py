@@ -69,7 +69,6 @@ def planned_jobs(config: SweepConfig) -> tuple[list[PlannedJob], list[str]]:
         loaded = [item for item in loaded if item.dataset.name in config.datasets]
     _, gpu_slots = slots(config)
     threads = config.threads or max(1, cpu_count() // max(1, config.workers + gpu_slots))
-    budget = config.budget(suite)
     jobs: list[PlannedJob] = []
     notes = ["--executor ray: the wall time counts --jobs worker slots (the cluster's size is not known here)"] \
         if config.executor == "ray" else []
@@ -80,6 +79,7 @@ def planned_jobs(config: SweepConfig) -> tuple[list[PlannedJob], list[str]]:
             continue
         labels = planned_labels(suite.protocol, item.task_splits, item.predefined)[: config.max_splits or None]
         size = data_size(ds.n_rows, ds.n_features, ds.n_classes, ds.task_type)
+        budget = config.dataset_budget(suite, ds.n_rows)  # as bench run: inner folds only for small datasets
         for index in range(len(labels)):
             for adapter in adapters:
                 b = budget.for_model(bool(adapter.search_space_for(ds.task_type)))
@@ -258,14 +258,15 @@ def check(run_dir: Path, model: CostModel, cpu_slots: int, gpu_slots: int = 0) -
     if not plan.get("jobs") or not config:
         raise BenchError(f"--check {run_dir}: no run.json and plan.json with jobs (not a run of `bench run`)")
     records = store.load_all()
-    actual, shapes, threads, stamps = _actuals(records)
+    actual, shapes, threads, folds, stamps = _actuals(records)
     jobs, ids = [], []
     for job_id, info in plan["jobs"].items():
         if info.get("dataset") not in shapes or info.get("model") == CROSS_MODEL:
             continue
         ids.append(job_id)
         trials = config.get("trials") if len(info.get("variants") or []) > 1 else 1
-        budget = JobBudget(trials, config.get("tune_seconds"), int(config.get("inner_folds") or 1),
+        # The job's own inner folds (its record's): a suite's inner folds apply only to its small datasets.
+        budget = JobBudget(trials, config.get("tune_seconds"), folds.get(job_id, int(config.get("inner_folds") or 1)),
                            config.get("time_limit"), int(config.get("seeds") or 1))
         device, n = threads.get(job_id, ("cpu", 1))
         jobs.append(PlannedJob(info["dataset"], info["model"], int(info.get("split_index") or 0), device,
@@ -278,10 +279,10 @@ def check(run_dir: Path, model: CostModel, cpu_slots: int, gpu_slots: int = 0) -
 
 
 def _actuals(records: list[dict]) -> tuple[dict[str, float], dict[str, float], dict[str, tuple[str, int]],
-                                           float | None]:
-    """Per job: its job_seconds; per dataset: its size; per job: device and threads; the run's wall span
-    (first job's start to last job's end, from finished_at and job_seconds)."""
-    actual, shapes, threads, starts, ends = {}, {}, {}, [], []
+                                           dict[str, int], float | None]:
+    """Per job: its job_seconds; per dataset: its size; per job: device and threads, and inner folds; the
+    run's wall span (first job's start to last job's end, from finished_at and job_seconds)."""
+    actual, shapes, threads, folds, starts, ends = {}, {}, {}, {}, [], []
     for r in records:
         if r.get("task_type") and r.get("dataset"):
             shapes[r["dataset"]] = data_size(r.get("n_rows") or 0, r.get("n_features") or 0, r.get("n_classes") or 0,
@@ -289,9 +290,11 @@ def _actuals(records: list[dict]) -> tuple[dict[str, float], dict[str, float], d
         if isinstance(r.get("job_seconds"), (int, float)) and r.get("variant") == Variant.DEFAULT:
             actual[r["job_id"]] = float(r["job_seconds"])
             threads[r["job_id"]] = (str(r.get("device") or "cpu"), int(r.get("threads") or 1))
+            if r.get("inner_folds"):
+                folds[r["job_id"]] = int(r["inner_folds"])
             end = pd.Timestamp(r["finished_at"]).timestamp() if r.get("finished_at") else None
             if end is not None:
                 ends.append(end)
                 starts.append(end - float(r["job_seconds"]))
-    return actual, shapes, threads, (max(ends) - min(starts)) if ends else None
+    return actual, shapes, threads, folds, (max(ends) - min(starts)) if ends else None
 
