@@ -132,6 +132,17 @@ def part_counts(size: TrainSize, n_train: int, n_val: int) -> tuple[int, int]:
     return math.floor(size.value * n_train + 0.5), math.floor(size.value * n_val + 0.5)
 
 
+def learning_share(size: TrainSize | str | None, n_learning: float) -> float:
+    """The share of a split's `n_learning` training + validation rows a size takes (1 for the whole split):
+    what `bench plan` scales a job's rows by, for planned and for measured jobs alike (bench.analysis.costs)."""
+    if size is None or size == "":
+        return 1.0
+    size = TrainSize.parse(size)
+    if not size.rows:
+        return size.value
+    return min(1.0, size.value / max(1.0, n_learning))
+
+
 def subsample(split: Split, y: np.ndarray, classification: bool, size: TrainSize, seed: int) -> Split:
     """The split with its training and validation parts cut to `size` (the test part unchanged); `y` the
     dataset's targets, `seed` the protocol's (the order depends on the split, never on the size)."""

@@ -177,3 +177,57 @@ def test_the_measured_pace_is_stated(tmp_path):
     assert model.pace() == pytest.approx(0.25)  # 0.5 CPU s per wall s, over 2 threads
     jobs = [plan.PlannedJob("a", "xgboost", 0, "cpu", 1000, 2, _budget())]
     assert any("0.25 CPU seconds per wall second" in n for n in plan.estimate_sweep(jobs, model, 1, 0).notes)
+
+
+def _sized_run(tmp_path):
+    """One dataset measured at train size 0.5 (cheap) and at the whole split (dear)."""
+    records = []
+    for size, defaults, job in (("0.5", 1.0, 5.0), ("1", 8.0, 40.0)):
+        for variant in ("default", "tuned"):
+            records.append(record("a", "xgboost", variant, score=0.8, trials=_trials(defaults, (defaults,)),
+                                  n_rows=1000, n_test=200, n_features=10, n_classes=2, job_seconds=job,
+                                  job_id=f"a/xgboost/r0f0-size{size}", train_size=size, test_by_seed=[{"seed": 1}],
+                                  finished_at="2026-01-01T00:01:00+00:00"))
+    store = write_run(tmp_path / "sized", records)
+    store.write_config({"suite": "hand", "trials": 2, "tune_seconds": None, "inner_folds": 1, "time_limit": None,
+                        "seeds": 1})
+    store.write_plan({}, {f"a/xgboost/r0f0-size{size}": {"dataset": "a", "model": "xgboost", "split_index": 0,
+                                                          "variants": ["default", "tuned", "ensemble"]}
+                          for size in ("0.5", "1")})
+    return store
+
+
+def test_costs_of_training_set_sizes_are_measured_apart_and_scaled_by_their_rows(tmp_path):
+    store = _sized_run(tmp_path)
+    costs = {c.dataset: c for c in measure(store.load_all())}
+    assert set(costs) == {"a@0.5", "a"}  # the whole split keeps the plain key: a sweep without sizes finds it
+    assert costs["a@0.5"].defaults == 1.0 and costs["a"].defaults == 8.0  # never averaged together
+    assert costs["a@0.5"].size == data_size(500, 10, 2, "binary")  # half of the learning rows' share
+    # each job estimated from its own size's costs: exact per job, not only in the sum
+    result = plan.check(store.run_dir, CostModel(measure(store.load_all())), cpu_slots=1)
+    assert list(result.jobs.seconds) == list(result.jobs.actual) == [5.0, 40.0]
+    assert list(result.jobs.train_size) == ["0.5", "1"]
+
+
+def test_plan_with_train_sizes_plans_each_size_and_leaves_out_the_too_small_ones(tmp_path, capsys):
+    from bench.execution.sweep import SweepConfig
+
+    config = SweepConfig(suite="demo", models=["xgboost"], trials=4, max_splits=1, train_sizes="0.05,1")
+    jobs, notes = plan.planned_jobs(config)
+    by_size = {size: {j.dataset: j for j in jobs if j.train_size == size} for size in ("0.05", "1")}
+    assert len(by_size["1"]) == 8
+    # 5% of wine, cpu and penguins leaves fewer than 10 rows to fit on (inner 3-fold): skipped by bench run too
+    assert set(by_size["1"]) - set(by_size["0.05"]) == {"wine", "cpu", "penguins"}
+    assert sum("train size 0.05" in n and "fewer than 10" in n for n in notes) == 3
+    assert by_size["0.05"]["digits"].size == pytest.approx(0.05 * by_size["1"]["digits"].size, rel=0.01)
+    store = _sized_run(tmp_path)
+    est = plan.estimate_sweep(jobs, CostModel(measure(store.load_all())), 1, 0)
+    assert set(est.jobs.train_size) == {"0.05", "1"} and not est.unknown
+
+    from bench.cli.main import main
+
+    assert main(["plan", "--suite", "demo", "--models", "xgboost", "--trials", "4", "--splits", "1",
+                 "--train-sizes", "0.05,1", "--from", str(store.run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "13 jobs, 52 trials" in out and "per training-set size (--train-sizes): 0.05: 5 jobs" in out
+    assert "wine: train size 0.05 on split r0f0: 4 rows each model is fit on (inner 3-fold), fewer than 10" in out

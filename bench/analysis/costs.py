@@ -20,7 +20,10 @@ The cost model (CostModel.seconds) of a job under a budget:
     tuning  = (trials - 1) * trial, at most --tune-seconds (trials none: --tune-seconds)
     trial seconds (defaults, trial) scale with inner folds: x inner_folds / the measured inner_folds
 
-where `trial` is the defaults trial's seconds when no tuned trial was measured. A (model, dataset) measured
+where `trial` is the defaults trial's seconds when no tuned trial was measured. With --train-sizes a job's
+rows are the dataset's scaled by the share of its split's learning rows the size takes
+(bench.train_sizes.learning_share), and each size is measured apart ("adult@0.25", cost_key): the costs of
+one size are never averaged with another's. A (model, dataset) measured
 on several splits or runs takes the mean of each part. A dataset the model was not measured on gets its
 parts scaled by size = rows x features x classes (classes: 1 for binary and regression, as a GBDT
 grows one tree per class per round): defaults = a * size^b, fitted by least squares on log seconds
@@ -37,15 +40,31 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from bench.train_sizes import learning_share
 from bench.vocabulary import Status, Variant
 
 EXPONENT_RANGE = (0.0, 1.5)
 
 
-def data_size(n_rows: int, n_features: int, n_classes: int, task_type: str) -> float:
+def data_size(n_rows: float, n_features: int, n_classes: int, task_type: str) -> float:
     """rows x features x classes (classes counted for multiclass only): what the cost model scales by."""
     classes = n_classes if task_type == "multiclass" and n_classes > 2 else 1
     return float(max(1, n_rows) * max(1, n_features) * classes)
+
+
+def cost_key(dataset: str, train_size: str | None) -> str:
+    """What a job's costs are measured and looked up under: its dataset, with a training-set size other than
+    the whole split appended ("adult@0.25")."""
+    return dataset if train_size in (None, "", "1") else f"{dataset}@{train_size}"
+
+
+def record_size(r: dict) -> float:
+    """data_size of a record's job: with --train-sizes, the dataset's rows scaled by the share of the split's
+    learning rows (all rows but the test part's) the size took."""
+    n_rows = int(r.get("n_rows") or 0)
+    n_test = int(r.get("n_test") or 0)
+    share = learning_share(r.get("train_size"), n_rows - n_test)
+    return data_size(n_rows * share, r.get("n_features") or 0, r.get("n_classes") or 0, r.get("task_type") or "")
 
 
 @dataclass(frozen=True)
@@ -99,9 +118,9 @@ def _job_cost(variants: dict[str, dict]) -> JobCost | None:
     others = [t["seconds"] for t in trials if not t.get("is_default")]
     refit, refits = _refits(variants)
     overhead = max(0.0, r["job_seconds"] - sum(t["seconds"] for t in trials) - refits)
-    size = data_size(r.get("n_rows") or 0, r.get("n_features") or 0, r.get("n_classes") or 0, r.get("task_type") or "")
-    return JobCost(str(r["model"]), str(r["dataset"]), str(r.get("device") or "cpu"), size,
-                   int(r.get("inner_folds") or 1), float(defaults[0]), float(np.mean(others)) if others else None,
+    return JobCost(str(r["model"]), cost_key(str(r["dataset"]), r.get("train_size")), str(r.get("device") or "cpu"),
+                   record_size(r), int(r.get("inner_folds") or 1), float(defaults[0]),
+                   float(np.mean(others)) if others else None,
                    float(refit), float(overhead), float(r["job_seconds"]), int(r.get("threads") or 1),
                    _known_sum([t.get("cpu_seconds") for t in trials]), float(sum(t["seconds"] for t in trials)))
 

@@ -163,10 +163,6 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_run(sub) -> None:
     run = sub.add_parser("run", help="run a sweep (datasets x splits x models) and print the leaderboard")
     _sweep_options(run)
-    run.add_argument("--train-sizes", type=_train_sizes, default=None, metavar="SIZES",
-                     help="learning curves: run every job once per size of the split's training + validation "
-                          "rows, e.g. 0.1,0.25,0.5,1.0 (fractions) or 100,1000 (rows); nested, stratified "
-                          "subsets, the same test part (default: the whole split)")
 
 
 def _add_plan(sub) -> None:
@@ -196,6 +192,10 @@ def _sweep_options(run: argparse.ArgumentParser) -> None:
                      help="use only the first N splits of each dataset (default: all)")
     run.add_argument("--seeds", type=_at_least_one, default=1,
                      help="model seeds each final configuration (default, tuned) is refit and tested with")
+    run.add_argument("--train-sizes", type=_train_sizes, default=None, metavar="SIZES",
+                     help="learning curves: run every job once per size of the split's training + validation "
+                          "rows, e.g. 0.1,0.25,0.5,1.0 (fractions) or 100,1000 (rows); nested, stratified "
+                          "subsets, the same test part (default: the whole split)")
     run.add_argument("--out", type=Path, default=None, help="run directory (default: results/<suite>)")
     run.add_argument("--strict-budget", action="store_true",
                      help="exit 1 when a tuned record holds only the defaults trial or a clock (tuning budget "

@@ -23,7 +23,8 @@ def cmd_plan(args, console) -> int:
                          "--calibrate (a short calibration run first)")
     config = SweepConfig(suite=args.suite, models=args.models.split(","), out=args.out,
                          datasets=args.datasets.split(",") if args.datasets is not None else None, trials=args.trials,
-                         max_splits=args.splits, seeds=args.seeds, **_runner_options(args))
+                         max_splits=args.splits, seeds=args.seeds, train_sizes=args.train_sizes,
+                         **_runner_options(args))
     with tempfile.TemporaryDirectory(prefix="bench-calibration-") as scratch:
         runs = list(args.from_runs or [])
         if args.calibrate:
@@ -71,6 +72,11 @@ def _print_estimate(est, model, notes, cpu_slots: int, gpu_slots: int, console) 
                   f"(core-hours held), {est.gpu_hours:.2f} GPU-hours, wall time {_hours(est.wall_seconds)} on "
                   f"{cpu_slots} CPU worker(s) and {gpu_slots} GPU worker(s) ({int(known.sum())} jobs with a cost)",
                   soft_wrap=True)
+    sized = est.jobs.dropna(subset=["train_size"])
+    if len(sized):
+        per_size = sized.groupby("train_size", sort=False).agg(jobs=("model", "size"), seconds=("seconds", "sum"))
+        console.print("per training-set size (--train-sizes): " + "; ".join(
+            f"{size}: {int(r.jobs)} jobs, {_hours(r.seconds)}" for size, r in per_size.iterrows()), soft_wrap=True)
     for name, datasets in sorted(est.over_limit.items()):
         console.print(f"[yellow]over --time-limit[/] {name}: the defaults trial alone is expected to exceed it on "
                       f"{', '.join(datasets)}", soft_wrap=True)

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.analysis.costs import CostModel, JobBudget, data_size, job_seconds, measure
+from bench.analysis.costs import CostModel, JobBudget, cost_key, data_size, job_seconds, measure, record_size
 from bench.errors import BenchError
 from bench.execution.resources import cpu_count
 from bench.execution.sweep import SweepConfig, run_sweep
@@ -38,7 +38,8 @@ CALIBRATION_QUANTILES = (0.0, 0.5, 0.75)  # of the suite's dataset sizes: smalle
 # (an XGBoost trial with deep trees and a small learning rate: 41 s per job on offline-20 against a
 # 0.1-1.5 s defaults trial), so the ratio of a sampled trial to the defaults is measured, not assumed 1.
 CALIBRATION_TRIALS = 3
-JOB_COLUMNS = ["dataset", "model", "split", "device", "threads", "trials", "seconds", "defaults_seconds", "source"]
+JOB_COLUMNS = ["dataset", "train_size", "model", "split", "device", "threads", "trials", "seconds", "defaults_seconds",
+               "source"]
 
 
 @dataclass(frozen=True)
@@ -50,11 +51,19 @@ class PlannedJob:
     size: float  # bench.analysis.costs.data_size
     threads: int
     budget: JobBudget
+    train_size: str | None = None  # --train-sizes: the size's label (bench.train_sizes); None: the whole split
+
+    @property
+    def cost_key(self) -> str:
+        return cost_key(self.dataset, self.train_size)
 
 
 def planned_jobs(config: SweepConfig) -> tuple[list[PlannedJob], list[str]]:
-    """The jobs `bench run` would plan for `config` (nothing is written), and notes: datasets left out
-    as too small for the protocol."""
+    """The jobs `bench run` would plan for `config` (nothing is written to a run folder), and notes: datasets
+    left out as too small for the protocol. With --train-sizes, one job per size too, its rows scaled by the
+    share of the learning rows the size takes (bench.train_sizes.learning_share, on the protocol's splits,
+    computed as bench run computes them and kept in the bench cache); a size too small for a split is left
+    out with the reason in the notes, as bench run skips it."""
     from bench.adapters import resolve_models
     from bench.splits import planned_labels
     from bench.suites import load_suite, materialize
@@ -78,15 +87,41 @@ def planned_jobs(config: SweepConfig) -> tuple[list[PlannedJob], list[str]]:
             notes.append(f"{ds.name}: too small for the protocol ({ds.n_rows} rows): skipped records, no cost")
             continue
         labels = planned_labels(suite.protocol, item.task_splits, item.predefined)[: config.max_splits or None]
-        size = data_size(ds.n_rows, ds.n_features, ds.n_classes, ds.task_type)
         budget = config.dataset_budget(suite, ds.n_rows)  # as bench run: inner folds only for small datasets
-        for index in range(len(labels)):
+        for label, index, rows in _sized_units(config, suite, item, len(labels), budget.inner_folds, notes):
+            size = data_size(rows, ds.n_features, ds.n_classes, ds.task_type)
             for adapter in adapters:
                 b = budget.for_model(bool(adapter.search_space_for(ds.task_type)))
                 device = "cuda" if gpu_slots and adapter.capabilities.gpu != "no" else "cpu"
                 jobs.append(PlannedJob(ds.name, adapter.name, index, device, size, threads,
-                                       JobBudget(b.trials, b.seconds, b.inner_folds, b.time_limit, config.seeds)))
+                                       JobBudget(b.trials, b.seconds, b.inner_folds, b.time_limit, config.seeds),
+                                       label))
     return jobs, notes
+
+
+def _sized_units(config: SweepConfig, suite, item, n_splits: int, inner_folds: int, notes: list[str]):
+    """(train size label, split index, rows the job's cost scales by) per job of a dataset: its rows on each
+    split without --train-sizes, else per size and split the share of the split's learning rows it takes."""
+    from bench.splits import splits_or_reason
+    from bench.train_sizes import learning_share, parse_train_sizes, subsample, too_small
+
+    ds = item.dataset
+    if not config.train_sizes:
+        return [(None, index, float(ds.n_rows)) for index in range(n_splits)]
+    splits, _, reason = splits_or_reason(ds, suite.protocol, item.task_splits, predefined=item.predefined)
+    if reason:
+        notes.append(f"{ds.name}: {reason}: skipped records, no cost")
+        return []
+    units, classification = [], ds.task_type != "regression"
+    for size in parse_train_sizes(config.train_sizes):  # (SweepConfig made them TrainSizes)
+        for index, split in enumerate(splits[:n_splits]):
+            sub = subsample(split, ds.y, classification, size, suite.protocol.seed)
+            why = too_small(split, sub, ds.y, classification, size, inner_folds)
+            if why:
+                notes.append(f"{ds.name}: {why}: skipped, no cost")
+                continue
+            units.append((size.label, index, ds.n_rows * learning_share(size, len(split.train) + len(split.val))))
+    return units
 
 
 def slots(config: SweepConfig) -> tuple[int, int]:
@@ -136,11 +171,12 @@ class Estimate:
 def estimate_sweep(jobs: list[PlannedJob], model: CostModel, cpu_slots: int, gpu_slots: int) -> Estimate:
     rows = []
     for job in jobs:
-        parts = model.parts(job.model, job.dataset, job.size, job.device)
+        parts = model.parts(job.model, job.cost_key, job.size, job.device)
         seconds = defaults = np.nan
         if parts is not None:
             seconds, defaults = job_seconds(parts, job.budget)
-        rows.append({"dataset": job.dataset, "model": job.model, "split": job.split, "device": job.device,
+        rows.append({"dataset": job.dataset, "train_size": job.train_size, "model": job.model, "split": job.split,
+                     "device": job.device,
                      "threads": job.threads, "trials": _trials(job.budget, parts), "seconds": seconds,
                      "defaults_seconds": defaults, "source": parts.source if parts else None})
     frame = pd.DataFrame(rows, columns=JOB_COLUMNS)
@@ -258,11 +294,11 @@ def check(run_dir: Path, model: CostModel, cpu_slots: int, gpu_slots: int = 0) -
     if not plan.get("jobs") or not config:
         raise BenchError(f"--check {run_dir}: no run.json and plan.json with jobs (not a run of `bench run`)")
     records = store.load_all()
-    actual, shapes, threads, folds, stamps = _actuals(records)
+    actual, shapes, threads, folds, sizes, stamps = _actuals(records)
     jobs, ids = [], []
     for job_id, info in plan["jobs"].items():
-        if info.get("dataset") not in shapes or info.get("model") == CROSS_MODEL:
-            continue
+        if job_id not in shapes or info.get("model") == CROSS_MODEL:
+            continue  # (a job with no record: nothing to check it against)
         ids.append(job_id)
         trials = config.get("trials") if len(info.get("variants") or []) > 1 else 1
         # The job's own inner folds (its record's): a suite's inner folds apply only to its small datasets.
@@ -270,7 +306,7 @@ def check(run_dir: Path, model: CostModel, cpu_slots: int, gpu_slots: int = 0) -
                            config.get("time_limit"), int(config.get("seeds") or 1))
         device, n = threads.get(job_id, ("cpu", 1))
         jobs.append(PlannedJob(info["dataset"], info["model"], int(info.get("split_index") or 0), device,
-                               shapes[info["dataset"]], n, budget))
+                               shapes[job_id], n, budget, sizes.get(job_id)))
     est = estimate_sweep(jobs, model, cpu_slots, gpu_slots)
     frame = est.jobs.assign(job_id=ids, actual=[actual.get(i, np.nan) for i in ids])
     ran = frame[frame.seconds.notna() & frame.actual.notna()]  # the wall of the jobs that ran, in plan order
@@ -279,14 +315,15 @@ def check(run_dir: Path, model: CostModel, cpu_slots: int, gpu_slots: int = 0) -
 
 
 def _actuals(records: list[dict]) -> tuple[dict[str, float], dict[str, float], dict[str, tuple[str, int]],
-                                           dict[str, int], float | None]:
-    """Per job: its job_seconds; per dataset: its size; per job: device and threads, and inner folds; the
-    run's wall span (first job's start to last job's end, from finished_at and job_seconds)."""
-    actual, shapes, threads, folds, starts, ends = {}, {}, {}, {}, [], []
+                                           dict[str, int], dict[str, str], float | None]:
+    """Per job: its job_seconds, its size (costs.record_size), device and threads, inner folds and train size;
+    the run's wall span (first job's start to last job's end, from finished_at and job_seconds)."""
+    actual, shapes, threads, folds, sizes, starts, ends = {}, {}, {}, {}, {}, [], []
     for r in records:
-        if r.get("task_type") and r.get("dataset"):
-            shapes[r["dataset"]] = data_size(r.get("n_rows") or 0, r.get("n_features") or 0, r.get("n_classes") or 0,
-                                             r["task_type"])
+        if r.get("task_type") and r.get("dataset") and r.get("job_id"):
+            shapes[r["job_id"]] = record_size(r)
+            if r.get("train_size"):
+                sizes[r["job_id"]] = str(r["train_size"])
         if isinstance(r.get("job_seconds"), (int, float)) and r.get("variant") == Variant.DEFAULT:
             actual[r["job_id"]] = float(r["job_seconds"])
             threads[r["job_id"]] = (str(r.get("device") or "cpu"), int(r.get("threads") or 1))
@@ -296,5 +333,5 @@ def _actuals(records: list[dict]) -> tuple[dict[str, float], dict[str, float], d
             if end is not None:
                 ends.append(end)
                 starts.append(end - float(r["job_seconds"]))
-    return actual, shapes, threads, folds, (max(ends) - min(starts)) if ends else None
+    return actual, shapes, threads, folds, sizes, (max(ends) - min(starts)) if ends else None
 
