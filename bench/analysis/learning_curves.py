@@ -96,11 +96,12 @@ def curve(frame: pd.DataFrame, records: list[dict],
                    if r.get("status") == Status.OK and isinstance(r.get("n_train"), int)]
         common = {"train_size": label, "size": size.value, "kind": "rows" if size.rows else "fraction",
                   "median_n_train": float(np.median(n_train)) if n_train else np.nan, "normalized_on": metric.value}
-        best = family_points.family_best(sub, stats.per_dataset(sub, metric))
+        scores = stats.per_dataset(sub, metric)  # once per size: the family and the entry rows share it
+        best = family_points.family_best(sub, scores)
         for family, g in best.groupby("family", sort=True):
             rows.append({**common, "level": "family", "name": family, "family": family,
                          "norm_score": g.norm_score.astype(float).mean(), "datasets": g.dataset.nunique()})
-        for r in stats.entry_summary(sub, n_boot=0, metric=metric).itertuples():
+        for r in stats.entry_summary(sub, n_boot=0, metric=metric, scores=scores).itertuples():
             rows.append({**common, "level": "entry", "name": r.entry, "family": r.family,
                          "norm_score": r.norm_score, "datasets": r.datasets})
     return pd.DataFrame(rows, columns=COLUMNS)

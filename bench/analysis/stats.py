@@ -274,15 +274,17 @@ SUMMARY_COLUMNS = [
 
 
 def entry_summary(frame: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
-                  metric: NormalizeMetric = NormalizeMetric.OBJECTIVE) -> pd.DataFrame:
+                  metric: NormalizeMetric = NormalizeMetric.OBJECTIVE, scores: pd.DataFrame | None = None
+                  ) -> pd.DataFrame:
     """One row per entry of the frame (also entries that never ran: their scores are NaN), sorted by
     norm_score: normalized means (with a bootstrap CI over datasets for norm_score when n_boot > 0),
     seed_std, mean_rank, wins, datasets finished, splits finished (ok records), record counts by
     status (failures, skipped, unavailable), median seconds per split (fit, predict, both), device
-    seconds and budget truncation (bench.analysis.budget). The normalized columns are on `metric`."""
+    seconds and budget truncation (bench.analysis.budget). The normalized columns are on `metric`;
+    `scores`: per_dataset(frame, metric) when the caller already has it."""
     if frame.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
-    scores = per_dataset(frame, metric)
+    scores = per_dataset(frame, metric) if scores is None else scores
     ci = bootstrap_mean_ci(pivot(scores, "norm_score"), n_boot=n_boot, seed=seed) if n_boot and len(scores) else None
     families = frame.groupby("model")["family"].agg(lambda s: s.dropna().iloc[0] if s.notna().any() else None)
     rows = []
