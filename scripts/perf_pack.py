@@ -37,6 +37,7 @@ from pathlib import Path
 
 import optuna
 import torch
+from perf_data import first_split_parts  # (scripts/: the running script's folder is on sys.path)
 
 from bench.adapters import get_adapter
 from bench.adapters.framework.context import FitContext, TaskInfo
@@ -44,31 +45,13 @@ from bench.adapters.framework.packed.fitting import packs, train_packs
 from bench.adapters.framework.packed.training import PackMember
 from bench.adapters.framework.torch_training import TrainConfig, train_network
 from bench.adapters.space import suggest_params
-from bench.splits import make_splits
-from bench.suites import load_suite, materialize
+from bench.tuning import Parts
 
 # The architecture keys of each model's space (`--shapes shared` keeps their defaults). MLP-PLR's
 # frequency_init_scale only sets the initial frequencies: drawn like the optimizer's settings.
 ARCHITECTURE = {"mlp": ("n_blocks", "d_block"), "resnet": ("n_blocks", "d_block", "d_hidden_multiplier"),
                 "mlp_plr": ("n_blocks", "d_block", "d_embedding", "n_frequencies"), "tabm": ("n_blocks", "d_block")}
 DEFAULT_SUITE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "suites" / "offline-20"
-
-
-def load(suite_path: str, names: list[str]) -> dict[str, tuple[TaskInfo, tuple]]:
-    """The first split of datasets of a suite: name -> (task, raw (X_train, y_train, X_val, y_val))."""
-    suite = load_suite(suite_path)
-    loaded, _ = materialize(suite)
-    out = {}
-    for item in loaded:
-        ds = item.dataset
-        if ds.name in names:
-            split = make_splits(ds, suite.protocol, item.task_splits, predefined=item.predefined)[0][0]
-            X = [ds.X.iloc[rows].reset_index(drop=True) for rows in (split.train, split.val)]
-            out[ds.name] = (TaskInfo(ds.task_type, ds.n_classes), (X[0], ds.y[split.train], X[1], ds.y[split.val]))
-    missing = sorted(set(names) - set(out))
-    if missing:
-        raise SystemExit(f"suite {suite_path} has no dataset(s) {', '.join(missing)}")
-    return out
 
 
 def draw_configs(model: str, task: TaskInfo, n: int, shapes: str, epochs: int, seed: int = 0) -> list[dict]:
@@ -104,11 +87,11 @@ def fastest(runs: list[Seconds]) -> Seconds:
 class Bench:
     """One dataset and model: preprocessed data, and timed single and packed fits."""
 
-    def __init__(self, model: str, task: TaskInfo, raw: tuple, device: str, threads: int):
+    def __init__(self, model: str, task: TaskInfo, parts: Parts, device: str, threads: int):
         self.adapter, self.task, self.device, self.threads = get_adapter(model), task, device, threads
-        X_train, self.y_train, X_val, self.y_val = raw
-        pre = self.adapter(task, {}, FitContext()).make_preprocessor().fit(X_train)
-        self.X_train, self.X_val = pre.transform(X_train), pre.transform(X_val)
+        self.y_train, self.y_val = parts.y_train, parts.y_val
+        pre = self.adapter(task, {}, FitContext()).make_preprocessor().fit(parts.X_train)
+        self.X_train, self.X_val = pre.transform(parts.X_train), pre.transform(parts.X_val)
 
     def member(self, params: dict, seed: int) -> PackMember:
         ad = self.adapter(self.task, params, FitContext())
@@ -210,13 +193,13 @@ def main() -> None:
           f"{'as tuning packs' if max_padding is None else f'by padding cost <= {max_padding}'}; {load_avg()}",
           flush=True)
     names = args.datasets.split(",")
-    data = load(args.suite, names)
+    data = first_split_parts(args.suite, names)
     for name in names:
-        task, raw = data[name]
+        task, parts = data[name]
         for model in args.models.split(","):
-            bench = Bench(model, task, raw, device, threads)
+            bench = Bench(model, task, parts, device, threads)
             for shapes in args.shapes.split(","):
-                print(f"{name} ({len(raw[1])} training rows) {model} {shapes} shapes", flush=True)
+                print(f"{name} ({len(parts.y_train)} training rows) {model} {shapes} shapes", flush=True)
                 configs = draw_configs(model, task, max(ks), shapes, args.epochs)
                 measure(bench, configs, ks, args.repeats, max_padding)
 

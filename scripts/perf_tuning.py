@@ -29,32 +29,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import optuna
+from perf_data import first_split_parts  # (scripts/: the running script's folder is on sys.path)
 
 from bench.adapters import TaskInfo, get_adapter
 from bench.seeding import job_seed
-from bench.splits import make_splits
-from bench.suites import load_suite, materialize
 from bench.tuning import Budget, Parts, tune
 
 DEFAULT_DATASETS = "titanic,penguins,diabetes"  # binary, multiclass, regression of the embedded demo suite
-
-
-def load_parts(suite_name: str, names: list[str]) -> dict[str, tuple[TaskInfo, Parts]]:
-    suite = load_suite(suite_name)
-    loaded, _ = materialize(suite)
-    out = {}
-    for item in loaded:
-        ds = item.dataset
-        if ds.name not in names:
-            continue
-        split = make_splits(ds, suite.protocol, item.task_splits)[0][0]
-        X = [ds.X.iloc[rows].reset_index(drop=True) for rows in (split.train, split.val, split.test)]
-        out[ds.name] = (TaskInfo(ds.task_type, ds.n_classes),
-                        Parts(X[0], ds.y[split.train], X[1], ds.y[split.val], X[2], ds.y[split.test]))
-    missing = [n for n in names if n not in out]
-    if missing:
-        sys.exit(f"suite {suite_name} has no dataset(s) {', '.join(missing)}")
-    return {n: out[n] for n in names}
 
 
 def trajectory(model: str, task: TaskInfo, parts: Parts, sampler: str, trials: int, seed: int, threads: int,
@@ -105,7 +86,7 @@ def main() -> int:
     # measures the contention more than the work.
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
-    data = load_parts(args.suite, args.datasets.split(","))
+    data = first_split_parts(args.suite, args.datasets.split(","))
     seed = job_seed(args.seed, 0)
     wall_ratios, cpu_ratios, started = [], [], time.perf_counter()
     print(f"TPE + median pruning vs random search (no pruning), N = {args.trials} trials each, seed {args.seed}, "

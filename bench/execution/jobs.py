@@ -207,6 +207,7 @@ def execute_job(job: Job, adapter_cls=None, on_trial: Callable[[dict], None] | N
     on_trial gets each finished trial's summary (bench.tuning.trials) as it ends."""
     from bench.adapters import TaskInfo
     from bench.splits import fold_sizes
+    from bench.tuning import Parts
 
     if job.skip_reason:  # the dataset (or its --train-sizes subsample) is too small for the protocol
         return skipped_records(job)
@@ -237,7 +238,7 @@ def execute_job(job: Job, adapter_cls=None, on_trial: Callable[[dict], None] | N
     seed = job_seed(job.seed, job.split_index)
     try:
         set_aside = from_scratch_if_damaged(job)
-        outcome = _tune(job, adapter_cls, TaskInfo(ds.task_type, ds.n_classes), _parts(ds, split), seed,
+        outcome = _tune(job, adapter_cls, TaskInfo(ds.task_type, ds.n_classes), Parts.of_split(ds, split), seed,
                         limit_deadline, on_trial)
     except Exception as exc:  # a bug or crash outside any single trial
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-3:])
@@ -287,15 +288,6 @@ def _recent(files: tuple[Path, ...], read: Callable[[], object]):
             _RECENT.pop(next(iter(_RECENT)))
         _RECENT[key] = value
     return _RECENT[key]
-
-
-def _parts(ds, split):
-    from bench.tuning import Parts
-
-    take = ds.X.iloc
-    return Parts(take[split.train].reset_index(drop=True), ds.y[split.train],
-                 take[split.val].reset_index(drop=True), ds.y[split.val],
-                 take[split.test].reset_index(drop=True), ds.y[split.test])
 
 
 def _tune(job: Job, adapter_cls, task, parts, seed: int, limit_deadline: float | None, on_trial=None):

@@ -41,6 +41,14 @@ class Parts:
     X_test: object
     y_test: np.ndarray
 
+    @classmethod
+    def of_split(cls, ds, split) -> Parts:
+        """A dataset's rows in a split's training, validation and test parts (bench.splits.Split)."""
+        take = ds.X.iloc
+        return cls(take[split.train].reset_index(drop=True), ds.y[split.train],
+                   take[split.val].reset_index(drop=True), ds.y[split.val],
+                   take[split.test].reset_index(drop=True), ds.y[split.test])
+
 
 @dataclass
 class Fold:
