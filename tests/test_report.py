@@ -320,3 +320,17 @@ def test_report_fits_1280_px_sorts_and_has_a_readable_header(tmp_path):
     assert up == sorted(original) and down == sorted(original, reverse=True) and up != original
     ranks = re.search(r'data-rank-up="([^"]*)"', dom).group(1).split("|")
     assert ranks == [str(i) for i in range(1, 18)]  # 17 entries: numbers sort as numbers (10 after 9)
+
+
+def test_the_header_says_which_datasets_the_suites_inner_folds_applied_to(tmp_path):
+    """The demo suite's inner 3-fold CV covers its datasets of at most 1,000 rows only: the report's header
+    says so from the records (it said "inner 3-fold cross-validation" for the whole run)."""
+    from tests.hand_records import record, write_run
+
+    records = [record(ds, "xgboost", "default", score=0.8, inner_folds=k)
+               for ds, k in (("wine", 3), ("cpu", 3), ("digits", 1))]
+    store = write_run(tmp_path / "run", records, inner_folds=3)
+    out = tmp_path / "rep"
+    assert main(["report", str(store.run_dir), "--out", str(out)]) == 0
+    info = re.search(r'</h1>\s*<p class="note"[^>]*>(.*?)</p>', (out / "report.html").read_text()).group(1)
+    assert "inner 3-fold cross-validation on 2 datasets, holdout validation on 1 dataset;" in info, info

@@ -384,7 +384,9 @@ def _data_sections(page: Page, a: Analysis, run_dir: Path) -> None:
 def _write(page: Page, a: Analysis, run_dir: Path, out_dir: Path) -> list[Path]:
     """report.html and report.md."""
     title = f"Benchmark report: {a.config.get('suite', run_dir.name)}"
-    run_info = run_summary(a.config, {str(k): int(v) for k, v in a.frame.status.value_counts().items()})
+    folds = a.frame.dropna(subset=["inner_folds"]) if "inner_folds" in a.frame else a.frame.iloc[:0]
+    run_info = run_summary(a.config, {str(k): int(v) for k, v in a.frame.status.value_counts().items()},
+                           {str(d): int(k) for d, k in folds.groupby("dataset").inner_folds.max().items()})
     doc = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
            f"<style>{CSS}</style></head>\n<body>\n<h1>{html.escape(title)}</h1>\n"
            f'<p class="note" id="run-info">{html.escape(run_info)}; '

@@ -115,19 +115,32 @@ def _plural(n, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def run_summary(config: dict, statuses: dict) -> str:
+def run_summary(config: dict, statuses: dict, folds_by_dataset: dict[str, int] | None = None) -> str:
     """The run's settings and record counts in words, e.g. "suite demo; 5 trials per job (the defaults trial
-    included); 1 model seed; base seed 0; no tuning clock; holdout validation; all splits; records: 480 ok"."""
+    included); 1 model seed; base seed 0; no tuning clock; holdout validation; all splits; records: 480 ok".
+    `folds_by_dataset`: the inner folds each dataset's jobs used (records' inner_folds): a suite's inner folds
+    may apply to its small datasets only."""
     trials, clock, splits = config.get("trials"), config.get("tune_seconds"), config.get("max_splits")
-    folds = config.get("inner_folds") or 1
     parts = [f"suite {config.get('suite', '?')}",
              "trials per job: as many as the tuning clock allows" if trials is None
              else f"{_plural(trials, 'trial')} per job (the defaults trial included)",
              _plural(config.get("seeds") or 1, "model seed"), f"base seed {config.get('seed', 0)}",
              "no tuning clock" if clock is None else f"tuning clock {clock:g} s per job",
-             "holdout validation" if folds == 1 else f"inner {folds}-fold cross-validation",
+             _validation(config.get("inner_folds") or 1, folds_by_dataset or {}),
              "all splits" if splits is None else f"the first {_plural(splits, 'split')} of each dataset"]
     counts = ", ".join(f"{n} {status}" for status, n in sorted(statuses.items(), key=lambda kv: (-kv[1], kv[0])))
     return "; ".join(parts) + f"; records: {counts or 'none'}"
+
+
+def _validation(run_folds: int, folds_by_dataset: dict[str, int]) -> str:
+    """"holdout validation", "inner 3-fold cross-validation", or with both in one run how many datasets each."""
+    def name(k: int) -> str:
+        return "holdout validation" if k <= 1 else f"inner {k}-fold cross-validation"
+
+    used = sorted(set(folds_by_dataset.values()), reverse=True)
+    if len(used) <= 1:
+        return name(used[0] if used else run_folds)
+    return ", ".join(f"{name(k)} on {_plural(sum(v == k for v in folds_by_dataset.values()), 'dataset')}"
+                     for k in used)
 
 

@@ -109,7 +109,7 @@ FIELDS: tuple[Field, ...] = (
     Field("n_train", int, "rows each model is fit on (inner folds: the mean training-fold size)"),
     Field("n_val", int, "rows the validation score is computed on (inner folds: every outer training row)"),
     Field("n_test", int, "rows of the test part"),
-    Field("inner_folds", int, "1: holdout validation; K: inner K-fold cross-validation"),
+    Field("inner_folds", int, "1: holdout validation; K: inner K-fold cross-validation", columns="inner_folds"),
     Field("train_size", str, "--train-sizes: the size of the split's learning data the job used, as a fraction "
           "(\"0.25\", \"1\") or a row count (\"500\") (bench.train_sizes); absent without the option",
           columns=lambda v, r: {"train_size": v} if v is not None else {}),
