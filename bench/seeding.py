@@ -50,6 +50,12 @@ def train_size_seed(base: int, repeat: int, fold: int) -> int:
     return derive_seed(base, "train-size", repeat, fold)
 
 
+def calibration_seed(base: int, index: int) -> int:
+    """The base seed of `bench plan --calibrate`'s run on its index-th dataset: each dataset draws its own
+    sampled configurations (a sweep's draws are shared by every dataset of a split)."""
+    return derive_seed(base, "calibration", index)
+
+
 def trial_sampler_seed(seed: int, trial_number: int, tuner: str = "") -> int:
     """The seed of the tuning sampler's draw for one trial (bench.tuning.samplers.make_sampler): a
     function of the job seed, the trial's number and the tuner's name only, so that a study resumed

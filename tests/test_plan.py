@@ -3,6 +3,7 @@ bench.workflows.plan)."""
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import replace
 
@@ -157,11 +158,18 @@ def test_calibration_runs_the_defaults_and_sampled_trials_on_a_spread_of_dataset
     config = SweepConfig(suite="demo", models=["test_prior"], trials=10, workers=1, device="cpu")
     names = plan.calibration_datasets(config)
     assert names == ["cpu", "titanic", "breast_cancer"]  # smallest, median, 75% quantile of rows x features x classes
-    model = plan.cost_model([plan.calibrate(config, tmp_path / "calibration")])
+    folders = plan.calibrate(config, tmp_path / "calibration")
+    model = plan.cost_model(folders)
     # the sampled trials' cost is measured, not assumed equal to the defaults trial's
     assert {c.dataset for c in model.costs} == set(names) and all(c.trial is not None for c in model.costs)
+    # each dataset draws its own configurations (one seed would draw the same two on all three)
+    from bench.records.store import ResultStore
+
+    draws = {json.dumps(t["params"], sort_keys=True) for folder in folders for r in ResultStore(folder).load_all()
+             if r.get("variant") == "tuned" for t in r["trials"] if not t.get("is_default")}
+    assert len(draws) == 2 * len(names)
     defaults_only = replace(config, trials=1)
-    model = plan.cost_model([plan.calibrate(defaults_only, tmp_path / "defaults-only")])
+    model = plan.cost_model(plan.calibrate(defaults_only, tmp_path / "defaults-only"))
     assert all(c.trial is None for c in model.costs)  # a sweep that does not tune calibrates no tuning trial
     jobs, notes = plan.planned_jobs(config)
     est = plan.estimate_sweep(jobs, model, *plan.slots(config))

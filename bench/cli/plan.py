@@ -33,7 +33,7 @@ def cmd_plan(args, console) -> int:
             console.print(f"calibrating: {what} of {', '.join(config.models)} on one split of "
                           f"{', '.join(names)}", soft_wrap=True)
             with console.status("calibration run"):
-                runs = [plan.calibrate(config, Path(scratch) / "calibration")]
+                runs = plan.calibrate(config, Path(scratch) / "calibration")
         model = plan.cost_model(runs)
         cpu_slots, gpu_slots = plan.slots(config)
         if args.check is not None:

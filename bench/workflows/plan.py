@@ -2,7 +2,7 @@
 calibration, and afterwards how far the estimate was from what the run really took.
 
     config = SweepConfig(suite="demo", models=["xgboost", "mlp"], trials=20, workers=2)
-    model = cost_model([Path("results/demo")])             # or cost_model([calibrate(config, folder)])
+    model = cost_model([Path("results/demo")])             # or cost_model(calibrate(config, folder))
     jobs, notes = planned_jobs(config)
     estimate = estimate_sweep(jobs, model, *slots(config))
     estimate.wall_seconds, estimate.cpu_hours, estimate.over_limit
@@ -31,6 +31,7 @@ from bench.errors import BenchError
 from bench.execution.resources import cpu_count
 from bench.execution.sweep import SweepConfig, run_sweep
 from bench.records.store import ResultStore
+from bench.seeding import calibration_seed
 from bench.vocabulary import CROSS_MODEL, Variant
 
 CALIBRATION_QUANTILES = (0.0, 0.5, 0.75)  # of the suite's dataset sizes: smallest, median, 75%
@@ -245,20 +246,26 @@ def calibration_datasets(config: SweepConfig) -> list[str]:
     return list(dict.fromkeys(picks))
 
 
-def calibrate(config: SweepConfig, out: Path, progress=None) -> Path:
+def calibrate(config: SweepConfig, out: Path, progress=None) -> list[Path]:
     """Run the defaults trial and, when the sweep tunes, CALIBRATION_TRIALS - 1 sampled trials of each
-    model on one split of the calibration datasets into `out` (resumed when it exists); returns `out`
-    for cost_model."""
+    model on one split of each calibration dataset, each dataset in its own folder under `out` (resumed when
+    it exists) with its own base seed (bench.seeding.calibration_seed): a sweep draws the same configurations
+    for every dataset of a split, so one seed would measure a model's tuning trials on 2 configurations; this
+    way on 2 per dataset. Returns the folders, for cost_model."""
     trials = 1 if config.trials == 1 else CALIBRATION_TRIALS
-    # The sweep's tuning clock bounds the sampled trials as it will bound the sweep's (without one, a
-    # sampled configuration runs to its end, as it would in the sweep).
-    calib = SweepConfig(suite=config.suite, models=config.models, out=out, datasets=calibration_datasets(config),
-                        trials=trials, tune_seconds=config.tune_seconds, max_splits=1, seed=config.seed,
-                        workers=config.workers, threads=config.threads, time_limit=config.time_limit,
-                        device=config.device, gpus=config.gpus,
-                        jobs_per_gpu=config.jobs_per_gpu, memory_limit_gb=config.memory_limit_gb)
-    run_sweep(calib, progress)
-    return Path(out)
+    folders = []
+    for index, name in enumerate(calibration_datasets(config)):
+        # The sweep's tuning clock bounds the sampled trials as it will bound the sweep's (without one, a
+        # sampled configuration runs to its end, as it would in the sweep).
+        folder = Path(out) / name
+        calib = SweepConfig(suite=config.suite, models=config.models, out=folder, datasets=[name], trials=trials,
+                            tune_seconds=config.tune_seconds, max_splits=1, seed=calibration_seed(config.seed, index),
+                            workers=config.workers, threads=config.threads, time_limit=config.time_limit,
+                            device=config.device, gpus=config.gpus,
+                            jobs_per_gpu=config.jobs_per_gpu, memory_limit_gb=config.memory_limit_gb)
+        run_sweep(calib, progress)
+        folders.append(folder)
+    return folders
 
 
 @dataclass
