@@ -8,7 +8,8 @@ calibration, and afterwards how far the estimate was from what the run really to
     estimate.wall_seconds, estimate.cpu_hours, estimate.over_limit
 
 The per-job arithmetic is bench.analysis.costs (measured parts, scaled by rows x features x classes). A sweep
-is the jobs `bench run` would plan (dataset x split x model; datasets too small for the protocol left out),
+is the jobs `bench run` would plan (dataset x split x model, x train size with --train-sizes; datasets and
+sizes too small for the protocol left out),
 each on the device it would get, and its wall time is the executor's schedule replayed: jobs in plan order,
 each to the first free worker of its kind (CPU workers: --jobs, 0 = one in-process; GPU workers: GPUs x
 --jobs-per-gpu, auto counted as 1), as bench.execution.runner hands them out. Worker start-up is not counted.
@@ -177,9 +178,8 @@ def estimate_sweep(jobs: list[PlannedJob], model: CostModel, cpu_slots: int, gpu
         if parts is not None:
             seconds, defaults = job_seconds(parts, job.budget)
         rows.append({"dataset": job.dataset, "train_size": job.train_size, "model": job.model, "split": job.split,
-                     "device": job.device,
-                     "threads": job.threads, "trials": _trials(job.budget, parts), "seconds": seconds,
-                     "defaults_seconds": defaults, "source": parts.source if parts else None})
+                     "device": job.device, "threads": job.threads, "trials": _trials(job.budget, parts),
+                     "seconds": seconds, "defaults_seconds": defaults, "source": parts.source if parts else None})
     frame = pd.DataFrame(rows, columns=JOB_COLUMNS)
     known = frame[frame.seconds.notna()]
     cpu = known[known.device == "cpu"]
