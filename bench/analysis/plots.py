@@ -390,39 +390,3 @@ def gpu_utilization(samples: pd.DataFrame):
         ax.grid(alpha=0.3)
     top.legend(fontsize=7)
     return fig
-
-
-VERDICT_COLOURS = {"neural": "#d95f02", "gbdt": "#1b9e77", "tie": "#7f7f7f", "unknown": "#bdbdbd"}
-
-
-def gap_vs_meta_features(data: pd.DataFrame, correlations: pd.DataFrame, labels: dict[str, str]):
-    """One small scatter per meta-feature: the best-neural minus best-GBDT normalized score per dataset
-    (bench.analysis.when_neural_wins) against it, coloured by the noise verdict, titled with Spearman's rho."""
-    names = [n for n in labels if n in data and data[n].notna().any()]
-    cols = 3
-    rows = max(1, -(-len(names) // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.8 * rows), squeeze=False)
-    stats_by = correlations.set_index("meta_feature") if len(correlations) else pd.DataFrame()
-    for ax, name in zip(axes.flat, names):
-        for verdict, d in data.groupby("verdict"):
-            ax.scatter(d[name], d.gap, s=18, color=VERDICT_COLOURS.get(str(verdict), "black"), label=str(verdict))
-        values = data[name].dropna().to_numpy(float)
-        if len(values) and values.min() > 0 and values.max() >= 10 * values.min():  # counts spanning decades
-            ax.set_xscale("log")
-        else:
-            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
-        ax.axhline(0, color="grey", lw=0.8, ls="--")
-        rho = stats_by.rho.get(name, np.nan) if len(stats_by) else np.nan
-        p = stats_by.p_value.get(name, np.nan) if len(stats_by) else np.nan
-        ax.set_title(f"{name}: rho={rho:.2f}, p={p:.2g}" if np.isfinite(rho) else f"{name}: rho –", fontsize=8)
-        ax.tick_params(labelsize=7)
-        ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(names):]:
-        ax.set_visible(False)
-    axes.flat[0].set_ylabel("best neural - best GBDT\n(normalized score)", fontsize=8)
-    handles, texts = axes.flat[0].get_legend_handles_labels()
-    if handles:
-        fig.legend(handles, texts, loc="upper right", fontsize=7, title="verdict", title_fontsize=7)
-    fig.suptitle("When do neural models win? Gap per dataset against its meta-features", fontsize=10)
-    fig.tight_layout()
-    return fig

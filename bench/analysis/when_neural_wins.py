@@ -21,6 +21,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from bench import meta_features
@@ -128,15 +129,60 @@ def correlations(gaps: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:
 
 
 def figure(found: Findings):
-    """The section's plot (bench.analysis.plots.gap_vs_meta_features); None without meta-features."""
-    from bench.analysis import plots
-
+    """The section's plot (one scatter per meta-feature, below); None without meta-features."""
     if found.features.dropna(how="all").empty:
         return None
 
     data = found.gaps[["dataset", "gap", "verdict"]].merge(found.features, left_on="dataset", right_index=True,
                                                            how="left")
-    return plots.gap_vs_meta_features(data, found.correlations, meta_features.META_FEATURES)
+    return _gap_vs_meta_features(data, found.correlations, meta_features.META_FEATURES)
+
+
+VERDICT_COLOURS = {"neural": "#d95f02", "gbdt": "#1b9e77", "tie": "#7f7f7f", "unknown": "#bdbdbd"}
+
+
+def _gap_vs_meta_features(data: pd.DataFrame, correlations: pd.DataFrame, labels: dict[str, str]):
+    """One small scatter per meta-feature: the best-neural minus best-GBDT normalized score per dataset
+    against it, coloured by the noise verdict, titled with Spearman's rho."""
+    from bench.analysis import plots  # matplotlib: only when a figure is drawn
+
+    names = [n for n in labels if n in data and data[n].notna().any()]
+    cols = 3
+    rows = max(1, -(-len(names) // cols))
+    fig, axes = plots.plt.subplots(rows, cols, figsize=(3.4 * cols, 2.8 * rows), squeeze=False)
+    stats_by = correlations.set_index("meta_feature") if len(correlations) else pd.DataFrame()
+    for ax, name in zip(axes.flat, names):
+        for verdict, d in data.groupby("verdict"):
+            ax.scatter(d[name], d.gap, s=18, color=VERDICT_COLOURS.get(str(verdict), "black"), label=str(verdict))
+        values = data[name].dropna().to_numpy(float)
+        ticker = plots.matplotlib.ticker
+        if len(values) and values.min() > 0 and values.max() >= 10 * values.min():  # counts spanning decades
+            ax.set_xscale("log")
+            # Labels at 1, 2, 5 x 10^k in plain numbers; matplotlib's default labels the minor ticks of a
+            # range under two decades in scientific notation, at full size, one over another.
+            ax.xaxis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+        else:
+            ax.xaxis.set_major_locator(ticker.MaxNLocator(4))
+        ax.axhline(0, color="grey", lw=0.8, ls="--")
+        rho = stats_by.rho.get(name, np.nan) if len(stats_by) else np.nan
+        p = stats_by.p_value.get(name, np.nan) if len(stats_by) else np.nan
+        ax.set_title(f"{name}: rho={rho:.2f}, p={p:.2g}" if np.isfinite(rho) else f"{name}: rho –", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(names):]:
+        ax.set_visible(False)
+    axes.flat[0].set_ylabel("best neural - best GBDT\n(normalized score)", fontsize=8)
+    handles, texts = axes.flat[0].get_legend_handles_labels()
+    if handles:
+        # One row above the panels, beside the title: inside a corner it covered a panel's title.
+        fig.legend(handles, [f"verdict: {t}" for t in texts], loc="upper right", ncol=len(handles), fontsize=7,
+                   frameon=False)
+    fig.suptitle("When do neural models win? Gap per dataset against its meta-features", fontsize=10, x=0.02,
+                 ha="left")
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
+    return fig
 
 
 @dataclass
