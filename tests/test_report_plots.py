@@ -153,22 +153,27 @@ def test_leaders_of_close_scores_far_apart_in_time_do_not_cross():
 
 
 def test_per_dataset_family_points_are_chosen_on_validation_not_test(tmp_path):
-    """On each dataset xgboost has the better validation score and lightgbm the better test score: the
-    gbdt point is xgboost's. A per-model ensemble (its validation score is its own selection's) is no
-    candidate; the cross-model ensemble is a family of its own."""
+    """xgboost has the better validation score and lightgbm's entries the better test scores: on dataset a
+    the gbdt point is xgboost's. On b lightgbm's per-model ensemble is best on validation and is the point:
+    every variant is a candidate, as in the headline's best row, so the plot's points are the entries of
+    the headline's per-dataset table. The cross-model ensemble is a family of its own."""
     members = {"params": {"weights": {"x/0": 1.0}}, "ensemble": {"members": [{"name": "x/0"}]}}
     records = []
-    for dataset in ("a", "b"):
+    for dataset, ensemble_val in (("a", 0.89), ("b", 0.99)):
         records += [record(dataset, "xgboost", Variant.DEFAULT, 0, score=0.80, val_score=0.90),
                     record(dataset, "lightgbm", Variant.DEFAULT, 0, score=0.95, val_score=0.85),
-                    record(dataset, "lightgbm", Variant.ENSEMBLE, 0, score=0.97, val_score=0.99, **members),
+                    record(dataset, "lightgbm", Variant.ENSEMBLE, 0, score=0.97, val_score=ensemble_val, **members),
                     record(dataset, "mlp", Variant.DEFAULT, 0, score=0.85, val_score=0.80, family="neural"),
                     record(dataset, "ensemble_all", Variant.ENSEMBLE, 0, score=0.96, val_score=0.99,
                            family="ensemble", **members)]
     a = analyze(write_run(tmp_path / "run", records), n_boot=10)
     best = family_best(a.frame, a.per_dataset).set_index(["dataset", "family"]).entry
-    assert best[("a", "gbdt")] == "xgboost/default" and best[("b", "gbdt")] == "xgboost/default"
+    assert best[("a", "gbdt")] == "xgboost/default" and best[("b", "gbdt")] == "lightgbm/ensemble"
     assert best[("a", "neural")] == "mlp/default" and best[("a", "ensemble")] == "ensemble_all/ensemble"
+    headline = pairs(a.frame).query("scope == 'best'").set_index("dataset")
+    for dataset in ("a", "b"):
+        assert headline.gbdt_entry[dataset] == best[(dataset, "gbdt")]
+        assert headline.neural_entry[dataset] == best[(dataset, "neural")]
     ax = figures(a)["per-dataset"][1].axes[0]
     rows = {t.get_text(): y for t, y in zip(ax.get_yticklabels(), ax.get_yticks())}
     assert set(rows) == {"a", "b"} and rows["a"] > rows["b"]  # one row per dataset, in name order from the top

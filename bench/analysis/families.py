@@ -95,8 +95,7 @@ def _choose(scores: pd.DataFrame, scope: str) -> pd.DataFrame:
     pool = scores if scope == "best" else scores[scores.variant == scope]
     if pool.empty:
         return pool
-    pool = pool.sort_values(["dataset", "side", "val", "entry"], ascending=[True, True, False, True])
-    return pool.groupby(["dataset", "side"], sort=True).head(1)
+    return stats.best_on_validation(pool, ["dataset", "side"])
 
 
 def _spans(scores: pd.DataFrame) -> pd.Series:

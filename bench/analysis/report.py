@@ -190,8 +190,9 @@ def figures(a: Analysis, time_axis: TimeAxis | str = TimeAxis.FIT) -> dict[str, 
                                 plots.time_vs_score(a.time_vs_score, axis))
     points = family_points.family_best(a.frame, a.per_dataset)
     if not points.empty:
-        out["per-dataset"] = ("Per dataset: each family's best entry (chosen on validation; per-model ensembles "
-                              "left out, the cross-model ensemble is its own family) at its normalized score",
+        out["per-dataset"] = ("Per dataset: each family's best entry, chosen on validation as in the GBDT-vs-neural "
+                              "headline's best row (any variant; the cross-model ensemble is its own family), at "
+                              "its normalized score",
                               plots.family_points(points))
     curve = learning_curves.figure(a.learning_curve) if len(a.learning_curve) else None
     if curve is not None:

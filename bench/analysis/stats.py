@@ -169,6 +169,15 @@ def validation_scores(frame: pd.DataFrame) -> pd.DataFrame:
     return scores[["dataset", "entry", "signed", "direction"]].rename(columns={"signed": "val"})
 
 
+def best_on_validation(candidates: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Per group of `by` (e.g. dataset and family), the candidate row with the best `val` (signed, from
+    validation_scores); a tie goes to the lower entry name, so the choice is deterministic. The one rule of
+    "the best entry, chosen on validation" (the GBDT-vs-neural headline, the per-dataset plot, the learning
+    curve)."""
+    ordered = candidates.sort_values([*by, "val", "entry"], ascending=[*([True] * len(by)), False, True])
+    return ordered.drop_duplicates(by)
+
+
 def scale(ok_signed: np.ndarray, task_type: str, method: str) -> tuple[float, float, bool]:
     """The dataset's affine map norm = (signed - low) / span, and whether to truncate below 0."""
     if method not in METHODS:
