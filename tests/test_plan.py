@@ -124,6 +124,8 @@ def test_plan_gives_large_datasets_the_holdout_as_bench_run_does():
     # suites/demo.toml: inner 3-fold for datasets of at most 1,000 rows, the holdout above
     assert folds["wine"] == folds["breast_cancer"] == 3
     assert folds["kr-vs-kp"] == folds["digits"] == folds["titanic"] == 1
+    _, notes = plan.planned_jobs(SweepConfig(suite="demo", models=["mlp"], trials=4, max_splits=1, pack=4))
+    assert any(n.startswith("--pack 4: trials are estimated as trained one at a time") for n in notes)
 
 
 def test_cli_plan_needs_one_cost_source_and_prints_the_estimate(tmp_path, capsys):

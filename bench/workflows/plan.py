@@ -83,6 +83,9 @@ def planned_jobs(config: SweepConfig) -> tuple[list[PlannedJob], list[str]]:
     jobs: list[PlannedJob] = []
     notes = ["--executor ray: the wall time counts --jobs worker slots (the cluster's size is not known here)"] \
         if config.executor == "ray" else []
+    if config.pack > 1:
+        notes.append(f"--pack {config.pack}: trials are estimated as trained one at a time, from measured single "
+                     f"trials (what packing saves depends on model, shapes and device: `make perf-pack` measures it)")
     for item in loaded:
         ds = item.dataset
         if ds.n_rows < getattr(suite.protocol, "folds", 0) and item.predefined is None and not item.task_splits:
