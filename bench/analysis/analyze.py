@@ -67,11 +67,11 @@ def analyze(store: ResultStore, n_boot: int = 1000, seed: int = 0, anchor: str |
         metric, weighting = stats.NormalizeMetric.parse(normalize_metric), elo.EloWeighting.parse(elo_weighting)
     except ValueError as exc:
         raise BenchError(str(exc)) from None
-    every = store.frame()
+    all_records = store.load_all()
+    every = store.frame(all_records)
     if every.empty:
         raise BenchError(f"no records in {store.records_dir}: is {store.run_dir} a run directory of `bench run`?")
     frame, size, present = learning_curves.choose(every, train_size)
-    all_records = store.load_all()
     records = learning_curves.records_at(all_records, size)
     if not (frame.status == "ok").any():
         raise BenchError(f"{store.run_dir} has no successful records to analyze")

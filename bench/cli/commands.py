@@ -217,7 +217,8 @@ def _print_leaderboard(store: ResultStore, console, allow_partial: bool = False,
     """Prints and writes the leaderboards (of one training-set size when the run has --train-sizes:
     `train_size`, else the largest; bench.analysis.learning_curves); returns the budget warnings."""
     _checked(store, console, allow_partial)
-    every = store.frame()
+    records = store.load_all()
+    every = store.frame(records)
     if every.empty:
         raise BenchError(f"no records in {store.records_dir}")
     frame, size, present = learning_curves.choose(every, train_size)
@@ -238,12 +239,11 @@ def _print_leaderboard(store: ResultStore, console, allow_partial: bool = False,
         console.print(_rich_table(shown, rows, f"{title} — {name}"))
     for line in textwrap.wrap(leaderboard.legend(shown, wide, metric), width=min(console.width, 100)):
         console.print(f"[dim]{escape(line)}[/]")
-    records = store.load_all()
     left_out = ensemble_notes(learning_curves.records_at(records, size))
     for line in leaderboard.left_out_notes(left_out):
         console.print(escape(line), soft_wrap=True)
     try:
-        store.write_table()
+        store.write_table(every)
         paths = leaderboard.write(tables, store.run_dir, title, left_out, first=headline_md)
         paths += learning_curves.write_files(every, records, store.run_dir, metric)
     except OSError as exc:

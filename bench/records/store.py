@@ -198,15 +198,17 @@ class ResultStore:
                 out.append(record)
         return out
 
-    def frame(self) -> pd.DataFrame:
+    def frame(self, records: list[dict] | None = None) -> pd.DataFrame:
         """One row per record with the columns leaderboards and reports need (bench.records.schema.FIELDS)
-        and `record`, the record's file."""
+        and `record`, the record's file. `records`: load_all()'s, when the caller has read them already
+        (every record file is read and parsed once)."""
         rows = [{**frame_row(r), "record": str(self.path_for(r["job_id"], r["variant"]).relative_to(self.run_dir))}
-                for r in map(upgrade_record, self.load_all())]
+                for r in map(upgrade_record, self.load_all() if records is None else records)]
         return pd.DataFrame(rows)
 
-    def write_table(self) -> Path:
-        frame = self.frame()
+    def write_table(self, frame: pd.DataFrame | None = None) -> Path:
+        """records.parquet: `frame` (this store's frame(), when the caller has it), else built here."""
+        frame = self.frame() if frame is None else frame
         return write_atomic(self.run_dir / "records.parquet", lambda f: frame.to_parquet(f, index=False), self.run_dir)
 
 
