@@ -195,16 +195,25 @@ class SizedSplits:
     reasons: list[str | None]
 
 
+def cut(splits: list[Split], y: np.ndarray, classification: bool, size: TrainSize, seed: int,
+        inner_folds: int = 1) -> tuple[list[Split], list[str | None]]:
+    """Every split cut to `size`, and per split why it is too small (None: it is not; the whole split never
+    is). Nothing is written: sized_splits freezes them for a sweep, `bench plan` only counts their rows."""
+    if size.full:
+        return splits, [None] * len(splits)
+    subs = [subsample(s, y, classification, size, seed) for s in splits]
+    return subs, [too_small(f, s, y, classification, size, inner_folds) for f, s in zip(splits, subs)]
+
+
 def sized_splits(splits: list[Split], split_file: Path, y: np.ndarray, classification: bool, size: TrainSize,
                  seed: int, inner_folds: int = 1, root: Path | None = None) -> SizedSplits:
-    """Every split cut to `size`, frozen beside the full splits' file (<its name>-size0.25.npz: written
+    """Every split cut to `size` (`cut`), frozen beside the full splits' file (<its name>-size0.25.npz: written
     when missing, damaged or different; the full size uses the full splits' own file)."""
+    subs, reasons = cut(splits, y, classification, size, seed, inner_folds)
     if size.full:
-        return SizedSplits(size, splits, split_file, [None] * len(splits))
-    subs = [subsample(s, y, classification, size, seed) for s in splits]
+        return SizedSplits(size, splits, split_file, reasons)
     path = split_file.with_name(f"{split_file.stem}{size.suffix}.npz")
     frozen = load_frozen(path)
     if frozen is None or [s.hash for s in frozen] != [s.hash for s in subs]:
         save_frozen(path, subs, root)
-    reasons = [too_small(f, s, y, classification, size, inner_folds) for f, s in zip(splits, subs)]
     return SizedSplits(size, subs, path, reasons)

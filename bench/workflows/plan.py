@@ -108,7 +108,7 @@ def _sized_units(config: SweepConfig, suite, item, n_splits: int, inner_folds: i
     """(train size label, split index, rows the job's cost scales by) per job of a dataset: its rows on each
     split without --train-sizes, else per size and split the share of the split's learning rows it takes."""
     from bench.splits import splits_or_reason
-    from bench.train_sizes import learning_share, parse_train_sizes, subsample, too_small
+    from bench.train_sizes import cut, learning_share, parse_train_sizes
 
     ds = item.dataset
     if not config.train_sizes:
@@ -117,11 +117,10 @@ def _sized_units(config: SweepConfig, suite, item, n_splits: int, inner_folds: i
     if reason:
         notes.append(f"{ds.name}: {reason}: skipped records, no cost")
         return []
-    units, classification = [], ds.task_type != "regression"
+    units, planned = [], splits[:n_splits]
     for size in parse_train_sizes(config.train_sizes):  # (SweepConfig made them TrainSizes)
-        for index, split in enumerate(splits[:n_splits]):
-            sub = subsample(split, ds.y, classification, size, suite.protocol.seed)
-            why = too_small(split, sub, ds.y, classification, size, inner_folds)
+        _, reasons = cut(planned, ds.y, ds.task_type != "regression", size, suite.protocol.seed, inner_folds)
+        for index, (split, why) in enumerate(zip(planned, reasons)):
             if why:
                 notes.append(f"{ds.name}: {why}: skipped, no cost")
                 continue
