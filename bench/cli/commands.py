@@ -36,13 +36,18 @@ def _runner_options(args) -> dict:
                 inner_folds=args.inner_folds, pack=args.pack)
 
 
-def cmd_run(args, console) -> int:
+def sweep_config(args):
+    """The SweepConfig of `bench run`'s options (bench.cli.main._sweep_options; `bench plan` takes the same)."""
     from bench.execution.sweep import SweepConfig
 
-    config = SweepConfig(suite=args.suite, models=args.models.split(","), out=args.out,
-                         datasets=args.datasets.split(",") if args.datasets is not None else None, trials=args.trials,
-                         max_splits=args.splits, seeds=args.seeds, train_sizes=args.train_sizes,
-                         **_runner_options(args))
+    return SweepConfig(suite=args.suite, models=args.models.split(","), out=args.out,
+                       datasets=args.datasets.split(",") if args.datasets is not None else None, trials=args.trials,
+                       max_splits=args.splits, seeds=args.seeds, train_sizes=args.train_sizes,
+                       **_runner_options(args))
+
+
+def cmd_run(args, console) -> int:
+    config = sweep_config(args)
     store, summary = _sweep(config, args, console)
     # Records of earlier runs into this folder may be missing or broken: shown, not fatal, after a sweep.
     warnings = _print_leaderboard(store, console, allow_partial=True)

@@ -10,21 +10,17 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from bench.cli.commands import _runner_options
+from bench.cli.commands import sweep_config
 from bench.errors import BenchError
 
 
 def cmd_plan(args, console) -> int:
-    from bench.execution.sweep import SweepConfig
     from bench.workflows import plan
 
     if bool(args.from_runs) == bool(args.calibrate):
         raise BenchError("bench plan needs the costs from one place: --from RUN [RUN ...] (measured runs) or "
                          "--calibrate (a short calibration run first)")
-    config = SweepConfig(suite=args.suite, models=args.models.split(","), out=args.out,
-                         datasets=args.datasets.split(",") if args.datasets is not None else None, trials=args.trials,
-                         max_splits=args.splits, seeds=args.seeds, train_sizes=args.train_sizes,
-                         **_runner_options(args))
+    config = sweep_config(args)
     with tempfile.TemporaryDirectory(prefix="bench-calibration-") as scratch:
         runs = list(args.from_runs or [])
         if args.calibrate:
