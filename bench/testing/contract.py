@@ -38,6 +38,17 @@ class AdapterCheckError(AssertionError):
     """An adapter broke the contract; the message names the adapter, the task type and the contract."""
 
 
+def random_study(seed: int) -> optuna.Study:
+    """An in-memory study drawing at random (seeded), for drawing configurations of a search space; made
+    without Optuna's "new study created" line (one per check otherwise)."""
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        return optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+
+
 class Checker:
     """Checks one adapter class; `fail` raises AdapterCheckError naming it, the task type and the contract."""
 
@@ -118,12 +129,7 @@ class Checker:
         space = self.cls.search_space_for(task_type)
         if not space:
             return
-        verbosity = optuna.logging.get_verbosity()
-        optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "new study created" line per check
-        try:
-            study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
-        finally:
-            optuna.logging.set_verbosity(verbosity)
+        study = random_study(seed)
         for _ in range(SPACE_SAMPLES):
             trial = study.ask()
             with self.running("search-space sampling"):

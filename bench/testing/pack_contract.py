@@ -15,11 +15,10 @@ from __future__ import annotations
 from typing import Any, Collection
 
 import numpy as np
-import optuna
 
 from bench.adapters import Adapter, FitContext, TaskInfo
 from bench.adapters.space import suggest_params
-from bench.testing.contract import Checker, _max_diff
+from bench.testing.contract import Checker, _max_diff, random_study
 from bench.testing.data import CheckData
 
 # A packed member vs its single fit. Mode "exact" computes the same operations, bit for bit for MLP and ResNet;
@@ -71,13 +70,7 @@ def _drawn(cls: type[Adapter], task_type: str, seed: int, fixed: Collection[str]
     space = {k: v for k, v in cls.search_space_for(task_type).items() if k not in fixed}
     if not space:
         return {}
-    verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
-    finally:
-        optuna.logging.set_verbosity(verbosity)
-    return suggest_params(study.ask(), space)
+    return suggest_params(random_study(seed).ask(), space)
 
 
 def _count(errors: Any) -> str:
